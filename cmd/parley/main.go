@@ -1,0 +1,237 @@
+// Command parley is the Parley server and its operator tools.
+//
+//	parley [flags]                         serve (same as "parley serve")
+//	parley migrate [flags]                 apply database migrations and exit
+//	parley account create NAME [flags]     create an account; prints its id and API key
+//	parley token --account ID --user NAME [--role R] [--ttl 1h] [flags]
+//	                                       print an access token
+//	parley bench chat [bench flags]        measure the chat server (see BENCHMARKS.md)
+//
+// Every server setting is a flag, a PARLEY_* variable or a YAML key; see
+// "parley --help" and docs/configuration.md.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/parley-chat/parley/internal/app"
+	"github.com/parley-chat/parley/internal/auth"
+	"github.com/parley-chat/parley/internal/bench"
+	"github.com/parley-chat/parley/internal/config"
+	"github.com/parley-chat/parley/internal/store/sqlite"
+	"github.com/parley-chat/parley/protocol"
+)
+
+const usageHead = `Parley: real-time chat, calls and broadcasts in one binary.
+
+Usage:
+  parley [flags]                          serve (same as "parley serve")
+  parley migrate [flags]                  apply database migrations and exit
+  parley account create NAME [flags]      create an account; prints its id and API key
+  parley token --account ID --user NAME [--role owner|agent|member|visitor] [--ttl 1h] [--display-name N] [flags]
+                                          print an access token signed by this server
+  parley bench chat [--help]              measure the chat server (BENCHMARKS.md)
+
+Settings (flag, environment variable, default). A YAML file given with
+--config (or PARLEY_CONFIG) is read first; PARLEY_* variables override it and
+flags override both:
+`
+
+func main() {
+	if err := run(os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			os.Exit(0)
+		}
+		fmt.Fprintln(os.Stderr, "parley:", err)
+		os.Exit(1)
+	}
+}
+
+func run(args []string, stdout, stderr io.Writer) error {
+	cmd, rest := "serve", args
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		cmd, rest = args[0], args[1:]
+	}
+	switch cmd {
+	case "serve":
+		return serve(rest, stdout, stderr)
+	case "migrate":
+		return migrate(rest, stdout, stderr)
+	case "account":
+		return account(rest, stdout, stderr)
+	case "token":
+		return token(rest, stdout, stderr)
+	case "bench":
+		return bench.Main(rest, stdout, stderr)
+	case "help":
+		fmt.Fprint(stdout, usageHead+config.Usage())
+		return nil
+	}
+	return fmt.Errorf("unknown command %q (try parley --help)", cmd)
+}
+
+// loadConfig reads the server settings, printing usage on --help.
+func loadConfig(args []string, stdout io.Writer) (config.Config, []string, error) {
+	cfg, rest, err := config.Load(args, os.Environ())
+	if errors.Is(err, flag.ErrHelp) {
+		fmt.Fprint(stdout, usageHead+config.Usage())
+		return cfg, nil, err
+	}
+	if err != nil {
+		return cfg, nil, err
+	}
+	return cfg, rest, cfg.Validate()
+}
+
+func newLogger(cfg config.Config, w io.Writer) *slog.Logger {
+	var level slog.Level
+	level.UnmarshalText([]byte(cfg.LogLevel))
+	opts := &slog.HandlerOptions{Level: level}
+	if cfg.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+func serve(args []string, stdout, stderr io.Writer) error {
+	cfg, rest, err := loadConfig(args, stdout)
+	if err != nil {
+		return err
+	}
+	if len(rest) > 0 {
+		return fmt.Errorf("unexpected arguments %q", rest)
+	}
+	log := newLogger(cfg, stderr)
+	slog.SetDefault(log)
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	defer stop()
+
+	a, err := app.New(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	first, err := a.Bootstrap(ctx)
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return err
+	}
+	url := cfg.PublicURLOrDefault()
+	fmt.Fprintf(stdout, "Parley is running: open %s\n", url)
+	if first != nil {
+		fmt.Fprintf(stdout, "\nFirst start: created account %q (%s).\n", first.Account.Name, first.Account.ID)
+		fmt.Fprintf(stdout, "  Owner sign-in link (works once, for 24h): %s\n", first.SigninLink)
+		fmt.Fprintf(stdout, "  API key (shown once; keep it secret):     %s\n\n", first.APIKey)
+	}
+	return a.Serve(ctx, ln)
+}
+
+func migrate(args []string, stdout, _ io.Writer) error {
+	cfg, _, err := loadConfig(args, stdout)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
+		return err
+	}
+	if err := sqlite.Migrate(context.Background(), app.DBPath(cfg.DataDir)); err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, "migrations applied to", app.DBPath(cfg.DataDir))
+	return nil
+}
+
+func account(args []string, stdout, _ io.Writer) error {
+	if len(args) < 2 || args[0] != "create" || strings.HasPrefix(args[1], "-") {
+		return errors.New("usage: parley account create NAME [flags]")
+	}
+	name := args[1]
+	cfg, _, err := loadConfig(args[2:], stdout)
+	if err != nil {
+		return err
+	}
+	ctx := context.Background()
+	st, err := app.OpenStore(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	acc, key, err := auth.CreateAccount(ctx, st, name, time.Now())
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "account_id=%s\napi_key=%s\n", acc.ID, key)
+	return nil
+}
+
+// token prints an access token. Its own flags are picked out of args; the
+// rest are server settings (so --data-dir and --secret find the right key).
+func token(args []string, stdout, _ io.Writer) error {
+	fs := flag.NewFlagSet("token", flag.ContinueOnError)
+	acct := fs.String("account", "", "account id (required)")
+	user := fs.String("user", "", "user name inside the account (required)")
+	role := fs.String("role", protocol.RoleMember, "owner, agent, member or visitor")
+	ttl := fs.Duration("ttl", time.Hour, "lifetime")
+	display := fs.String("display-name", "", "display name")
+	own, rest := splitFlags(args, fs)
+	if err := fs.Parse(own); err != nil {
+		return err
+	}
+	if *acct == "" || *user == "" {
+		return errors.New("usage: parley token --account ID --user NAME [--role R] [--ttl 1h]")
+	}
+	cfg, _, err := loadConfig(rest, stdout)
+	if err != nil {
+		return err
+	}
+	ctx := context.Background()
+	st, err := app.OpenStore(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	secret, err := app.Secret(ctx, st, cfg)
+	if err != nil {
+		return err
+	}
+	tok, err := auth.New(st, secret, cfg.TokenMaxTTL).MintForAccount(ctx, auth.MintRequest{
+		AccountID: *acct, User: *user, Role: *role, DisplayName: *display, TTL: *ttl,
+	})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, tok)
+	return nil
+}
+
+// splitFlags separates the flags fs defines (with their values) from the rest.
+func splitFlags(args []string, fs *flag.FlagSet) (own, rest []string) {
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		name := strings.TrimLeft(a, "-")
+		name, _, hasValue := strings.Cut(name, "=")
+		if !strings.HasPrefix(a, "-") || fs.Lookup(name) == nil {
+			rest = append(rest, a)
+			continue
+		}
+		own = append(own, a)
+		if !hasValue && i+1 < len(args) {
+			i++
+			own = append(own, args[i])
+		}
+	}
+	return own, rest
+}

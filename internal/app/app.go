@@ -1,0 +1,169 @@
+// Package app is the composition root: it picks the store, bus and blob
+// store from the configuration, wires the domain to the transports, serves
+// HTTP and shuts everything down in order.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/parley-chat/parley/internal/auth"
+	"github.com/parley-chat/parley/internal/bus"
+	"github.com/parley-chat/parley/internal/bus/local"
+	"github.com/parley-chat/parley/internal/chat"
+	"github.com/parley-chat/parley/internal/config"
+	"github.com/parley-chat/parley/internal/media"
+	"github.com/parley-chat/parley/internal/store"
+	"github.com/parley-chat/parley/internal/store/sqlite"
+	"github.com/parley-chat/parley/internal/transport/api"
+	"github.com/parley-chat/parley/internal/transport/ws"
+)
+
+// App is one running Parley node.
+type App struct {
+	Cfg   config.Config
+	Log   *slog.Logger
+	Store store.Store
+	Bus   bus.Bus
+	Blobs *media.Store
+	Auth  *auth.Authenticator
+	Chat  *chat.Service
+	WS    *ws.Server
+	API   *api.API
+
+	http *http.Server
+}
+
+// DBPath is where the SQLite database lives inside the data directory.
+func DBPath(dataDir string) string { return filepath.Join(dataDir, "parley.db") }
+
+// OpenStore opens the configured store (SQLite today; PostgreSQL is a later
+// issue and will be one more case here).
+func OpenStore(ctx context.Context, cfg config.Config) (store.Store, error) {
+	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
+		return nil, fmt.Errorf("data directory: %w", err)
+	}
+	return sqlite.Open(ctx, DBPath(cfg.DataDir), sqlite.Options{MaxBatch: cfg.CommitBatchMax})
+}
+
+// New opens storage and builds every component, without listening yet.
+func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error) {
+	st, err := OpenStore(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	a := &App{Cfg: cfg, Log: log, Store: st, Bus: local.New()}
+	a.Blobs, err = media.NewStore(filepath.Join(cfg.DataDir, "blobs"), media.Limits{
+		Image: cfg.UploadImageMax, Voice: cfg.UploadVoiceMax, File: cfg.UploadFileMax,
+	})
+	if err != nil {
+		st.Close()
+		return nil, fmt.Errorf("blob store: %w", err)
+	}
+	secret, err := Secret(ctx, st, cfg)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	a.Auth = auth.New(st, secret, cfg.TokenMaxTTL)
+	a.Chat = chat.New(st, a.Bus, a.Blobs, chat.Config{
+		MaxMessageBytes:    int(cfg.MaxMessageBytes),
+		TypingTimeout:      cfg.TypingTimeout,
+		PresenceMaxMembers: presenceMax(cfg.PresenceMaxMembers),
+		SyncLimit:          cfg.SyncLimit,
+	})
+	a.WS = ws.New(ws.Config{
+		MaxFrameBytes:     int(cfg.MaxFrameBytes),
+		MessagesPerSecond: cfg.MessagesPerSecond,
+		MessagesBurst:     cfg.MessagesBurst,
+		ConnsPerIP:        cfg.ConnsPerIP,
+		ConnsPerAccount:   cfg.ConnsPerAccount,
+		SendQueueBytes:    int(cfg.SendQueueBytes),
+		WriteTimeout:      cfg.WriteTimeout,
+		AuthTimeout:       cfg.AuthTimeout,
+		PingInterval:      cfg.PingInterval,
+		AllowedOrigins:    cfg.AllowedOrigins,
+		TrustProxyHeaders: cfg.TrustProxyHeaders,
+	}, a.Auth, a.Chat, a.Bus, log)
+	a.API = api.New(api.Config{
+		AllowedOrigins:    cfg.AllowedOrigins,
+		MessagesPerSecond: cfg.MessagesPerSecond,
+		MessagesBurst:     cfg.MessagesBurst,
+		TokenTTL:          cfg.TokenTTL,
+		PublicURL:         cfg.PublicURLOrDefault(),
+		MaxUploadBytes:    max(cfg.UploadImageMax, cfg.UploadVoiceMax, cfg.UploadFileMax),
+	}, a.Auth, a.Chat, log)
+	return a, nil
+}
+
+// presenceMax maps the setting's "0 = push to no groups" to chat's -1.
+func presenceMax(n int) int {
+	if n == 0 {
+		return -1
+	}
+	return n
+}
+
+// Handler is every HTTP route of the node.
+func (a *App) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/api/v1/", a.API.Handler())
+	mux.Handle("/ws", a.WS)
+	mux.HandleFunc("GET /healthz", a.healthz)
+	mux.HandleFunc("GET /signin", a.signin)
+	mux.HandleFunc("GET /{$}", a.home)
+	return mux
+}
+
+func (a *App) healthz(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	fmt.Fprintf(w, `{"status":"ok","connections":%d}`+"\n", a.WS.Conns())
+}
+
+// Serve serves on ln until ctx is cancelled, then shuts down gracefully:
+// no new connections, WebSockets told to go away (1001) and drained,
+// pending commits flushed, the database closed.
+func (a *App) Serve(ctx context.Context, ln net.Listener) error {
+	a.http = &http.Server{
+		Handler:           a.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		ErrorLog:          slog.NewLogLogger(a.Log.Handler(), slog.LevelWarn),
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- a.http.Serve(ln) }()
+	a.Log.Info("parley listening", "addr", ln.Addr().String(), "open", a.Cfg.PublicURLOrDefault())
+	select {
+	case err := <-errc:
+		a.close()
+		return err
+	case <-ctx.Done():
+	}
+	a.Log.Info("shutting down", "timeout", a.Cfg.ShutdownTimeout)
+	sctx, cancel := context.WithTimeout(context.Background(), a.Cfg.ShutdownTimeout)
+	defer cancel()
+	herr := a.http.Shutdown(sctx) // stops accepting; waits for REST requests
+	werr := a.WS.Shutdown(sctx)   // hijacked WebSockets are ours to drain
+	a.close()
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	a.Log.Info("stopped")
+	return errors.Join(herr, werr)
+}
+
+func (a *App) close() {
+	a.Chat.Close()
+	if err := a.Store.Close(); err != nil {
+		a.Log.Error("closing store", "err", err)
+	}
+	a.Bus.Close()
+}

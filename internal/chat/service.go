@@ -1,0 +1,178 @@
+// Package chat is the chat domain: conversations, messages, read receipts,
+// typing and presence. It checks every permission itself, persists through
+// store.Store, announces what happened on bus.Bus, and knows nothing of
+// HTTP or WebSocket.
+package chat
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/parley-chat/parley/internal/apperr"
+	"github.com/parley-chat/parley/internal/auth"
+	"github.com/parley-chat/parley/internal/bus"
+	"github.com/parley-chat/parley/internal/media"
+	"github.com/parley-chat/parley/internal/store"
+	"github.com/parley-chat/parley/protocol"
+)
+
+// Config holds the chat limits. Zero values take the defaults in brackets.
+type Config struct {
+	MaxMessageBytes    int           // longest text in bytes [8192]
+	TypingTimeout      time.Duration // typing expires without refresh [5s]
+	PresenceMaxMembers int           // presence is pushed to groups up to this size [100]; negative: none
+	SyncLimit          int           // most messages replayed per conversation per sync [1000]
+}
+
+func (c *Config) defaults() {
+	if c.MaxMessageBytes <= 0 {
+		c.MaxMessageBytes = 8192
+	}
+	if c.TypingTimeout <= 0 {
+		c.TypingTimeout = 5 * time.Second
+	}
+	if c.PresenceMaxMembers == 0 {
+		c.PresenceMaxMembers = 100
+	}
+	if c.SyncLimit <= 0 {
+		c.SyncLimit = 1000
+	}
+}
+
+// Service is the chat domain. It is safe for concurrent use.
+type Service struct {
+	st    store.Store
+	bus   bus.Bus
+	blobs *media.Store
+	cfg   Config
+	now   func() time.Time
+
+	convs   sync.Map // conversation id → store.Conversation (kind, account and key never change)
+	members memberCache
+	typing  typingTracker
+	online  onlineCounter
+}
+
+// New returns a Service. blobs may be nil when attachments are not used.
+func New(st store.Store, b bus.Bus, blobs *media.Store, cfg Config) *Service {
+	cfg.defaults()
+	s := &Service{st: st, bus: b, blobs: blobs, cfg: cfg, now: time.Now}
+	s.members.m = make(map[memberKey]bool)
+	s.typing.init(s)
+	s.online.users = make(map[string]int)
+	return s
+}
+
+// Config returns the effective limits.
+func (s *Service) Config() Config { return s.cfg }
+
+// SetClock replaces time.Now (tests).
+func (s *Service) SetClock(now func() time.Time) { s.now = now }
+
+// Close stops typing timers.
+func (s *Service) Close() { s.typing.stopAll() }
+
+func (s *Service) clock() time.Time { return s.now().UTC() }
+
+// conversation loads a conversation of the caller's account, cached.
+func (s *Service) conversation(ctx context.Context, accountID, id string) (store.Conversation, error) {
+	if v, ok := s.convs.Load(id); ok {
+		c := v.(store.Conversation)
+		if c.AccountID != accountID {
+			return store.Conversation{}, errNoConversation(id)
+		}
+		return c, nil
+	}
+	if id == "" {
+		return store.Conversation{}, apperr.Invalidf("conversation_id is required")
+	}
+	c, err := s.st.GetConversation(ctx, accountID, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return store.Conversation{}, errNoConversation(id)
+	}
+	if err != nil {
+		return store.Conversation{}, apperr.Wrap("chat.conversation", err)
+	}
+	s.convs.Store(id, c)
+	return c, nil
+}
+
+// errNoConversation is the same for "does not exist" and "exists in another
+// account", so other tenants' ids reveal nothing.
+func errNoConversation(id string) error {
+	return apperr.NotFoundf("no conversation %q", id)
+}
+
+// access returns the conversation if id may read and write it: members of
+// direct and group conversations; the visitor of an inbox and every agent
+// and owner of its account. API keys may read any conversation of their
+// account but, having no user, cannot write.
+func (s *Service) access(ctx context.Context, id auth.Identity, convID string) (store.Conversation, error) {
+	c, err := s.conversation(ctx, id.AccountID, convID)
+	if err != nil {
+		return c, err
+	}
+	if id.IsService() {
+		return c, nil
+	}
+	if c.Kind == protocol.KindInbox && isStaff(id.Role) {
+		return c, nil
+	}
+	ok, err := s.isMember(ctx, c.ID, id.UserID)
+	if err != nil {
+		return c, err
+	}
+	if !ok {
+		return c, apperr.New(apperr.Forbidden, apperr.CodeNotMember, "you are not a member of conversation %q", c.ID)
+	}
+	return c, nil
+}
+
+// writable is access plus the rule that only users (not API keys) write.
+func (s *Service) writable(ctx context.Context, id auth.Identity, convID string) (store.Conversation, error) {
+	if id.UserID == "" {
+		return store.Conversation{}, apperr.Forbiddenf("an API key cannot write messages; use a user token")
+	}
+	return s.access(ctx, id, convID)
+}
+
+func isStaff(role string) bool { return role == protocol.RoleOwner || role == protocol.RoleAgent }
+
+// memberCache remembers membership answers. Joins and leaves go through this
+// service, which updates it; a later multi-node issue invalidates it over
+// the bus.
+type memberCache struct {
+	mu sync.RWMutex
+	m  map[memberKey]bool
+}
+
+type memberKey struct{ conv, user string }
+
+const memberCacheMax = 1 << 20
+
+func (s *Service) isMember(ctx context.Context, convID, userID string) (bool, error) {
+	k := memberKey{convID, userID}
+	s.members.mu.RLock()
+	ok, hit := s.members.m[k]
+	s.members.mu.RUnlock()
+	if hit {
+		return ok, nil
+	}
+	ok, err := s.st.IsMember(ctx, convID, userID)
+	if err != nil {
+		return false, apperr.Wrap("chat.isMember", err)
+	}
+	s.setMember(convID, userID, ok)
+	return ok, nil
+}
+
+func (s *Service) setMember(convID, userID string, ok bool) {
+	s.members.mu.Lock()
+	if len(s.members.m) >= memberCacheMax {
+		clear(s.members.m)
+	}
+	s.members.m[memberKey{convID, userID}] = ok
+	s.members.mu.Unlock()
+}

@@ -1,0 +1,204 @@
+// Package config holds Parley's settings and loads them from four layers, each
+// overriding the one before:
+//
+//	built-in defaults < YAML file (--config FILE or PARLEY_CONFIG) < PARLEY_* environment < command-line flags
+//
+// Every setting is defined once, as a field of [Config] whose struct tags give
+// its YAML key, environment variable, flag name, default and one-line help.
+// Defaults, YAML decoding, environment and flag parsing, [Usage] and the
+// documentation test in this package are all derived from those tags, so a
+// new setting needs only a new field (and a line in docs/configuration.md,
+// which the tests insist on).
+//
+// Tags:
+//
+//	yaml:"max_message_bytes"          key in the YAML file
+//	env:"PARLEY_MAX_MESSAGE_BYTES"    environment variable
+//	flag:"max-message-bytes"          command-line flag (--max-message-bytes)
+//	default:"8KiB"                    default, in the same text form as env and flags
+//	help:"..."                        one line for --help and the docs
+//	unit:"bytes"                      on an int64: a byte size ("10MB", "10MiB", "512KiB", "8192")
+//
+// Supported field types: string, int, int64, float64, bool, time.Duration,
+// []string and int64 byte sizes. Text forms (environment, flags, YAML scalars):
+// durations as time.ParseDuration ("10s", "1h30m"); booleans as
+// strconv.ParseBool; lists comma-separated ("a,b"; a YAML sequence works too);
+// byte sizes are a whole number with an optional unit, B, KB/MB/GB/TB
+// (powers of 1000) or KiB/MiB/GiB/TiB (powers of 1024), case-insensitive.
+package config
+
+import (
+	"fmt"
+	"net"
+	"strings"
+	"time"
+)
+
+// Config is every setting of a Parley server. Use [Default] or [Load] to get
+// one; the zero value is not valid. Each field's doc gives its default; the
+// struct tags are the single source of truth for keys, names and defaults.
+type Config struct {
+	// --- Server ---
+
+	// Addr is the HTTP listen address, host:port. Defaults to ":8080".
+	Addr string `yaml:"addr" env:"PARLEY_ADDR" flag:"addr" default:":8080" help:"HTTP listen address"`
+	// DataDir holds the SQLite database and uploaded files. Defaults to "./parley-data".
+	DataDir string `yaml:"data_dir" env:"PARLEY_DATA_DIR" flag:"data-dir" default:"./parley-data" help:"directory for the SQLite database and uploaded files"`
+	// PublicURL is the URL people open, e.g. "https://chat.example.com".
+	// Defaults to empty, meaning derived from Addr; see [Config.PublicURLOrDefault].
+	PublicURL string `yaml:"public_url" env:"PARLEY_PUBLIC_URL" flag:"public-url" default:"" help:"URL people open (empty = derived from addr)"`
+	// TrustProxyHeaders takes the client IP from X-Forwarded-For. Enable only
+	// behind a trusted reverse proxy. Defaults to false.
+	TrustProxyHeaders bool `yaml:"trust_proxy_headers" env:"PARLEY_TRUST_PROXY_HEADERS" flag:"trust-proxy-headers" default:"false" help:"take the client IP from X-Forwarded-For (only behind a trusted proxy)"`
+	// ShutdownTimeout is how long SIGTERM waits for connections to drain. Defaults to 15s.
+	ShutdownTimeout time.Duration `yaml:"shutdown_timeout" env:"PARLEY_SHUTDOWN_TIMEOUT" flag:"shutdown-timeout" default:"15s" help:"how long SIGTERM waits for connections to drain"`
+
+	// --- Logging ---
+
+	// LogLevel is one of debug, info, warn, error. Defaults to "info".
+	LogLevel string `yaml:"log_level" env:"PARLEY_LOG_LEVEL" flag:"log-level" default:"info" help:"log level: debug, info, warn or error"`
+	// LogFormat is text or json. Defaults to "text".
+	LogFormat string `yaml:"log_format" env:"PARLEY_LOG_FORMAT" flag:"log-format" default:"text" help:"log format: text or json"`
+
+	// --- Authentication ---
+
+	// Secret signs tokens. Defaults to empty, meaning one is generated on
+	// first start and kept in the database. If set, at least 32 bytes.
+	Secret string `yaml:"secret" env:"PARLEY_SECRET" flag:"secret" default:"" help:"token signing secret, at least 32 bytes (empty = generated on first start and kept in the database)"`
+	// TokenTTL is the default lifetime of access tokens the server mints. Defaults to 24h.
+	TokenTTL time.Duration `yaml:"token_ttl" env:"PARLEY_TOKEN_TTL" flag:"token-ttl" default:"24h" help:"default lifetime of access tokens the server mints"`
+	// TokenMaxTTL is the longest token lifetime accepted. Defaults to 720h (30 days).
+	TokenMaxTTL time.Duration `yaml:"token_max_ttl" env:"PARLEY_TOKEN_MAX_TTL" flag:"token-max-ttl" default:"720h" help:"longest token lifetime accepted"`
+	// AllowedOrigins lists the WebSocket/CORS origins allowed, e.g.
+	// "https://chat.example.com". Defaults to empty, meaning any origin
+	// (tokens, not cookies, authenticate).
+	AllowedOrigins []string `yaml:"allowed_origins" env:"PARLEY_ALLOWED_ORIGINS" flag:"allowed-origins" default:"" help:"WebSocket/CORS origins allowed, comma-separated (empty = any; tokens, not cookies, authenticate)"`
+
+	// --- Messages and connections ---
+
+	// MaxMessageBytes is the longest message text in bytes. Defaults to 8KiB.
+	MaxMessageBytes int64 `yaml:"max_message_bytes" env:"PARLEY_MAX_MESSAGE_BYTES" flag:"max-message-bytes" default:"8KiB" unit:"bytes" help:"longest message text in bytes"`
+	// MaxFrameBytes is the largest WebSocket frame a client may send. Defaults to 64KiB.
+	MaxFrameBytes int64 `yaml:"max_frame_bytes" env:"PARLEY_MAX_FRAME_BYTES" flag:"max-frame-bytes" default:"64KiB" unit:"bytes" help:"largest WebSocket frame a client may send"`
+	// MessagesPerSecond is the sustained per-connection send rate. Defaults to 10.
+	MessagesPerSecond float64 `yaml:"messages_per_second" env:"PARLEY_MESSAGES_PER_SECOND" flag:"messages-per-second" default:"10" help:"per-connection send rate, messages per second"`
+	// MessagesBurst is the per-connection send burst. Defaults to 20.
+	MessagesBurst int `yaml:"messages_burst" env:"PARLEY_MESSAGES_BURST" flag:"messages-burst" default:"20" help:"per-connection send burst, messages"`
+	// ConnsPerIP limits open WebSocket connections per client IP; 0 is unlimited. Defaults to 200.
+	ConnsPerIP int `yaml:"conns_per_ip" env:"PARLEY_CONNS_PER_IP" flag:"conns-per-ip" default:"200" help:"open WebSocket connections per client IP (0 = unlimited)"`
+	// ConnsPerAccount limits open WebSocket connections per account; 0 is unlimited. Defaults to 20000.
+	ConnsPerAccount int `yaml:"conns_per_account" env:"PARLEY_CONNS_PER_ACCOUNT" flag:"conns-per-account" default:"20000" help:"open WebSocket connections per account (0 = unlimited)"`
+	// SendQueueBytes is the per-connection outgoing queue; a connection over
+	// it is closed as a slow consumer. Defaults to 4MiB.
+	SendQueueBytes int64 `yaml:"send_queue_bytes" env:"PARLEY_SEND_QUEUE_BYTES" flag:"send-queue-bytes" default:"4MiB" unit:"bytes" help:"per-connection outgoing queue; a connection over it is closed (slow consumer)"`
+	// WriteTimeout closes a connection whose write is blocked this long. Defaults to 10s.
+	WriteTimeout time.Duration `yaml:"write_timeout" env:"PARLEY_WRITE_TIMEOUT" flag:"write-timeout" default:"10s" help:"a write blocked this long closes the connection"`
+	// AuthTimeout is the time a new WebSocket has to authenticate. Defaults to 10s.
+	AuthTimeout time.Duration `yaml:"auth_timeout" env:"PARLEY_AUTH_TIMEOUT" flag:"auth-timeout" default:"10s" help:"time a new WebSocket has to authenticate"`
+	// PingInterval is how often the server pings idle connections. Defaults to 30s.
+	PingInterval time.Duration `yaml:"ping_interval" env:"PARLEY_PING_INTERVAL" flag:"ping-interval" default:"30s" help:"how often the server pings idle connections"`
+	// TypingTimeout expires a typing indicator that is not refreshed. Defaults to 5s.
+	TypingTimeout time.Duration `yaml:"typing_timeout" env:"PARLEY_TYPING_TIMEOUT" flag:"typing-timeout" default:"5s" help:"typing indicator expiry without refresh"`
+	// PresenceMaxMembers: presence changes are pushed to groups of up to this
+	// many members (0 = to no groups). Defaults to 100.
+	PresenceMaxMembers int `yaml:"presence_max_members" env:"PARLEY_PRESENCE_MAX_MEMBERS" flag:"presence-max-members" default:"100" help:"presence changes are pushed to groups up to this size"`
+	// SyncLimit is the most messages replayed per conversation per chat:sync. Defaults to 1000.
+	SyncLimit int `yaml:"sync_limit" env:"PARLEY_SYNC_LIMIT" flag:"sync-limit" default:"1000" help:"most messages replayed per conversation per chat:sync"`
+
+	// --- Uploads ---
+
+	// UploadImageMax is the largest image upload in bytes. Defaults to 10MiB.
+	UploadImageMax int64 `yaml:"upload_image_max" env:"PARLEY_UPLOAD_IMAGE_MAX" flag:"upload-image-max" default:"10MiB" unit:"bytes" help:"largest image upload"`
+	// UploadVoiceMax is the largest voice-message upload in bytes. Defaults to 20MiB.
+	UploadVoiceMax int64 `yaml:"upload_voice_max" env:"PARLEY_UPLOAD_VOICE_MAX" flag:"upload-voice-max" default:"20MiB" unit:"bytes" help:"largest voice message upload"`
+	// UploadFileMax is the largest file upload in bytes. Defaults to 25MiB.
+	UploadFileMax int64 `yaml:"upload_file_max" env:"PARLEY_UPLOAD_FILE_MAX" flag:"upload-file-max" default:"25MiB" unit:"bytes" help:"largest file upload"`
+
+	// --- Storage ---
+
+	// CommitBatchMax is the most messages in one SQLite group commit. Defaults to 512.
+	CommitBatchMax int `yaml:"commit_batch_max" env:"PARLEY_COMMIT_BATCH_MAX" flag:"commit-batch-max" default:"512" help:"most messages in one SQLite group commit"`
+}
+
+// Default returns the built-in defaults.
+func Default() Config {
+	var c Config
+	if err := applyDefaults(&c); err != nil {
+		panic(err) // a malformed default tag; TestDefault catches it
+	}
+	return c
+}
+
+// Load builds a Config from, in increasing precedence: the defaults, the YAML
+// file named by --config (or by PARLEY_CONFIG when the flag is absent), the
+// PARLEY_* variables in environ ("KEY=value" pairs, as from os.Environ), and
+// the flags at the front of args. Parsing stops at the first non-flag
+// argument or at "--"; the rest of args is returned untouched.
+//
+// Unknown flags, unknown YAML keys and malformed values are errors naming the
+// setting (as a *SettingError where one applies). -h, -help and --help return
+// flag.ErrHelp so the caller can print [Usage]. Unknown PARLEY_* variables and
+// empty ones are ignored. The result is checked with [Config.Validate].
+func Load(args []string, environ []string) (Config, []string, error) {
+	var c Config
+	rest, err := load(&c, args, environ)
+	if err != nil {
+		return Config{}, nil, err
+	}
+	if err := c.Validate(); err != nil {
+		return Config{}, nil, err
+	}
+	return c, rest, nil
+}
+
+// Usage describes --config and every setting: flag, value type, help,
+// default and environment variable. `parley --help` prints it.
+func Usage() string {
+	return usage(settingsOf(configType))
+}
+
+// PublicURLOrDefault returns PublicURL without a trailing slash if it is set,
+// else a URL derived from Addr: "http://localhost:8080" for ":8080",
+// "http://127.0.0.1:9000" for "127.0.0.1:9000", "http://localhost" for ":80".
+// Wildcard hosts (empty, 0.0.0.0, ::) become localhost.
+func (c Config) PublicURLOrDefault() string {
+	if c.PublicURL != "" {
+		return strings.TrimRight(c.PublicURL, "/")
+	}
+	host, port, err := net.SplitHostPort(c.Addr)
+	if err != nil {
+		return "http://localhost"
+	}
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		host = "localhost"
+	}
+	if port == "80" || port == "" {
+		if strings.Contains(host, ":") {
+			return "http://[" + host + "]"
+		}
+		return "http://" + host
+	}
+	return "http://" + net.JoinHostPort(host, port)
+}
+
+// SettingError reports a bad value for one setting.
+type SettingError struct {
+	Key    string // YAML key of the setting, e.g. "max_message_bytes"
+	Source string // where the value came from: "flag --x", "env PARLEY_X", "file.yaml line 3"; empty from Validate
+	Value  string // the offending text, if any
+	Err    error
+}
+
+func (e *SettingError) Error() string {
+	var b strings.Builder
+	b.WriteString("config: ")
+	b.WriteString(e.Key)
+	if e.Source != "" {
+		fmt.Fprintf(&b, " (%s)", e.Source)
+	}
+	b.WriteString(": ")
+	b.WriteString(e.Err.Error())
+	return b.String()
+}
+
+func (e *SettingError) Unwrap() error { return e.Err }

@@ -1,0 +1,115 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"strconv"
+	"time"
+)
+
+// Validate checks ranges and formats. It reports every problem at once
+// (joined with errors.Join), each a *SettingError naming the setting.
+func (c *Config) Validate() error {
+	var errs []error
+	bad := func(key, format string, args ...any) {
+		errs = append(errs, &SettingError{Key: key, Err: fmt.Errorf(format, args...)})
+	}
+	positive := func(key string, n int64) {
+		if n <= 0 {
+			bad(key, "must be greater than 0, got %d", n)
+		}
+	}
+	nonNegative := func(key string, n int64) {
+		if n < 0 {
+			bad(key, "must not be negative, got %d", n)
+		}
+	}
+	positiveDur := func(key string, d time.Duration) {
+		if d <= 0 {
+			bad(key, "must be greater than 0, got %s", d)
+		}
+	}
+
+	if err := checkAddr(c.Addr); err != nil {
+		bad("addr", "%v", err)
+	}
+	if c.DataDir == "" {
+		bad("data_dir", "must not be empty")
+	}
+	if c.PublicURL != "" {
+		if u, err := url.Parse(c.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			bad("public_url", "want an absolute http:// or https:// URL, got %q", c.PublicURL)
+		}
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		bad("log_level", "want debug, info, warn or error, got %q", c.LogLevel)
+	}
+	switch c.LogFormat {
+	case "text", "json":
+	default:
+		bad("log_format", "want text or json, got %q", c.LogFormat)
+	}
+
+	if c.Secret != "" && len(c.Secret) < 32 {
+		bad("secret", "must be at least 32 bytes, got %d (or leave it empty to have one generated)", len(c.Secret))
+	}
+	positiveDur("token_ttl", c.TokenTTL)
+	positiveDur("token_max_ttl", c.TokenMaxTTL)
+	if c.TokenTTL > c.TokenMaxTTL {
+		bad("token_ttl", "%s is longer than token_max_ttl %s", c.TokenTTL, c.TokenMaxTTL)
+	}
+	for _, o := range c.AllowedOrigins {
+		if u, err := url.Parse(o); err != nil || u.Scheme == "" || u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" {
+			bad("allowed_origins", "want origins like https://chat.example.com, got %q", o)
+		}
+	}
+
+	positive("max_message_bytes", c.MaxMessageBytes)
+	positive("max_frame_bytes", c.MaxFrameBytes)
+	if c.MaxMessageBytes > 0 && c.MaxFrameBytes > 0 && c.MaxMessageBytes >= c.MaxFrameBytes {
+		bad("max_message_bytes", "%s must be less than max_frame_bytes %s (a message travels in one frame)",
+			FormatByteSize(c.MaxMessageBytes), FormatByteSize(c.MaxFrameBytes))
+	}
+	if c.MessagesPerSecond <= 0 {
+		bad("messages_per_second", "must be greater than 0, got %s", strconv.FormatFloat(c.MessagesPerSecond, 'g', -1, 64))
+	}
+	positive("messages_burst", int64(c.MessagesBurst))
+	nonNegative("conns_per_ip", int64(c.ConnsPerIP))
+	nonNegative("conns_per_account", int64(c.ConnsPerAccount))
+	positive("send_queue_bytes", c.SendQueueBytes)
+	if c.SendQueueBytes > 0 && c.SendQueueBytes < c.MaxFrameBytes {
+		bad("send_queue_bytes", "%s is smaller than max_frame_bytes %s",
+			FormatByteSize(c.SendQueueBytes), FormatByteSize(c.MaxFrameBytes))
+	}
+	positiveDur("write_timeout", c.WriteTimeout)
+	positiveDur("auth_timeout", c.AuthTimeout)
+	positiveDur("ping_interval", c.PingInterval)
+	positiveDur("typing_timeout", c.TypingTimeout)
+	nonNegative("presence_max_members", int64(c.PresenceMaxMembers))
+	positive("sync_limit", int64(c.SyncLimit))
+
+	positive("upload_image_max", c.UploadImageMax)
+	positive("upload_voice_max", c.UploadVoiceMax)
+	positive("upload_file_max", c.UploadFileMax)
+	positive("commit_batch_max", int64(c.CommitBatchMax))
+	positiveDur("shutdown_timeout", c.ShutdownTimeout)
+
+	return errors.Join(errs...)
+}
+
+// checkAddr accepts host:port with a numeric port 0-65535 (0 picks a free
+// port); the host may be empty (all interfaces), an IP or a name.
+func checkAddr(addr string) error {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("want host:port such as :8080 or 127.0.0.1:8080, got %q", addr)
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		return fmt.Errorf("invalid port %q in %q", port, addr)
+	}
+	return nil
+}

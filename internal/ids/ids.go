@@ -1,0 +1,31 @@
+// Package ids makes the server's identifiers: a short type prefix and 16
+// random base32 characters (80 bits), e.g. "msg_5k3q0c9x8v2m4h7t".
+package ids
+
+import (
+	"crypto/rand"
+	"encoding/base32"
+)
+
+var enc = base32.NewEncoding("0123456789abcdefghjkmnpqrstvwxyz").WithPadding(base32.NoPadding)
+
+// New returns prefix + "_" + 16 random characters.
+func New(prefix string) string {
+	var b [10]byte
+	rand.Read(b[:]) // never fails on Linux (Go 1.24+ crashes rather than return an error)
+	buf := make([]byte, 0, len(prefix)+1+16)
+	buf = append(buf, prefix...)
+	buf = append(buf, '_')
+	return string(enc.AppendEncode(buf, b[:]))
+}
+
+// Prefixes in use.
+const (
+	Account      = "acc"
+	APIKey       = "key"
+	User         = "usr"
+	Conversation = "cnv"
+	Message      = "msg"
+	Attachment   = "att"
+	Connection   = "con"
+)

@@ -1,0 +1,487 @@
+package ws
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	gws "github.com/gobwas/ws"
+	"golang.org/x/time/rate"
+
+	"github.com/parley-chat/parley/internal/apperr"
+	"github.com/parley-chat/parley/internal/auth"
+	"github.com/parley-chat/parley/internal/bus"
+	"github.com/parley-chat/parley/protocol"
+)
+
+const closeInternalError = 1011
+
+// conn is one WebSocket connection. Its reader goroutine (readLoop) lives
+// as long as the socket; a writer goroutine (writeLoop) exists only while
+// the queue is not empty.
+type conn struct {
+	srv    *Server
+	nc     net.Conn
+	ip     string
+	pre    []byte // bytes read past the handshake by the HTTP server (rare)
+	resume bool   // ?resume=1: hold conversation events until the first chat:sync
+
+	// Reader side only.
+	hdr     [gws.MaxHeaderSize]byte
+	req     sync.WaitGroup // the request goroutine the reader waits for
+	limiter *rate.Limiter  // chat:send limit, made on first send
+	seen    atomic.Uint32  // server tick at the last frame read
+
+	// Set by authentication (under mu), read-only afterwards.
+	id auth.Identity
+
+	mu          sync.Mutex
+	queue       [][]byte // frames to write, shared with other connections: never modified
+	queued      int      // bytes in queue
+	writing     bool     // a writer goroutine is running
+	closing     bool     // a close frame is queued: nothing more is accepted
+	dead        bool     // torn down or a write failed
+	readerDone  bool     // teardown finished; the last of reader and writer closes the socket
+	authed      bool
+	acctCounted bool
+	announced   bool       // chat.Connected was called: chat.Disconnected is owed
+	sync        *syncState // while holding events for chat:sync, or suppressing truncated ones
+
+	topics []string // guarded by srv.hub.mu
+}
+
+// syncState holds live events of conversations being replayed.
+type syncState struct {
+	holdAll    bool     // ?resume=1 and no request yet: hold every conversation's events
+	convs      []string // conversations of the chat:sync in progress
+	held       []heldEvent
+	heldBytes  int
+	suppressed []string // truncated replays: live chat:message dropped until synced again
+}
+
+type heldEvent struct {
+	frame   []byte
+	conv    string
+	message bool // a chat:message, droppable by seq
+	seq     int64
+}
+
+// Read reads the socket, first what the HTTP server had buffered.
+func (c *conn) Read(p []byte) (int, error) {
+	if len(c.pre) > 0 {
+		n := copy(p, c.pre)
+		c.pre = c.pre[n:]
+		if len(c.pre) == 0 {
+			c.pre = nil
+		}
+		return n, nil
+	}
+	return c.nc.Read(p)
+}
+
+// readLoop reads frames until the socket fails or a close completes. It
+// runs each request on a short-lived goroutine and waits for it, so
+// requests of a connection stay in order and this goroutine's stack stays
+// at its minimum size.
+func (c *conn) readLoop() {
+	defer c.teardown()
+	s := c.srv
+	if !c.isAuthed() {
+		c.nc.SetReadDeadline(time.Now().Add(s.cfg.AuthTimeout))
+	}
+	var frag *[]byte // a fragmented message being assembled
+	defer func() {
+		if frag != nil {
+			putBuf(frag)
+		}
+	}()
+	for {
+		h, err := gws.ReadHeaderBuffer(c, c.hdr[:])
+		if err != nil {
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() && !c.isClosing() && !c.isAuthed() {
+				c.reject(protocol.CloseUnauthorized, apperr.New(apperr.Unauthorized, apperr.CodeUnauthenticated,
+					"no auth frame within %s", s.cfg.AuthTimeout), "")
+				c.nc.SetReadDeadline(time.Now().Add(closeGrace))
+				continue
+			}
+			return
+		}
+		c.seen.Store(s.tick.Load())
+		if h.Rsv != 0 || !h.Masked || h.Length < 0 {
+			c.closeWith(protocol.CloseProtocolError, true)
+			c.drain()
+			return
+		}
+		if h.OpCode.IsControl() {
+			if !h.Fin || h.Length > 125 {
+				c.closeWith(protocol.CloseProtocolError, true)
+				c.drain()
+				return
+			}
+			p := getBuf(int(h.Length))
+			if _, err := io.ReadFull(c, *p); err != nil {
+				putBuf(p)
+				return
+			}
+			gws.Cipher(*p, h.Mask, 0)
+			switch h.OpCode {
+			case gws.OpClose:
+				putBuf(p)
+				c.closeWith(protocol.CloseNormal, false) // echo; a no-op if we closed first
+				return
+			case gws.OpPing:
+				c.enqueue(controlFrame(opPong, *p))
+			}
+			putBuf(p)
+			continue
+		}
+		switch {
+		case h.OpCode == gws.OpContinuation && frag != nil:
+		case (h.OpCode == gws.OpText || h.OpCode == gws.OpBinary) && frag == nil:
+		default:
+			c.closeWith(protocol.CloseProtocolError, true)
+			c.drain()
+			return
+		}
+		total := h.Length
+		if frag != nil {
+			total += int64(len(*frag))
+		}
+		if total > int64(s.cfg.MaxFrameBytes) {
+			c.closeWith(protocol.CloseTooBig, true)
+			c.drain()
+			return
+		}
+		var p *[]byte
+		if frag == nil {
+			p = getBuf(int(h.Length))
+			if _, err := io.ReadFull(c, *p); err != nil {
+				putBuf(p)
+				return
+			}
+			gws.Cipher(*p, h.Mask, 0)
+		} else {
+			old := len(*frag)
+			if cap(*frag) < int(total) {
+				np := getBuf(int(total))
+				copy(*np, *frag)
+				putBuf(frag)
+				frag = np
+			}
+			*frag = (*frag)[:total]
+			if _, err := io.ReadFull(c, (*frag)[old:]); err != nil {
+				return
+			}
+			gws.Cipher((*frag)[old:], h.Mask, 0)
+		}
+		if !h.Fin {
+			if frag == nil {
+				frag = p
+			}
+			continue
+		}
+		if frag != nil {
+			p, frag = frag, nil
+		}
+		if c.isClosing() {
+			putBuf(p) // waiting for the client's close frame
+			continue
+		}
+		c.req.Go(func() { c.handle(p) })
+		c.req.Wait()
+	}
+}
+
+// drain discards input until the peer goes away or closeGrace passes,
+// letting the queued close frame reach a peer that is still sending.
+func (c *conn) drain() {
+	c.nc.SetReadDeadline(time.Now().Add(closeGrace))
+	p := getBuf(512)
+	defer putBuf(p)
+	for {
+		if _, err := c.Read(*p); err != nil {
+			return
+		}
+	}
+}
+
+func (c *conn) isAuthed() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.authed
+}
+
+func (c *conn) isClosing() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.closing || c.dead
+}
+
+// teardown runs once, when the reader exits.
+func (c *conn) teardown() {
+	s := c.srv
+	c.mu.Lock()
+	c.dead = true
+	c.sync = nil
+	authed, announced, counted := c.authed, c.announced, c.acctCounted
+	if c.writing {
+		c.nc.SetWriteDeadline(time.Now().Add(closeGrace))
+	}
+	c.mu.Unlock()
+	if authed {
+		s.hub.unregister(c)
+	}
+	if announced {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		s.chat.Disconnected(ctx, c.id)
+		cancel()
+	}
+	acct := ""
+	if counted {
+		acct = c.id.AccountID
+	}
+	s.remove(c, acct)
+	c.mu.Lock()
+	c.readerDone = true
+	w := c.writing
+	c.mu.Unlock()
+	if !w {
+		c.nc.Close()
+		s.wg.Done()
+	}
+}
+
+// enqueue queues a frame for writing.
+func (c *conn) enqueue(f []byte) {
+	c.mu.Lock()
+	c.enqueueLocked(f)
+	c.mu.Unlock()
+}
+
+func (c *conn) enqueueLocked(f []byte) {
+	if c.closing || c.dead {
+		return
+	}
+	if c.queued > 0 && c.queued+len(f)+c.heldBytesLocked() > c.srv.cfg.SendQueueBytes {
+		c.slowLocked()
+		return
+	}
+	c.queue = append(c.queue, f)
+	c.queued += len(f)
+	if !c.writing {
+		c.writing = true
+		go c.writeLoop()
+	}
+}
+
+func (c *conn) heldBytesLocked() int {
+	if c.sync == nil {
+		return 0
+	}
+	return c.sync.heldBytes
+}
+
+// slowLocked closes a connection whose queue overflowed: what is queued is
+// dropped, a close frame 4008 is queued, and a write in progress gets
+// closeGrace to finish. The client resumes with chat:sync.
+func (c *conn) slowLocked() {
+	c.srv.log.Debug("ws: slow consumer", "ip", c.ip, "user", c.id.UserID, "queued", c.queued)
+	c.closeWithLocked(protocol.CloseSlowConsumer, true)
+}
+
+// closeWith queues a close frame, after what is queued unless drop is set.
+// Nothing more is queued afterwards; the writer sends the close frame and
+// gives the reader closeGrace to receive the client's answer.
+func (c *conn) closeWith(code int, drop bool) {
+	c.mu.Lock()
+	c.closeWithLocked(code, drop)
+	c.mu.Unlock()
+}
+
+func (c *conn) closeWithLocked(code int, drop bool) {
+	if c.closing || c.dead {
+		return
+	}
+	if drop {
+		clear(c.queue)
+		c.queue = c.queue[:0]
+		c.queued = 0
+	}
+	c.sync = nil
+	f := sharedCloseFrame(code)
+	c.queue = append(c.queue, f)
+	c.queued += len(f)
+	c.closing = true
+	if !c.writing {
+		c.writing = true
+		go c.writeLoop()
+	} else if drop {
+		c.nc.SetWriteDeadline(time.Now().Add(closeGrace))
+	}
+}
+
+// writeLoop writes the queue in batches, one writev per batch, and exits
+// when it is empty.
+func (c *conn) writeLoop() {
+	var batch [][]byte
+	for {
+		c.mu.Lock()
+		if len(c.queue) == 0 {
+			c.writing = false
+			closed, dead, done := c.closing, c.dead, c.readerDone
+			if cap(c.queue) > 16 {
+				c.queue = nil // do not pin a big array on an idle connection
+			}
+			c.mu.Unlock()
+			switch {
+			case dead:
+				c.nc.Close()
+			case closed: // the close frame went out: wait a little for the answer
+				c.nc.SetReadDeadline(time.Now().Add(closeGrace))
+			}
+			if done {
+				c.srv.wg.Done()
+			}
+			return
+		}
+		batch, c.queue = c.queue, batch[:0]
+		c.queued = 0
+		d := c.srv.cfg.WriteTimeout
+		if c.closing || c.dead {
+			d = closeGrace
+		}
+		c.nc.SetWriteDeadline(time.Now().Add(d))
+		c.mu.Unlock()
+
+		bufs := net.Buffers(batch)
+		_, err := bufs.WriteTo(c.nc)
+		clear(batch)
+		if err != nil {
+			c.mu.Lock()
+			c.dead = true
+			clear(c.queue)
+			c.queue, c.queued, c.writing = nil, 0, false
+			done := c.readerDone
+			c.mu.Unlock()
+			c.nc.Close()
+			if done {
+				c.srv.wg.Done()
+			}
+			return
+		}
+	}
+}
+
+// onTick runs at each ping tick: it closes a connection silent for two
+// intervals or whose token expired, and pings the others.
+func (c *conn) onTick(tick uint32, now time.Time) {
+	if tick-c.seen.Load() > 2 {
+		c.nc.Close() // the reader fails and tears down
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.authed && !c.id.ExpiresAt.IsZero() && now.After(c.id.ExpiresAt) {
+		c.enqueueLocked(errorFrame("", apperr.New(apperr.Unauthorized, apperr.CodeTokenExpired, "the token has expired")))
+		c.closeWithLocked(protocol.CloseTokenExpired, false)
+		return
+	}
+	c.enqueueLocked(pingFrame)
+}
+
+// deliver queues a bus event's frame, unless a chat:sync holds or
+// suppresses events of its conversation.
+func (c *conn) deliver(f []byte, ev *bus.Event) {
+	c.mu.Lock()
+	if st := c.sync; st != nil && ev.ConversationID != "" && c.interceptLocked(st, f, ev) {
+		c.mu.Unlock()
+		return
+	}
+	c.enqueueLocked(f)
+	c.mu.Unlock()
+}
+
+func (c *conn) interceptLocked(st *syncState, f []byte, ev *bus.Event) bool {
+	if st.holdAll || contains(st.convs, ev.ConversationID) {
+		if c.closing || c.dead {
+			return true
+		}
+		if c.queued+st.heldBytes+len(f) > c.srv.cfg.SendQueueBytes {
+			c.slowLocked()
+			return true
+		}
+		st.held = append(st.held, heldEvent{frame: f, conv: ev.ConversationID, message: ev.Name == protocol.EvMessage, seq: ev.Seq})
+		st.heldBytes += len(f)
+		return true
+	}
+	return ev.Name == protocol.EvMessage && contains(st.suppressed, ev.ConversationID)
+}
+
+// releaseLocked ends holding: held events are queued in order, except
+// chat:message events already replayed (seq ≤ last[conv]) and those of
+// truncated conversations, which the client fetches with its next sync.
+func (c *conn) releaseLocked(last map[string]int64, truncated []string) {
+	st := c.sync
+	if st == nil {
+		return
+	}
+	held := st.held
+	st.held, st.heldBytes, st.convs, st.holdAll = nil, 0, nil, false
+	for _, t := range truncated {
+		if !contains(st.suppressed, t) {
+			st.suppressed = append(st.suppressed, t)
+		}
+	}
+	if len(st.suppressed) == 0 {
+		c.sync = nil
+	}
+	for _, h := range held {
+		if h.message {
+			if contains(truncated, h.conv) {
+				continue
+			}
+			if seq, ok := last[h.conv]; ok && h.seq <= seq {
+				continue
+			}
+		}
+		c.enqueueLocked(h.frame)
+	}
+}
+
+func contains(xs []string, x string) bool {
+	for _, y := range xs {
+		if y == x {
+			return true
+		}
+	}
+	return false
+}
+
+// reject sends an error envelope and closes with code.
+func (c *conn) reject(code int, err error, reqID string) {
+	c.mu.Lock()
+	c.enqueueLocked(errorFrame(reqID, err))
+	c.closeWithLocked(code, false)
+	c.mu.Unlock()
+}
+
+func errTooManyConns(msg string) error {
+	return apperr.New(apperr.RateLimited, apperr.CodeTooManyConns, "%s", msg)
+}
+
+// errorFrame builds an "error" envelope; internal errors get a generic message.
+func errorFrame(reqID string, err error) []byte {
+	e := apperr.As(err)
+	msg := e.Message
+	if e.Kind == apperr.Internal {
+		msg = "internal error"
+	}
+	data, _ := json.Marshal(protocol.Error{Code: e.Code, Message: msg})
+	return eventFrame(protocol.EvError, reqID, data)
+}

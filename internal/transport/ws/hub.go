@@ -1,0 +1,209 @@
+package ws
+
+import (
+	"log/slog"
+	"strings"
+	"sync"
+
+	"github.com/parley-chat/parley/internal/bus"
+	"github.com/parley-chat/parley/internal/chat"
+	"github.com/parley-chat/parley/protocol"
+)
+
+// hub maps bus topics to this node's connections. It subscribes to a topic
+// on the bus when its first local connection arrives and unsubscribes after
+// the last one leaves. An event's frame is built once and the same bytes
+// are queued on every subscriber: the topic index is read-locked once per
+// event, and each connection's own mutex once per delivery.
+type hub struct {
+	bus     bus.Bus
+	log     *slog.Logger
+	handler bus.Handler // h.onEvent, made once
+
+	mu     sync.RWMutex
+	topics map[string]*topicSubs
+}
+
+type topicSubs struct {
+	conns []*conn
+	index map[*conn]int // position in conns, kept once the topic is big
+	unsub func()
+}
+
+// indexMin is the size from which a topic keeps an index for O(1) removal;
+// smaller topics (a user's own, a direct conversation) scan.
+const indexMin = 32
+
+func (h *hub) init(b bus.Bus, log *slog.Logger) {
+	h.bus, h.log = b, log
+	h.topics = make(map[string]*topicSubs)
+	h.handler = h.onEvent
+}
+
+// register subscribes c to topics (the slice is kept as c's topic list).
+func (h *hub) register(c *conn, topics []string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, t := range topics {
+		h.addLocked(c, t)
+	}
+}
+
+func (h *hub) unregister(c *conn) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, t := range c.topics {
+		h.removeLocked(c, t, false)
+	}
+	c.topics = nil
+}
+
+// addLocked subscribes c to one topic; it reports false if it already was.
+func (h *hub) addLocked(c *conn, name string) bool {
+	if contains(c.topics, name) {
+		return false
+	}
+	t := h.topics[name]
+	if t == nil {
+		t = &topicSubs{}
+		h.topics[name] = t
+		t.unsub = h.bus.Subscribe(name, h.handler)
+	}
+	if t.index != nil {
+		t.index[c] = len(t.conns)
+	} else if len(t.conns) >= indexMin {
+		t.index = make(map[*conn]int, len(t.conns)+1)
+		for i, o := range t.conns {
+			t.index[o] = i
+		}
+		t.index[c] = len(t.conns)
+	}
+	t.conns = append(t.conns, c)
+	c.topics = append(c.topics, name)
+	return true
+}
+
+// removeLocked unsubscribes c from one topic; it reports false if it was
+// not subscribed. fromConn also removes the topic from c's list.
+func (h *hub) removeLocked(c *conn, name string, fromConn bool) bool {
+	t := h.topics[name]
+	if t == nil {
+		return false
+	}
+	i := -1
+	if t.index != nil {
+		if j, ok := t.index[c]; ok {
+			i = j
+			delete(t.index, c)
+		}
+	} else {
+		for j, o := range t.conns {
+			if o == c {
+				i = j
+				break
+			}
+		}
+	}
+	if i < 0 {
+		return false
+	}
+	last := len(t.conns) - 1
+	if i != last {
+		moved := t.conns[last]
+		t.conns[i] = moved
+		if t.index != nil {
+			t.index[moved] = i
+		}
+	}
+	t.conns[last] = nil
+	t.conns = t.conns[:last]
+	if len(t.conns) == 0 {
+		t.unsub()
+		delete(h.topics, name)
+	} else if t.index != nil && len(t.conns) < indexMin/2 {
+		t.index = nil
+	}
+	if fromConn {
+		for j, n := range c.topics {
+			if n == name {
+				c.topics = append(c.topics[:j], c.topics[j+1:]...)
+				break
+			}
+		}
+	}
+	return true
+}
+
+// closeAll drops every bus subscription (after the last connection closed).
+func (h *hub) closeAll() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for name, t := range h.topics {
+		t.unsub()
+		delete(h.topics, name)
+	}
+}
+
+// onEvent is the bus handler of every topic. It runs on the publisher's
+// goroutine and never blocks: queuing is an append under a connection's
+// own mutex.
+func (h *hub) onEvent(name string, ev bus.Event) {
+	var skip []*conn
+	if ev.ConversationID != "" && strings.HasPrefix(name, "u:") {
+		switch ev.Name {
+		case protocol.EvConversation: // the user was added: hear the conversation from now on
+			h.follow(name, chat.ConversationTopic(ev.ConversationID), true)
+		case protocol.EvMemberLeft: // the user left: stop; they heard it as a member already
+			skip = h.follow(name, chat.ConversationTopic(ev.ConversationID), false)
+		}
+	}
+	f := eventFrame(ev.Name, "", ev.Data)
+	h.mu.RLock()
+	if t := h.topics[name]; t != nil {
+		for _, c := range t.conns {
+			if skip != nil && containsConn(skip, c) {
+				continue
+			}
+			c.deliver(f, &ev)
+		}
+	}
+	h.mu.RUnlock()
+}
+
+// follow subscribes (or unsubscribes) every connection of a user topic to a
+// conversation topic. On removal it returns the connections that were
+// subscribed.
+func (h *hub) follow(userTopic, convTopic string, add bool) []*conn {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	t := h.topics[userTopic]
+	if t == nil {
+		return nil
+	}
+	conns := append([]*conn(nil), t.conns...)
+	var had []*conn
+	for _, c := range conns {
+		if add {
+			h.addLocked(c, convTopic)
+		} else if h.removeLocked(c, convTopic, true) {
+			had = append(had, c)
+		}
+	}
+	return had
+}
+
+func containsConn(xs []*conn, c *conn) bool {
+	for _, x := range xs {
+		if x == c {
+			return true
+		}
+	}
+	return false
+}
+
+// topicCount is for tests.
+func (h *hub) topicCount() int {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	return len(h.topics)
+}

@@ -1,0 +1,344 @@
+// Package protocol holds Parley's wire types: the WebSocket envelope, event
+// names and the JSON shapes of their data. Server and Go client share it, and
+// docs/protocol.md describes the same things for other languages.
+package protocol
+
+import (
+	"encoding/json"
+	"errors"
+	"time"
+)
+
+// Envelope is one WebSocket frame: {"event": "chat:message", "id": "…", "data": {…}}.
+// A request carries an ID; the reply carries the same ID and either the
+// request's event name or "error".
+type Envelope struct {
+	Event string          `json:"event"`
+	ID    string          `json:"id,omitempty"`
+	Data  json.RawMessage `json:"data,omitempty"`
+}
+
+// Limits of the envelope decoder.
+const (
+	MaxEventLen = 64
+	MaxIDLen    = 64
+)
+
+var (
+	ErrEmptyEvent = errors.New("envelope has no event")
+	ErrBadEvent   = errors.New("event name too long or not of the form area:verb")
+	ErrBadID      = errors.New("request id too long")
+)
+
+// DecodeEnvelope parses one frame. It accepts only a JSON object with a
+// well-formed event name; data, if present, is kept raw for the handler.
+func DecodeEnvelope(b []byte) (Envelope, error) {
+	var e Envelope
+	if err := json.Unmarshal(b, &e); err != nil {
+		return Envelope{}, err
+	}
+	if e.Event == "" {
+		return Envelope{}, ErrEmptyEvent
+	}
+	if !validEvent(e.Event) {
+		return Envelope{}, ErrBadEvent
+	}
+	if len(e.ID) > MaxIDLen {
+		return Envelope{}, ErrBadID
+	}
+	if len(e.Data) > 0 && string(e.Data) == "null" {
+		e.Data = nil
+	}
+	return e, nil
+}
+
+// validEvent accepts lower-case names like "auth", "ping" or "chat:send".
+func validEvent(s string) bool {
+	if len(s) > MaxEventLen {
+		return false
+	}
+	colons := 0
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= 'a' && c <= 'z', c == '_':
+		case c >= '0' && c <= '9' && i > 0:
+		case c == ':' && i > 0 && i < len(s)-1:
+			colons++
+		default:
+			return false
+		}
+	}
+	return colons <= 1
+}
+
+// Client → server requests. Each gets a reply with the same event name and
+// id, or an "error" envelope.
+const (
+	EvAuth          = "auth"               // {token}; first frame when no header/subprotocol token was given
+	EvPing          = "ping"               // {} → "ping" reply {time}
+	EvSend          = "chat:send"          // SendRequest → Message
+	EvEdit          = "chat:edit"          // EditRequest → Message
+	EvDelete        = "chat:delete"        // DeleteRequest → Message (tombstone)
+	EvTypingSet     = "chat:typing"        // TypingRequest → {} ; also the broadcast name
+	EvMarkRead      = "chat:read"          // ReadRequest → ReadState; also the broadcast name
+	EvSetStatus     = "chat:set_status"    // StatusRequest → Presence
+	EvSync          = "chat:sync"          // SyncRequest → SyncReply, after the missed chat:message events
+	EvHistory       = "chat:history"       // HistoryRequest → HistoryReply
+	EvConversations = "chat:conversations" // {} → ConversationsReply
+	EvCreate        = "chat:create"        // CreateConversationRequest → Conversation
+	EvJoin          = "chat:join"          // ConversationRef → Conversation
+	EvLeave         = "chat:leave"         // ConversationRef → {}
+	EvPresenceGet   = "chat:presence"      // PresenceRequest → PresenceReply
+	EvInbox         = "chat:inbox"         // {} → Conversation: a visitor's inbox, opened on first use
+)
+
+// Server → client events.
+const (
+	EvConnected      = "chat:connected"       // Connected, once after authentication
+	EvMessage        = "chat:message"         // Message
+	EvMessageEdited  = "chat:message_edited"  // Message
+	EvMessageDeleted = "chat:message_deleted" // Message (tombstone)
+	EvTyping         = "chat:typing"          // Typing
+	EvRead           = "chat:read"            // ReadState
+	EvUserStatus     = "chat:user_status"     // Presence
+	EvMemberJoined   = "chat:member_joined"   // MemberEvent
+	EvMemberLeft     = "chat:member_left"     // MemberEvent
+	EvConversation   = "chat:conversation"    // Conversation, when the user is added to one
+	EvError          = "error"                // Error
+)
+
+// WebSocket close codes the server uses (4000–4999 are for applications).
+const (
+	CloseNormal        = 1000
+	CloseGoingAway     = 1001 // server shutting down: reconnect elsewhere or later
+	CloseProtocolError = 1002
+	CloseTooBig        = 1009 // frame over the size limit
+	CloseUnauthorized  = 4001 // no valid token in time, or it was refused
+	CloseTokenExpired  = 4003 // the token expired while connected: get a new one
+	CloseSlowConsumer  = 4008 // the client did not read fast enough; reconnect and sync
+	CloseTooManyConns  = 4029 // per-IP or per-account connection limit
+)
+
+// Subprotocol is the WebSocket subprotocol name; browsers that cannot set
+// headers may offer "parley.v1" plus "bearer.<token>" as a second protocol.
+const (
+	Subprotocol       = "parley.v1"
+	BearerSubprotocol = "bearer."
+)
+
+// Message types.
+const (
+	TypeText  = "text"
+	TypeImage = "image"
+	TypeVoice = "voice"
+	TypeFile  = "file"
+)
+
+// Conversation kinds.
+const (
+	KindDirect = "direct"
+	KindGroup  = "group"
+	KindInbox  = "inbox"
+)
+
+// Roles of users inside an account.
+const (
+	RoleOwner   = "owner"
+	RoleAgent   = "agent"
+	RoleMember  = "member"
+	RoleVisitor = "visitor"
+)
+
+// Presence statuses.
+const (
+	StatusOnline  = "online"
+	StatusAway    = "away"
+	StatusBusy    = "busy"
+	StatusOffline = "offline"
+)
+
+// Error is the data of an "error" envelope and the body of REST errors.
+type Error struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+// User is what other people see of a user.
+type User struct {
+	ID          string `json:"id"`
+	Name        string `json:"name"` // the account's own name for the user (token subject)
+	DisplayName string `json:"display_name,omitempty"`
+	Role        string `json:"role"`
+}
+
+// Attachment describes an uploaded file.
+type Attachment struct {
+	ID          string `json:"id"`
+	Kind        string `json:"kind"` // image | voice | file
+	ContentType string `json:"content_type"`
+	Size        int64  `json:"size"`
+	Name        string `json:"name,omitempty"`
+	URL         string `json:"url"` // relative: /api/v1/attachments/{id}
+}
+
+// Message is one chat message as clients see it.
+type Message struct {
+	ID             string      `json:"id"`
+	ConversationID string      `json:"conversation_id"`
+	Seq            int64       `json:"seq"`
+	SenderID       string      `json:"sender_id"`
+	ClientID       string      `json:"client_id,omitempty"`
+	Type           string      `json:"type"`
+	Text           string      `json:"text,omitempty"`
+	ReplyTo        string      `json:"reply_to,omitempty"`
+	Attachment     *Attachment `json:"attachment,omitempty"`
+	DurationMS     int64       `json:"duration_ms,omitempty"`
+	CreatedAt      time.Time   `json:"created_at"`
+	EditedAt       *time.Time  `json:"edited_at,omitempty"`
+	DeletedAt      *time.Time  `json:"deleted_at,omitempty"`
+}
+
+// Conversation as listed to a member.
+type Conversation struct {
+	ID          string    `json:"id"`
+	Kind        string    `json:"kind"`
+	Name        string    `json:"name,omitempty"`
+	Members     []string  `json:"members,omitempty"` // user ids (not listed for large groups)
+	MemberCount int       `json:"member_count"`
+	LastSeq     int64     `json:"last_seq"`
+	ReadSeq     int64     `json:"read_seq"`
+	Unread      int64     `json:"unread"`
+	LastMessage *Message  `json:"last_message,omitempty"`
+	CreatedAt   time.Time `json:"created_at"`
+	UpdatedAt   time.Time `json:"updated_at"`
+}
+
+// Connected is the data of chat:connected.
+type Connected struct {
+	User           User      `json:"user"`
+	AccountID      string    `json:"account_id"`
+	ConnectionID   string    `json:"connection_id"`
+	Status         string    `json:"status"`
+	ServerTime     time.Time `json:"timestamp"`
+	ConnectedUsers int       `json:"connected_users"` // users of this account online now
+	Limits         Limits    `json:"limits"`
+}
+
+// Limits tells a client what the server will refuse.
+type Limits struct {
+	MaxMessageBytes   int     `json:"max_message_bytes"`
+	MessagesPerSecond float64 `json:"messages_per_second"`
+	MaxFrameBytes     int     `json:"max_frame_bytes"`
+}
+
+type SendRequest struct {
+	ConversationID string `json:"conversation_id"`
+	ClientID       string `json:"client_id"`
+	Type           string `json:"type,omitempty"` // default text; image/voice/file need attachment_id
+	Text           string `json:"text,omitempty"`
+	ReplyTo        string `json:"reply_to,omitempty"`
+	AttachmentID   string `json:"attachment_id,omitempty"`
+	DurationMS     int64  `json:"duration_ms,omitempty"`
+}
+
+type EditRequest struct {
+	ConversationID string `json:"conversation_id"`
+	MessageID      string `json:"message_id"`
+	Text           string `json:"text"`
+}
+
+type DeleteRequest struct {
+	ConversationID string `json:"conversation_id"`
+	MessageID      string `json:"message_id"`
+}
+
+type TypingRequest struct {
+	ConversationID string `json:"conversation_id"`
+	IsTyping       bool   `json:"is_typing"`
+}
+
+// Typing is broadcast on start, on stop, and when 5 s pass without a refresh.
+type Typing struct {
+	ConversationID string `json:"conversation_id"`
+	SenderID       string `json:"sender_id"`
+	IsTyping       bool   `json:"is_typing"`
+}
+
+type ReadRequest struct {
+	ConversationID string `json:"conversation_id"`
+	Seq            int64  `json:"seq"`
+}
+
+// ReadState is a member's read position ("read up to seq").
+type ReadState struct {
+	ConversationID string `json:"conversation_id"`
+	UserID         string `json:"user_id"`
+	Seq            int64  `json:"seq"`
+	Unread         int64  `json:"unread,omitempty"`
+}
+
+type StatusRequest struct {
+	Status string `json:"status"` // online | away | busy | offline (appear offline)
+}
+
+// Presence is the data of chat:user_status.
+type Presence struct {
+	UserID   string     `json:"user_id"`
+	Status   string     `json:"status"`
+	LastSeen *time.Time `json:"last_seen,omitempty"`
+	Time     time.Time  `json:"timestamp"`
+}
+
+type PresenceRequest struct {
+	UserIDs []string `json:"user_ids"`
+}
+
+type PresenceReply struct {
+	Users []Presence `json:"users"`
+}
+
+// SyncRequest asks for everything missed since the given per-conversation
+// seqs. A conversation the client does not name is not replayed.
+type SyncRequest struct {
+	Cursors map[string]int64 `json:"cursors"`
+}
+
+// SyncReply comes after the replayed chat:message events. Seqs holds, per
+// conversation, the last seq replayed; Truncated lists conversations with
+// more to fetch (call chat:sync again with the new cursor).
+type SyncReply struct {
+	Seqs      map[string]int64 `json:"seqs"`
+	Truncated []string         `json:"truncated,omitempty"`
+}
+
+type HistoryRequest struct {
+	ConversationID string `json:"conversation_id"`
+	Before         int64  `json:"before,omitempty"`
+	After          int64  `json:"after,omitempty"`
+	Limit          int    `json:"limit,omitempty"`
+}
+
+type HistoryReply struct {
+	Messages []Message `json:"messages"`
+	HasMore  bool      `json:"has_more"`
+}
+
+type ConversationsReply struct {
+	Conversations []Conversation `json:"conversations"`
+}
+
+type CreateConversationRequest struct {
+	Kind    string   `json:"kind"`              // direct | group
+	Name    string   `json:"name,omitempty"`    // group
+	Members []string `json:"members,omitempty"` // user names (token subjects) in the caller's account
+}
+
+type ConversationRef struct {
+	ConversationID string `json:"conversation_id"`
+}
+
+type MemberEvent struct {
+	ConversationID string `json:"conversation_id"`
+	UserID         string `json:"user_id"`
+}
