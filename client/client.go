@@ -448,7 +448,7 @@ func isReply(p []byte) bool {
 	for i := len(pre); i < len(p); i++ {
 		if p[i] == '"' {
 			rest := p[i+1:]
-			return len(rest) < 6 || string(rest[:6]) == `,"id":`
+			return len(rest) >= 6 && string(rest[:6]) == `,"id":`
 		}
 	}
 	return true

@@ -12,11 +12,11 @@ func (s *Server) NewBenchConn(nc net.Conn, topics []string) {
 	s.hub.register(c, topics)
 }
 
-// discardConn is a net.Conn whose writes succeed at once.
+// DiscardConn is a net.Conn whose writes succeed at once.
 type DiscardConn struct{ net.Conn }
 
-func (DiscardConn) Write(p []byte) (int, error)        { return len(p), nil }
-func (DiscardConn) Close() error                       { return nil }
-func (DiscardConn) SetWriteDeadline(time.Time) error   { return nil }
-func (DiscardConn) SetReadDeadline(time.Time) error    { return nil }
-func (DiscardConn) SetDeadline(time.Time) error        { return nil }
+func (DiscardConn) Write(p []byte) (int, error)      { return len(p), nil }
+func (DiscardConn) Close() error                     { return nil }
+func (DiscardConn) SetWriteDeadline(time.Time) error { return nil }
+func (DiscardConn) SetReadDeadline(time.Time) error  { return nil }
+func (DiscardConn) SetDeadline(time.Time) error      { return nil }
