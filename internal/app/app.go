@@ -160,10 +160,12 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	return errors.Join(herr, werr)
 }
 
+// close flushes pending commits (whose events still go out), then the
+// events, then the bus.
 func (a *App) close() {
-	a.Chat.Close()
 	if err := a.Store.Close(); err != nil {
 		a.Log.Error("closing store", "err", err)
 	}
+	a.Chat.Close()
 	a.Bus.Close()
 }

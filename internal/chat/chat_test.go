@@ -85,12 +85,13 @@ func (w *world) user(acc, name, role string) auth.Identity {
 
 // recorder collects events of a topic.
 type recorder struct {
+	svc *chat.Service
 	mu  sync.Mutex
 	evs []bus.Event
 }
 
 func (w *world) listen(topic string) *recorder {
-	r := &recorder{}
+	r := &recorder{svc: w.svc}
 	unsub := w.bus.Subscribe(topic, func(_ string, ev bus.Event) {
 		r.mu.Lock()
 		r.evs = append(r.evs, ev)
@@ -101,6 +102,7 @@ func (w *world) listen(topic string) *recorder {
 }
 
 func (r *recorder) named(name string) []bus.Event {
+	r.svc.Flush() // events leave through the publisher goroutine
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	var out []bus.Event

@@ -3,6 +3,7 @@ package chat
 import (
 	"encoding/json"
 	"log/slog"
+	"sync"
 
 	"github.com/parley-chat/parley/internal/bus"
 	"github.com/parley-chat/parley/internal/store"
@@ -34,11 +35,76 @@ func encode(v any) []byte {
 	return b
 }
 
+// publisher hands events to the bus from one goroutine, in the order the
+// domain produced them. Message events are produced in commit order by the
+// store's writer; publishing them there would make every commit wait for
+// the fan-out, so the writer only queues them. Every other event goes
+// through the same queue, so an edit never overtakes the message it edits.
+type publisher struct {
+	mu     sync.RWMutex // held shared while queueing, so stop cannot close ch under a producer
+	closed bool
+	ch     chan pubItem
+	done   chan struct{}
+}
+
+type pubItem struct {
+	topic string
+	ev    bus.Event
+	flush chan struct{} // a marker: closed when everything before it is published
+}
+
+// publishQueue bounds events waiting for the bus; a full queue makes
+// producers (and so commits) wait, which is the backpressure we want.
+const publishQueue = 8192
+
+func (p *publisher) start(b bus.Bus) {
+	p.ch = make(chan pubItem, publishQueue)
+	p.done = make(chan struct{})
+	go func() {
+		defer close(p.done)
+		for it := range p.ch {
+			if it.flush != nil {
+				close(it.flush)
+				continue
+			}
+			if err := b.Publish(it.topic, it.ev); err != nil {
+				// What the event announces is committed: clients recover it
+				// with chat:sync or history.
+				slog.Warn("publish failed", "topic", it.topic, "event", it.ev.Name, "err", err)
+			}
+		}
+	}()
+}
+
+func (p *publisher) stop() {
+	p.mu.Lock()
+	if !p.closed {
+		p.closed = true
+		close(p.ch)
+	}
+	p.mu.Unlock()
+	<-p.done
+}
+
+func (p *publisher) put(it pubItem) bool {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	if p.closed {
+		return false // shutting down: a late typing expiry, say
+	}
+	p.ch <- it
+	return true
+}
+
 func (s *Service) publish(topic string, ev bus.Event) {
-	if err := s.bus.Publish(topic, ev); err != nil {
-		// The event is lost for live clients, but what it announces is
-		// committed: clients recover it with chat:sync or history.
-		slog.Warn("publish failed", "topic", topic, "event", ev.Name, "err", err)
+	s.pub.put(pubItem{topic: topic, ev: ev})
+}
+
+// Flush waits until every event produced so far has been handed to the bus.
+func (s *Service) Flush() {
+	done := make(chan struct{})
+	if s.pub.put(pubItem{flush: done}) {
+		<-done
 	}
 }
 

@@ -53,6 +53,7 @@ type Service struct {
 	members memberCache
 	typing  typingTracker
 	online  onlineCounter
+	pub     publisher
 }
 
 // New returns a Service. blobs may be nil when attachments are not used.
@@ -62,6 +63,7 @@ func New(st store.Store, b bus.Bus, blobs *media.Store, cfg Config) *Service {
 	s.members.m = make(map[memberKey]bool)
 	s.typing.init(s)
 	s.online.users = make(map[string]int)
+	s.pub.start(b)
 	return s
 }
 
@@ -71,8 +73,12 @@ func (s *Service) Config() Config { return s.cfg }
 // SetClock replaces time.Now (tests).
 func (s *Service) SetClock(now func() time.Time) { s.now = now }
 
-// Close stops typing timers.
-func (s *Service) Close() { s.typing.stopAll() }
+// Close stops typing timers and publishes what is queued. Nothing may call
+// the service afterwards.
+func (s *Service) Close() {
+	s.typing.stopAll()
+	s.pub.stop()
+}
 
 func (s *Service) clock() time.Time { return s.now().UTC() }
 

@@ -8,6 +8,7 @@ import (
 	"net"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	gws "github.com/gobwas/ws"
@@ -27,6 +28,7 @@ const closeInternalError = 1011
 type conn struct {
 	srv    *Server
 	nc     net.Conn
+	raw    syscall.RawConn // nc's socket for non-blocking writes; nil if it has none
 	ip     string
 	pre    []byte // bytes read past the handshake by the HTTP server (rare)
 	resume bool   // ?resume=1: hold conversation events until the first chat:sync
@@ -62,6 +64,15 @@ type syncState struct {
 	held       []heldEvent
 	heldBytes  int
 	suppressed []string // truncated replays: live chat:message dropped until synced again
+	// floors holds, per replayed conversation, the last seq replayed: a
+	// message committed before the replay read it may still be on its way
+	// through the bus, and must not arrive twice. Events of a conversation
+	// arrive in seq order, so the first one above the floor removes it.
+	floors map[string]int64
+}
+
+func (st *syncState) idle() bool {
+	return !st.holdAll && len(st.convs) == 0 && len(st.suppressed) == 0 && len(st.floors) == 0
 }
 
 type heldEvent struct {
@@ -276,7 +287,7 @@ func (c *conn) enqueueLocked(f []byte) {
 	c.queued += len(f)
 	if !c.writing {
 		c.writing = true
-		go c.writeLoop()
+		c.srv.flush.push(c)
 	}
 }
 
@@ -320,38 +331,33 @@ func (c *conn) closeWithLocked(code int, drop bool) {
 	c.closing = true
 	if !c.writing {
 		c.writing = true
-		go c.writeLoop()
+		c.srv.flush.push(c)
 	} else if drop {
 		c.nc.SetWriteDeadline(time.Now().Add(closeGrace))
 	}
 }
 
-// writeLoop writes the queue in batches, one writev per batch, and exits
-// when it is empty.
-func (c *conn) writeLoop() {
-	var batch [][]byte
+// writeLoop is the slow path: it writes pending and then the queue in
+// batches, one blocking writev per batch with the write deadline, and exits
+// when the queue is empty. The flusher starts it for sockets that could not
+// take everything at once, and for closing connections.
+func (c *conn) writeLoop(pending [][]byte) {
+	batch := pending
 	for {
-		c.mu.Lock()
-		if len(c.queue) == 0 {
-			c.writing = false
-			closed, dead, done := c.closing, c.dead, c.readerDone
-			if cap(c.queue) > 16 {
-				c.queue = nil // do not pin a big array on an idle connection
+		if len(batch) == 0 {
+			c.mu.Lock()
+			if len(c.queue) == 0 {
+				if !c.closing && !c.dead {
+					c.nc.SetWriteDeadline(time.Time{}) // back to the flusher's non-blocking writes
+				}
+				c.finishLocked()
+				return
 			}
+			batch, c.queue = c.queue, batch[:0]
+			c.queued = 0
 			c.mu.Unlock()
-			switch {
-			case dead:
-				c.nc.Close()
-			case closed: // the close frame went out: wait a little for the answer
-				c.nc.SetReadDeadline(time.Now().Add(closeGrace))
-			}
-			if done {
-				c.srv.wg.Done()
-			}
-			return
 		}
-		batch, c.queue = c.queue, batch[:0]
-		c.queued = 0
+		c.mu.Lock()
 		d := c.srv.cfg.WriteTimeout
 		if c.closing || c.dead {
 			d = closeGrace
@@ -362,17 +368,9 @@ func (c *conn) writeLoop() {
 		bufs := net.Buffers(batch)
 		_, err := bufs.WriteTo(c.nc)
 		clear(batch)
+		batch = batch[:0]
 		if err != nil {
-			c.mu.Lock()
-			c.dead = true
-			clear(c.queue)
-			c.queue, c.queued, c.writing = nil, 0, false
-			done := c.readerDone
-			c.mu.Unlock()
-			c.nc.Close()
-			if done {
-				c.srv.wg.Done()
-			}
+			c.writeFailed()
 			return
 		}
 	}
@@ -408,6 +406,15 @@ func (c *conn) deliver(f []byte, ev *bus.Event) {
 }
 
 func (c *conn) interceptLocked(st *syncState, f []byte, ev *bus.Event) bool {
+	if fl, ok := st.floors[ev.ConversationID]; ok && ev.Name == protocol.EvMessage {
+		if ev.Seq <= fl {
+			return true // already replayed
+		}
+		delete(st.floors, ev.ConversationID)
+		if st.idle() {
+			c.sync = nil
+		}
+	}
 	if st.holdAll || contains(st.convs, ev.ConversationID) {
 		if c.closing || c.dead {
 			return true
@@ -438,7 +445,15 @@ func (c *conn) releaseLocked(last map[string]int64, truncated []string) {
 			st.suppressed = append(st.suppressed, t)
 		}
 	}
-	if len(st.suppressed) == 0 {
+	for conv, seq := range last {
+		if seq > 0 && !contains(truncated, conv) {
+			if st.floors == nil {
+				st.floors = make(map[string]int64, len(last))
+			}
+			st.floors[conv] = max(seq, st.floors[conv])
+		}
+	}
+	if st.idle() {
 		c.sync = nil
 	}
 	for _, h := range held {

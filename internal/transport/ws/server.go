@@ -105,6 +105,7 @@ type Server struct {
 	chat  *chat.Service
 	log   *slog.Logger
 	hub   hub
+	flush flusher
 	limit protocol.Limits
 
 	ctx    context.Context // requests run under it; cancelled when Shutdown gives up
@@ -144,6 +145,7 @@ func New(cfg Config, a *auth.Authenticator, c *chat.Service, b bus.Bus, log *slo
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.hub.init(b, log)
+	s.flush.start()
 	go s.pinger()
 	return s
 }
@@ -177,7 +179,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		return // the upgrader wrote the HTTP error
 	}
-	c := &conn{srv: s, nc: nc, ip: s.clientIP(r)}
+	c := &conn{srv: s, nc: nc, raw: rawConn(nc), ip: s.clientIP(r)}
 	c.seen.Store(s.tick.Load())
 	c.resume = r.URL.Query().Get("resume") == "1"
 	if n := rw.Reader.Buffered(); n > 0 { // the client did not wait for our handshake reply
@@ -355,5 +357,6 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	s.cancel()
 	s.hub.closeAll()
+	s.flush.stop()
 	return err
 }
