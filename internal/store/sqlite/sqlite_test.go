@@ -8,11 +8,14 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/parley-chat/parley/internal/ids"
 	"github.com/parley-chat/parley/internal/store"
 	"github.com/parley-chat/parley/internal/store/storetest"
 	"github.com/parley-chat/parley/protocol"
@@ -320,7 +323,11 @@ func TestGroupCommitBatches(t *testing.T) {
 	t.Logf("200 concurrent appends in %d transactions", batches)
 }
 
-func benchAppend(b *testing.B, nconv int) {
+// benchAppend appends from 64×GOMAXPROCS goroutines to nconv conversations.
+// With randomIDs the message and client ids are random like the server's
+// (ids.New) and the Go client's, so every id index insert lands on a random
+// page; otherwise they are sequential ("m1", "c1", …) and mostly append.
+func benchAppend(b *testing.B, nconv int, randomIDs bool) {
 	s, path := openTemp(b, Options{})
 	f, convs := newFixture(b, s, nconv)
 	ctx := context.Background()
@@ -329,11 +336,15 @@ func benchAppend(b *testing.B, nconv int) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	before := s.Stats()
+	wrote := writtenBytes()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
 			i := next.Add(1)
 			m := store.Message{ID: fmt.Sprint("m", i), ConversationID: convs[int(i)%len(convs)], SenderID: f.userID,
 				ClientID: fmt.Sprint("c", i), Type: protocol.TypeText, Text: "hello, this is a chat message", CreatedAt: time.Now()}
+			if randomIDs {
+				m.ID, m.ClientID = ids.New(ids.Message), rand.Text()[:24]
+			}
 			if _, _, err := s.AppendMessage(ctx, m, nil); err != nil {
 				b.Error(err)
 				return
@@ -346,14 +357,37 @@ func benchAppend(b *testing.B, nconv int) {
 	if n := st.Batches - before.Batches; n > 0 {
 		b.ReportMetric(float64(st.Writes-before.Writes)/float64(n), "msgs/commit")
 	}
+	if w := writtenBytes(); w > 0 {
+		b.ReportMetric(float64(w-wrote)/float64(b.N), "written-B/msg")
+	}
 	if fi, err := os.Stat(path + "-wal"); err == nil {
 		b.ReportMetric(float64(fi.Size())/(1<<20), "wal-MiB")
 	}
 }
 
+// writtenBytes is how much the process has written with write syscalls
+// (wchar in /proc/self/io: the WAL, checkpoints), or 0 where unknown.
+func writtenBytes() int64 {
+	b, err := os.ReadFile("/proc/self/io")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "wchar: "); ok {
+			n, _ := strconv.ParseInt(v, 10, 64)
+			return n
+		}
+	}
+	return 0
+}
+
 func BenchmarkAppendMessageParallel(b *testing.B) {
-	b.Run("conversations=1", func(b *testing.B) { benchAppend(b, 1) })
-	b.Run("conversations=1000", func(b *testing.B) { benchAppend(b, 1000) })
+	b.Run("conversations=1", func(b *testing.B) { benchAppend(b, 1, false) })
+	b.Run("conversations=1000", func(b *testing.B) { benchAppend(b, 1000, false) })
+	// Like production: random message and client ids.
+	b.Run("many/conversations=1000,random-ids", func(b *testing.B) { benchAppend(b, 1000, true) })
+	// The shape of `parley bench chat --scenarios durable`.
+	b.Run("many/conversations=64,random-ids", func(b *testing.B) { benchAppend(b, 64, true) })
 }
 
 func BenchmarkAppendMessageSerial(b *testing.B) {
@@ -400,4 +434,119 @@ func BenchmarkListMessages(b *testing.B) {
 		}
 	})
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "pages/s")
+}
+
+// TestMixedBatch queues, behind a held writer, appends that all land in one
+// transaction: good ones in two conversations, a resend of a committed
+// message, two sends of one new client id, a duplicate message id and an
+// unknown conversation. The multi-row INSERT falls back to one message at a
+// time where needed; seqs stay contiguous and each outcome is right.
+func TestMixedBatch(t *testing.T) {
+	ctx := context.Background()
+	s, _ := openTemp(t, Options{})
+	f, convs := newFixture(t, s, 2)
+	old, _, err := s.AppendMessage(ctx, newMsg(convs[0], f.userID, -1), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	release := make(chan struct{})
+	started := make(chan struct{})
+	go s.exec(ctx, func(ctx context.Context, w *wtx) error {
+		close(started)
+		<-release
+		return nil
+	})
+	<-started
+	type result struct {
+		m       store.Message
+		created bool
+		err     error
+	}
+	var (
+		ins     []store.Message
+		results []chan result
+	)
+	add := func(m store.Message) {
+		ins = append(ins, m)
+		c := make(chan result, 1)
+		results = append(results, c)
+		go func() {
+			m, created, err := s.AppendMessage(ctx, m, nil)
+			c <- result{m, created, err}
+		}()
+		for len(s.reqs) < len(ins) {
+			time.Sleep(time.Millisecond)
+		}
+	}
+	for i := range 10 {
+		add(newMsg(convs[i%2], f.userID, i))
+	}
+	resend := newMsg(convs[0], f.userID, -1) // same client id as old
+	add(resend)
+	twice := newMsg(convs[1], f.userID, 100)
+	add(twice)
+	twice2 := newMsg(convs[1], f.userID, 100)
+	add(twice2)
+	dupID := newMsg(convs[0], f.userID, 101)
+	dupID.ID = old.ID
+	add(dupID)
+	add(newMsg("cnv_missing", f.userID, 102))
+	for i := 10; i < 20; i++ {
+		add(newMsg(convs[i%2], f.userID, i))
+	}
+	before := s.Stats()
+	close(release)
+	got := make([]result, len(results))
+	for i, c := range results {
+		got[i] = <-c
+	}
+	if st := s.Stats(); st.Batches-before.Batches > 2 { // the held write's, then this one
+		t.Logf("appends spread over %d transactions", st.Batches-before.Batches-1)
+	}
+	for i, r := range got {
+		switch m := ins[i]; {
+		case m.ID == resend.ID:
+			if r.err != nil || r.created || r.m.ID != old.ID {
+				t.Errorf("resend: %+v created=%v %v", r.m, r.created, r.err)
+			}
+		case m.ID == twice2.ID:
+			if r.err != nil || r.created || r.m.ID != twice.ID {
+				t.Errorf("second send of a client id: %+v created=%v %v", r.m, r.created, r.err)
+			}
+		case m.ID == dupID.ID:
+			if !errors.Is(r.err, store.ErrConflict) {
+				t.Errorf("duplicate id: %v, want ErrConflict", r.err)
+			}
+		case m.ConversationID == "cnv_missing":
+			if !errors.Is(r.err, store.ErrNotFound) {
+				t.Errorf("unknown conversation: %v, want ErrNotFound", r.err)
+			}
+		default:
+			if r.err != nil || !r.created || r.m.ID != m.ID {
+				t.Errorf("append %s: %+v created=%v %v", m.ClientID, r.m, r.created, r.err)
+			}
+		}
+	}
+	for i, c := range convs {
+		ms, err := s.ListMessages(ctx, c, 0, 0, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := 10 + 1 - i // conversation 0 has old; 1 has twice
+		if i == 1 {
+			want = 11
+		}
+		if len(ms) != want {
+			t.Fatalf("conversation %d: %d messages, want %d", i, len(ms), want)
+		}
+		for j, m := range ms {
+			if m.Seq != int64(j+1) {
+				t.Fatalf("conversation %d: seqs not contiguous at %d: %d", i, j, m.Seq)
+			}
+		}
+		cv, err := s.GetConversation(ctx, f.accountID, c)
+		if err != nil || cv.LastSeq != int64(want) {
+			t.Fatalf("conversation %d LastSeq = %d, %v; want %d", i, cv.LastSeq, err, want)
+		}
+	}
 }

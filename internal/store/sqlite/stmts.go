@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/parley-chat/parley/internal/store"
@@ -20,6 +21,32 @@ type writeStmts struct {
 	selByClient, selLastSeq, insMsg *sql.Stmt
 	updConv, setRead                *sql.Stmt
 	all                             []*sql.Stmt
+	insN                            map[int]*sql.Stmt // multi-row INSERTs by row count
+}
+
+// insertN returns the statement that inserts n messages (created on first use).
+func (ws *writeStmts) insertN(ctx context.Context, c *sql.Conn, n int) (*sql.Stmt, error) {
+	if st := ws.insN[n]; st != nil {
+		return st, nil
+	}
+	var b strings.Builder
+	b.WriteString(`INSERT INTO messages (conversation_id, seq, id, sender_id, client_id, type, text, reply_to, attachment_id, duration_ms, created_at) VALUES `)
+	for i := range n {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(`(?,?,?,?,?,?,?,?,?,?,?)`)
+	}
+	st, err := c.PrepareContext(ctx, b.String())
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: prepare insert of %d messages: %w", n, err)
+	}
+	if ws.insN == nil {
+		ws.insN = make(map[int]*sql.Stmt)
+	}
+	ws.insN[n] = st
+	ws.all = append(ws.all, st)
+	return st, nil
 }
 
 func (ws *writeStmts) prepare(ctx context.Context, c *sql.Conn) error {
@@ -57,6 +84,7 @@ func (ws *writeStmts) close() {
 		st.Close()
 	}
 	ws.all = nil
+	ws.insN = nil
 }
 
 // readStmts are prepared on the read pool (database/sql prepares them on

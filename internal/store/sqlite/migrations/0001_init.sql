@@ -34,6 +34,8 @@ CREATE TABLE users (
 );
 CREATE INDEX users_by_role ON users(account_id, role);
 
+-- WITHOUT ROWID: one b-tree, so the per-batch last_seq update and the
+-- foreign-key check of every appended message are one seek each.
 CREATE TABLE conversations (
     id         TEXT PRIMARY KEY,
     account_id TEXT NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
@@ -44,9 +46,11 @@ CREATE TABLE conversations (
     created_at INTEGER NOT NULL,
     last_seq   INTEGER NOT NULL DEFAULT 0,
     updated_at INTEGER NOT NULL
-);
+) WITHOUT ROWID;
 CREATE UNIQUE INDEX conversations_key ON conversations(account_id, key) WHERE key <> '';
-CREATE INDEX conversations_by_kind ON conversations(account_id, kind, updated_at);
+-- Not on updated_at: it changes with every message, and no query reads
+-- conversations in updated_at order through an index.
+CREATE INDEX conversations_by_kind ON conversations(account_id, kind);
 
 CREATE TABLE members (
     conversation_id TEXT NOT NULL REFERENCES conversations(id) ON DELETE CASCADE,
@@ -63,10 +67,14 @@ CREATE TABLE reads (
     PRIMARY KEY (conversation_id, user_id)
 ) WITHOUT ROWID;
 
+-- Clustered by (conversation_id, seq): an append writes to the tail of its
+-- conversation's range, and history pages are read in order. Besides the
+-- table there are only two b-trees per message: the id index and the
+-- client-id index (only for messages that have a client id).
 CREATE TABLE messages (
-    id              TEXT PRIMARY KEY,
     conversation_id TEXT NOT NULL REFERENCES conversations(id) ON DELETE CASCADE,
     seq             INTEGER NOT NULL,
+    id              TEXT NOT NULL,
     sender_id       TEXT NOT NULL,
     client_id       TEXT NOT NULL DEFAULT '',
     type            TEXT NOT NULL DEFAULT '',
@@ -77,8 +85,9 @@ CREATE TABLE messages (
     created_at      INTEGER NOT NULL,
     edited_at       INTEGER,
     deleted_at      INTEGER,
-    UNIQUE (conversation_id, seq)
-);
+    PRIMARY KEY (conversation_id, seq)
+) WITHOUT ROWID;
+CREATE UNIQUE INDEX messages_id ON messages(id);
 -- Idempotent resends: one message per (conversation, sender, client id).
 CREATE UNIQUE INDEX messages_client_id ON messages(conversation_id, sender_id, client_id) WHERE client_id <> '';
 
