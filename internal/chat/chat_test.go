@@ -314,6 +314,10 @@ func TestReadsAndUnread(t *testing.T) {
 	if len(reads) != 2 {
 		t.Fatalf("chat:read events = %d, want 2 (the backwards one changes nothing)", len(reads))
 	}
+	desc, err := w.svc.Conversation(ctx, alice, d.ID)
+	if err != nil || desc.Reads[bob.UserID] != 5 || desc.Unread != 0 {
+		t.Fatalf("alice sees bob's read position as %v (%v)", desc.Reads, err)
+	}
 	var last protocol.ReadState
 	json.Unmarshal(reads[1].Data, &last)
 	if last.UserID != bob.UserID || last.Seq != 5 {

@@ -196,6 +196,9 @@ func (s *Service) describe(ctx context.Context, id auth.Identity, c store.Conver
 		LastSeq: c.LastSeq, CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt}
 	if len(members) <= listMembersMax {
 		out.Members = members
+		if out.Reads, err = s.st.ListReadSeqs(ctx, c.ID); err != nil {
+			return out, apperr.Wrap("chat.describe", err)
+		}
 	}
 	if id.UserID != "" {
 		out.ReadSeq, err = s.st.GetReadSeq(ctx, c.ID, id.UserID)

@@ -62,7 +62,7 @@ func (s *Service) Send(ctx context.Context, id auth.Identity, r protocol.SendReq
 		}
 	}
 	m := store.Message{
-		ID: ids.New(ids.Message), ConversationID: c.ID, SenderID: id.UserID, ClientID: r.ClientID,
+		ID: ids.NewOrdered(ids.Message), ConversationID: c.ID, SenderID: id.UserID, ClientID: r.ClientID,
 		Type: r.Type, Text: r.Text, ReplyTo: r.ReplyTo, DurationMS: r.DurationMS, CreatedAt: s.clock(),
 	}
 	if att != nil {

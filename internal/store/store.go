@@ -138,6 +138,9 @@ type ConversationStore interface {
 	// returns the position now stored.
 	SetReadSeq(ctx context.Context, conversationID, userID string, seq int64) (int64, error)
 	GetReadSeq(ctx context.Context, conversationID, userID string) (int64, error)
+	// ListReadSeqs returns every stored read position of a conversation,
+	// by user id (members and agents who read an inbox alike).
+	ListReadSeqs(ctx context.Context, conversationID string) (map[string]int64, error)
 	// UnreadCount counts messages with seq > after not sent by userID and not deleted.
 	UnreadCount(ctx context.Context, conversationID, userID string, after int64) (int64, error)
 }

@@ -165,6 +165,24 @@ func (s *Store) GetReadSeq(ctx context.Context, conversationID, userID string) (
 	return seq, mapErr("get read seq", err)
 }
 
+func (s *Store) ListReadSeqs(ctx context.Context, conversationID string) (map[string]int64, error) {
+	rows, err := s.rdb.QueryContext(ctx, `SELECT user_id, read_seq FROM reads WHERE conversation_id = ?`, conversationID)
+	if err != nil {
+		return nil, mapErr("list read seqs", err)
+	}
+	defer rows.Close()
+	out := map[string]int64{}
+	for rows.Next() {
+		var u string
+		var seq int64
+		if err := rows.Scan(&u, &seq); err != nil {
+			return nil, mapErr("list read seqs", err)
+		}
+		out[u] = seq
+	}
+	return out, mapErr("list read seqs", rows.Err())
+}
+
 func (s *Store) UnreadCount(ctx context.Context, conversationID, userID string, after int64) (int64, error) {
 	var n int64
 	err := s.rs.unread.QueryRowContext(ctx, conversationID, after, userID).Scan(&n)

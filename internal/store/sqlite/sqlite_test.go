@@ -343,7 +343,7 @@ func benchAppend(b *testing.B, nconv int, randomIDs bool) {
 			m := store.Message{ID: fmt.Sprint("m", i), ConversationID: convs[int(i)%len(convs)], SenderID: f.userID,
 				ClientID: fmt.Sprint("c", i), Type: protocol.TypeText, Text: "hello, this is a chat message", CreatedAt: time.Now()}
 			if randomIDs {
-				m.ID, m.ClientID = ids.New(ids.Message), rand.Text()[:24]
+				m.ID, m.ClientID = ids.NewOrdered(ids.Message), rand.Text()[:24]
 			}
 			if _, _, err := s.AppendMessage(ctx, m, nil); err != nil {
 				b.Error(err)

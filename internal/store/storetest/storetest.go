@@ -1027,6 +1027,14 @@ func testReadSeq(t *testing.T, s store.Store) {
 	if rs, _ := s.GetReadSeq(ctx, f.conv.ID, f.b.ID); rs != 29 {
 		t.Fatalf("after concurrent raises read seq = %d, want 29", rs)
 	}
+	all, err := s.ListReadSeqs(ctx, f.conv.ID)
+	must(t, err)
+	if len(all) != 3 || all[f.a.ID] != 7 || all[f.b.ID] != 29 || all[agent.ID] != 4 {
+		t.Fatalf("ListReadSeqs = %v", all)
+	}
+	if none, err := s.ListReadSeqs(ctx, "cnv_none"); err != nil || len(none) != 0 {
+		t.Fatalf("ListReadSeqs of an unknown conversation = %v, %v", none, err)
+	}
 }
 
 func testUnreadCount(t *testing.T, s store.Store) {
