@@ -91,6 +91,8 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 		PingInterval:      cfg.PingInterval,
 		AllowedOrigins:    cfg.AllowedOrigins,
 		TrustProxyHeaders: cfg.TrustProxyHeaders,
+		CoalesceRate:      cfg.WriteCoalesceRate,
+		CoalesceDelay:     cfg.WriteCoalesceDelay,
 	}, a.Auth, a.Chat, a.Bus, log)
 	a.API = api.New(api.Config{
 		AllowedOrigins:    cfg.AllowedOrigins,

@@ -97,6 +97,12 @@ type Config struct {
 	AuthTimeout time.Duration `yaml:"auth_timeout" env:"PARLEY_AUTH_TIMEOUT" flag:"auth-timeout" default:"10s" help:"time a new WebSocket has to authenticate"`
 	// PingInterval is how often the server pings idle connections. Defaults to 30s.
 	PingInterval time.Duration `yaml:"ping_interval" env:"PARLEY_PING_INTERVAL" flag:"ping-interval" default:"30s" help:"how often the server pings idle connections"`
+	// WriteCoalesceRate is the delivery rate (frames/s) above which writes
+	// are coalesced. Defaults to 150000.
+	WriteCoalesceRate float64 `yaml:"write_coalesce_rate" env:"PARLEY_WRITE_COALESCE_RATE" flag:"write-coalesce-rate" default:"150000" help:"deliveries per second above which writes to each connection are coalesced"`
+	// WriteCoalesceDelay is how long flushers wait, above that rate, so that
+	// one write carries many frames (0 = never wait). Defaults to 10ms.
+	WriteCoalesceDelay time.Duration `yaml:"write_coalesce_delay" env:"PARLEY_WRITE_COALESCE_DELAY" flag:"write-coalesce-delay" default:"10ms" help:"under heavy fan-out, wait this long before writing so one write carries many frames (0 = never)"`
 	// TypingTimeout expires a typing indicator that is not refreshed. Defaults to 5s.
 	TypingTimeout time.Duration `yaml:"typing_timeout" env:"PARLEY_TYPING_TIMEOUT" flag:"typing-timeout" default:"5s" help:"typing indicator expiry without refresh"`
 	// PresenceMaxMembers: presence changes are pushed to groups of up to this

@@ -57,6 +57,7 @@ func TestDefault(t *testing.T) {
 		ConnsPerIP: 200, ConnsPerAccount: 20000,
 		SendQueueBytes: 4 << 20, WriteTimeout: 10 * time.Second, AuthTimeout: 10 * time.Second,
 		PingInterval: 30 * time.Second, TypingTimeout: 5 * time.Second,
+		WriteCoalesceRate: 150000, WriteCoalesceDelay: 10 * time.Millisecond,
 		PresenceMaxMembers: 100, SyncLimit: 1000,
 		UploadImageMax: 10 << 20, UploadVoiceMax: 20 << 20, UploadFileMax: 25 << 20,
 		CommitBatchMax: 512, ShutdownTimeout: 15 * time.Second, TrustProxyHeaders: false,

@@ -89,6 +89,12 @@ func (c *Config) Validate() error {
 	positiveDur("auth_timeout", c.AuthTimeout)
 	positiveDur("ping_interval", c.PingInterval)
 	positiveDur("typing_timeout", c.TypingTimeout)
+	if c.WriteCoalesceRate <= 0 {
+		bad("write_coalesce_rate", "must be greater than 0, got %s", strconv.FormatFloat(c.WriteCoalesceRate, 'g', -1, 64))
+	}
+	if c.WriteCoalesceDelay < 0 || c.WriteCoalesceDelay > time.Second {
+		bad("write_coalesce_delay", "must be between 0 and 1s, got %s", c.WriteCoalesceDelay)
+	}
 	nonNegative("presence_max_members", int64(c.PresenceMaxMembers))
 	positive("sync_limit", int64(c.SyncLimit))
 

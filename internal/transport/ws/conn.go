@@ -285,6 +285,7 @@ func (c *conn) enqueueLocked(f []byte) {
 	}
 	c.queue = append(c.queue, f)
 	c.queued += len(f)
+	c.srv.flush.frames.Add(1)
 	if !c.writing {
 		c.writing = true
 		c.srv.flush.push(c)

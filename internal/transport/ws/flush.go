@@ -4,6 +4,7 @@ import (
 	"net"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -26,9 +27,21 @@ type flusher struct {
 	stopped bool
 	wg      sync.WaitGroup
 	workers int
+	frames  atomic.Int64 // frames queued so far, for the load estimate
+	// Under heavy fan-out (over coalesceRate frames/s) a flusher waits
+	// coalesceDelay before writing what it took, so that each writev
+	// carries many frames instead of one or two: this server and its
+	// clients pay per system call, not per byte. Below that rate it writes
+	// at once and adds no latency. Measured in BENCHMARKS.md.
+	coalesceRate  float64
+	coalesceDelay time.Duration
 }
 
-func (f *flusher) start() {
+// rateWindow is the shortest span the delivery rate is measured over.
+const rateWindow = 100 * time.Millisecond
+
+func (f *flusher) start(rate float64, delay time.Duration) {
+	f.coalesceRate, f.coalesceDelay = rate, delay
 	f.cond.L = &f.mu
 	f.workers = max(1, runtime.GOMAXPROCS(0))
 	for range f.workers {
@@ -80,10 +93,22 @@ func (f *flusher) work() {
 	defer f.wg.Done()
 	var batch []*conn
 	var frames [][]byte
+	// The rate is measured over windows of at least rateWindow, so that
+	// one message fanned out to a thousand members (a burst of a thousand
+	// frames in a millisecond) does not count as heavy load.
+	winAt, winN, rate := time.Now(), f.frames.Load(), 0.0
 	for {
 		batch = f.take(batch)
 		if batch == nil {
 			return
+		}
+		if now := time.Now(); now.Sub(winAt) >= rateWindow {
+			n := f.frames.Load()
+			rate = float64(n-winN) / now.Sub(winAt).Seconds()
+			winAt, winN = now, n
+		}
+		if f.coalesceDelay > 0 && rate > f.coalesceRate {
+			time.Sleep(f.coalesceDelay)
 		}
 		for i, c := range batch {
 			frames = c.flushOnce(frames)

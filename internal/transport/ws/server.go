@@ -67,6 +67,11 @@ type Config struct {
 	// TrustProxyHeaders takes the client IP from the last X-Forwarded-For
 	// entry (enable only behind a trusted reverse proxy).
 	TrustProxyHeaders bool
+	// CoalesceRate and CoalesceDelay: above CoalesceRate frames/s the
+	// flushers wait CoalesceDelay before writing, so one writev carries
+	// many frames. Zero CoalesceDelay never waits. [150000, 0]
+	CoalesceRate  float64
+	CoalesceDelay time.Duration
 }
 
 func (c *Config) defaults() {
@@ -90,6 +95,9 @@ func (c *Config) defaults() {
 	}
 	if c.PingInterval <= 0 {
 		c.PingInterval = 30 * time.Second
+	}
+	if c.CoalesceRate <= 0 {
+		c.CoalesceRate = 150_000
 	}
 }
 
@@ -145,7 +153,7 @@ func New(cfg Config, a *auth.Authenticator, c *chat.Service, b bus.Bus, log *slo
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.hub.init(b, log)
-	s.flush.start()
+	s.flush.start(cfg.CoalesceRate, cfg.CoalesceDelay)
 	go s.pinger()
 	return s
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/binary"
 	"encoding/json"
+	"fmt"
 	"net"
 	"net/http"
 	"strings"
@@ -484,3 +485,37 @@ func errCode(env protocol.Envelope) string {
 }
 
 var _ sync.Mutex
+
+// TestCoalescedWritesArriveInOrder runs the flushers in their coalescing
+// mode (every rate counts as heavy here) and checks that lingering loses,
+// duplicates and reorders nothing.
+func TestCoalescedWritesArriveInOrder(t *testing.T) {
+	tr := newTrio(t, ws.Config{CoalesceRate: 0.001, CoalesceDelay: 5 * time.Millisecond, MessagesPerSecond: 1e6, MessagesBurst: 1e6}, chat.Config{})
+	ctx := ctxT(t)
+	const n = 300
+	// Warm the rate window, then send a burst without waiting for replies.
+	time.Sleep(150 * time.Millisecond)
+	errs := make(chan error, n)
+	for i := range n {
+		go func() {
+			_, err := tr.alice.Send(ctx, protocol.SendRequest{ConversationID: tr.conv.ID, ClientID: fmt.Sprint("c", i), Text: "x"})
+			errs <- err
+		}()
+	}
+	for range n {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, c := range []*client.Conn{tr.bob, tr.carol} {
+		for want := int64(1); want <= n; want++ {
+			ev := next(t, c, protocol.EvMessage, 5*time.Second)
+			var m protocol.Message
+			json.Unmarshal(ev.Data, &m)
+			if m.Seq != want {
+				t.Fatalf("got seq %d, want %d", m.Seq, want)
+			}
+		}
+	}
+	none(t, tr.bob, protocol.EvMessage, 100*time.Millisecond)
+}
