@@ -144,7 +144,14 @@ func (c *Conn) Sync(ctx context.Context, cursors map[string]int64) ([]protocol.M
 }
 
 func newClientID() string {
+	// Time first, then randomness: ids a client makes later sort later, so
+	// the server's idempotency index appends instead of writing a random page.
 	var b [12]byte
-	rand.Read(b[:])
+	ms := uint64(time.Now().UnixMilli())
+	for i := 5; i >= 0; i-- {
+		b[i] = byte(ms)
+		ms >>= 8
+	}
+	rand.Read(b[6:])
 	return hex.EncodeToString(b[:])
 }
