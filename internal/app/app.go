@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/parley-chat/parley/internal/auth"
@@ -38,7 +39,8 @@ type App struct {
 	WS    *ws.Server
 	API   *api.API
 
-	http *http.Server
+	http     *http.Server
+	redeemMu sync.Mutex // see redeem
 }
 
 // DBPath is where the SQLite database lives inside the data directory.

@@ -132,6 +132,10 @@ func (a *App) signin(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *App) redeem(ctx context.Context, code string) (string, signinGrant, error) {
+	// One redemption at a time, so two racing requests cannot both see the
+	// link unused (one node; a shared store would need a compare-and-set).
+	a.redeemMu.Lock()
+	defer a.redeemMu.Unlock()
 	var g signinGrant
 	invalid := errors.New("this sign-in link is not valid: it was already used, has expired, or was mistyped")
 	if code == "" {
