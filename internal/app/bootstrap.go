@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"html/template"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/parley-chat/parley/internal/auth"
@@ -137,7 +138,7 @@ func (a *App) redeem(ctx context.Context, code string) (string, signinGrant, err
 	a.redeemMu.Lock()
 	defer a.redeemMu.Unlock()
 	var g signinGrant
-	invalid := errors.New("this sign-in link is not valid: it was already used, has expired, or was mistyped")
+	invalid := errors.New("This sign-in link is not valid: it was already used, has expired, or was mistyped")
 	if code == "" {
 		return "", g, invalid
 	}
@@ -160,11 +161,13 @@ var homePage = template.Must(template.New("home").Parse(`<!doctype html>
 <title>Parley</title>
 <style>body{font:16px/1.5 system-ui,sans-serif;max-width:40rem;margin:3rem auto;padding:0 1rem;color:#1d2433}code{font:14px ui-monospace,monospace}</style></head>
 <body><h1>Parley is running</h1>
-<p>Real-time chat over <code>{{.}}/ws</code> and REST under <code>{{.}}/api/v1</code>
+<p>Real-time chat over <code>{{.WS}}/ws</code> and REST under <code>{{.HTTP}}/api/v1</code>
 (<a href="/api/v1/openapi.json">OpenAPI document</a>, <a href="/healthz">health</a>).</p>
 </body></html>`))
 
 func (a *App) home(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	homePage.Execute(w, a.Cfg.PublicURLOrDefault())
+	base := a.Cfg.PublicURLOrDefault()
+	ws := "ws" + strings.TrimPrefix(base, "http") // http→ws, https→wss
+	homePage.Execute(w, map[string]string{"HTTP": base, "WS": ws})
 }
