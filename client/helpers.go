@@ -116,12 +116,25 @@ func (c *Conn) Ping(ctx context.Context) (time.Time, error) {
 // conversation listed in reply.Truncated has more: call Sync again with
 // reply.Seqs.
 func (c *Conn) Sync(ctx context.Context, cursors map[string]int64) ([]protocol.Message, protocol.SyncReply, error) {
+	return c.sync(ctx, protocol.SyncRequest{Cursors: cursors})
+}
+
+// SyncSince is Sync plus the edits and deletions made after since to
+// messages at or below the cursors; they arrive as chat:message_edited and
+// chat:message_deleted events (through OnEvent/Events) before the reply.
+// Pass the Connected().ServerTime of the previous connection.
+func (c *Conn) SyncSince(ctx context.Context, cursors map[string]int64, since time.Time) ([]protocol.Message, protocol.SyncReply, error) {
+	return c.sync(ctx, protocol.SyncRequest{Cursors: cursors, Since: &since})
+}
+
+func (c *Conn) sync(ctx context.Context, req protocol.SyncRequest) ([]protocol.Message, protocol.SyncReply, error) {
+	cursors := req.Cursors
 	col := &syncCollector{convs: cursors}
 	c.mu.Lock()
 	c.syncs = append(c.syncs, col)
 	c.mu.Unlock()
 	var reply protocol.SyncReply
-	err := c.Request(ctx, protocol.EvSync, protocol.SyncRequest{Cursors: cursors}, &reply)
+	err := c.Request(ctx, protocol.EvSync, req, &reply)
 	c.mu.Lock()
 	for i, s := range c.syncs {
 		if s == col {

@@ -305,6 +305,11 @@ type PresenceReply struct {
 // seqs. A conversation the client does not name is not replayed.
 type SyncRequest struct {
 	Cursors map[string]int64 `json:"cursors"`
+	// Since, when set, also replays edits and deletions made after it to
+	// messages at or below each cursor, as chat:message_edited and
+	// chat:message_deleted events with the message's current state. Pass the
+	// timestamp of the previous connection's chat:connected.
+	Since *time.Time `json:"since,omitempty"`
 }
 
 // SyncReply comes after the replayed chat:message events. Seqs holds, per

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/parley-chat/parley/internal/apperr"
@@ -276,13 +277,15 @@ func (s *Service) History(ctx context.Context, id auth.Identity, r protocol.Hist
 // SyncBatch is what one conversation missed.
 type SyncBatch struct {
 	Conversation store.Conversation
-	Messages     []protocol.Message
-	Truncated    bool // more remain after the last one
+	Changed      []protocol.Message // edited or deleted since, at or below the cursor
+	Messages     []protocol.Message // after the cursor
+	Truncated    bool               // more remain after the last one
 }
 
 // Missed returns the messages after a cursor, oldest first, at most the
-// configured sync limit.
-func (s *Service) Missed(ctx context.Context, id auth.Identity, convID string, after int64) (SyncBatch, error) {
+// configured sync limit, and, when since is not zero, the messages at or
+// below the cursor edited or deleted after since.
+func (s *Service) Missed(ctx context.Context, id auth.Identity, convID string, after int64, since time.Time) (SyncBatch, error) {
 	c, err := s.access(ctx, id, convID)
 	if err != nil {
 		return SyncBatch{}, err
@@ -298,7 +301,17 @@ func (s *Service) Missed(ctx context.Context, id auth.Identity, convID string, a
 	if len(ms) > s.cfg.SyncLimit {
 		ms, b.Truncated = ms[:s.cfg.SyncLimit], true
 	}
-	b.Messages, err = s.expandAll(ctx, id.AccountID, ms)
+	if b.Messages, err = s.expandAll(ctx, id.AccountID, ms); err != nil {
+		return b, err
+	}
+	if since.IsZero() || after == 0 {
+		return b, nil
+	}
+	changed, err := s.st.ListChangedMessages(ctx, c.ID, since, after, s.cfg.SyncLimit)
+	if err != nil {
+		return b, apperr.Wrap("chat.Missed", err)
+	}
+	b.Changed, err = s.expandAll(ctx, id.AccountID, changed)
 	return b, err
 }
 

@@ -185,6 +185,10 @@ type MessageStore interface {
 	// DeleteMessage erases Text, AttachmentID and DurationMS and sets
 	// DeletedAt, keeping the row as a tombstone.
 	DeleteMessage(ctx context.Context, conversationID, id string, at time.Time) (Message, error)
+	// ListChangedMessages returns the messages with seq ≤ maxSeq whose last
+	// edit or deletion happened after since, in ascending seq, at most limit.
+	// It lets a reconnecting client catch up on changes it missed.
+	ListChangedMessages(ctx context.Context, conversationID string, since time.Time, maxSeq int64, limit int) ([]Message, error)
 }
 
 // Attachment is an uploaded file, stored by content hash in the blob store.

@@ -41,8 +41,8 @@ func (s *Store) EditMessage(ctx context.Context, conversationID, id, text string
 	var m store.Message
 	err := s.exec(ctx, func(ctx context.Context, w *wtx) error {
 		var err error
-		m, err = scanMessage(w.c.QueryRowContext(ctx, `UPDATE messages SET text = ?, edited_at = ?
-			WHERE conversation_id = ? AND id = ? AND deleted_at IS NULL RETURNING `+msgCols,
+		m, err = scanMessage(w.c.QueryRowContext(ctx, `UPDATE messages SET text = ?1, edited_at = ?2, changed_at = ?2
+			WHERE conversation_id = ?3 AND id = ?4 AND deleted_at IS NULL RETURNING `+msgCols,
 			text, nanos(nowIfZero(at)), conversationID, id))
 		return mapErr("edit message", err)
 	})
@@ -59,7 +59,8 @@ func (s *Store) DeleteMessage(ctx context.Context, conversationID, id string, at
 	err := s.exec(ctx, func(ctx context.Context, w *wtx) error {
 		var err error
 		m, err = scanMessage(w.c.QueryRowContext(ctx, `UPDATE messages SET text = '', attachment_id = '', duration_ms = 0,
-			deleted_at = coalesce(deleted_at, ?) WHERE conversation_id = ? AND id = ? RETURNING `+msgCols,
+			changed_at = CASE WHEN deleted_at IS NULL THEN ?1 ELSE changed_at END,
+			deleted_at = coalesce(deleted_at, ?1) WHERE conversation_id = ?2 AND id = ?3 RETURNING `+msgCols,
 			nanos(nowIfZero(at)), conversationID, id))
 		return mapErr("delete message", err)
 	})
@@ -67,4 +68,25 @@ func (s *Store) DeleteMessage(ctx context.Context, conversationID, id string, at
 		return store.Message{}, err
 	}
 	return m, nil
+}
+
+// ListChangedMessages returns messages with seq ≤ maxSeq edited or deleted
+// after since, in seq order, at most limit.
+func (s *Store) ListChangedMessages(ctx context.Context, conversationID string, since time.Time, maxSeq int64, limit int) ([]store.Message, error) {
+	rows, err := s.rdb.QueryContext(ctx, `SELECT `+msgCols+` FROM messages INDEXED BY messages_changed
+		WHERE conversation_id = ? AND changed_at IS NOT NULL AND changed_at > ? AND seq <= ?
+		ORDER BY seq LIMIT ?`, conversationID, nanos(since), maxSeq, limit)
+	if err != nil {
+		return nil, mapErr("list changed messages", err)
+	}
+	defer rows.Close()
+	var out []store.Message
+	for rows.Next() {
+		m, err := scanMessage(rows)
+		if err != nil {
+			return nil, mapErr("list changed messages", err)
+		}
+		out = append(out, m)
+	}
+	return out, mapErr("list changed messages", rows.Err())
 }

@@ -53,6 +53,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"ListMessages", testListMessages},
 		{"GetMessage", testGetMessage},
 		{"EditDelete", testEditDelete},
+		{"ListChangedMessages", testListChangedMessages},
 		{"ReadSeq", testReadSeq},
 		{"UnreadCount", testUnreadCount},
 		{"ListConversations", testListConversations},
@@ -924,6 +925,51 @@ func testGetMessage(t *testing.T, s store.Store) {
 	wantErr(t, err, store.ErrNotFound)
 	_, err = s.GetMessage(ctx, f.conv.ID, id("missing"))
 	wantErr(t, err, store.ErrNotFound)
+}
+
+func testListChangedMessages(t *testing.T, s store.Store) {
+	ctx := ctxT(t)
+	f := newFixture(t, s)
+	var ms []store.Message
+	for i := range 5 {
+		ms = append(ms, appendMsg(t, s, msg(f.conv.ID, f.a.ID, "", fmt.Sprint("m", i))))
+	}
+	t0 := now()
+	if got, err := s.ListChangedMessages(ctx, f.conv.ID, t0.Add(-time.Hour), 5, 100); err != nil || len(got) != 0 {
+		t.Fatalf("untouched messages listed as changed: %v %v", got, err)
+	}
+	_, err := s.EditMessage(ctx, f.conv.ID, ms[3].ID, "edited", t0.Add(time.Second))
+	must(t, err)
+	_, err = s.DeleteMessage(ctx, f.conv.ID, ms[1].ID, t0.Add(2*time.Second))
+	must(t, err)
+	_, err = s.EditMessage(ctx, f.conv.ID, ms[4].ID, "late", t0.Add(3*time.Second))
+	must(t, err)
+
+	got, err := s.ListChangedMessages(ctx, f.conv.ID, t0, 5, 100)
+	must(t, err)
+	if !slices.Equal(seqs(got), []int64{2, 4, 5}) || got[0].DeletedAt == nil || got[1].Text != "edited" {
+		t.Fatalf("changed since t0 = %+v", got)
+	}
+	// Only changes after since, only seqs up to maxSeq, at most limit.
+	got, _ = s.ListChangedMessages(ctx, f.conv.ID, t0.Add(1500*time.Millisecond), 5, 100)
+	if !slices.Equal(seqs(got), []int64{2, 5}) {
+		t.Fatalf("changed since t0+1.5s = %v", seqs(got))
+	}
+	got, _ = s.ListChangedMessages(ctx, f.conv.ID, t0, 4, 100)
+	if !slices.Equal(seqs(got), []int64{2, 4}) {
+		t.Fatalf("changed up to seq 4 = %v", seqs(got))
+	}
+	got, _ = s.ListChangedMessages(ctx, f.conv.ID, t0, 5, 1)
+	if !slices.Equal(seqs(got), []int64{2}) {
+		t.Fatalf("limit 1 = %v", seqs(got))
+	}
+	// Deleting again does not move the change time.
+	_, err = s.DeleteMessage(ctx, f.conv.ID, ms[1].ID, t0.Add(10*time.Second))
+	must(t, err)
+	got, _ = s.ListChangedMessages(ctx, f.conv.ID, t0.Add(5*time.Second), 5, 100)
+	if len(got) != 0 {
+		t.Fatalf("a second delete counted as a change: %v", seqs(got))
+	}
 }
 
 func testEditDelete(t *testing.T, s store.Store) {

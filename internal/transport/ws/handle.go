@@ -235,9 +235,29 @@ func (c *conn) syncReq(ctx context.Context, env protocol.Envelope) {
 	var failed error
 	for _, conv := range convs {
 		seq := req.Cursors[conv]
-		b, err := c.srv.chat.Missed(ctx, c.id, conv, seq)
+		var since time.Time
+		if req.Since != nil {
+			since = *req.Since
+		}
+		b, err := c.srv.chat.Missed(ctx, c.id, conv, seq, since)
 		if err != nil {
 			failed = err
+			break
+		}
+		for i := range b.Changed { // older messages first: they precede the new ones
+			m := &b.Changed[i]
+			ev := protocol.EvMessageEdited
+			if m.DeletedAt != nil {
+				ev = protocol.EvMessageDeleted
+			}
+			data, err := json.Marshal(m)
+			if err != nil {
+				failed = apperr.Wrap("ws.sync", err)
+				break
+			}
+			c.enqueue(eventFrame(ev, "", data))
+		}
+		if failed != nil {
 			break
 		}
 		for i := range b.Messages {

@@ -247,3 +247,58 @@ func TestSlowConsumer(t *testing.T) {
 		time.Duration(worst[1].Load()).Round(time.Millisecond), time.Duration(worst[2].Load()).Round(time.Millisecond))
 	_ = fast
 }
+
+// TestSyncReplaysMissedEdits: edits and deletions made while a client was
+// away reach it on reconnect, with the messages' current state.
+func TestSyncReplaysMissedEdits(t *testing.T) {
+	s := newStack(t, unlimited, chat.Config{})
+	ctx := ctxT(t)
+	alice, bob1 := s.dial("alice", nil), s.dial("bob", nil)
+	cv := s.group(alice, "edits", "bob")
+	next(t, bob1, protocol.EvConversation, 3*time.Second)
+	var ms []protocol.Message
+	for i := range 3 {
+		m, err := alice.Send(ctx, protocol.SendRequest{ConversationID: cv.ID, Text: strconv.Itoa(i)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ms = append(ms, m)
+		next(t, bob1, protocol.EvMessage, 3*time.Second)
+	}
+	since := bob1.Connected().ServerTime
+	cursors := bob1.Cursors()
+	bob1.Close()
+
+	if _, err := alice.Edit(ctx, protocol.EditRequest{ConversationID: cv.ID, MessageID: ms[0].ID, Text: "zero, edited"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := alice.Delete(ctx, cv.ID, ms[2].ID); err != nil {
+		t.Fatal(err)
+	}
+	late, err := alice.Send(ctx, protocol.SendRequest{ConversationID: cv.ID, Text: "new"})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	bob2 := s.dial("bob", &client.Options{Resume: true})
+	replayed, _, err := bob2.SyncSince(ctx, cursors, since)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(replayed) != 1 || replayed[0].ID != late.ID {
+		t.Fatalf("replayed %+v, want only the new message", replayed)
+	}
+	var edited, deleted protocol.Message
+	json.Unmarshal(next(t, bob2, protocol.EvMessageEdited, 3*time.Second).Data, &edited)
+	json.Unmarshal(next(t, bob2, protocol.EvMessageDeleted, 3*time.Second).Data, &deleted)
+	if edited.ID != ms[0].ID || edited.Text != "zero, edited" || deleted.ID != ms[2].ID || deleted.DeletedAt == nil || deleted.Text != "" {
+		t.Fatalf("edited %+v deleted %+v", edited, deleted)
+	}
+
+	// Without since, only new messages are replayed.
+	bob3 := s.dial("bob", &client.Options{Resume: true})
+	if _, _, err := bob3.Sync(ctx, cursors); err != nil {
+		t.Fatal(err)
+	}
+	none(t, bob3, protocol.EvMessageEdited, 200*time.Millisecond)
+}

@@ -85,11 +85,15 @@ CREATE TABLE messages (
     created_at      INTEGER NOT NULL,
     edited_at       INTEGER,
     deleted_at      INTEGER,
+    -- changed_at is the time of the last edit or deletion (NULL for an
+    -- untouched message), so the partial index below costs new messages nothing.
+    changed_at      INTEGER,
     PRIMARY KEY (conversation_id, seq)
 ) WITHOUT ROWID;
 CREATE UNIQUE INDEX messages_id ON messages(id);
 -- Idempotent resends: one message per (conversation, sender, client id).
 CREATE UNIQUE INDEX messages_client_id ON messages(conversation_id, sender_id, client_id) WHERE client_id <> '';
+CREATE INDEX messages_changed ON messages(conversation_id, changed_at) WHERE changed_at IS NOT NULL;
 
 CREATE TABLE attachments (
     id              TEXT PRIMARY KEY,
