@@ -350,7 +350,7 @@ func runFanout(ctx context.Context, e *env) (res result) {
 	prefix := "f" + strconv.Itoa(e.run) + "-"
 	acked, sendErr := pipeline(reqCtx, e.o.window, msgs, func(ctx context.Context, i int) error {
 		_, err := g.sender.Request(ctx, protocol.EvSend, protocol.SendRequest{
-			ConversationID: g.id, ClientID: prefix + strconv.Itoa(i), Text: text,
+			ConversationID: g.id, ClientID: clientID(prefix, i), Text: text,
 		})
 		return err
 	})
@@ -427,7 +427,7 @@ func runLatency(ctx context.Context, e *env) (res result) {
 			defer cancel()
 			t0 := time.Now()
 			_, err := g.sender.Request(rctx, protocol.EvSend, protocol.SendRequest{
-				ConversationID: g.id, ClientID: prefix + strconv.Itoa(i), Text: stampedText(t0),
+				ConversationID: g.id, ClientID: clientID(prefix, i), Text: stampedText(t0),
 			})
 			if err != nil {
 				failed.Add(1)
@@ -548,7 +548,7 @@ func runDurable(ctx context.Context, e *env) (res result) {
 			w.acked, w.err = pipelineUntil(stopCtx, reqCtx, e.o.durableWindow, func(ctx context.Context, j int) error {
 				t0 := time.Now()
 				_, err := conns[i].Request(ctx, protocol.EvSend, protocol.SendRequest{
-					ConversationID: convs[i], ClientID: prefix + strconv.Itoa(j), Text: "durable benchmark message " + strconv.Itoa(j),
+					ConversationID: convs[i], ClientID: clientID(prefix, j), Text: "durable benchmark message " + strconv.Itoa(j),
 				})
 				if err == nil {
 					d := int64(time.Since(t0))
@@ -632,4 +632,11 @@ func pipelineUntil(stop, reqCtx context.Context, window int, send func(ctx conte
 	}
 	wg.Wait()
 	return int(ok.Load()), firstErr
+}
+
+// clientID makes ids that sort in sending order, as the SDKs' time-ordered
+// client ids do, so the server's idempotency index sees what it sees in
+// production (appends, not random inserts).
+func clientID(prefix string, i int) string {
+	return fmt.Sprintf("%s%010d", prefix, i)
 }
