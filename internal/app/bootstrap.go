@@ -124,7 +124,7 @@ func (a *App) signin(w http.ResponseWriter, r *http.Request) {
 	token, g, err := a.redeem(r.Context(), r.URL.Query().Get("code"))
 	if err != nil {
 		w.WriteHeader(http.StatusForbidden)
-		data["Error"] = err.Error()
+		data["Error"] = "Sorry: " + err.Error()
 	} else {
 		data["User"], data["Role"], data["Token"] = g.User, g.Role, token
 		data["Until"] = time.Now().Add(signinTokenTTL).UTC().Format(time.RFC1123)
@@ -138,7 +138,7 @@ func (a *App) redeem(ctx context.Context, code string) (string, signinGrant, err
 	a.redeemMu.Lock()
 	defer a.redeemMu.Unlock()
 	var g signinGrant
-	invalid := errors.New("This sign-in link is not valid: it was already used, has expired, or was mistyped")
+	invalid := errors.New("this sign-in link is not valid: it was already used, has expired, or was mistyped")
 	if code == "" {
 		return "", g, invalid
 	}

@@ -200,10 +200,3 @@ func containsConn(xs []*conn, c *conn) bool {
 	}
 	return false
 }
-
-// topicCount is for tests.
-func (h *hub) topicCount() int {
-	h.mu.RLock()
-	defer h.mu.RUnlock()
-	return len(h.topics)
-}
