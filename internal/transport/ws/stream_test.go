@@ -302,3 +302,99 @@ func TestSyncReplaysMissedEdits(t *testing.T) {
 	}
 	none(t, bob3, protocol.EvMessageEdited, 200*time.Millisecond)
 }
+
+// TestSessionReconnectsAndResumes: a client.Session whose link drops twice
+// in the middle of a burst gets every message once, in order, and the
+// edits made while it was away.
+func TestSessionReconnectsAndResumes(t *testing.T) {
+	const total = 300
+	s := newStack(t, unlimited, chat.Config{})
+	ctx := ctxT(t)
+	alice, bob := s.dial("alice", nil), s.dial("bob", nil)
+	cv := s.group(alice, "session", "bob")
+	next(t, bob, protocol.EvConversation, 3*time.Second)
+	bob.Close()
+
+	var mu sync.Mutex
+	var seqs []int64
+	edited := map[string]string{}
+	all := make(chan struct{})
+	var tokens atomic.Int32
+	sess := client.NewSession(s.url, func(context.Context) (string, error) {
+		tokens.Add(1)
+		return s.tokenFor(s.acct.ID, "bob", protocol.RoleMember, time.Hour), nil
+	}, client.SessionOptions{
+		MinBackoff: 20 * time.Millisecond,
+		OnEvent: func(ev protocol.Envelope) {
+			var m protocol.Message
+			switch ev.Event {
+			case protocol.EvMessage:
+				json.Unmarshal(ev.Data, &m)
+				mu.Lock()
+				seqs = append(seqs, m.Seq)
+				if len(seqs) == total {
+					close(all)
+				}
+				mu.Unlock()
+			case protocol.EvMessageEdited:
+				json.Unmarshal(ev.Data, &m)
+				mu.Lock()
+				edited[m.ID] = m.Text
+				mu.Unlock()
+			}
+		},
+	})
+	defer sess.Close()
+	waitFor(t, func() bool { return sess.Conn() != nil })
+
+	var first protocol.Message
+	for i := 1; i <= total; i++ {
+		m, err := alice.Send(ctx, protocol.SendRequest{ConversationID: cv.ID, Text: strconv.Itoa(i)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i == 1 {
+			first = m
+		}
+		if i == 100 || i == 200 {
+			c := sess.Conn()
+			c.Kill() // the link drops mid-burst
+			<-c.Done()
+			if i == 200 { // an edit while bob is away
+				if _, err := alice.Edit(ctx, protocol.EditRequest{ConversationID: cv.ID, MessageID: first.ID, Text: "first, edited"}); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+	}
+	select {
+	case <-all:
+	case <-time.After(20 * time.Second):
+		mu.Lock()
+		t.Fatalf("got %d of %d messages (last error %v)", len(seqs), total, sess.Err())
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for i, seq := range seqs {
+		if seq != int64(i+1) {
+			t.Fatalf("position %d has seq %d", i, seq)
+		}
+	}
+	if sess.Connects() < 3 || tokens.Load() < 3 {
+		t.Fatalf("%d connections with %d tokens, want at least 3", sess.Connects(), tokens.Load())
+	}
+	if edited[first.ID] != "first, edited" {
+		t.Fatalf("the edit made while away was not replayed: %v", edited)
+	}
+}
+
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met in 5 s")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
