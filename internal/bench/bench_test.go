@@ -52,7 +52,7 @@ func TestChatSmall(t *testing.T) {
 	}
 	goBin, err := exec.LookPath("go")
 	if err != nil {
-		t.Skip("no go command on PATH")
+		t.Fatal("the go command is needed on PATH to build parley for this test: install Go 1.26+")
 	}
 	dir := t.TempDir()
 	bin := filepath.Join(dir, "parley")
