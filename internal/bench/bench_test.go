@@ -47,9 +47,6 @@ func TestSummarize(t *testing.T) {
 // TestChatSmall builds the parley binary and runs every scenario at a tiny
 // scale against it as a child process. It checks counts, not speed.
 func TestChatSmall(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds and starts the server")
-	}
 	goBin, err := exec.LookPath("go")
 	if err != nil {
 		t.Fatal("the go command is needed on PATH to build parley for this test: install Go 1.26+")
