@@ -2,14 +2,13 @@ package client
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"time"
 
+	"github.com/parley-chat/parley/internal/ids"
 	"github.com/parley-chat/parley/protocol"
 )
 
-// Send sends a message. An empty ClientID gets a random one (resending the
+// Send sends a message. An empty ClientID gets a fresh time-ordered one (resending the
 // same request with the same ClientID never duplicates the message).
 func (c *Conn) Send(ctx context.Context, r protocol.SendRequest) (protocol.Message, error) {
 	if r.ClientID == "" {
@@ -157,14 +156,7 @@ func (c *Conn) sync(ctx context.Context, req protocol.SyncRequest) ([]protocol.M
 }
 
 func newClientID() string {
-	// Time first, then randomness: ids a client makes later sort later, so
-	// the server's idempotency index appends instead of writing a random page.
-	var b [12]byte
-	ms := uint64(time.Now().UnixMilli())
-	for i := 5; i >= 0; i-- {
-		b[i] = byte(ms)
-		ms >>= 8
-	}
-	rand.Read(b[6:])
-	return hex.EncodeToString(b[:])
+	// Time-ordered, so the server's idempotency index appends instead of
+	// writing a random page.
+	return ids.NewOrdered("c")
 }

@@ -404,3 +404,37 @@ func TestPresence(t *testing.T) {
 	_, err = w.svc.Presence(ctx, v, []string{alice.UserID})
 	wantCode(t, err, apperr.CodeNotFound)
 }
+
+// TestPresenceGroupLimit: presence changes reach groups up to
+// PresenceMaxMembers members and no bigger ones; a negative limit (the
+// setting's 0) pushes to no group at all.
+func TestPresenceGroupLimit(t *testing.T) {
+	for _, tc := range []struct {
+		limit      int
+		small, big int // events expected on a 3-member and a 4-member group
+	}{{3, 1, 0}, {-1, 0, 0}} {
+		w := newWorld(t, chat.Config{PresenceMaxMembers: tc.limit})
+		ctx := context.Background()
+		alice := w.user(w.acc, "alice", protocol.RoleMember)
+		for _, n := range []string{"b", "c", "d"} {
+			w.user(w.acc, n, protocol.RoleMember)
+		}
+		small, err := w.svc.CreateConversation(ctx, alice, protocol.CreateConversationRequest{Kind: protocol.KindGroup, Name: "small", Members: []string{"b", "c"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		big, err := w.svc.CreateConversation(ctx, alice, protocol.CreateConversationRequest{Kind: protocol.KindGroup, Name: "big", Members: []string{"b", "c", "d"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		rs, rb := w.listen("c:"+small.ID), w.listen("c:"+big.ID)
+		w.svc.Connected(ctx, alice)
+		if n := len(rs.named(protocol.EvUserStatus)); n != tc.small {
+			t.Errorf("limit %d: %d presence events on a 3-member group, want %d", tc.limit, n, tc.small)
+		}
+		if n := len(rb.named(protocol.EvUserStatus)); n != tc.big {
+			t.Errorf("limit %d: %d presence events on a 4-member group, want %d", tc.limit, n, tc.big)
+		}
+		w.svc.Disconnected(ctx, alice)
+	}
+}

@@ -16,14 +16,9 @@ func userTopic(id string) string         { return "u:" + id }
 func inboxTopic(accountID string) string { return "i:" + accountID }
 func agentTopic(accountID string) string { return "iv:" + accountID }
 
-// ConversationTopic, UserTopic, InboxTopic and AgentPresenceTopic are the
-// topics a connection subscribes to (see Topics).
-var (
-	ConversationTopic  = convTopic
-	UserTopic          = userTopic
-	InboxTopic         = inboxTopic
-	AgentPresenceTopic = agentTopic
-)
+// ConversationTopic names a conversation's topic; the WebSocket hub uses it
+// to follow a user into a conversation they were added to.
+var ConversationTopic = convTopic
 
 // encode marshals an event payload once; every recipient shares the bytes.
 func encode(v any) []byte {

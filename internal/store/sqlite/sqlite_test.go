@@ -176,14 +176,7 @@ func TestCloseDrainsQueuedAppends(t *testing.T) {
 	f, _ := newFixture(t, s, 1)
 
 	// Hold the writer inside a write so that appends pile up in the queue.
-	release := make(chan struct{})
-	started := make(chan struct{})
-	go s.exec(ctx, func(ctx context.Context, w *wtx) error {
-		close(started)
-		<-release
-		return nil
-	})
-	<-started
+	release := holdWriter(s)
 	const n = 12 // fits the queue (capacity MaxBatch)
 	var wg sync.WaitGroup
 	var ok, callbacks atomic.Int32
@@ -216,7 +209,7 @@ func TestCloseDrainsQueuedAppends(t *testing.T) {
 	if err := s.PutSetting(ctx, "k", "v"); !errors.Is(err, ErrClosed) {
 		t.Fatalf("write after Close = %v, want ErrClosed", err)
 	}
-	close(release)
+	release()
 	if err := <-closed; err != nil {
 		t.Fatal(err)
 	}
@@ -240,14 +233,7 @@ func TestCanceledWhileQueued(t *testing.T) {
 	ctx := context.Background()
 	s, _ := openTemp(t, Options{})
 	f, _ := newFixture(t, s, 1)
-	release := make(chan struct{})
-	started := make(chan struct{})
-	go s.exec(ctx, func(ctx context.Context, w *wtx) error {
-		close(started)
-		<-release
-		return nil
-	})
-	<-started
+	release := holdWriter(s)
 	cctx, cancel := context.WithCancel(ctx)
 	errc := make(chan error)
 	m := newMsg(f.convID, f.userID, 1)
@@ -262,7 +248,7 @@ func TestCanceledWhileQueued(t *testing.T) {
 	if err := <-errc; !errors.Is(err, context.Canceled) {
 		t.Fatalf("canceled append = %v", err)
 	}
-	close(release)
+	release()
 	got, _, err := s.AppendMessage(ctx, newMsg(f.convID, f.userID, 2), nil)
 	if err != nil || got.Seq != 1 {
 		t.Fatalf("next append seq %d, %v; want 1", got.Seq, err)
@@ -449,14 +435,7 @@ func TestMixedBatch(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	release := make(chan struct{})
-	started := make(chan struct{})
-	go s.exec(ctx, func(ctx context.Context, w *wtx) error {
-		close(started)
-		<-release
-		return nil
-	})
-	<-started
+	release := holdWriter(s)
 	type result struct {
 		m       store.Message
 		created bool
@@ -495,7 +474,7 @@ func TestMixedBatch(t *testing.T) {
 		add(newMsg(convs[i%2], f.userID, i))
 	}
 	before := s.Stats()
-	close(release)
+	release()
 	got := make([]result, len(results))
 	for i, c := range results {
 		got[i] = <-c
@@ -549,4 +528,17 @@ func TestMixedBatch(t *testing.T) {
 			t.Fatalf("conversation %d LastSeq = %d, %v; want %d", i, cv.LastSeq, err, want)
 		}
 	}
+}
+
+// holdWriter parks the writer goroutine inside a write until release is
+// called, so that requests pile up in its queue.
+func holdWriter(s *Store) (release func()) {
+	held, started := make(chan struct{}), make(chan struct{})
+	go s.exec(context.Background(), func(context.Context, *wtx) error {
+		close(started)
+		<-held
+		return nil
+	})
+	<-started
+	return func() { close(held) }
 }
