@@ -1,16 +1,29 @@
 # `make test` is the one command that runs every test (CI calls it through
-# .ci/run). It installs what the tests need when it is missing.
+# .ci/run). It installs what the tests need when it is missing: Go modules,
+# Debian's chromium, Node.js and the browser tests' npm packages, and the
+# WordPress, PHP and MariaDB client packages of the plugin's test.
 GO ?= go
 PKGS := ./...
+BIN_DIR := $(CURDIR)/.bin
 
-.PHONY: test deps vet build fuzz bench clean
+.PHONY: test test-go test-browser deps vet build fuzz bench screenshots clean
 
-test: deps vet
+test: deps vet test-go test-browser
+
+test-go:
 	$(GO) test -race -timeout 30m -count=1 $(PKGS)
+
+# Browser tests: headless chromium against the real binary, several test
+# files at once (each runs its own server on its own port and data).
+test-browser:
+	$(GO) build -o $(BIN_DIR)/parley ./cmd/parley
+	cd test/browser && PARLEY_BIN=$(BIN_DIR)/parley node --test --test-concurrency=3 --test-timeout=600000 *.test.mjs
 
 deps:
 	@command -v $(GO) >/dev/null || { echo "Go is required: install Go 1.26+ from https://go.dev/dl/"; exit 1; }
 	$(GO) mod download
+	./scripts/deps-browser.sh
+	./scripts/deps-wordpress.sh
 
 vet:
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
@@ -19,6 +32,10 @@ vet:
 
 build:
 	$(GO) build -o parley ./cmd/parley
+
+# The screenshots the browser tests took, copied to where the README shows them.
+screenshots:
+	cp test/browser/screenshots/*.png docs/screenshots/
 
 # A short fuzzing pass over every fuzz target (their seed corpora already run in `make test`).
 fuzz:
@@ -30,4 +47,4 @@ bench: build
 	./scripts/bench-chat.sh
 
 clean:
-	rm -f parley
+	rm -rf parley $(BIN_DIR)

@@ -106,6 +106,14 @@ const (
 	EvMemberLeft     = "chat:member_left"     // MemberEvent
 	EvConversation   = "chat:conversation"    // Conversation, when the user is added to one
 	EvError          = "error"                // Error
+
+	EvInboxStatus   = "inbox:status"   // InboxStatus: the inbox's status changed (visitors and agents)
+	EvInboxUpdated  = "inbox:updated"  // WidgetConfig: the inbox's look or welcome changed (visitors)
+	EvInboxSettings = "inbox:settings" // InboxSettings: the settings changed (agents and owners)
+	EvInboxVisitor  = "inbox:visitor"  // VisitorDetails: a visitor opened the widget or moved to another page (agents and owners)
+	// EvInboxRevoked never reaches a client: it tells the WebSocket layer to
+	// close the visitor sessions of a regenerated address (data: InboxRevoked).
+	EvInboxRevoked = "inbox:revoked"
 )
 
 // WebSocket close codes the server uses (4000–4999 are for applications).
@@ -118,6 +126,9 @@ const (
 	CloseTokenExpired  = 4003 // the token expired while connected: get a new one
 	CloseSlowConsumer  = 4008 // the client did not read fast enough; reconnect and sync
 	CloseTooManyConns  = 4029 // per-IP or per-account connection limit
+	// CloseAddressInvalid: the inbox address the visitor's session was opened
+	// through was regenerated; the old link no longer works.
+	CloseAddressInvalid = 4004
 )
 
 // Subprotocol is the WebSocket subprotocol name; browsers that cannot set
@@ -226,6 +237,9 @@ type Connected struct {
 	ServerTime     time.Time `json:"timestamp"`
 	ConnectedUsers int       `json:"connected_users"` // users of this account online now
 	Limits         Limits    `json:"limits"`
+	// InboxStatus is the inbox's status (visitors only): online, away,
+	// busy or offline.
+	InboxStatus string `json:"inbox_status,omitempty"`
 }
 
 // Limits tells a client what the server will refuse.
@@ -349,4 +363,127 @@ type ConversationRef struct {
 type MemberEvent struct {
 	ConversationID string `json:"conversation_id"`
 	UserID         string `json:"user_id"`
+}
+
+// Widget positions.
+const (
+	PositionRight = "right"
+	PositionLeft  = "left"
+)
+
+// WidgetConfig is what anyone with an inbox address may read: how the
+// widget looks and whether someone is there to answer.
+type WidgetConfig struct {
+	Address  string `json:"address"`
+	Name     string `json:"name"`
+	Welcome  string `json:"welcome,omitempty"`
+	Color    string `json:"color"`    // "#rrggbb"
+	Position string `json:"position"` // right | left
+	Status   string `json:"status"`   // online | away | busy | offline
+}
+
+// InboxSettings is the inbox as its owners and agents see it.
+type InboxSettings struct {
+	WidgetConfig
+	ChatURL   string    `json:"chat_url"`   // the full-page chat: PUBLIC_URL/chat/ADDRESS
+	WidgetURL string    `json:"widget_url"` // PUBLIC_URL/widget.js
+	Snippet   string    `json:"snippet"`    // the script tag to paste into a site
+	UpdatedAt time.Time `json:"updated_at"`
+}
+
+// InboxSettingsPatch changes some settings; absent fields stay.
+type InboxSettingsPatch struct {
+	Name     *string `json:"name,omitempty"`
+	Welcome  *string `json:"welcome,omitempty"`
+	Color    *string `json:"color,omitempty"`
+	Position *string `json:"position,omitempty"`
+}
+
+// InboxStatus is the data of inbox:status.
+type InboxStatus struct {
+	Status string `json:"status"`
+}
+
+// InboxRevoked is the data of the internal inbox:revoked event.
+type InboxRevoked struct {
+	Address string `json:"address"`
+}
+
+// SessionRequest opens a visitor session through an inbox address
+// (POST /api/v1/widget/{address}/session). With neither Visitor nor
+// Identity, a new anonymous visitor is made.
+type SessionRequest struct {
+	// Visitor is a returning anonymous visitor: the id and ticket an earlier
+	// session returned (kept by the widget in the browser).
+	Visitor *VisitorTicket `json:"visitor,omitempty"`
+	// Identity is a token the site signed with its API key (role visitor),
+	// so its logged-in customers are recognised on any device.
+	Identity string `json:"identity,omitempty"`
+	// Where the visitor is, for the console.
+	PageURL   string `json:"page_url,omitempty"`
+	PageTitle string `json:"page_title,omitempty"`
+	Referrer  string `json:"referrer,omitempty"`
+	Timezone  string `json:"timezone,omitempty"` // IANA, e.g. "Europe/Sofia"
+	Locale    string `json:"locale,omitempty"`   // e.g. "bg-BG"
+}
+
+// VisitorTicket lets an anonymous visitor come back as themselves.
+type VisitorTicket struct {
+	ID     string `json:"id"`
+	Ticket string `json:"ticket"`
+}
+
+// Session is a visitor's access token and what the widget needs to start.
+type Session struct {
+	Token     string    `json:"token"`
+	ExpiresAt time.Time `json:"expires_at"`
+	User      User      `json:"user"`
+	// Visitor is set for anonymous visitors: keep it to come back as the same visitor.
+	Visitor        *VisitorTicket `json:"visitor,omitempty"`
+	Identified     bool           `json:"identified"`
+	ConversationID string         `json:"conversation_id,omitempty"` // the visitor's conversation, once it exists
+	Inbox          WidgetConfig   `json:"inbox"`
+}
+
+// VisitorDetails is what the console shows about a visitor.
+type VisitorDetails struct {
+	UserID         string    `json:"user_id"`
+	ConversationID string    `json:"conversation_id,omitempty"`
+	DisplayName    string    `json:"display_name"`
+	Identified     bool      `json:"identified"`
+	PageURL        string    `json:"page_url,omitempty"`
+	PageTitle      string    `json:"page_title,omitempty"`
+	Referrer       string    `json:"referrer,omitempty"`
+	UserAgent      string    `json:"user_agent,omitempty"`
+	Browser        string    `json:"browser,omitempty"` // e.g. "Chrome 131 on Windows"
+	Timezone       string    `json:"timezone,omitempty"`
+	Locale         string    `json:"locale,omitempty"`
+	IP             string    `json:"ip,omitempty"`
+	FirstSeen      time.Time `json:"first_seen"`
+	LastSeen       time.Time `json:"last_seen"`
+}
+
+// ConsoleSession is an owner's or agent's signed-in session in the console.
+type ConsoleSession struct {
+	Token     string    `json:"token"`
+	ExpiresAt time.Time `json:"expires_at"`
+	User      User      `json:"user"`
+	AccountID string    `json:"account_id"`
+	Login     string    `json:"login,omitempty"`
+	// NeedsPassword: the user signed in with a one-time link and has no
+	// login yet; the console asks them to choose one.
+	NeedsPassword bool `json:"needs_password"`
+}
+
+// TeamMember is an owner or agent of the account, as the console lists them.
+type TeamMember struct {
+	User   User   `json:"user"`
+	Login  string `json:"login,omitempty"`
+	Status string `json:"status"`
+}
+
+// Invite is a one-time link that lets a new agent join the account.
+type Invite struct {
+	URL       string    `json:"url"`
+	ExpiresAt time.Time `json:"expires_at"`
 }

@@ -5,6 +5,8 @@
 //	parley account create NAME [flags]     create an account; prints its id and API key
 //	parley token --account ID --user NAME [--role R] [--ttl 1h] [flags]
 //	                                       print an access token
+//	parley signin-link [--account ID] [--user NAME] [flags]
+//	                                       print a one-time console sign-in link
 //	parley bench chat [bench flags]        measure the chat server (see BENCHMARKS.md)
 //
 // Every server setting is a flag, a PARLEY_* variable or a YAML key; see
@@ -29,6 +31,7 @@ import (
 	"github.com/parley-chat/parley/internal/auth"
 	"github.com/parley-chat/parley/internal/bench"
 	"github.com/parley-chat/parley/internal/config"
+	"github.com/parley-chat/parley/internal/store"
 	"github.com/parley-chat/parley/internal/store/sqlite"
 	"github.com/parley-chat/parley/protocol"
 )
@@ -41,6 +44,9 @@ Usage:
   parley account create NAME [flags]      create an account; prints its id and API key
   parley token --account ID --user NAME [--role owner|agent|member|visitor] [--ttl 1h] [--display-name N] [flags]
                                           print an access token signed by this server
+  parley signin-link [--account ID] [--user NAME] [flags]
+                                          print a one-time console sign-in link (an owner who
+                                          lost their password gets back in with it)
   parley bench chat [--help]              measure the chat server (BENCHMARKS.md)
 
 Settings (flag, environment variable, default). A YAML file given with
@@ -72,6 +78,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return account(rest, stdout, stderr)
 	case "token":
 		return token(rest, stdout, stderr)
+	case "signin-link":
+		return signinLink(rest, stdout)
 	case "bench":
 		return bench.Main(rest, stdout, stderr)
 	case "help":
@@ -133,8 +141,9 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	fmt.Fprintf(stdout, "Parley is running: open %s\n", url)
 	if first != nil {
 		fmt.Fprintf(stdout, "\nFirst start: created account %q (%s).\n", first.Account.Name, first.Account.ID)
-		fmt.Fprintf(stdout, "  Owner sign-in link (works once, for 24h): %s\n", first.SigninLink)
-		fmt.Fprintf(stdout, "  API key (shown once; keep it secret):     %s\n\n", first.APIKey)
+		fmt.Fprintf(stdout, "  Console sign-in link (works once, for 24h): %s\n", first.SigninLink)
+		fmt.Fprintf(stdout, "  Your chat link:                             %s/chat/%s\n", url, first.Address)
+		fmt.Fprintf(stdout, "  API key (shown once; keep it secret):       %s\n\n", first.APIKey)
 	}
 	return a.Serve(ctx, ln)
 }
@@ -234,4 +243,60 @@ func splitFlags(args []string, fs *flag.FlagSet) (own, rest []string) {
 		}
 	}
 	return own, rest
+}
+
+// signinLink prints a one-time console sign-in link for an owner or agent:
+// by default the first owner of the first account. It is how an owner who
+// lost their password gets back in (then sets a new one in the console).
+func signinLink(args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("signin-link", flag.ContinueOnError)
+	acct := fs.String("account", "", "account id (default: the first account)")
+	user := fs.String("user", "", "user name in the account (default: its first owner)")
+	own, rest := splitFlags(args, fs)
+	if err := fs.Parse(own); err != nil {
+		return err
+	}
+	cfg, _, err := loadConfig(rest, stdout)
+	if err != nil {
+		return err
+	}
+	ctx := context.Background()
+	st, err := app.OpenStore(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	if *acct == "" {
+		accts, err := st.ListAccounts(ctx)
+		if err != nil {
+			return err
+		}
+		if len(accts) == 0 {
+			return errors.New("no account yet: start the server once (it creates one)")
+		}
+		*acct = accts[0].ID
+	}
+	var u store.User
+	if *user == "" {
+		owners, err := st.ListUsersByRole(ctx, *acct, protocol.RoleOwner)
+		if err != nil {
+			return err
+		}
+		if len(owners) == 0 {
+			return fmt.Errorf("account %s has no owner", *acct)
+		}
+		u = owners[0]
+	} else if u, err = st.GetUserByName(ctx, *acct, *user); err != nil {
+		return fmt.Errorf("user %q in account %s: %w", *user, *acct, err)
+	}
+	secret, err := app.Secret(ctx, st, cfg)
+	if err != nil {
+		return err
+	}
+	link, err := app.SigninLink(ctx, auth.New(st, secret, cfg.TokenMaxTTL), cfg, u)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, link)
+	return nil
 }

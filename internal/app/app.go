@@ -12,7 +12,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"sync"
 	"time"
 
 	"github.com/parley-chat/parley/internal/auth"
@@ -20,10 +19,12 @@ import (
 	"github.com/parley-chat/parley/internal/bus/local"
 	"github.com/parley-chat/parley/internal/chat"
 	"github.com/parley-chat/parley/internal/config"
+	"github.com/parley-chat/parley/internal/inbox"
 	"github.com/parley-chat/parley/internal/media"
 	"github.com/parley-chat/parley/internal/store"
 	"github.com/parley-chat/parley/internal/store/sqlite"
 	"github.com/parley-chat/parley/internal/transport/api"
+	"github.com/parley-chat/parley/internal/transport/site"
 	"github.com/parley-chat/parley/internal/transport/ws"
 )
 
@@ -36,11 +37,12 @@ type App struct {
 	Blobs *media.Store
 	Auth  *auth.Authenticator
 	Chat  *chat.Service
+	Inbox *inbox.Service
 	WS    *ws.Server
 	API   *api.API
+	Site  *site.Site
 
-	http     *http.Server
-	redeemMu sync.Mutex // see redeem
+	http *http.Server
 }
 
 // DBPath is where the SQLite database lives inside the data directory.
@@ -81,6 +83,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 		PresenceMaxMembers: presenceMax(cfg.PresenceMaxMembers),
 		SyncLimit:          cfg.SyncLimit,
 	})
+	a.Inbox = inbox.New(st, a.Auth, a.Chat, inbox.Config{PublicURL: cfg.PublicURLOrDefault(), VisitorTokenTTL: cfg.VisitorTokenTTL})
 	a.WS = ws.New(ws.Config{
 		MaxFrameBytes:     int(cfg.MaxFrameBytes),
 		MessagesPerSecond: cfg.MessagesPerSecond,
@@ -97,13 +100,19 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 		CoalesceDelay:     cfg.WriteCoalesceDelay,
 	}, a.Auth, a.Chat, a.Bus, log)
 	a.API = api.New(api.Config{
-		AllowedOrigins:    cfg.AllowedOrigins,
-		MessagesPerSecond: cfg.MessagesPerSecond,
-		MessagesBurst:     cfg.MessagesBurst,
-		TokenTTL:          cfg.TokenTTL,
-		PublicURL:         cfg.PublicURLOrDefault(),
-		MaxUploadBytes:    max(cfg.UploadImageMax, cfg.UploadVoiceMax, cfg.UploadFileMax),
-	}, a.Auth, a.Chat, log)
+		AllowedOrigins:           cfg.AllowedOrigins,
+		MessagesPerSecond:        cfg.MessagesPerSecond,
+		MessagesBurst:            cfg.MessagesBurst,
+		TokenTTL:                 cfg.TokenTTL,
+		PublicURL:                cfg.PublicURLOrDefault(),
+		MaxUploadBytes:           max(cfg.UploadImageMax, cfg.UploadVoiceMax, cfg.UploadFileMax),
+		TrustProxyHeaders:        cfg.TrustProxyHeaders,
+		AddressAttemptsPerMinute: cfg.AddressAttemptsPerMinute,
+		LoginAttemptsPerMinute:   cfg.LoginAttemptsPerMinute,
+		ConsoleSessionTTL:        cfg.ConsoleSessionTTL,
+		SigninLinkTTL:            SigninLinkTTL,
+	}, a.Auth, a.Chat, a.Inbox, log)
+	a.Site = site.New(site.Config{PublicURL: cfg.PublicURLOrDefault()}, a.Store, a.Inbox, a.API.LimitAddress, log)
 	return a, nil
 }
 
@@ -121,8 +130,7 @@ func (a *App) Handler() http.Handler {
 	mux.Handle("/api/v1/", a.API.Handler())
 	mux.Handle("/ws", a.WS)
 	mux.HandleFunc("GET /healthz", a.healthz)
-	mux.HandleFunc("GET /signin", a.signin)
-	mux.HandleFunc("GET /{$}", a.home)
+	mux.Handle("/", a.Site.Handler()) // the pages, the widget and the console
 	return mux
 }
 

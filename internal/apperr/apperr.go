@@ -66,6 +66,10 @@ const (
 	CodeConflict            = "conflict"             // e.g. client_id reused for a different message
 	CodeShuttingDown        = "shutting_down"
 	CodeInvalidConversation = "invalid_conversation" // e.g. a direct conversation with oneself
+	CodeAddressInvalid      = "address_invalid"      // an inbox address that does not exist or was regenerated
+	CodeBadCredentials      = "bad_credentials"      // a login and password that do not match
+	CodeLinkInvalid         = "link_invalid"         // a one-time link already used, expired or mistyped
+	CodeLoginTaken          = "login_taken"          // the login belongs to someone else
 )
 
 // Error is a domain error. Op names the operation that failed ("chat.Send").

@@ -23,6 +23,8 @@ type Identity struct {
 	// APIKeyID is set when a site's backend authenticated with its API key;
 	// such a caller acts for the whole account.
 	APIKeyID string
+	// Address is the inbox address a visitor's session was opened through.
+	Address string
 }
 
 // IsService reports whether the caller is a backend using an API key.
@@ -37,6 +39,10 @@ type Authenticator struct {
 
 	mu   sync.Mutex
 	keys map[string]cachedKey // API keys by id, so token checks do not query per connection
+
+	addressCheck func(ctx context.Context, accountID, address string) error
+	redeemMu     sync.Mutex // one-time links are redeemed one at a time (see RedeemLink)
+	cost         int        // bcrypt cost; 0 = bcrypt.DefaultCost
 }
 
 type cachedKey struct {
@@ -52,6 +58,16 @@ const keyCacheTTL = time.Minute
 func New(st store.Store, secret []byte, maxTTL time.Duration) *Authenticator {
 	return &Authenticator{st: st, secret: secret, maxTTL: maxTTL, now: time.Now, keys: map[string]cachedKey{}}
 }
+
+// SetAddressCheck installs the check run on every token that names an inbox
+// address (visitor sessions): an error refuses the token. The inbox service
+// installs it so that regenerating an address revokes its sessions at once.
+func (a *Authenticator) SetAddressCheck(f func(ctx context.Context, accountID, address string) error) {
+	a.addressCheck = f
+}
+
+// SetBcryptCost lowers the password hashing cost (tests).
+func (a *Authenticator) SetBcryptCost(cost int) { a.cost = cost }
 
 // SetClock replaces time.Now (tests).
 func (a *Authenticator) SetClock(now func() time.Time) { a.now = now }
@@ -129,6 +145,11 @@ func (a *Authenticator) Token(ctx context.Context, token string) (Identity, erro
 		}
 		return Identity{}, apperr.Wrap("auth.Token", err)
 	}
+	if c.Address != "" && a.addressCheck != nil {
+		if err := a.addressCheck(ctx, c.AccountID, c.Address); err != nil {
+			return Identity{}, err
+		}
+	}
 	u, err := a.st.GetUserByName(ctx, c.AccountID, c.Subject)
 	switch {
 	case errors.Is(err, store.ErrNotFound) || (err == nil && (u.Role != c.Role || (c.DisplayName != "" && u.DisplayName != c.DisplayName))):
@@ -144,7 +165,7 @@ func (a *Authenticator) Token(ctx context.Context, token string) (Identity, erro
 	}
 	return Identity{
 		AccountID: u.AccountID, UserID: u.ID, UserName: u.Name, Role: u.Role,
-		DisplayName: u.DisplayName, ExpiresAt: c.ExpiresAt.Time,
+		DisplayName: u.DisplayName, ExpiresAt: c.ExpiresAt.Time, Address: c.Address,
 	}, nil
 }
 

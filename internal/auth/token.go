@@ -27,6 +27,9 @@ type Claims struct {
 	AccountID   string `json:"acc"`
 	Role        string `json:"role"`
 	DisplayName string `json:"name,omitempty"`
+	// Address is the inbox address a visitor session was opened through;
+	// the token stops working when the address is regenerated.
+	Address string `json:"adr,omitempty"`
 	jwt.RegisteredClaims
 }
 
@@ -36,6 +39,7 @@ type MintRequest struct {
 	User        string // the account's own name for the user; becomes "sub"
 	Role        string
 	DisplayName string
+	Address     string // inbox address, for visitor sessions
 	TTL         time.Duration
 }
 
@@ -54,6 +58,7 @@ func Mint(kid string, secret []byte, r MintRequest, now time.Time) (string, erro
 		AccountID:   r.AccountID,
 		Role:        r.Role,
 		DisplayName: r.DisplayName,
+		Address:     r.Address,
 		RegisteredClaims: jwt.RegisteredClaims{
 			Subject:   r.User,
 			IssuedAt:  jwt.NewNumericDate(now),

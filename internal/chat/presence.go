@@ -146,6 +146,7 @@ func (s *Service) announcePresence(ctx context.Context, id auth.Identity) protoc
 	case isStaff(u.Role):
 		s.publish(inboxTopic(u.AccountID), ev)
 		s.publish(agentTopic(u.AccountID), ev)
+		s.refreshInboxStatus(ctx, u.AccountID)
 	case u.Role == protocol.RoleVisitor:
 		s.publish(inboxTopic(u.AccountID), ev)
 	}

@@ -54,6 +54,9 @@ type Service struct {
 	typing  typingTracker
 	online  onlineCounter
 	pub     publisher
+
+	inboxMu     sync.Mutex
+	inboxStatus map[string]string // account id → the inbox status last announced
 }
 
 // New returns a Service. blobs may be nil when attachments are not used.
@@ -63,6 +66,7 @@ func New(st store.Store, b bus.Bus, blobs *media.Store, cfg Config) *Service {
 	s.members.m = make(map[memberKey]bool)
 	s.typing.init(s)
 	s.online.users = make(map[string]int)
+	s.inboxStatus = make(map[string]string)
 	s.pub.start(b)
 	return s
 }

@@ -74,6 +74,19 @@ type Config struct {
 	// (tokens, not cookies, authenticate).
 	AllowedOrigins []string `yaml:"allowed_origins" env:"PARLEY_ALLOWED_ORIGINS" flag:"allowed-origins" default:"" help:"WebSocket/CORS origins allowed, comma-separated (empty = any; tokens, not cookies, authenticate)"`
 
+	// VisitorTokenTTL is the lifetime of a widget visitor's session token. Defaults to 24h.
+	VisitorTokenTTL time.Duration `yaml:"visitor_token_ttl" env:"PARLEY_VISITOR_TOKEN_TTL" flag:"visitor-token-ttl" default:"24h" help:"lifetime of a widget visitor's session token (the widget renews it)"`
+	// ConsoleSessionTTL is the lifetime of a console sign-in (the console
+	// renews it while open). Defaults to 12h.
+	ConsoleSessionTTL time.Duration `yaml:"console_session_ttl" env:"PARLEY_CONSOLE_SESSION_TTL" flag:"console-session-ttl" default:"12h" help:"lifetime of a console sign-in (renewed while the console is open)"`
+	// AddressAttemptsPerMinute limits, per client IP, lookups of inbox
+	// addresses: widget loads, visitor sessions and /chat/ADDRESS pages.
+	// Defaults to 60.
+	AddressAttemptsPerMinute int `yaml:"address_attempts_per_minute" env:"PARLEY_ADDRESS_ATTEMPTS_PER_MINUTE" flag:"address-attempts-per-minute" default:"60" help:"per client IP: widget loads, visitor sessions and chat pages per minute"`
+	// LoginAttemptsPerMinute limits, per client IP, console sign-in attempts
+	// (passwords, one-time links, invitations). Defaults to 10.
+	LoginAttemptsPerMinute int `yaml:"login_attempts_per_minute" env:"PARLEY_LOGIN_ATTEMPTS_PER_MINUTE" flag:"login-attempts-per-minute" default:"10" help:"per client IP: console sign-in attempts per minute"`
+
 	// --- Messages and connections ---
 
 	// MaxMessageBytes is the longest message text in bytes. Defaults to 8KiB.

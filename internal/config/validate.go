@@ -62,6 +62,16 @@ func (c *Config) Validate() error {
 	if c.TokenTTL > c.TokenMaxTTL {
 		bad("token_ttl", "%s is longer than token_max_ttl %s", c.TokenTTL, c.TokenMaxTTL)
 	}
+	positiveDur("visitor_token_ttl", c.VisitorTokenTTL)
+	positiveDur("console_session_ttl", c.ConsoleSessionTTL)
+	if c.VisitorTokenTTL > c.TokenMaxTTL {
+		bad("visitor_token_ttl", "%s is longer than token_max_ttl %s", c.VisitorTokenTTL, c.TokenMaxTTL)
+	}
+	if c.ConsoleSessionTTL > c.TokenMaxTTL {
+		bad("console_session_ttl", "%s is longer than token_max_ttl %s", c.ConsoleSessionTTL, c.TokenMaxTTL)
+	}
+	positive("address_attempts_per_minute", int64(c.AddressAttemptsPerMinute))
+	positive("login_attempts_per_minute", int64(c.LoginAttemptsPerMinute))
 	for _, o := range c.AllowedOrigins {
 		if u, err := url.Parse(o); err != nil || u.Scheme == "" || u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" {
 			bad("allowed_origins", "want origins like https://chat.example.com, got %q", o)

@@ -25,6 +25,9 @@ type Store interface {
 	ConversationStore
 	MessageStore
 	AttachmentStore
+	InboxStore
+	VisitorStore
+	LoginStore
 	// Close flushes pending writes and releases the database.
 	Close() error
 }
@@ -208,4 +211,74 @@ type Attachment struct {
 type AttachmentStore interface {
 	CreateAttachment(ctx context.Context, a Attachment) error
 	GetAttachment(ctx context.Context, accountID, id string) (Attachment, error)
+}
+
+// Inbox is an account's website inbox: the public address its widget and
+// chat page use, and how the widget looks. Each account has at most one.
+type Inbox struct {
+	AccountID string
+	Address   string // 8 characters A-Z a-z 0-9, unique across the server
+	Name      string // shown in the widget's header
+	Welcome   string // the first bubble a visitor sees
+	Color     string // "#rrggbb"
+	Position  string // "right" or "left"
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+type InboxStore interface {
+	// CreateInbox inserts in; ErrConflict if the account has an inbox or the
+	// address is taken.
+	CreateInbox(ctx context.Context, in Inbox) error
+	GetInbox(ctx context.Context, accountID string) (Inbox, error)
+	// GetInboxByAddress finds the inbox whose current address is address.
+	GetInboxByAddress(ctx context.Context, address string) (Inbox, error)
+	// UpdateInbox writes Name, Welcome, Color, Position and UpdatedAt (not
+	// the address); ErrNotFound if the account has no inbox.
+	UpdateInbox(ctx context.Context, in Inbox) error
+	// ReplaceInboxAddress sets a new address if the current one is still
+	// old (ErrConflict otherwise, or when address is taken), so two racing
+	// regenerations cannot both win.
+	ReplaceInboxAddress(ctx context.Context, accountID, old, address string, at time.Time) error
+}
+
+// Visitor is what the console shows about a visitor: where they are and
+// what they use, as their widget last reported it.
+type Visitor struct {
+	UserID     string
+	AccountID  string
+	PageURL    string
+	PageTitle  string
+	Referrer   string
+	UserAgent  string
+	Timezone   string // IANA name, e.g. "Europe/Sofia"
+	Locale     string // e.g. "bg-BG"
+	IP         string
+	Identified bool // the site vouched for the visitor with a signed identity
+	FirstSeen  time.Time
+	LastSeen   time.Time
+}
+
+type VisitorStore interface {
+	// PutVisitor inserts or replaces v, keeping the stored FirstSeen.
+	PutVisitor(ctx context.Context, v Visitor) error
+	GetVisitor(ctx context.Context, accountID, userID string) (Visitor, error)
+}
+
+// Login lets an owner or agent sign in to the console with a password.
+type Login struct {
+	Login        string // lower-case, unique across the server
+	UserID       string
+	AccountID    string
+	PasswordHash string
+	CreatedAt    time.Time
+	UpdatedAt    time.Time
+}
+
+type LoginStore interface {
+	// PutLogin sets the login of l.UserID (inserting or replacing it);
+	// ErrConflict if l.Login belongs to another user.
+	PutLogin(ctx context.Context, l Login) error
+	GetLogin(ctx context.Context, login string) (Login, error)
+	GetLoginByUser(ctx context.Context, accountID, userID string) (Login, error)
 }

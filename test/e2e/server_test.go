@@ -7,7 +7,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"os"
@@ -181,51 +180,68 @@ func TestFirstStartPrintsSigninLinkAndAPIKey(t *testing.T) {
 	if !strings.Contains(out, "open "+s.url()) {
 		t.Fatalf("first start does not say where to open it:\n%s", out)
 	}
-	link := regexp.MustCompile(`(http://\S+/signin\?code=\S+)`).FindString(out)
+	link := regexp.MustCompile(`http://\S+/console/#signin=(\S+)`).FindStringSubmatch(out)
 	key := regexp.MustCompile(`(key_\S+\.\S+)`).FindString(out)
-	if link == "" || key == "" {
-		t.Fatalf("no sign-in link or API key in:\n%s", out)
+	chatLink := regexp.MustCompile(`(http://\S+/chat/[A-Za-z0-9]{8})\b`).FindString(out)
+	if link == nil || key == "" || chatLink == "" {
+		t.Fatalf("no sign-in link, chat link or API key in:\n%s", out)
 	}
-	// Five racing clicks on the one-time link: exactly one signs in.
-	var page []byte
+	// The link's code is redeemed by the console with a POST (a GET of the
+	// link uses nothing up). Five racing redemptions: exactly one signs in.
+	redeem := func() (int, protocol.ConsoleSession) {
+		resp, err := http.Post(s.url()+"/api/v1/auth/link", "application/json", strings.NewReader(`{"code":"`+link[1]+`"}`))
+		if err != nil {
+			t.Error(err)
+			return 0, protocol.ConsoleSession{}
+		}
+		defer resp.Body.Close()
+		var cs protocol.ConsoleSession
+		json.NewDecoder(resp.Body).Decode(&cs)
+		return resp.StatusCode, cs
+	}
+	if resp, err := http.Get(link[0]); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("the console page: %v %v", resp, err)
+	}
+	var session protocol.ConsoleSession
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	wins := 0
 	for range 5 {
 		wg.Go(func() {
-			resp, err := http.Get(link)
-			if err != nil {
-				t.Error(err)
-				return
-			}
-			body, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
+			st, cs := redeem()
 			mu.Lock()
 			defer mu.Unlock()
-			if resp.StatusCode == 200 {
+			if st == 200 {
 				wins++
-				page = body
-			} else if resp.StatusCode != http.StatusForbidden {
-				t.Errorf("sign-in link answered %d", resp.StatusCode)
+				session = cs
+			} else if st != http.StatusForbidden {
+				t.Errorf("sign-in link answered %d", st)
 			}
 		})
 	}
 	wg.Wait()
-	tok := regexp.MustCompile(`<textarea readonly>([^<]+)</textarea>`).FindSubmatch(page)
-	if wins != 1 || tok == nil {
-		t.Fatalf("%d of 5 racing uses of the one-time link signed in, want 1\n%s", wins, page)
+	if wins != 1 || session.Token == "" || !session.NeedsPassword {
+		t.Fatalf("%d of 5 racing uses of the one-time link signed in, want 1 (%+v)", wins, session)
 	}
-	c := dial(t, s, string(tok[1]))
+	c := dial(t, s, session.Token)
 	if got := c.Connected().User.Role; got != "owner" {
 		t.Fatalf("the sign-in link signed in a %q, want owner", got)
 	}
-	again, err := http.Get(link)
-	if err != nil {
-		t.Fatal(err)
+	if st, _ := redeem(); st != http.StatusForbidden {
+		t.Fatalf("second use of the one-time link: %d, want 403", st)
 	}
-	again.Body.Close()
-	if again.StatusCode != http.StatusForbidden {
-		t.Fatalf("second use of the one-time link: %d, want 403", again.StatusCode)
+	// The chat link opens the full-page chat.
+	if resp, err := http.Get(chatLink); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("GET %s: %v %v", chatLink, resp, err)
+	}
+	// An owner who lost the link gets a new one from the command line.
+	again := regexp.MustCompile(`/console/#signin=(\S+)`).FindStringSubmatch(parley(t, "signin-link", "--data-dir", dir, "--public-url", s.url()))
+	if again == nil {
+		t.Fatal("parley signin-link printed no link")
+	}
+	link = again
+	if st, cs := redeem(); st != 200 || cs.User.Role != "owner" {
+		t.Fatalf("the signin-link command's link: %d %+v", st, cs)
 	}
 
 	// The API key mints tokens for the site's users.

@@ -61,6 +61,10 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"ListConversationsPaging", testListConversationsPaging},
 		{"Attachments", testAttachments},
 		{"CrossAccountIsolation", testCrossAccount},
+		{"Inboxes", testInboxes},
+		{"InboxAddressRace", testInboxAddressRace},
+		{"Visitors", testVisitors},
+		{"Logins", testLogins},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

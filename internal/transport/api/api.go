@@ -17,6 +17,7 @@ import (
 	"github.com/parley-chat/parley/internal/apperr"
 	"github.com/parley-chat/parley/internal/auth"
 	"github.com/parley-chat/parley/internal/chat"
+	"github.com/parley-chat/parley/internal/inbox"
 )
 
 // Prefix is where the API is mounted.
@@ -47,6 +48,20 @@ type Config struct {
 	MaxUploadBytes int64
 	// MaxJSONBytes caps JSON request bodies [1 MiB].
 	MaxJSONBytes int64
+	// TrustProxyHeaders takes the client IP from X-Forwarded-For (only
+	// behind a reverse proxy you control).
+	TrustProxyHeaders bool
+	// AddressAttemptsPerMinute limits, per client IP, widget loads and
+	// visitor sessions (lookups of inbox addresses) [60].
+	AddressAttemptsPerMinute int
+	// LoginAttemptsPerMinute limits, per client IP, console sign-ins:
+	// passwords, one-time links and invitations [10].
+	LoginAttemptsPerMinute int
+	// ConsoleSessionTTL is the lifetime of a console sign-in [12h].
+	ConsoleSessionTTL time.Duration
+	// SigninLinkTTL and InviteTTL bound one-time links [24h, 7 days].
+	SigninLinkTTL time.Duration
+	InviteTTL     time.Duration
 }
 
 const uploadOverhead = 1 << 20 // multipart headers and text fields
@@ -67,6 +82,21 @@ func (c *Config) defaults() {
 	if c.MaxJSONBytes <= 0 {
 		c.MaxJSONBytes = 1 << 20
 	}
+	if c.AddressAttemptsPerMinute <= 0 {
+		c.AddressAttemptsPerMinute = 60
+	}
+	if c.LoginAttemptsPerMinute <= 0 {
+		c.LoginAttemptsPerMinute = 10
+	}
+	if c.ConsoleSessionTTL <= 0 {
+		c.ConsoleSessionTTL = 12 * time.Hour
+	}
+	if c.SigninLinkTTL <= 0 {
+		c.SigninLinkTTL = 24 * time.Hour
+	}
+	if c.InviteTTL <= 0 {
+		c.InviteTTL = 7 * 24 * time.Hour
+	}
 	c.PublicURL = strings.TrimRight(c.PublicURL, "/")
 }
 
@@ -75,21 +105,27 @@ type API struct {
 	cfg     Config
 	auth    *auth.Authenticator
 	chat    *chat.Service
+	inboxes *inbox.Service
 	log     *slog.Logger
-	limits  *userLimiter
+	limits  *userLimiter // message sends, per user
+	byIP    ipLimits
 	origins map[string]bool // nil: any origin
 	openapi []byte          // the served document, servers filled in
 	handler http.Handler
 }
 
 // New returns the REST API.
-func New(cfg Config, a *auth.Authenticator, c *chat.Service, log *slog.Logger) *API {
+func New(cfg Config, a *auth.Authenticator, c *chat.Service, in *inbox.Service, log *slog.Logger) *API {
 	cfg.defaults()
 	if log == nil {
 		log = slog.Default()
 	}
-	api := &API{cfg: cfg, auth: a, chat: c, log: log,
-		limits: newUserLimiter(cfg.MessagesPerSecond, cfg.MessagesBurst)}
+	api := &API{cfg: cfg, auth: a, chat: c, inboxes: in, log: log,
+		limits: newUserLimiter(cfg.MessagesPerSecond, cfg.MessagesBurst),
+		byIP: ipLimits{
+			address: perMinute(cfg.AddressAttemptsPerMinute),
+			login:   perMinute(cfg.LoginAttemptsPerMinute),
+		}}
 	for _, o := range cfg.AllowedOrigins {
 		if o == "*" {
 			api.origins = nil
@@ -145,6 +181,24 @@ var routes = []route{
 	{"POST", "/conversations/{id}/attachments", authenticated, (*API).upload},
 	{"GET", "/attachments/{id}", authenticated, (*API).download},
 	{"GET", "/openapi.json", public, (*API).serveOpenAPI},
+
+	// The website inbox: widgets and visitor sessions (public, limited per IP) ...
+	{"GET", "/widget/{address}", public, (*API).widget},
+	{"POST", "/widget/{address}/session", public, (*API).openSession},
+	// ... and its settings and visitors, for owners and agents.
+	{"GET", "/inbox/settings", authenticated, (*API).inboxSettings},
+	{"PATCH", "/inbox/settings", authenticated, (*API).patchInboxSettings},
+	{"POST", "/inbox/address", authenticated, (*API).regenerateAddress},
+	{"GET", "/conversations/{id}/visitor", authenticated, (*API).visitor},
+
+	// The console's sign-in and team.
+	{"POST", "/auth/login", public, (*API).login},
+	{"POST", "/auth/link", public, (*API).redeemLink},
+	{"POST", "/auth/invite", public, (*API).acceptInvite},
+	{"POST", "/auth/refresh", authenticated, (*API).refresh},
+	{"PUT", "/auth/password", authenticated, (*API).setPassword},
+	{"GET", "/team", authenticated, (*API).team},
+	{"POST", "/team/invites", authenticated, (*API).invite},
 }
 
 func (a *API) mux() *http.ServeMux {

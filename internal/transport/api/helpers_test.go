@@ -26,6 +26,7 @@ import (
 	"github.com/parley-chat/parley/internal/auth"
 	"github.com/parley-chat/parley/internal/bus/local"
 	"github.com/parley-chat/parley/internal/chat"
+	"github.com/parley-chat/parley/internal/inbox"
 	"github.com/parley-chat/parley/internal/media"
 	"github.com/parley-chat/parley/internal/store"
 	"github.com/parley-chat/parley/internal/store/sqlite"
@@ -46,6 +47,7 @@ type env struct {
 	st      *sqlite.Store
 	auth    *auth.Authenticator
 	chat    *chat.Service
+	inbox   *inbox.Service
 	secret  []byte
 	blobDir string
 	acc     store.Account // account A
@@ -74,15 +76,20 @@ func newEnv(t *testing.T, cfg api.Config) *env {
 	if cfg.MessagesPerSecond == 0 {
 		cfg.MessagesPerSecond, cfg.MessagesBurst = 10000, 10000
 	}
+	if cfg.PublicURL == "" {
+		cfg.PublicURL = "https://chat.example"
+	}
 	if cfg.MaxUploadBytes == 0 {
 		cfg.MaxUploadBytes = 8 << 10
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	h := api.New(cfg, a, c, log)
+	a.SetBcryptCost(4) // the cheapest: these tests check behaviour, not hashing cost
+	in := inbox.New(st, a, c, inbox.Config{PublicURL: "https://chat.example"})
+	h := api.New(cfg, a, c, in, log)
 	mux := http.NewServeMux()
 	mux.Handle("/api/v1/", h.Handler())
 	srv := httptest.NewServer(mux)
-	e := &env{t: t, srv: srv, st: st, auth: a, chat: c, secret: secret, blobDir: blobDir}
+	e := &env{t: t, srv: srv, st: st, auth: a, chat: c, inbox: in, secret: secret, blobDir: blobDir}
 	t.Cleanup(func() {
 		srv.Close()
 		c.Close()

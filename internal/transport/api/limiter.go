@@ -8,7 +8,7 @@ import (
 	"golang.org/x/time/rate"
 )
 
-// userLimiter is a token bucket per user. A bucket that has refilled is the
+// userLimiter is a token bucket per key (a user id, a client IP). A bucket that has refilled is the
 // same as no bucket, so full ones are dropped when the map grows: memory
 // stays bounded by the users active within one refill period.
 type userLimiter struct {
@@ -60,4 +60,15 @@ func (l *userLimiter) dropFull(now time.Time) {
 // retrySeconds rounds d up to whole seconds, at least 1.
 func retrySeconds(d time.Duration) int {
 	return max(1, int(math.Ceil(d.Seconds())))
+}
+
+// ipLimits are the per-client-IP buckets of the public routes.
+type ipLimits struct {
+	address *userLimiter // widget loads and visitor sessions
+	login   *userLimiter // console sign-ins
+}
+
+// perMinute makes a limiter of n per minute with a burst of n.
+func perMinute(n int) *userLimiter {
+	return newUserLimiter(float64(n)/60, n)
 }

@@ -147,7 +147,11 @@ func (c *conn) authenticate(ctx context.Context, token, reqID string) bool {
 			c.reject(closeInternalError, err, reqID)
 			return false
 		}
-		c.reject(protocol.CloseUnauthorized, err, reqID)
+		code := protocol.CloseUnauthorized
+		if apperr.Is(err, apperr.CodeAddressInvalid) {
+			code = protocol.CloseAddressInvalid
+		}
+		c.reject(code, err, reqID)
 		return false
 	}
 	if id.UserID == "" {
@@ -175,6 +179,12 @@ func (c *conn) authenticate(ctx context.Context, token, reqID string) bool {
 	if ps, err := s.chat.Presence(ctx, id, []string{id.UserID}); err == nil && len(ps) == 1 {
 		status = ps[0].Status
 	}
+	var inboxStatus string
+	if id.Role == protocol.RoleVisitor {
+		if inboxStatus, err = s.chat.InboxStatus(ctx, id.AccountID); err != nil {
+			inboxStatus = protocol.StatusOffline
+		}
+	}
 	data, _ := json.Marshal(protocol.Connected{
 		User:           protocol.User{ID: id.UserID, Name: id.UserName, DisplayName: id.DisplayName, Role: id.Role},
 		AccountID:      id.AccountID,
@@ -183,6 +193,7 @@ func (c *conn) authenticate(ctx context.Context, token, reqID string) bool {
 		ServerTime:     time.Now().UTC(),
 		ConnectedUsers: s.chat.OnlineUsers(id.AccountID),
 		Limits:         s.limit,
+		InboxStatus:    inboxStatus,
 	})
 	c.mu.Lock()
 	c.authed = true

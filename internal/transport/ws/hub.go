@@ -1,10 +1,12 @@
 package ws
 
 import (
+	"encoding/json"
 	"log/slog"
 	"strings"
 	"sync"
 
+	"github.com/parley-chat/parley/internal/apperr"
 	"github.com/parley-chat/parley/internal/bus"
 	"github.com/parley-chat/parley/internal/chat"
 	"github.com/parley-chat/parley/protocol"
@@ -148,6 +150,10 @@ func (h *hub) closeAll() {
 // goroutine and never blocks: queuing is an append under a connection's
 // own mutex.
 func (h *hub) onEvent(name string, ev bus.Event) {
+	if ev.Name == protocol.EvInboxRevoked {
+		h.revoke(name, ev)
+		return
+	}
 	var skip []*conn
 	if ev.ConversationID != "" && strings.HasPrefix(name, "u:") {
 		switch ev.Name {
@@ -199,4 +205,29 @@ func containsConn(xs []*conn, c *conn) bool {
 		}
 	}
 	return false
+}
+
+// revoke closes the visitor connections of a topic whose session was
+// opened through a regenerated address: they get address_invalid and
+// close 4004, so the widget says the address is no longer valid. Other
+// visitors of the account (on the new address) are untouched.
+func (h *hub) revoke(name string, ev bus.Event) {
+	var r protocol.InboxRevoked
+	if json.Unmarshal(ev.Data, &r) != nil || r.Address == "" {
+		return
+	}
+	h.mu.RLock()
+	var victims []*conn
+	if t := h.topics[name]; t != nil {
+		for _, c := range t.conns {
+			if c.id.Address == r.Address {
+				victims = append(victims, c)
+			}
+		}
+	}
+	h.mu.RUnlock()
+	for _, c := range victims {
+		c.reject(protocol.CloseAddressInvalid, apperr.New(apperr.Unauthorized, apperr.CodeAddressInvalid,
+			"this chat address is no longer valid: ask the site for its current link"), "")
+	}
 }

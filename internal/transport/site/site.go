@@ -1,0 +1,192 @@
+// Package site serves what a person opens in a browser: the landing page,
+// the full-page chat at /chat/ADDRESS, the widget's loader (/widget.js) and
+// modules, and the agent console. The files come from package web, served
+// as they are; the pages are small templates.
+package site
+
+import (
+	"context"
+	"errors"
+	"html/template"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"strings"
+
+	"github.com/parley-chat/parley/internal/apperr"
+	"github.com/parley-chat/parley/internal/inbox"
+	"github.com/parley-chat/parley/internal/store"
+	"github.com/parley-chat/parley/web"
+)
+
+// Config tunes the site.
+type Config struct {
+	// PublicURL is the server's base URL, shown in the snippet.
+	PublicURL string
+}
+
+// Limiter refuses a request over a per-IP limit (the REST API's, so a
+// client gets one budget for addresses whichever way it asks).
+type Limiter func(r *http.Request) error
+
+// Site serves the pages and the browser code.
+type Site struct {
+	cfg    Config
+	st     store.Store
+	inbox  *inbox.Service
+	limit  Limiter
+	log    *slog.Logger
+	assets map[string]*asset
+	pages  *template.Template
+	icons  map[string][]byte
+}
+
+// New loads the embedded files and templates.
+func New(cfg Config, st store.Store, in *inbox.Service, limit Limiter, log *slog.Logger) *Site {
+	a, err := assets(web.FS)
+	if err != nil {
+		panic("site: embedded files: " + err.Error()) // the binary is broken
+	}
+	pages := template.Must(template.ParseFS(web.FS, "pages/*.html"))
+	return &Site{cfg: cfg, st: st, inbox: in, limit: limit, log: log, assets: a, pages: pages, icons: renderIcons()}
+}
+
+// Handler serves every page and file.
+func (s *Site) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /{$}", s.landing)
+	mux.HandleFunc("GET /chat/{address}", s.chatPage)
+	mux.HandleFunc("GET /widget.js", s.file("/widget/loader.js", true))
+	for _, dir := range []string{"/sdk/", "/ui/", "/widget/"} {
+		mux.HandleFunc("GET "+dir, s.dir(true)) // other sites load these: CORS
+	}
+	mux.HandleFunc("GET /console", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, "/console/", http.StatusMovedPermanently)
+	})
+	mux.HandleFunc("GET /console/{$}", s.console)
+	mux.HandleFunc("GET /console/icons/{size}", s.icon)
+	mux.HandleFunc("GET /console/", s.dir(false))
+	mux.HandleFunc("GET /favicon.ico", s.icon)
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		s.errorPage(w, http.StatusNotFound, "Not found", "There is nothing at this address.")
+	})
+	return mux
+}
+
+// pageHeaders are the security headers of our own pages.
+func pageHeaders(w http.ResponseWriter, frameable bool) {
+	h := w.Header()
+	csp := "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' blob: data:; " +
+		"media-src 'self' blob:; connect-src 'self'; base-uri 'none'; form-action 'self'; object-src 'none'"
+	if !frameable {
+		csp += "; frame-ancestors 'none'"
+		h.Set("X-Frame-Options", "DENY")
+	}
+	h.Set("Content-Security-Policy", csp)
+	h.Set("Referrer-Policy", "no-referrer")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Cache-Control", "no-store")
+	h.Set("Content-Type", "text/html; charset=utf-8")
+}
+
+func (s *Site) file(name string, cors bool) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		a := s.assets[name]
+		if a == nil {
+			http.NotFound(w, r)
+			return
+		}
+		if cors {
+			w.Header().Set("Access-Control-Allow-Origin", "*")
+		}
+		a.serve(w, r)
+	}
+}
+
+func (s *Site) dir(cors bool) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		a := s.assets[r.URL.Path]
+		if a == nil || strings.HasSuffix(r.URL.Path, ".html") {
+			s.errorPage(w, http.StatusNotFound, "Not found", "There is nothing at this address.")
+			return
+		}
+		if cors {
+			w.Header().Set("Access-Control-Allow-Origin", "*")
+		}
+		if strings.HasSuffix(r.URL.Path, "/sw.js") {
+			w.Header().Set("Service-Worker-Allowed", "/console/")
+		}
+		a.serve(w, r)
+	}
+}
+
+func (s *Site) render(w http.ResponseWriter, status int, name string, data any) {
+	w.WriteHeader(status)
+	if err := s.pages.ExecuteTemplate(w, name, data); err != nil {
+		s.log.Error("site: page", "page", name, "err", err)
+	}
+}
+
+func (s *Site) errorPage(w http.ResponseWriter, status int, title, message string) {
+	pageHeaders(w, false)
+	s.render(w, status, "error.html", map[string]string{"Title": title, "Message": message})
+}
+
+// landing is the page a fresh install opens on: what Parley is, the widget
+// live on the page, the console and the snippet.
+func (s *Site) landing(w http.ResponseWriter, r *http.Request) {
+	in, err := s.defaultInbox(r.Context())
+	if err != nil {
+		s.log.Error("site: landing", "err", err)
+		s.errorPage(w, http.StatusInternalServerError, "Parley", "Parley is running, but its inbox could not be loaded; see the server log.")
+		return
+	}
+	pageHeaders(w, false)
+	s.render(w, http.StatusOK, "landing.html", map[string]any{
+		"Address": in.Address, "Name": in.Name, "Snippet": s.inbox.Snippet(in.Address),
+		"ChatURL": "/chat/" + in.Address, "PublicURL": s.cfg.PublicURL,
+	})
+}
+
+// defaultInbox is the first account's inbox (the one made at first start).
+func (s *Site) defaultInbox(ctx context.Context) (store.Inbox, error) {
+	accts, err := s.st.ListAccounts(ctx)
+	if err != nil {
+		return store.Inbox{}, err
+	}
+	if len(accts) == 0 {
+		return store.Inbox{}, errors.New("no account")
+	}
+	return s.inbox.Ensure(ctx, accts[0].ID)
+}
+
+// chatPage is the full-page chat of an address (like a 3CX link).
+func (s *Site) chatPage(w http.ResponseWriter, r *http.Request) {
+	if err := s.limit(r); err != nil {
+		w.Header().Set("Retry-After", "60")
+		s.errorPage(w, http.StatusTooManyRequests, "Too many attempts", "Too many chat links were opened from your address. Wait a minute and try again.")
+		return
+	}
+	cfg, err := s.inbox.Widget(r.Context(), r.PathValue("address"))
+	if apperr.Is(err, apperr.CodeAddressInvalid) {
+		s.errorPage(w, http.StatusNotFound, "Chat link not valid", "This chat address is no longer valid. Ask the site for its current link.")
+		return
+	}
+	if err != nil {
+		s.log.Error("site: chat page", "err", err)
+		s.errorPage(w, http.StatusInternalServerError, "Chat unavailable", "The chat could not be opened; try again later.")
+		return
+	}
+	pageHeaders(w, true)
+	s.render(w, http.StatusOK, "chat.html", cfg)
+}
+
+// console serves the agent console's single page.
+func (s *Site) console(w http.ResponseWriter, r *http.Request) {
+	a := s.assets["/console/index.html"]
+	pageHeaders(w, false)
+	w.Header().Set("Cache-Control", "no-cache")
+	a.serve(w, r)
+}
+
+var _ fs.FS = web.FS

@@ -1,0 +1,172 @@
+// The browser tests' harness: a real parley binary on loopback (its own
+// port and data directory per test), Debian's Chromium driven by
+// playwright-core, and a host page on another origin to embed the widget in.
+import { spawn, execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync, existsSync, mkdirSync } from 'node:fs';
+import { createServer } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+
+const here = dirname(fileURLToPath(import.meta.url));
+export const repo = join(here, '..', '..', '..');
+export const shotsDir = join(repo, 'test', 'browser', 'screenshots');
+
+export const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
+const CHROMIUM_ARGS = [
+  '--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update',
+  '--disable-sync', '--no-first-run', '--disable-quic',
+  '--use-fake-ui-for-media-stream', '--use-fake-device-for-media-stream',
+];
+
+// parleyBinary is the binary under test: $PARLEY_BIN (the Makefile builds
+// it once), or one built here.
+let built = null;
+export function parleyBinary() {
+  if (process.env.PARLEY_BIN) return process.env.PARLEY_BIN;
+  if (!built) {
+    built = join(mkdtempSync(join(tmpdir(), 'parley-browser-')), 'parley');
+    execFileSync('go', ['build', '-o', built, './cmd/parley'], { cwd: repo, stdio: 'inherit' });
+  }
+  return built;
+}
+
+export async function launchBrowser() {
+  if (!existsSync(CHROMIUM)) {
+    throw new Error(`Chromium is not at ${CHROMIUM}: install Debian's package with "apt-get install -y chromium" (make test does), or set CHROMIUM`);
+  }
+  return chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, headless: true });
+}
+
+// freePort asks the kernel for an unused loopback port.
+export function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+    s.on('error', reject);
+  });
+}
+
+// Parley is one parley process.
+export class Parley {
+  static async start(extra = []) {
+    const p = new Parley();
+    p.dir = mkdtempSync(join(tmpdir(), 'parley-data-'));
+    p.port = await freePort();
+    p.url = `http://127.0.0.1:${p.port}`;
+    p.extra = extra;
+    await p._run();
+    const out = await p._waitFor(/API key.*\n/);
+    p.signinLink = out.match(/(http:\S+\/console\/#signin=\S+)/)[1];
+    p.chatLink = out.match(/(http:\S+\/chat\/[A-Za-z0-9]{8})/)[1];
+    p.address = p.chatLink.slice(-8);
+    p.apiKey = out.match(/(key_\S+\.\S+)/)[1];
+    return p;
+  }
+
+  async _run() {
+    this.stdout = '';
+    this.stderr = '';
+    this.proc = spawn(parleyBinary(), ['serve', '--addr', `127.0.0.1:${this.port}`, '--data-dir', this.dir,
+      '--public-url', this.url, '--log-level', 'warn', ...this.extra], { stdio: ['ignore', 'pipe', 'pipe'] });
+    this.proc.stdout.on('data', (b) => (this.stdout += b));
+    this.proc.stderr.on('data', (b) => (this.stderr += b));
+    this.exited = new Promise((r) => this.proc.on('exit', r));
+    const deadline = Date.now() + 30000;
+    for (;;) {
+      try {
+        const res = await fetch(this.url + '/healthz');
+        if (res.ok) return;
+      } catch { /* not up yet */ }
+      if (Date.now() > deadline) throw new Error(`parley did not start:\n${this.stdout}\n${this.stderr}`);
+      await sleep(50);
+    }
+  }
+
+  async _waitFor(re) {
+    const deadline = Date.now() + 10000;
+    while (!re.test(this.stdout)) {
+      if (Date.now() > deadline) throw new Error(`parley printed no ${re}:\n${this.stdout}`);
+      await sleep(20);
+    }
+    return this.stdout;
+  }
+
+  // stop sends SIGTERM (a graceful restart); kill sends SIGKILL (a crash).
+  async stop(signal = 'SIGTERM') {
+    if (this.proc.exitCode !== null || this.proc.signalCode) return;
+    this.proc.kill(signal);
+    await this.exited;
+  }
+
+  kill() {
+    return this.stop('SIGKILL');
+  }
+
+  // restart runs the server again on the same port and data.
+  async restart() {
+    await this.stop();
+    await this._run();
+  }
+
+  async close() {
+    await this.stop();
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+
+  // api calls the REST API with a token or API key.
+  async api(method, path, { token, body } = {}) {
+    const res = await fetch(this.url + '/api/v1' + path, {
+      method, headers: { ...(token ? { Authorization: 'Bearer ' + token } : {}), ...(body ? { 'Content-Type': 'application/json' } : {}) },
+      body: body ? JSON.stringify(body) : undefined,
+    });
+    const text = await res.text();
+    let json = null;
+    try {
+      json = JSON.parse(text);
+    } catch { /* not JSON */ }
+    return { status: res.status, json, text, headers: res.headers };
+  }
+}
+
+// hostPage serves a page on its own origin that embeds the widget, by
+// default with CSS that would break anything not isolated from it.
+export async function hostPage(parley, { css = '* { all: unset !important; } div { display: none !important; } body { font: 40px serif; color: red; }', extraAttrs = '', body = '' } = {}) {
+  const port = await freePort();
+  const html = (path) => `<!doctype html><html><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
+<title>Acme shop${path}</title><style>${css}</style></head>
+<body><h1>Acme shop</h1><div class="site"><p>Products ${path}</p></div>${body}
+<script src="${parley.url}/widget.js" data-address="${parley.address}" ${extraAttrs} async></script></body></html>`;
+  const server = createServer((req, res) => {
+    res.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8' });
+    res.end(html(req.url));
+  });
+  await new Promise((r) => server.listen(port, '127.0.0.1', r));
+  return { url: `http://127.0.0.1:${port}`, close: () => new Promise((r) => server.close(r)) };
+}
+
+export function sleep(ms) {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+export function ensureShotsDir() {
+  mkdirSync(shotsDir, { recursive: true });
+  return shotsDir;
+}
+
+// collectErrors records page errors and console errors, for asserting none.
+export function collectErrors(page, ignore = []) {
+  const errors = [];
+  page.on('pageerror', (e) => errors.push('pageerror: ' + e.message));
+  page.on('console', (m) => {
+    if (m.type() !== 'error') return;
+    const t = m.text();
+    if (ignore.some((re) => re.test(t))) return;
+    errors.push('console: ' + t);
+  });
+  return errors;
+}

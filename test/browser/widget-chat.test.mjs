@@ -1,0 +1,131 @@
+// A visitor on a site with hostile CSS chats with an agent in the console:
+// text, an image with upload progress, a dropped file, a voice note,
+// typing, read ticks, status changes, edits and deletions, both ways.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { Parley, hostPage, launchBrowser, collectErrors } from './lib/harness.mjs';
+import { W, C, openWidget, say, rowOf, signInWithLink, openConversation, png, watchProgress, eventually } from './lib/ui.mjs';
+
+let parley, host, browser;
+before(async () => {
+  parley = await Parley.start();
+  host = await hostPage(parley);
+  browser = await launchBrowser();
+});
+after(async () => {
+  await browser?.close();
+  await host?.close();
+  await parley?.close();
+});
+
+test('a visitor and an agent chat live, both ways', async () => {
+  const agentCtx = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  const visitorCtx = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  const agent = await agentCtx.newPage();
+  const visitor = await visitorCtx.newPage();
+  const agentErrors = collectErrors(agent);
+  const visitorErrors = collectErrors(visitor);
+  await signInWithLink(agent, parley);
+
+  // The hostile page: "* { all: unset }" and "div { display: none }" do not reach the widget.
+  await visitor.goto(host.url + '/products');
+  const box = await W.launcher(visitor).boundingBox();
+  assert.ok(box && box.width >= 56 && box.height >= 56, `launcher box ${JSON.stringify(box)}`);
+  assert.ok(box.x > 1100 && box.y > 650, `launcher is bottom right: ${JSON.stringify(box)}`);
+  await openWidget(visitor);
+  const panel = await W.panel(visitor).boundingBox();
+  assert.ok(panel.width >= 340 && panel.height >= 400, `panel box ${JSON.stringify(panel)}`);
+  assert.equal(await visitor.locator('parley-chat').evaluate((el) => getComputedStyle(el).position), 'fixed');
+  const fontInside = await W.textarea(visitor).evaluate((el) => getComputedStyle(el).fontFamily);
+  assert.ok(!/serif$/.test(fontInside) || /sans/.test(fontInside), `the host's font leaked in: ${fontInside}`);
+  // The welcome message greets the visitor.
+  await W.bubble(visitor, 'How can we help').waitFor();
+
+  // Text, live to the agent's inbox.
+  await say(visitor, 'Hello! Do you ship to Sofia?');
+  const item = C.items(agent).first();
+  await item.waitFor({ timeout: 10000 });
+  await eventually('the new conversation shows an unread message', async () => (await item.locator('.unread').textContent())?.trim() === '1');
+  const convId = await item.getAttribute('data-conversation');
+  await openConversation(agent, convId);
+  await agent.locator('main .bubble', { hasText: 'Do you ship to Sofia?' }).waitFor();
+
+  // The agent has read it: the visitor's message gets its read tick.
+  await rowOf(visitor, 'Do you ship to Sofia?').locator('.tick.read').waitFor();
+
+  // An image with a progress bar that reaches 100%, live to the agent.
+  const maxProgress = await watchProgress(visitor);
+  await W.fileInput(visitor).setInputFiles({ name: 'shoe.png', mimeType: 'image/png', buffer: png(640, 480) });
+  const img = agent.locator('main .bubble img[alt="shoe.png"]');
+  await img.waitFor();
+  await eventually('the image is loaded for the agent', () => img.evaluate((el) => el.complete && el.naturalWidth === 640));
+  assert.equal(await maxProgress(), 100, 'upload progress reached 100%');
+  await eventually('the visitor sees the sent image', () => visitor.locator('parley-chat .bubble img[alt="shoe.png"]').evaluate((el) => el.naturalWidth === 640));
+
+  // A file dropped onto the chat.
+  await visitor.locator('parley-chat .thread').evaluate((el) => {
+    const dt = new DataTransfer();
+    dt.items.add(new File(['size chart\nEU 42 = US 9\n'], 'sizes.txt', { type: 'text/plain' }));
+    for (const type of ['dragenter', 'dragover', 'drop']) el.dispatchEvent(new DragEvent(type, { dataTransfer: dt, bubbles: true, cancelable: true, composed: true }));
+  });
+  await agent.locator('main .filecard', { hasText: 'sizes.txt' }).waitFor();
+
+  // A voice note recorded in the browser (the fake microphone plays a tone).
+  await visitor.locator('parley-chat button[aria-label="Record a voice message"]').click();
+  await visitor.locator('parley-chat .recording').waitFor();
+  await visitor.waitForTimeout(1500);
+  await visitor.locator('parley-chat button[aria-label="Send voice message"]').click();
+  await agent.locator('main .voice').waitFor();
+  const len = await agent.locator('main .voice .len').textContent();
+  assert.match(len, /^0:0[1-3]$/, `voice note length ${len}`);
+
+  // The agent types: the visitor's status dot pulses and says so.
+  await agent.locator('main textarea[aria-label="Message"]').pressSequentially('Yes, we ', { delay: 30 });
+  await eventually('the visitor sees the agent typing', async () => (await W.dot(visitor).getAttribute('class')).includes('typing'));
+  assert.match(await W.status(visitor).textContent(), /typing/);
+  await agent.locator('main textarea[aria-label="Message"]').fill('Yes, we ship to Sofia in 2 days.');
+  await agent.locator('main textarea[aria-label="Message"]').press('Enter');
+  await W.bubble(visitor, 'Yes, we ship to Sofia in 2 days.').waitFor();
+  await eventually('typing stops with the message', async () => !(await W.dot(visitor).getAttribute('class')).includes('typing'));
+
+  // The visitor types: the agent sees it.
+  await W.textarea(visitor).pressSequentially('Great', { delay: 30 });
+  await agent.locator('main .typing', { hasText: 'typing' }).waitFor();
+  await W.textarea(visitor).fill('');
+
+  // The visitor has the chat open: the agent's reply is read.
+  await rowOf(agent, 'Yes, we ship to Sofia in 2 days.', 'main').locator('.tick.read').waitFor();
+
+  // Status: the agent goes away, then busy, then online; the widget follows.
+  for (const [status, label] of [['away', 'Away'], ['busy', 'Busy'], ['online', 'Online']]) {
+    await C.status(agent).selectOption(status);
+    await eventually(`the widget shows ${status}`, async () => (await W.dot(visitor).getAttribute('class')).split(' ').includes(status));
+    assert.match(await W.status(visitor).textContent(), new RegExp(label));
+  }
+
+  // The visitor edits their message by right-click.
+  await W.bubble(visitor, 'Do you ship to Sofia?').click({ button: 'right' });
+  await visitor.locator('parley-chat .menu [data-action="edit"]').click();
+  assert.equal(await W.textarea(visitor).inputValue(), 'Hello! Do you ship to Sofia?');
+  await W.textarea(visitor).fill('Hello! Do you ship to Plovdiv?');
+  await W.textarea(visitor).press('Enter');
+  await agent.locator('main .bubble', { hasText: 'Do you ship to Plovdiv?' }).waitFor();
+  assert.equal(await agent.locator('main .bubble', { hasText: 'Sofia?' }).count(), 0, 'the old text is gone');
+  await rowOf(agent, 'Do you ship to Plovdiv?', 'main').locator('.meta', { hasText: 'edited' }).waitFor();
+
+  // The agent deletes their reply; the visitor sees a tombstone.
+  await agent.locator('main .bubble', { hasText: 'Yes, we ship to Sofia' }).click({ button: 'right' });
+  await agent.locator('main .menu [data-action="delete"]').click();
+  await eventually('the visitor sees the deletion', async () => (await W.bubble(visitor, 'Yes, we ship to Sofia').count()) === 0);
+  await W.bubble(visitor, 'Message deleted').waitFor();
+
+  // The visitor deletes their image (long-press on a phone is tested in keyboard.test.mjs's touch case).
+  await visitor.locator('parley-chat .bubble', { has: visitor.locator('img[alt="shoe.png"]') }).click({ button: 'right' });
+  await visitor.locator('parley-chat .menu [data-action="delete"]').click();
+  await eventually('the agent sees the image deleted', async () => (await agent.locator('main img[alt="shoe.png"]').count()) === 0);
+
+  assert.deepEqual(visitorErrors, []);
+  assert.deepEqual(agentErrors, []);
+  await agentCtx.close();
+  await visitorCtx.close();
+});

@@ -1,0 +1,176 @@
+// Conversation: what a client knows of one conversation — its messages in
+// seq order (deduplicated by id, so a message seen live and again in a
+// history page or a sync replay appears once), the ones still on their way
+// (by client_id), everyone's read positions and who is typing. Both the
+// widget and the console render from it. It fires "change" whenever what
+// it shows changed, and "message" for each new message from someone else.
+
+const TYPING_REFRESH_MS = 3000; // re-announce while typing (the server forgets after 5 s)
+const TYPING_IDLE_MS = 4000; // stop after this long without a keystroke
+
+export class Conversation extends EventTarget {
+  constructor(client, id, info = {}) {
+    super();
+    this.client = client;
+    this.id = id;
+    this.info = info; // the server's Conversation (kind, name, members, unread, ...)
+    this.byId = new Map(); // message id → message
+    this.bySeq = []; // confirmed messages in seq order
+    this.reads = { ...(info.reads || {}) };
+    this.typing = new Set();
+    this.hasMore = true; // older messages may exist on the server
+    this.loaded = false;
+    this._typingSent = 0;
+    this._typingTimer = null;
+  }
+
+  // The newest seq this client holds (the sync cursor).
+  get lastSeq() {
+    return this.bySeq.length ? this.bySeq[this.bySeq.length - 1].seq : 0;
+  }
+
+  // Messages to show: confirmed in order, then ours still on their way.
+  list() {
+    const pending = this.client.pendingFor(this.id).filter((p) => !this.byClientId(p.client_id));
+    return [...this.bySeq, ...pending];
+  }
+
+  byClientId(cid) {
+    if (!cid) return null;
+    for (let i = this.bySeq.length - 1; i >= 0 && i >= this.bySeq.length - 200; i--) {
+      const m = this.bySeq[i];
+      if (m.client_id === cid && m.sender_id === this.client.me?.id) return m;
+    }
+    return null;
+  }
+
+  // apply takes a message from the server (live, replayed or from history).
+  // It returns true when the message was new here.
+  apply(m, { quiet = false } = {}) {
+    const old = this.byId.get(m.id);
+    if (old) {
+      // An edit or deletion, or the same message again: keep the newest state.
+      if (changedAt(m) >= changedAt(old)) Object.assign(old, m);
+      if (!quiet) this.changed();
+      return false;
+    }
+    this.byId.set(m.id, m);
+    const i = insertAt(this.bySeq, m.seq);
+    this.bySeq.splice(i, 0, m);
+    if (m.sender_id && this.typing.delete(m.sender_id)) this.fire('typing');
+    if (!quiet) {
+      this.changed();
+      if (m.sender_id !== this.client.me?.id) this.dispatchEvent(new CustomEvent('message', { detail: m }));
+    }
+    return true;
+  }
+
+  // History: the newest page, then older pages on demand.
+  async loadLatest(limit = 50) {
+    const r = await this.client.request('chat:history', { conversation_id: this.id, limit });
+    for (const m of r.messages) this.apply(m, { quiet: true });
+    this.hasMore = r.has_more;
+    this.loaded = true;
+    this.changed();
+    return r.messages.length;
+  }
+
+  async loadOlder(limit = 50) {
+    if (!this.hasMore || !this.bySeq.length) return 0;
+    const r = await this.client.request('chat:history', { conversation_id: this.id, before: this.bySeq[0].seq, limit });
+    for (const m of r.messages) this.apply(m, { quiet: true });
+    this.hasMore = r.has_more;
+    this.changed();
+    return r.messages.length;
+  }
+
+  // The highest seq another member has read (for the sender's ticks).
+  readByOthers() {
+    let best = 0;
+    for (const [uid, seq] of Object.entries(this.reads)) if (uid !== this.client.me?.id) best = Math.max(best, seq);
+    return best;
+  }
+
+  myReadSeq() {
+    return this.reads[this.client.me?.id] || this.info.read_seq || 0;
+  }
+
+  // markRead tells the server (and the other side's ticks) that everything
+  // up to the newest message has been seen.
+  async markRead() {
+    const seq = this.lastSeq;
+    if (!seq || seq <= this.myReadSeq() || !this.client.connected) return;
+    this.reads[this.client.me.id] = seq;
+    this.info.unread = 0;
+    this.changed();
+    try {
+      await this.client.request('chat:read', { conversation_id: this.id, seq });
+    } catch {
+      /* resent on the next markRead */
+    }
+  }
+
+  // setTyping is called on every keystroke (true) and on send or blur
+  // (false); it sends at most one start every few seconds.
+  setTyping(on) {
+    clearTimeout(this._typingTimer);
+    const now = Date.now();
+    if (on) {
+      if (now - this._typingSent > TYPING_REFRESH_MS) {
+        this._typingSent = now;
+        this.client.notify('chat:typing', { conversation_id: this.id, is_typing: true });
+      }
+      this._typingTimer = setTimeout(() => this.setTyping(false), TYPING_IDLE_MS);
+    } else if (this._typingSent) {
+      this._typingSent = 0;
+      this.client.notify('chat:typing', { conversation_id: this.id, is_typing: false });
+    }
+  }
+
+  send(text, opts = {}) {
+    return this.client.send(this.id, { text, ...opts });
+  }
+
+  sendFile(file, opts = {}) {
+    return this.client.sendFile(this.id, file, opts);
+  }
+
+  edit(messageId, text) {
+    return this.client.request('chat:edit', { conversation_id: this.id, message_id: messageId, text }).then((m) => {
+      this.apply(m);
+      return m;
+    });
+  }
+
+  delete(messageId) {
+    return this.client.request('chat:delete', { conversation_id: this.id, message_id: messageId }).then((m) => {
+      this.apply(m);
+      return m;
+    });
+  }
+
+  changed() {
+    this.fire('change');
+  }
+
+  fire(type, detail) {
+    this.dispatchEvent(new CustomEvent(type, { detail }));
+  }
+}
+
+function changedAt(m) {
+  return Math.max(Date.parse(m.deleted_at || 0) || 0, Date.parse(m.edited_at || 0) || 0);
+}
+
+// insertAt finds where seq goes in a list sorted by seq (appends are the usual case).
+function insertAt(list, seq) {
+  let hi = list.length;
+  if (!hi || list[hi - 1].seq < seq) return hi;
+  let lo = 0;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (list[mid].seq < seq) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}

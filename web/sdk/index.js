@@ -1,0 +1,6 @@
+// Parley's JavaScript SDK. The widget, the chat page and the console use it
+// and nothing else to talk to the server.
+export { Client, ParleyError, INBOX, readJSON } from './client.js';
+export { Conversation } from './conversation.js';
+export { clientId } from './ids.js';
+export { visitorSession } from './visitor.js';

@@ -1,0 +1,19 @@
+/* Parley chat widget loader: <script src="https://HOST/widget.js" data-address="ADDRESS" async></script>
+ * Optional: data-identity (a token your site signed for a logged-in customer), data-position="left",
+ * data-color="#4f46e5", data-theme="day|night", data-open (open on load).
+ * A classic script, so that it works in any page; it loads the widget module from the same server. */
+(function () {
+  var script = document.currentScript;
+  if (!script || !script.src) return;
+  var base = script.src.replace(/\/widget\.js(?:[?#].*)?$/, '');
+  var d = script.dataset;
+  function mount() {
+    import(base + '/widget/parley-chat.js').then(function (m) {
+      m.mount({ server: base, address: d.address, identity: d.identity, position: d.position, color: d.color, theme: d.theme, open: d.open !== undefined });
+    }).catch(function (e) {
+      console.error('Parley: the chat widget could not load from ' + base, e);
+    });
+  }
+  if (document.body) mount();
+  else document.addEventListener('DOMContentLoaded', mount);
+})();

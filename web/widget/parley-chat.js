@@ -1,0 +1,389 @@
+// <parley-chat>: the website chat widget. A floating button opens a glass
+// panel where a visitor talks to the site's team; in mode="page" it is the
+// full-page chat of /chat/ADDRESS. It lives in a Shadow DOM, so the host
+// page's CSS cannot break it and its CSS cannot leak out.
+//
+//   <parley-chat address="Ab3dE5gH"></parley-chat>   (the loader, /widget.js, adds it)
+//
+// Attributes: address (required), server (defaults to where this module
+// comes from), identity, mode ("bubble" | "page"), data-position, color,
+// theme ("day" | "night"; otherwise by the visitor's local time, or their
+// system's dark mode, until they pick one with the toggle).
+
+import { Client, INBOX, visitorSession, readJSON } from '../sdk/index.js';
+import { Thread } from '../ui/thread.js';
+import { tokensCSS, threadCSS } from '../ui/styles.js';
+import { h } from '../ui/dom.js';
+import { icons } from '../ui/icons.js';
+import { STATUS_LABEL } from '../ui/format.js';
+import { widgetCSS } from './styles.js';
+
+const HERE = new URL('..', import.meta.url).href.replace(/\/$/, '');
+const THEME_KEY = 'parley.theme';
+const NIGHT_FROM = 19;
+const NIGHT_UNTIL = 7;
+
+let sheet = null;
+function styles() {
+  if (!sheet) {
+    sheet = new CSSStyleSheet();
+    sheet.replaceSync(tokensCSS + threadCSS + widgetCSS);
+  }
+  return sheet;
+}
+
+// autoTheme: night from 19:00 to 7:00 the visitor's local time, or when
+// their system asks for dark.
+export function autoTheme(now = new Date(), prefersDark = matchMedia('(prefers-color-scheme: dark)').matches) {
+  const hr = now.getHours();
+  return prefersDark || hr >= NIGHT_FROM || hr < NIGHT_UNTIL ? 'night' : 'day';
+}
+
+class ParleyChat extends HTMLElement {
+  connectedCallback() {
+    if (this._started) return;
+    this._started = true;
+    this.server = (this.getAttribute('server') || HERE).replace(/\/+$/, '');
+    this.address = this.getAttribute('address') || '';
+    this.page = this.getAttribute('mode') === 'page';
+    this.unread = 0;
+    this.status = 'offline';
+    this.shadow = this.attachShadow({ mode: 'open' });
+    this.shadow.adoptedStyleSheets = [styles()];
+    this._build();
+    this._applyTheme();
+    this._themeTimer = setInterval(() => this._applyTheme(), 60000);
+    matchMedia('(prefers-color-scheme: dark)').addEventListener?.('change', () => this._applyTheme());
+    this._start();
+  }
+
+  disconnectedCallback() {
+    clearInterval(this._themeTimer);
+    this.client?.close();
+  }
+
+  // --- building ---
+
+  _build() {
+    this.dot = h('span', { class: 'dot offline', 'aria-hidden': 'true' });
+    this.badge = h('span', { class: 'badge', hidden: true, 'aria-hidden': 'true' });
+    this.launcher = h('button', { class: 'launcher', type: 'button', 'aria-expanded': 'false', 'aria-label': 'Open chat', html: icons.chat, onclick: () => this.toggle() });
+    this.launcher.append(this.dot, this.badge);
+    this.headDot = h('span', { class: 'dot offline', 'aria-hidden': 'true' });
+    this.avatar = h('div', { class: 'avatar', 'aria-hidden': 'true' }, h('span', {}, '?'), this.headDot);
+    this.titleEl = h('h2', { id: 'pl-title' }, 'Chat');
+    this.statusEl = h('p', { 'aria-live': 'polite' }, '');
+    this.themeBtn = h('button', { type: 'button', class: 'icon-btn theme', onclick: () => this._toggleTheme() });
+    this.closeBtn = this.page ? null : h('button', { type: 'button', class: 'icon-btn close', 'aria-label': 'Close chat', title: 'Close (Esc)', html: icons.close, onclick: () => this.close() });
+    this.banner = h('div', { class: 'banner', role: 'status', hidden: true });
+    this.body = h('div', { class: 'body' });
+    this.panel = h('section', { class: 'panel', role: this.page ? 'main' : 'dialog', 'aria-labelledby': 'pl-title', hidden: !this.page,
+      onkeydown: (e) => this._panelKey(e) },
+      h('header', {}, this.avatar, h('div', { class: 'title' }, this.titleEl, this.statusEl), this.themeBtn, this.closeBtn),
+      this.banner, this.body);
+    this.root = h('div', { class: `root pl-day${this.page ? ' page' : ''}` }, this.panel, this.page ? null : this.launcher);
+    this.shadow.append(this.root);
+  }
+
+  _applyConfig(cfg) {
+    this.cfg = { ...this.cfg, ...cfg };
+    const c = this.cfg;
+    const color = /^#[0-9a-f]{6}$/i.test(this.getAttribute('color') || '') ? this.getAttribute('color') : c.color;
+    if (color) this.root.style.setProperty('--accent', color);
+    const pos = this.dataset.position === 'left' || this.dataset.position === 'right' ? this.dataset.position : c.position || 'right';
+    this.dataset.position = pos;
+    this.root.classList.toggle('left', pos === 'left');
+    this.titleEl.textContent = c.name || 'Chat';
+    this.avatar.firstChild.textContent = (c.name || '?').trim().charAt(0).toUpperCase() || '?';
+    this.launcher.setAttribute('aria-label', `Open chat with ${c.name || 'us'}`);
+    this.panel.setAttribute('aria-label', `Chat with ${c.name || 'us'}`);
+    if (c.status) this._setStatus(c.status);
+    this.thread?.setWelcome(c.welcome ? { name: c.name, text: c.welcome } : null);
+  }
+
+  _setStatus(status) {
+    this.status = status;
+    this._renderStatus();
+  }
+
+  _renderStatus() {
+    const typing = this.conv?.typing.size > 0;
+    const cls = typing ? 'typing' : this.status;
+    for (const d of [this.dot, this.headDot]) d.className = `dot ${cls}`;
+    let text = typing ? 'typing…' : STATUS_LABEL[this.status] || '';
+    if (!typing && this.status === 'offline') text = 'Offline · leave a message';
+    if (!typing && this.status === 'online') text = 'Online · we reply quickly';
+    this.statusEl.textContent = text;
+    this.dot.title = STATUS_LABEL[this.status] || '';
+  }
+
+  // --- theme ---
+
+  _theme() {
+    const forced = this.getAttribute('theme');
+    if (forced === 'day' || forced === 'night') return forced;
+    let chosen = null;
+    try {
+      chosen = localStorage.getItem(THEME_KEY);
+    } catch { /* no storage */ }
+    return chosen === 'day' || chosen === 'night' ? chosen : autoTheme();
+  }
+
+  _applyTheme() {
+    const t = this._theme();
+    this.root.classList.toggle('pl-day', t === 'day');
+    this.root.classList.toggle('pl-night', t === 'night');
+    this.themeBtn.innerHTML = t === 'day' ? icons.moon : icons.sun;
+    const label = t === 'day' ? 'Switch to the night theme' : 'Switch to the day theme';
+    this.themeBtn.setAttribute('aria-label', label);
+    this.themeBtn.title = label;
+  }
+
+  _toggleTheme() {
+    const next = this._theme() === 'day' ? 'night' : 'day';
+    try {
+      localStorage.setItem(THEME_KEY, next);
+    } catch { /* kept for this page only */ }
+    this.setAttribute('theme', next);
+    this._applyTheme();
+  }
+
+  // --- opening and closing ---
+
+  get isOpen() {
+    return this.page || !this.panel.hidden;
+  }
+
+  toggle() {
+    this.isOpen ? this.close() : this.open();
+  }
+
+  open() {
+    if (this.page) return;
+    this.panel.hidden = false;
+    this.classList.add('open');
+    this.root.classList.add('open');
+    this.launcher.setAttribute('aria-expanded', 'true');
+    this._clearUnread();
+    if (!this.client && !this._gone) this._connect();
+    requestAnimationFrame(() => {
+      if (this.thread) {
+        this.thread.render(true);
+        this.thread.focus();
+      } else this.closeBtn?.focus();
+    });
+    this._markRead();
+  }
+
+  close() {
+    if (this.page || this.panel.hidden) return;
+    this.panel.hidden = true;
+    this.classList.remove('open');
+    this.root.classList.remove('open');
+    this.launcher.setAttribute('aria-expanded', 'false');
+    this.conv?.setTyping(false);
+    this.launcher.focus();
+  }
+
+  _panelKey(e) {
+    if (e.key === 'Escape' && !e.defaultPrevented) {
+      e.preventDefault();
+      this.close();
+    }
+  }
+
+  _clearUnread() {
+    this.unread = 0;
+    this.badge.hidden = true;
+  }
+
+  _bumpUnread(n = 1) {
+    this.unread += n;
+    this.badge.textContent = this.unread > 9 ? '9+' : String(this.unread);
+    this.badge.hidden = this.unread === 0;
+    this.launcher.setAttribute('aria-label', `Open chat with ${this.cfg?.name || 'us'} (${this.unread} unread)`);
+  }
+
+  // --- the session ---
+
+  async _start() {
+    if (!this.address) return this._showGone('No chat address', 'This chat widget has no data-address.');
+    this.session = visitorSession({ url: this.server, address: this.address, identity: this.getAttribute('identity') || undefined });
+    // A returning visitor (or one the site identifies) connects at once to
+    // see replies that came while they were away; a new one only when they
+    // open the chat, so that page views make no visitors.
+    const returning = !!this.getAttribute('identity') || hasTicket(this.server);
+    try {
+      if (returning || this.page || this.hasAttribute('open')) await this._connect();
+      else this._applyConfig(await this._fetchConfig());
+    } catch (e) {
+      this._failed(e);
+    }
+    if (this.hasAttribute('open')) this.open();
+  }
+
+  async _fetchConfig() {
+    const res = await fetch(`${this.server}/api/v1/widget/${encodeURIComponent(this.address)}`);
+    return readJSON(res);
+  }
+
+  async _connect() {
+    if (this._connecting) return this._connecting;
+    this._connecting = (async () => {
+      let s;
+      try {
+        s = await this.session.open();
+      } catch (e) {
+        this._connecting = null;
+        return this._failed(e);
+      }
+      this._applyConfig(s.inbox);
+      const client = new Client({ url: this.server, token: (o) => this.session.token(o), storageKey: `parley:${this.server}:${s.user.id}` });
+      this.client = client;
+      if (s.conversation_id) client.outbox.retarget(INBOX, s.conversation_id);
+      this.thread = new Thread({
+        client, label: `Messages with ${s.inbox.name}`,
+        names: (id) => (id === client.me?.id || id === s.user.id ? 'You' : this.cfg.name),
+        welcome: s.inbox.welcome ? { name: s.inbox.name, text: s.inbox.welcome } : null,
+      });
+      this.body.replaceChildren(this.thread.el, h('div', { class: 'footer' }, 'Chat by ', h('a', { href: 'https://github.com/parley-chat/parley', target: '_blank', rel: 'noopener' }, 'Parley')));
+      this._useConversation(client.conversation(s.conversation_id || INBOX));
+      client.addEventListener('state', () => this._renderConnection());
+      client.addEventListener('connected', () => this._online());
+      client.addEventListener('inbox_opened', (e) => this._useConversation(e.detail));
+      client.addEventListener('inbox:status', (e) => this._setStatus(e.detail.status));
+      client.addEventListener('inbox:updated', (e) => this._applyConfig(e.detail));
+      client.addEventListener('revoked', () => this._revoked());
+      client.addEventListener('send_failed', (e) => this.thread.notice(failure(e.detail.error, e.detail.item)));
+      client.addEventListener('message', (e) => {
+        if (e.detail.conversation_id !== this.conv?.id || e.detail.sender_id === client.me?.id) return;
+        if (this.isOpen && document.visibilityState === 'visible') this._markRead();
+        else this._bumpUnread();
+      });
+      document.addEventListener('visibilitychange', () => this._markRead());
+      client.connect();
+      this._renderConnection();
+    })();
+    return this._connecting;
+  }
+
+  _useConversation(conv) {
+    this.conv?.removeEventListener('typing', this._onTyping);
+    this.conv = conv;
+    this._onTyping = () => this._renderStatus();
+    conv.addEventListener('typing', this._onTyping);
+    this.thread.setConversation(conv);
+  }
+
+  // _online runs on every (re)connection: load the conversation once, and
+  // read how far the team has read (for the ticks).
+  async _online() {
+    const c = this.conv;
+    if (this.client.inboxStatus) this._setStatus(this.client.inboxStatus);
+    if (!c || c.id === INBOX) return;
+    try {
+      if (!c.loaded) {
+        const { conversations } = await this.client.request('chat:conversations');
+        const info = conversations.find((x) => x.id === c.id);
+        if (info) this.client.conversation(c.id, info);
+        await c.loadLatest();
+        if (!this.isOpen) {
+          const mine = this.client.me?.id;
+          const fresh = c.bySeq.filter((m) => m.sender_id !== mine && m.seq > c.myReadSeq() && !m.deleted_at).length;
+          if (fresh) this._bumpUnread(fresh);
+        }
+      }
+      this._markRead();
+    } catch { /* offline again: the next connection retries */ }
+  }
+
+  _markRead() {
+    if (this.isOpen && document.visibilityState === 'visible' && this.conv?.loaded) this.conv.markRead();
+  }
+
+  _renderConnection() {
+    const st = this.client?.state;
+    const queued = this.client?.outbox.items.length || 0;
+    let text = '';
+    if (st === 'offline') text = queued ? `You're offline. ${queued === 1 ? 'Your message' : `${queued} messages`} will be sent when the connection is back.` : "You're offline. Reconnecting…";
+    else if (st === 'connecting' && this._everConnected) text = 'Reconnecting…';
+    if (st === 'connected') this._everConnected = true;
+    this.banner.textContent = text;
+    this.banner.hidden = !text;
+  }
+
+  _failed(e) {
+    if (e?.code === 'address_invalid') return this._revoked();
+    if (e?.code === 'rate_limited') {
+      const wait = (e.retryAfter || 30) * 1000;
+      this._showBanner(`Too many attempts from your network. Trying again in ${Math.ceil(wait / 1000)} s.`, true);
+      setTimeout(() => this._retryStart(), wait);
+      return;
+    }
+    this._showBanner('The chat is not reachable right now. Retrying…', true);
+    this._retryDelay = Math.min(60000, (this._retryDelay || 2000) * 2);
+    setTimeout(() => this._retryStart(), this._retryDelay);
+  }
+
+  _retryStart() {
+    this.banner.hidden = true;
+    this._start();
+  }
+
+  _showBanner(text, error) {
+    this.banner.textContent = text;
+    this.banner.classList.toggle('error', !!error);
+    this.banner.hidden = false;
+  }
+
+  _revoked() {
+    this._gone = true;
+    this.client?.close();
+    this._setStatus('offline');
+    this._showGone('This address is no longer valid', 'This chat address is no longer valid. Ask the site for its current link.');
+  }
+
+  _showGone(title, text) {
+    this.banner.hidden = true;
+    this.body.replaceChildren(h('div', { class: 'gone', role: 'alert' }, h('div', {}, h('h3', {}, title), h('p', {}, text))));
+    this.statusEl.textContent = 'Unavailable';
+  }
+}
+
+function hasTicket(server) {
+  try {
+    return !!localStorage.getItem('parley.visitor:' + server);
+  } catch {
+    return false;
+  }
+}
+
+function failure(err, item) {
+  const what = item?.name ? `“${item.name}”` : 'Your message';
+  switch (err?.code) {
+    case 'file_too_large': return `${what} is too large to send.`;
+    case 'unsupported_type': return `${what} is not a kind of file that can be sent here.`;
+    case 'message_too_large': return 'That message is too long.';
+    default: return `${what} could not be sent: ${err?.message || 'unknown error'}`;
+  }
+}
+
+if (!customElements.get('parley-chat')) customElements.define('parley-chat', ParleyChat);
+
+// mount adds the widget to the page (the loader calls it).
+export function mount(opts) {
+  if (!opts.address) {
+    console.error('Parley: the widget script needs data-address="…"');
+    return null;
+  }
+  const el = document.createElement('parley-chat');
+  el.setAttribute('server', opts.server);
+  el.setAttribute('address', opts.address);
+  if (opts.identity) el.setAttribute('identity', opts.identity);
+  if (opts.color) el.setAttribute('color', opts.color);
+  if (opts.theme) el.setAttribute('theme', opts.theme);
+  if (opts.position) el.dataset.position = opts.position;
+  if (opts.open) el.setAttribute('open', '');
+  document.body.append(el);
+  return el;
+}
