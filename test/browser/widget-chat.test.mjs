@@ -4,7 +4,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { Parley, hostPage, launchBrowser, collectErrors } from './lib/harness.mjs';
-import { W, C, openWidget, say, rowOf, signInWithLink, openConversation, png, watchProgress, eventually } from './lib/ui.mjs';
+import { W, C, openWidget, say, rowOf, signInWithLink, openConversation, png, watchProgress, eventually, state } from './lib/ui.mjs';
 
 let parley, host, browser;
 before(async () => {
@@ -51,7 +51,7 @@ test('a visitor and an agent chat live, both ways', async () => {
   await agent.locator('main .bubble', { hasText: 'Do you ship to Sofia?' }).waitFor();
 
   // The agent has read it: the visitor's message gets its read tick.
-  await rowOf(visitor, 'Do you ship to Sofia?').locator('.tick.read').waitFor();
+  await state(visitor, 'Do you ship to Sofia?', 'read');
 
   // An image with a progress bar that reaches 100%, live to the agent.
   const maxProgress = await watchProgress(visitor);
@@ -90,11 +90,11 @@ test('a visitor and an agent chat live, both ways', async () => {
 
   // The visitor types: the agent sees it.
   await W.textarea(visitor).pressSequentially('Great', { delay: 30 });
-  await agent.locator('main .typing', { hasText: 'typing' }).waitFor();
+  await agent.locator('main .typing-line', { hasText: 'typing' }).waitFor();
   await W.textarea(visitor).fill('');
 
   // The visitor has the chat open: the agent's reply is read.
-  await rowOf(agent, 'Yes, we ship to Sofia in 2 days.', 'main').locator('.tick.read').waitFor();
+  await state(agent, 'Yes, we ship to Sofia in 2 days.', 'read', { scope: 'main' });
 
   // Status: the agent goes away, then busy, then online; the widget follows.
   for (const [status, label] of [['away', 'Away'], ['busy', 'Busy'], ['online', 'Online']]) {

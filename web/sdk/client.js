@@ -9,6 +9,7 @@
 //   connected [chat:connected data, plus resumed]
 //   message [message]        a new message in any conversation (also from us)
 //   send_failed [{item, error}]
+//   upload_progress [{client_id, conversation_id, progress}]  progress 0..1 of a file being sent
 //   revoked [error]          the address or token is no longer valid: no more retries
 //   and every server event by its own name ("chat:user_status", "inbox:status", ...).
 
@@ -396,6 +397,7 @@ export class Client extends EventTarget {
         if (!item.attachment_id) {
           const att = await this.upload(item.conversation_id, item.file, item.type, (p) => {
             item.progress = p;
+            this._fire('upload_progress', { client_id: item.client_id, conversation_id: item.conversation_id, progress: p });
             this._touch(item.conversation_id);
           });
           item.attachment_id = att.id;
@@ -498,6 +500,15 @@ export class Client extends EventTarget {
 
   setStatus(status) {
     return this.request('chat:set_status', { status });
+  }
+
+  // fetchPresence asks for users' status now; chat:user_status events keep
+  // client.presence current afterwards.
+  async fetchPresence(userIds) {
+    if (!userIds.length) return [];
+    const { users } = await this.request('chat:presence', { user_ids: userIds });
+    for (const p of users) this.presence.set(p.user_id, p);
+    return users;
   }
 }
 

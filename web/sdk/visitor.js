@@ -9,9 +9,10 @@ import { safeStorage } from './outbox.js';
 
 const RENEW_BEFORE_MS = 5 * 60 * 1000;
 
-export function visitorSession({ url, address, identity, storage = safeStorage() }) {
+export function visitorSession({ url, address, identity, storage = safeStorage(), onOpen }) {
   const base = String(url).replace(/\/+$/, '');
   const key = 'parley.visitor:' + base;
+  const lastKey = 'parley.session:' + base;
   let session = null;
 
   function stored() {
@@ -42,16 +43,42 @@ export function visitorSession({ url, address, identity, storage = safeStorage()
       throw new ParleyError('offline', 'the chat server cannot be reached');
     }
     session = await readJSON(res);
-    if (session.visitor) {
-      try {
-        storage?.setItem(key, JSON.stringify(session.visitor));
-      } catch { /* storage off: a new visitor next time */ }
-    }
+    try {
+      if (session.visitor) storage?.setItem(key, JSON.stringify(session.visitor));
+      const { user, conversation_id, inbox } = session;
+      storage?.setItem(lastKey, JSON.stringify({ address, user, conversation_id, inbox }));
+    } catch { /* storage off: a new visitor next time */ }
+    api.onOpen?.(session);
     return session;
   }
 
-  return {
+  // last is what the previous session of this browser knew (who the
+  // visitor is, their conversation, how the inbox looks), so the widget
+  // can show the conversation and take messages at once, even offline.
+  function last() {
+    try {
+      const v = JSON.parse(storage?.getItem(lastKey) || 'null');
+      return v && v.address === address && v.user?.id ? v : null;
+    } catch {
+      return null;
+    }
+  }
+
+  // remember updates what the next page load starts from (the
+  // conversation, once the first message has opened it).
+  function remember(fields) {
+    const v = last();
+    if (!v) return;
+    try {
+      storage?.setItem(lastKey, JSON.stringify({ ...v, ...fields }));
+    } catch { /* storage off */ }
+  }
+
+  const api = {
+    onOpen, // called with each new session (the widget refreshes its look from it)
     open,
+    last,
+    remember,
     get current() {
       return session;
     },
@@ -63,4 +90,5 @@ export function visitorSession({ url, address, identity, storage = safeStorage()
       return session.token;
     },
   };
+  return api;
 }

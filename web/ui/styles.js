@@ -92,11 +92,11 @@ export const threadCSS = `
 .voice .bar { flex: 1; height: 4px; border-radius: 2px; background: rgba(127,127,127,.35); overflow: hidden; }
 .voice .bar > span { display: block; height: 100%; width: 0; background: currentColor; }
 .voice .len { font-size: 12px; font-variant-numeric: tabular-nums; opacity: .85; }
-.typing { display: flex; align-items: center; gap: 6px; min-height: 22px; padding: 0 18px 4px; font-size: 12px; color: var(--muted); }
-.typing[hidden] { display: flex; visibility: hidden; }
-.typing .dots { display: inline-flex; gap: 3px; }
-.typing .dots i { width: 5px; height: 5px; border-radius: 50%; background: currentColor; animation: pl-bounce 1.2s infinite ease-in-out; }
-.typing .dots i:nth-child(2) { animation-delay: .15s; } .typing .dots i:nth-child(3) { animation-delay: .3s; }
+.typing-line { display: flex; align-items: center; gap: 6px; min-height: 22px; padding: 0 18px 4px; font-size: 12px; color: var(--muted); }
+.typing-line[hidden] { display: flex; visibility: hidden; }
+.typing-line .dots { display: inline-flex; gap: 3px; }
+.typing-line .dots i { width: 5px; height: 5px; border-radius: 50%; background: currentColor; animation: pl-bounce 1.2s infinite ease-in-out; }
+.typing-line .dots i:nth-child(2) { animation-delay: .15s; } .typing-line .dots i:nth-child(3) { animation-delay: .3s; }
 @keyframes pl-bounce { 0%, 80%, 100% { transform: translateY(0); opacity: .5; } 40% { transform: translateY(-3px); opacity: 1; } }
 .context { display: flex; align-items: center; gap: 8px; margin: 0 12px; padding: 6px 6px 6px 12px; border-left: 3px solid var(--accent); border-radius: 10px; background: var(--hover); font-size: 12px; color: var(--muted); }
 .context span { flex: 1; min-width: 0; white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }

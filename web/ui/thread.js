@@ -25,10 +25,11 @@ export class Thread {
     this.conv = null;
     this.nodes = new Map(); // item key → {el, sig}
     this.mode = null; // {kind: 'reply'|'edit', m}
+    this.stick = true; // the log follows new content while scrolled to the bottom
     this._unsub = [];
 
     this.log = h('ol', { class: 'log', role: 'log', 'aria-label': label, tabindex: '0', onkeydown: (e) => this._logKey(e), onscroll: () => this._scrolled() });
-    this.typingEl = h('div', { class: 'typing', hidden: true, 'aria-live': 'polite' });
+    this.typingEl = h('div', { class: 'typing-line', hidden: true, 'aria-live': 'polite' });
     this.noticeEl = h('div', { class: 'notice', role: 'status', hidden: true });
     this.contextEl = h('div', { class: 'context', hidden: true });
     this.textarea = h('textarea', {
@@ -46,6 +47,10 @@ export class Thread {
     this.el = h('div', { class: 'thread', ondragenter: (e) => this._drag(e), ondragover: (e) => this._drag(e), ondragleave: (e) => this._dragLeave(e), ondrop: (e) => this._drop(e) },
       this.log, this.typingEl, this.noticeEl, this.contextEl, this.composer, this.dropEl);
     this._onDoc = (e) => this.menu && !this.menu.contains(e.composedPath()[0]) && this._closeMenu(false);
+    // Content that grows later (an image that loads, the typing line, a
+    // phone's keyboard shrinking the view) keeps the newest message in view.
+    this._follow = () => this.stick && (this.log.scrollTop = this.log.scrollHeight);
+    if (globalThis.ResizeObserver) new ResizeObserver(this._follow).observe(this.log);
   }
 
   setConversation(conv) {
@@ -134,7 +139,7 @@ export class Thread {
   render(initial = false) {
     if (!this.conv) return;
     const log = this.log;
-    const atBottom = initial || log.scrollHeight - log.scrollTop - log.clientHeight < 80;
+    const atBottom = initial || this.stick;
     const firstBefore = log.querySelector('[data-key^="m"]')?.dataset.key;
     const heightBefore = log.scrollHeight;
     const items = this._items();
@@ -185,7 +190,7 @@ export class Thread {
       this._content(bubble, m);
     }
     row.append(bubble);
-    if (it.last || it.tick === 'failed' || it.tick === 'pending') row.append(this._meta(it));
+    if (it.last || it.tick === 'failed' || it.tick === 'pending' || (m.edited_at && !m.deleted_at)) row.append(this._meta(it));
     return row;
   }
 
@@ -200,7 +205,7 @@ export class Thread {
   _content(bubble, m) {
     const url = () => (m.pending ? Promise.resolve(m.localURL) : this.client.blobURL(m.attachment));
     if (m.type === 'image') {
-      const img = h('img', { alt: m.attachment?.name || m.name || 'Image', loading: 'lazy' });
+      const img = h('img', { alt: m.attachment?.name || m.name || 'Image', onload: this._follow });
       url().then((u) => (img.src = u)).catch(() => (img.alt = 'Image unavailable'));
       const btn = h('button', { type: 'button', class: 'media', 'aria-label': 'Open image', onclick: () => url().then((u) => this._lightbox(u, img.alt)) }, img);
       if (m.pending) btn.append(progressBar(m));
@@ -297,6 +302,7 @@ export class Thread {
   }
 
   _scrolled() {
+    this.stick = this.log.scrollHeight - this.log.scrollTop - this.log.clientHeight < 40;
     if (this.log.scrollTop < 60 && this.conv?.hasMore && this.conv.loaded && !this._loadingOlder && this.client.connected) {
       this._loadingOlder = true;
       this.conv.loadOlder().catch(() => {}).finally(() => (this._loadingOlder = false));

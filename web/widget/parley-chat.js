@@ -165,14 +165,14 @@ class ParleyChat extends HTMLElement {
     this.root.classList.add('open');
     this.launcher.setAttribute('aria-expanded', 'true');
     this._clearUnread();
-    if (!this.client && !this._gone) this._connect();
-    requestAnimationFrame(() => {
-      if (this.thread) {
-        this.thread.render(true);
-        this.thread.focus();
-      } else this.closeBtn?.focus();
-    });
-    this._markRead();
+    const ready = this.client || this._gone ? Promise.resolve() : this._connect();
+    if (!this.thread) this.closeBtn?.focus(); // until the conversation is there
+    ready.then(() => requestAnimationFrame(() => {
+      if (!this.isOpen || !this.thread) return;
+      this.thread.render(true);
+      this.thread.focus();
+      this._markRead();
+    }));
   }
 
   close() {
@@ -230,12 +230,17 @@ class ParleyChat extends HTMLElement {
   async _connect() {
     if (this._connecting) return this._connecting;
     this._connecting = (async () => {
-      let s;
-      try {
-        s = await this.session.open();
-      } catch (e) {
-        this._connecting = null;
-        return this._failed(e);
+      // Start from what the last session knew: the conversation shows and
+      // takes messages at once, even with the server down; the client
+      // opens a fresh session (same visitor) as it connects.
+      let s = this.session.last();
+      if (!s) {
+        try {
+          s = await this.session.open();
+        } catch (e) {
+          this._connecting = null;
+          return this._failed(e);
+        }
       }
       this._applyConfig(s.inbox);
       const client = new Client({ url: this.server, token: (o) => this.session.token(o), storageKey: `parley:${this.server}:${s.user.id}` });
@@ -248,12 +253,18 @@ class ParleyChat extends HTMLElement {
       });
       this.body.replaceChildren(this.thread.el, h('div', { class: 'footer' }, 'Chat by ', h('a', { href: 'https://github.com/parley-chat/parley', target: '_blank', rel: 'noopener' }, 'Parley')));
       this._useConversation(client.conversation(s.conversation_id || INBOX));
+      this.session.onOpen = (fresh) => this._applyConfig(fresh.inbox);
       client.addEventListener('state', () => this._renderConnection());
       client.addEventListener('connected', () => this._online());
-      client.addEventListener('inbox_opened', (e) => this._useConversation(e.detail));
+      client.addEventListener('inbox_opened', (e) => {
+        this.session.remember({ conversation_id: e.detail.id });
+        this._useConversation(e.detail);
+        this._online(); // load it (another tab may have opened it first) and mark it read
+      });
       client.addEventListener('inbox:status', (e) => this._setStatus(e.detail.status));
       client.addEventListener('inbox:updated', (e) => this._applyConfig(e.detail));
       client.addEventListener('revoked', () => this._revoked());
+      client.addEventListener('retry', (e) => e.detail.error?.code === 'rate_limited' && this._renderConnection('Too many attempts from your network; retrying shortly.'));
       client.addEventListener('send_failed', (e) => this.thread.notice(failure(e.detail.error, e.detail.item)));
       client.addEventListener('message', (e) => {
         if (e.detail.conversation_id !== this.conv?.id || e.detail.sender_id === client.me?.id) return;
@@ -263,6 +274,7 @@ class ParleyChat extends HTMLElement {
       document.addEventListener('visibilitychange', () => this._markRead());
       client.connect();
       this._renderConnection();
+      if (this.page) this.thread.focus();
     })();
     return this._connecting;
   }
@@ -301,12 +313,13 @@ class ParleyChat extends HTMLElement {
     if (this.isOpen && document.visibilityState === 'visible' && this.conv?.loaded) this.conv.markRead();
   }
 
-  _renderConnection() {
+  _renderConnection(note) {
     const st = this.client?.state;
     const queued = this.client?.outbox.items.length || 0;
     let text = '';
     if (st === 'offline') text = queued ? `You're offline. ${queued === 1 ? 'Your message' : `${queued} messages`} will be sent when the connection is back.` : "You're offline. Reconnecting…";
     else if (st === 'connecting' && this._everConnected) text = 'Reconnecting…';
+    if (note && st !== 'connected') text = note;
     if (st === 'connected') this._everConnected = true;
     this.banner.textContent = text;
     this.banner.hidden = !text;

@@ -60,7 +60,7 @@ header .icon-btn:focus-visible { outline-color: #fff; }
   :host(.open) { inset: 0 !important; }
   .root.open { height: 100%; }
   .root.open .launcher { display: none; }
-  .root.open .panel { width: 100%; height: 100%; border-radius: 0; }
+  .root.open .panel { width: 100%; height: 100%; border-radius: 0; background: var(--solid); border: 0; }
   .row { max-width: 88%; }
 }
 /* The full-page chat. */

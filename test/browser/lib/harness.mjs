@@ -113,6 +113,10 @@ export class Parley {
     await this._run();
   }
 
+  async ensureUp() {
+    if (this.proc.exitCode !== null || this.proc.signalCode) await this._run();
+  }
+
   async close() {
     await this.stop();
     rmSync(this.dir, { recursive: true, force: true });
@@ -135,11 +139,11 @@ export class Parley {
 
 // hostPage serves a page on its own origin that embeds the widget, by
 // default with CSS that would break anything not isolated from it.
-export async function hostPage(parley, { css = '* { all: unset !important; } div { display: none !important; } body { font: 40px serif; color: red; }', extraAttrs = '', body = '' } = {}) {
+export async function hostPage(parley, { css = '* { all: unset !important; } div { display: none !important; } body { font: 40px serif; color: red; }', extraAttrs = '', body = '', content } = {}) {
   const port = await freePort();
   const html = (path) => `<!doctype html><html><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
 <title>Acme shop${path}</title><style>${css}</style></head>
-<body><h1>Acme shop</h1><div class="site"><p>Products ${path}</p></div>${body}
+<body>${content ?? `<h1>Acme shop</h1><div class="site"><p>Products ${path}</p></div>`}${body}
 <script src="${parley.url}/widget.js" data-address="${parley.address}" ${extraAttrs} async></script></body></html>`;
   const server = createServer((req, res) => {
     res.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8' });

@@ -31,6 +31,15 @@ export function rowOf(page, text, scope = 'parley-chat') {
   return page.locator(`${scope} .log .row`, { has: page.locator('.bubble', { hasText: text }) });
 }
 
+// state waits until the bubble holding text says (in its accessible
+// name, which every bubble has, unlike the tick that only the last bubble of
+// a group shows) that it is sending, delivered or read.
+export async function state(page, text, want, { scope = 'parley-chat', timeout = 20000 } = {}) {
+  const re = { sending: /, sending$/, delivered: /, (delivered|read)$/, read: /, read$/ }[want];
+  const b = page.locator(`${scope} .log .bubble`, { hasText: text }).first();
+  await eventually(`"${text}" is ${want}`, async () => re.test((await b.getAttribute('aria-label')) || ''), { timeout });
+}
+
 // C: the console, by the hooks it promises.
 export const C = {
   list: (page) => page.locator('nav[aria-label="Conversations"]'),
@@ -73,6 +82,31 @@ export function png(w, h, seed = 1) {
     x = (x * 1103515245 + 12345) & 0x7fffffff;
     raw[i] = (x >> 16) & 0xff;
   }
+  return encodePNG(w, h, raw);
+}
+
+// picture makes a small PNG that looks like a photo (a sky, a sun and
+// mountains), for screenshots.
+export function picture(w, h) {
+  const raw = Buffer.alloc((w * 3 + 1) * h);
+  const ridge = (px) => h * (0.55 + 0.18 * Math.abs(Math.sin(px / w * 5.1)) * Math.cos(px / w * 2.3) - 0.1 * Math.sin(px / w * 11));
+  for (let y = 0; y < h; y++) {
+    raw[y * (w * 3 + 1)] = 0;
+    for (let px = 0; px < w; px++) {
+      const i = y * (w * 3 + 1) + 1 + px * 3;
+      const t = y / h;
+      let c = [255 - 90 * t, 180 - 40 * t, 120 + 100 * t]; // dawn sky
+      const sun = Math.hypot(px - w * 0.7, y - h * 0.35) < h * 0.12;
+      if (sun) c = [255, 236, 170];
+      if (y > ridge(px)) c = [40 + 30 * (1 - t), 70 + 40 * (1 - t), 90 + 30 * (1 - t)];
+      if (y > ridge(px * 1.7 + 40) + h * 0.12) c = [25, 45, 55];
+      raw[i] = c[0]; raw[i + 1] = c[1]; raw[i + 2] = c[2];
+    }
+  }
+  return encodePNG(w, h, raw);
+}
+
+function encodePNG(w, h, raw) {
   const chunk = (type, data) => {
     const len = Buffer.alloc(4);
     len.writeUInt32BE(data.length);

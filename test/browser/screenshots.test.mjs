@@ -1,0 +1,150 @@
+// The day/night theme follows the visitor's local time, their system's dark
+// mode and their own choice; and screenshots of the widget (desktop and a
+// 360 px phone, day and night), the full-page chat and the console, kept in
+// test/browser/screenshots (`make screenshots` copies them to docs/).
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { Parley, hostPage, launchBrowser, ensureShotsDir, collectErrors } from './lib/harness.mjs';
+import { W, openWidget, say, rowOf, picture, eventually, state } from './lib/ui.mjs';
+
+let parley, host, browser, owner, shots;
+before(async () => {
+  parley = await Parley.start();
+  host = await hostPage(parley, { css: DEMO_CSS, content: DEMO_BODY });
+  browser = await launchBrowser();
+  shots = ensureShotsDir();
+  const r = await parley.api('POST', '/auth/link', { body: { code: parley.signinLink.split('#signin=')[1] } });
+  assert.equal(r.status, 200, r.text);
+  owner = r.json.token;
+  await parley.api('PATCH', '/inbox/settings', { token: owner, body: { name: 'Acme Outdoor', welcome: 'Hi there! Ask us anything about sizes, orders or delivery.' } });
+});
+after(async () => {
+  await browser?.close();
+  await host?.close();
+  await parley?.close();
+});
+
+// at returns today at hour:00 UTC (the contexts below run in UTC).
+function at(hour) {
+  const d = new Date();
+  d.setUTCHours(hour, 0, 0, 0);
+  return d;
+}
+
+async function context(opts, hour) {
+  const ctx = await browser.newContext({ timezoneId: 'UTC', ...opts });
+  await ctx.clock.setFixedTime(at(hour));
+  return ctx;
+}
+
+const themeOf = (page) => page.locator('parley-chat .root').evaluate((el) => (el.classList.contains('pl-night') ? 'night' : el.classList.contains('pl-day') ? 'day' : '?'));
+
+test('day and night by local time, dark mode and the toggle', async () => {
+  for (const [hour, scheme, want] of [[10, 'light', 'day'], [22, 'light', 'night'], [5, 'light', 'night'], [10, 'dark', 'night']]) {
+    const ctx = await context({ colorScheme: scheme }, hour);
+    const page = await ctx.newPage();
+    await page.goto(host.url);
+    await W.launcher(page).waitFor();
+    assert.equal(await themeOf(page), want, `${hour}:00 with ${scheme} scheme`);
+    await ctx.close();
+  }
+  // The visitor's own choice wins, and is remembered.
+  const ctx = await context({ colorScheme: 'light' }, 10);
+  const page = await ctx.newPage();
+  await page.goto(host.url);
+  await openWidget(page);
+  await page.locator('parley-chat button[aria-label="Switch to the night theme"]').click();
+  assert.equal(await themeOf(page), 'night');
+  await page.reload();
+  await W.launcher(page).waitFor();
+  assert.equal(await themeOf(page), 'night', 'the choice survives a reload');
+  await ctx.close();
+});
+
+// conversation fills a visitor's chat with a realistic exchange.
+async function conversation(page) {
+  await openWidget(page);
+  await say(page, 'Hi! Is the Alpine jacket available in size M?');
+  const convId = await eventually('the conversation exists', async () => {
+    const r = await parley.api('GET', '/conversations', { token: owner });
+    return r.json.conversations.find((c) => c.last_message?.text?.includes('Alpine jacket') && c.last_seq === 1)?.id;
+  });
+  await state(page, 'Alpine jacket', 'delivered');
+  // The agent answers over the REST API (the console is shot separately).
+  const send = (text) => parley.api('POST', `/conversations/${convId}/messages`, { token: owner, body: { text } });
+  const cid = (await parley.api('GET', `/conversations/${convId}`, { token: owner })).json;
+  await parley.api('POST', `/conversations/${convId}/read`, { token: owner, body: { seq: cid.last_seq } });
+  await send('Hello! Yes, we have three left in M, in blue and in black.');
+  await W.bubble(page, 'three left in M').waitFor();
+  await W.fileInput(page).setInputFiles({ name: 'jacket.png', mimeType: 'image/png', buffer: picture(480, 320) });
+  await eventually('the photo is sent', async () => (await page.locator('parley-chat .bubble img[alt="jacket.png"]').count()) === 1 && !(await page.locator('parley-chat [role=progressbar]').count()));
+  await say(page, 'Like this one? 😊 Could you reserve the blue one for me?');
+  await state(page, 'reserve the blue', 'delivered');
+  const last = (await parley.api('GET', `/conversations/${convId}`, { token: owner })).json.last_seq;
+  await parley.api('POST', `/conversations/${convId}/read`, { token: owner, body: { seq: last } });
+  await state(page, 'reserve the blue', 'read');
+  await parley.api('POST', `/conversations/${convId}/typing`, { token: owner, body: { is_typing: true } });
+  await W.status(page).filter({ hasText: 'typing' }).waitFor();
+  return convId;
+}
+
+test('widget screenshots: desktop and phone, day and night', async () => {
+  for (const [name, opts, hour] of [
+    ['widget-desktop-day', { viewport: { width: 1280, height: 800 }, colorScheme: 'light' }, 11],
+    ['widget-desktop-night', { viewport: { width: 1280, height: 800 }, colorScheme: 'light' }, 21],
+    ['widget-phone-day', { viewport: { width: 360, height: 740 }, isMobile: true, hasTouch: true, deviceScaleFactor: 2, colorScheme: 'light' }, 11],
+    ['widget-phone-night', { viewport: { width: 360, height: 740 }, isMobile: true, hasTouch: true, deviceScaleFactor: 2, colorScheme: 'light' }, 21],
+  ]) {
+    const ctx = await context(opts, hour);
+    const page = await ctx.newPage();
+    const errors = collectErrors(page);
+    await page.goto(host.url);
+    await conversation(page);
+    await page.waitForTimeout(400); // the panel's entrance animation
+    await page.screenshot({ path: join(shots, name + '.png') });
+    assert.deepEqual(errors, []);
+    await ctx.close();
+  }
+  // The closed widget on a phone: just the button.
+  const ctx = await context({ viewport: { width: 360, height: 740 }, isMobile: true, hasTouch: true, deviceScaleFactor: 2 }, 11);
+  const page = await ctx.newPage();
+  await page.goto(host.url);
+  await W.launcher(page).waitFor();
+  await page.waitForTimeout(300);
+  await page.screenshot({ path: join(shots, 'widget-phone-closed.png') });
+  await ctx.close();
+});
+
+test('full-page chat screenshot', async () => {
+  const ctx = await context({ viewport: { width: 1280, height: 800 } }, 11);
+  const page = await ctx.newPage();
+  await page.goto(`${parley.url}/chat/${parley.address}`);
+  await say(page, 'Do you deliver on Saturdays?');
+  await state(page, 'Saturdays', 'delivered');
+  await page.waitForTimeout(300);
+  await page.screenshot({ path: join(shots, 'chat-page.png') });
+  await ctx.close();
+});
+
+test('landing page screenshot', async () => {
+  const ctx = await context({ viewport: { width: 1280, height: 800 } }, 11);
+  const page = await ctx.newPage();
+  await page.goto(parley.url + '/');
+  await W.launcher(page).waitFor();
+  await page.waitForTimeout(300);
+  await page.screenshot({ path: join(shots, 'landing.png') });
+  await ctx.close();
+});
+
+// A plausible shop page for the widget to sit on.
+const DEMO_CSS = `body { margin: 0; font: 16px/1.5 Georgia, serif; color: #1f2937; background: #f5f1ea; }
+header { background: #1f3a2e; color: #f5f1ea; padding: 18px 40px; font: 700 22px/1 system-ui, sans-serif; letter-spacing: .04em; }
+.hero { display: grid; grid-template-columns: 1.2fr 1fr; gap: 40px; padding: 56px 40px; max-width: 1100px; }
+.hero h1 { font-size: 46px; line-height: 1.05; margin: 0 0 16px; }
+.card { background: linear-gradient(135deg, #9fb8a6, #3f6b57); border-radius: 18px; min-height: 320px; }
+.btn { display: inline-block; background: #c2410c; color: #fff; padding: 12px 22px; border-radius: 999px; font: 600 15px system-ui, sans-serif; }
+@media (max-width: 600px) { .hero { grid-template-columns: 1fr; padding: 28px 20px; } .hero h1 { font-size: 32px; } }`;
+const DEMO_BODY = `<header>ACME OUTDOOR</header><section class="hero"><div><h1>The Alpine jacket</h1>
+<p>Waterproof, breathable and light enough to forget you packed it. Free returns within 60 days.</p><p><span class="btn">Add to cart — €189</span></p></div>
+<div class="card" role="img" aria-label="Jacket"></div></section>`;

@@ -1,0 +1,105 @@
+// Unit tests of the SDK's pure parts (run by Node, no browser): the
+// per-conversation state and the outbox. The connection itself is tested
+// for real by the browser tests.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Conversation } from '../../web/sdk/conversation.js';
+import { Outbox } from '../../web/sdk/outbox.js';
+import { clientId } from '../../web/sdk/ids.js';
+
+class MemStorage {
+  constructor() { this.m = new Map(); }
+  getItem(k) { return this.m.has(k) ? this.m.get(k) : null; }
+  setItem(k, v) { this.m.set(k, String(v)); }
+  removeItem(k) { this.m.delete(k); }
+}
+
+function fakeClient(me = 'usr_me') {
+  const outbox = new Outbox('t.outbox', new MemStorage());
+  return { me: { id: me }, outbox, connected: true, pendingFor: (id) => outbox.items.filter((m) => m.conversation_id === id) };
+}
+
+const msg = (seq, extra = {}) => ({ id: 'msg_' + seq, seq, conversation_id: 'c1', sender_id: 'usr_them', text: 't' + seq, created_at: new Date(1e12 + seq).toISOString(), ...extra });
+
+test('messages are kept once each, in seq order, whatever order they arrive in', () => {
+  const c = new Conversation(fakeClient(), 'c1');
+  const fresh = [5, 3, 4, 1, 2, 3, 5].map((s) => c.apply(msg(s), { quiet: true }));
+  assert.deepEqual(fresh, [true, true, true, true, true, false, false]);
+  assert.deepEqual(c.bySeq.map((m) => m.seq), [1, 2, 3, 4, 5]);
+  assert.equal(c.lastSeq, 5);
+});
+
+test('the newest state of a message wins: an edit or deletion is never undone by a stale copy', () => {
+  const c = new Conversation(fakeClient(), 'c1');
+  c.apply(msg(1));
+  c.apply(msg(1, { text: 'edited', edited_at: new Date(2e12).toISOString() }));
+  c.apply(msg(1)); // a history page fetched before the edit
+  assert.equal(c.byId.get('msg_1').text, 'edited');
+  c.apply(msg(1, { text: '', deleted_at: new Date(3e12).toISOString() }));
+  c.apply(msg(1, { text: 'edited', edited_at: new Date(2e12).toISOString() }));
+  assert.ok(c.byId.get('msg_1').deleted_at);
+  assert.equal(c.byId.get('msg_1').text, '');
+});
+
+test('a pending message disappears when the server copy arrives', () => {
+  const cl = fakeClient();
+  const c = new Conversation(cl, 'c1');
+  cl.outbox.add({ client_id: 'cid1', conversation_id: 'c1', text: 'hi', pending: true });
+  assert.equal(c.list().length, 1);
+  c.apply(msg(1, { sender_id: 'usr_me', client_id: 'cid1', text: 'hi' }));
+  assert.deepEqual(c.list().map((m) => m.id), ['msg_1'], 'shown once, as the server copy');
+});
+
+test('new messages from others are announced; ours and replays are not', () => {
+  const c = new Conversation(fakeClient(), 'c1');
+  const heard = [];
+  c.addEventListener('message', (e) => heard.push(e.detail.seq));
+  c.apply(msg(1));
+  c.apply(msg(2, { sender_id: 'usr_me' }));
+  c.apply(msg(1));
+  c.apply(msg(3), { quiet: true });
+  assert.deepEqual(heard, [1]);
+});
+
+test('read positions: others for our ticks, ours for unread', () => {
+  const c = new Conversation(fakeClient(), 'c1', { reads: { usr_me: 2, usr_a: 4, usr_b: 7 }, read_seq: 2 });
+  assert.equal(c.readByOthers(), 7);
+  assert.equal(c.myReadSeq(), 2);
+});
+
+test('typing from someone stops when their message arrives', () => {
+  const c = new Conversation(fakeClient(), 'c1');
+  c.typing.add('usr_them');
+  c.apply(msg(1));
+  assert.equal(c.typing.size, 0);
+});
+
+test('the outbox keeps text across a reload, files only in memory, in order', () => {
+  const storage = new MemStorage();
+  const a = new Outbox('k', storage);
+  a.add({ client_id: '1', conversation_id: '@inbox', text: 'one' });
+  a.add({ client_id: '2', conversation_id: '@inbox', type: 'image', file: {}, localURL: 'blob:x', progress: 0.5 });
+  a.add({ client_id: '3', conversation_id: '@inbox', text: 'three' });
+  const b = new Outbox('k', storage);
+  assert.deepEqual(b.items.map((m) => m.client_id), ['1', '3']);
+  assert.ok(!('localURL' in b.items[0]) && !('progress' in b.items[0]));
+  b.retarget('@inbox', 'cnv_1');
+  b.remove('1');
+  assert.deepEqual(new Outbox('k', storage).items, [{ client_id: '3', conversation_id: 'cnv_1', text: 'three' }]);
+});
+
+test('the outbox survives storage that is full or broken', () => {
+  const broken = { getItem: () => '{not json', setItem: () => { throw new Error('QuotaExceeded'); } };
+  const o = new Outbox('k', broken);
+  assert.deepEqual(o.items, []);
+  o.add({ client_id: '1', conversation_id: 'c', text: 'x' });
+  assert.equal(o.items.length, 1, 'still queued in memory');
+});
+
+test('client ids are unique and sort by time', async () => {
+  const a = clientId();
+  await new Promise((r) => setTimeout(r, 2));
+  const b = clientId();
+  assert.ok(a < b, `${a} < ${b}`);
+  assert.equal(new Set(Array.from({ length: 1000 }, clientId)).size, 1000);
+});

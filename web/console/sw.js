@@ -1,0 +1,76 @@
+// The console's service worker (scope /console/). It keeps a copy of the
+// console's own files, served network-first, so the installed app opens
+// to its shell when offline; it never touches the API or the WebSocket.
+// A click on a notification focuses an open console (and opens the
+// conversation there) or opens a new one.
+
+const CACHE = 'parley-console-v1';
+const SHELL = [
+  '/console/', '/console/main.js', '/console/app.js', '/console/session.js', '/console/signin.js',
+  '/console/list.js', '/console/chat.js', '/console/details.js', '/console/settings.js', '/console/notify.js',
+  '/console/theme.js', '/console/kit.js', '/console/styles.js', '/console/manifest.webmanifest',
+  '/console/icons/192.png', '/console/icons/32.png',
+  '/sdk/index.js', '/sdk/client.js', '/sdk/conversation.js', '/sdk/outbox.js', '/sdk/ids.js', '/sdk/visitor.js',
+  '/ui/thread.js', '/ui/styles.js', '/ui/dom.js', '/ui/icons.js', '/ui/format.js', '/ui/recorder.js',
+];
+
+self.addEventListener('install', (event) => {
+  event.waitUntil((async () => {
+    const cache = await caches.open(CACHE);
+    // One missing file must not stop the install: cache what can be.
+    await Promise.allSettled(SHELL.map((u) => cache.add(new Request(u, { cache: 'no-cache' }))));
+    await self.skipWaiting();
+  })());
+});
+
+self.addEventListener('activate', (event) => {
+  event.waitUntil((async () => {
+    for (const k of await caches.keys()) if (k !== CACHE && k.startsWith('parley-console-')) await caches.delete(k);
+    await self.clients.claim();
+  })());
+});
+
+// ours: the console's files and the modules it imports. Never /api/ or /ws.
+function ours(url) {
+  if (url.origin !== self.location.origin) return false;
+  const p = url.pathname;
+  if (p.startsWith('/api/') || p === '/ws' || p.startsWith('/ws/')) return false;
+  return p.startsWith('/console/') || p.startsWith('/sdk/') || p.startsWith('/ui/');
+}
+
+self.addEventListener('fetch', (event) => {
+  const req = event.request;
+  if (req.method !== 'GET') return;
+  const url = new URL(req.url);
+  if (!ours(url)) return;
+  // Every page of the console is the one shell (the hash picks the view).
+  const key = req.mode === 'navigate' ? '/console/' : url.pathname;
+  event.respondWith((async () => {
+    const cache = await caches.open(CACHE);
+    try {
+      const res = await fetch(req);
+      if (res.ok && res.type === 'basic') cache.put(key, res.clone()).catch(() => {});
+      return res;
+    } catch (err) {
+      const hit = await cache.match(key);
+      if (hit) return hit;
+      throw err;
+    }
+  })());
+});
+
+self.addEventListener('notificationclick', (event) => {
+  event.notification.close();
+  const id = event.notification.data?.conversation_id || '';
+  const url = '/console/' + (id ? '#c=' + encodeURIComponent(id) : '');
+  event.waitUntil((async () => {
+    const wins = await self.clients.matchAll({ type: 'window', includeUncontrolled: true });
+    const win = wins.find((w) => new URL(w.url).pathname.startsWith('/console/'));
+    if (win) {
+      await win.focus();
+      if (id) win.postMessage({ type: 'parley:open', conversation_id: id });
+      return;
+    }
+    await self.clients.openWindow(url);
+  })());
+});

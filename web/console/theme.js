@@ -1,0 +1,73 @@
+// Day and night, like the widget: night from 19:00 to 7:00 local time or
+// when the system asks for dark, until the agent picks one with the toggle
+// (remembered). The root element carries pl-day or pl-night, and --accent
+// follows the inbox's colour.
+
+import { readableOn } from './kit.js';
+
+const KEY = 'parley.console.theme';
+const NIGHT_FROM = 19;
+const NIGHT_UNTIL = 7;
+const DEFAULT_ACCENT = '#4f46e5';
+
+const dark = matchMedia('(prefers-color-scheme: dark)');
+const listeners = new Set();
+
+export function autoTheme(now = new Date()) {
+  const hr = now.getHours();
+  return dark.matches || hr >= NIGHT_FROM || hr < NIGHT_UNTIL ? 'night' : 'day';
+}
+
+function chosen() {
+  try {
+    const v = localStorage.getItem(KEY);
+    return v === 'day' || v === 'night' ? v : null;
+  } catch {
+    return null;
+  }
+}
+
+export function theme() {
+  return chosen() || autoTheme();
+}
+
+export function applyTheme() {
+  const t = theme();
+  const root = document.documentElement;
+  root.classList.toggle('pl-day', t === 'day');
+  root.classList.toggle('pl-night', t === 'night');
+  for (const f of listeners) f(t);
+  return t;
+}
+
+export function toggleTheme() {
+  const next = theme() === 'day' ? 'night' : 'day';
+  try {
+    localStorage.setItem(KEY, next);
+  } catch { /* this page only */ }
+  return applyTheme();
+}
+
+export function onTheme(f) {
+  listeners.add(f);
+  return () => listeners.delete(f);
+}
+
+let started = false;
+export function startTheme() {
+  applyTheme();
+  if (started) return;
+  started = true;
+  setInterval(applyTheme, 60000);
+  dark.addEventListener?.('change', applyTheme);
+  addEventListener('storage', (e) => e.key === KEY && applyTheme());
+}
+
+// setAccent makes the inbox's colour the console's accent too.
+export function setAccent(color) {
+  const c = /^#[0-9a-f]{6}$/i.test(color || '') ? color : DEFAULT_ACCENT;
+  const root = document.documentElement;
+  root.style.setProperty('--accent', c);
+  root.style.setProperty('--accent-fg', readableOn(c));
+  document.querySelector('meta[name="theme-color"]')?.setAttribute('content', c);
+}
