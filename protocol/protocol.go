@@ -216,6 +216,8 @@ type Conversation struct {
 	Kind        string   `json:"kind"`
 	Name        string   `json:"name,omitempty"`
 	Members     []string `json:"members,omitempty"` // user ids (not listed for large groups)
+	// VisitorID is, for an inbox conversation, the visitor's user id.
+	VisitorID string `json:"visitor_id,omitempty"`
 	MemberCount int      `json:"member_count"`
 	LastSeq     int64    `json:"last_seq"`
 	ReadSeq     int64    `json:"read_seq"`

@@ -193,7 +193,7 @@ func (s *Service) describe(ctx context.Context, id auth.Identity, c store.Conver
 		return protocol.Conversation{}, apperr.Wrap("chat.describe", err)
 	}
 	out := protocol.Conversation{ID: c.ID, Kind: c.Kind, Name: c.Name, MemberCount: len(members),
-		LastSeq: c.LastSeq, CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt}
+		LastSeq: c.LastSeq, CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt, VisitorID: visitorOf(c)}
 	if len(members) <= listMembersMax {
 		out.Members = members
 		if out.Reads, err = s.st.ListReadSeqs(ctx, c.ID); err != nil {
@@ -233,7 +233,8 @@ func (s *Service) ListConversations(ctx context.Context, id auth.Identity, befor
 	out := make([]protocol.Conversation, 0, len(sums))
 	for _, sm := range sums {
 		pc := protocol.Conversation{ID: sm.ID, Kind: sm.Kind, Name: sm.Name, MemberCount: sm.MemberCount,
-			LastSeq: sm.LastSeq, ReadSeq: sm.ReadSeq, Unread: sm.Unread, CreatedAt: sm.CreatedAt, UpdatedAt: sm.UpdatedAt}
+			LastSeq: sm.LastSeq, ReadSeq: sm.ReadSeq, Unread: sm.Unread, CreatedAt: sm.CreatedAt, UpdatedAt: sm.UpdatedAt,
+			VisitorID: visitorOf(sm.Conversation)}
 		if sm.LastMessage != nil {
 			lm, err := s.expand(ctx, id.AccountID, *sm.LastMessage)
 			if err != nil {
@@ -264,6 +265,14 @@ func (s *Service) Topics(ctx context.Context, id auth.Identity) ([]string, error
 		topics = append(topics, agentTopic(id.AccountID))
 	}
 	return topics, nil
+}
+
+// visitorOf is the visitor of an inbox conversation (its key), else "".
+func visitorOf(c store.Conversation) string {
+	if c.Kind == protocol.KindInbox {
+		return c.Key
+	}
+	return ""
 }
 
 func contains(xs []string, x string) bool {

@@ -6,9 +6,9 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { Parley, hostPage, launchBrowser, ensureShotsDir, collectErrors } from './lib/harness.mjs';
-import { W, openWidget, say, rowOf, picture, eventually, state } from './lib/ui.mjs';
+import { W, C, openWidget, say, rowOf, picture, eventually, state, openConversation } from './lib/ui.mjs';
 
-let parley, host, browser, owner, shots;
+let parley, host, browser, owner, ownerSession, shots;
 before(async () => {
   parley = await Parley.start();
   host = await hostPage(parley, { css: DEMO_CSS, content: DEMO_BODY });
@@ -17,6 +17,9 @@ before(async () => {
   const r = await parley.api('POST', '/auth/link', { body: { code: parley.signinLink.split('#signin=')[1] } });
   assert.equal(r.status, 200, r.text);
   owner = r.json.token;
+  const pw = await parley.api('PUT', '/auth/password', { token: owner, body: { login: 'owner@acme.example', password: 'correct horse battery' } });
+  assert.equal(pw.status, 200, pw.text);
+  ownerSession = pw.json;
   await parley.api('PATCH', '/inbox/settings', { token: owner, body: { name: 'Acme Outdoor', welcome: 'Hi there! Ask us anything about sizes, orders or delivery.' } });
 });
 after(async () => {
@@ -135,6 +138,83 @@ test('landing page screenshot', async () => {
   await page.waitForTimeout(300);
   await page.screenshot({ path: join(shots, 'landing.png') });
   await ctx.close();
+});
+
+// visitors seeds the inbox with a few conversations from different places.
+async function visitors() {
+  const people = [
+    { page: 'https://acme.example/jackets/alpine', title: 'The Alpine jacket', tz: 'Europe/Sofia', locale: 'bg-BG',
+      ua: 'Mozilla/5.0 (Macintosh; Intel Mac OS X 14_5) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Safari/605.1.15',
+      says: ['Hello! Does the Alpine jacket run true to size?', 'I am usually an M in other brands.'] },
+    { page: 'https://acme.example/checkout', title: 'Checkout', tz: 'America/New_York', locale: 'en-US',
+      ua: 'Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1',
+      says: ['Can I still change my delivery address? Order #4471'] },
+    { page: 'https://acme.example/boots/summit', title: 'Summit boots', tz: 'Asia/Tokyo', locale: 'ja-JP',
+      ua: 'Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36',
+      says: ['Do you ship to Japan?'] },
+  ];
+  const convs = [];
+  for (const p of people) {
+    const s = (await parley.api('POST', `/widget/${parley.address}/session`, { headers: { 'User-Agent': p.ua },
+      body: { page_url: p.page, page_title: p.title, timezone: p.tz, locale: p.locale } })).json;
+    const conv = (await parley.api('POST', '/inbox', { token: s.token })).json;
+    for (const text of p.says) await parley.api('POST', `/conversations/${conv.id}/messages`, { token: s.token, body: { text } });
+    convs.push(conv.id);
+  }
+  return convs;
+}
+
+test('console screenshots: desktop and phone, day and night', async () => {
+  const convs = await visitors();
+  // The first visitor's conversation gets an answer and a photo.
+  await parley.api('POST', `/conversations/${convs[0]}/messages`, { token: owner, body: { text: 'Hi! It runs slightly large: an M fits like an L elsewhere. I would pick S.' } });
+  for (const [name, opts, hour] of [
+    ['console-desktop-day', { viewport: { width: 1280, height: 800 }, colorScheme: 'light' }, 11],
+    ['console-desktop-night', { viewport: { width: 1280, height: 800 }, colorScheme: 'light' }, 21],
+    ['console-phone-day', { viewport: { width: 360, height: 740 }, isMobile: true, hasTouch: true, deviceScaleFactor: 2, colorScheme: 'light' }, 11],
+  ]) {
+    const ctx = await context(opts, hour);
+    const page = await ctx.newPage();
+    const errors = collectErrors(page);
+    await page.goto(parley.url + '/console/');
+    if (!(await C.list(page).isVisible().catch(() => false))) {
+      if (await page.getByLabel('Confirm password').isVisible().catch(() => false)) throw new Error('unexpected set-password step');
+      await page.evaluate((tok) => localStorage.setItem('parley.console.session', tok), JSON.stringify(ownerSession));
+      await page.reload();
+    }
+    await C.list(page).waitFor();
+    await C.item(page, convs[0]).waitFor();
+    if (name.includes('phone')) {
+      await page.waitForTimeout(400);
+      await page.screenshot({ path: join(shots, name.replace('day', 'list') + '.png') });
+    }
+    await openConversation(page, convs[0]);
+    await page.locator('main .bubble', { hasText: 'I would pick S' }).waitFor();
+    await page.waitForTimeout(500);
+    await page.screenshot({ path: join(shots, name + '.png') });
+    assert.deepEqual(errors, []);
+    await ctx.close();
+  }
+  // Settings, on the desktop.
+  const ctx = await context({ viewport: { width: 1280, height: 800 } }, 11);
+  const page = await ctx.newPage();
+  await page.goto(parley.url + '/console/');
+  await page.evaluate((tok) => localStorage.setItem('parley.console.session', tok), JSON.stringify(ownerSession));
+  await page.reload();
+  await C.list(page).waitFor();
+  await page.getByRole('button', { name: 'Settings' }).click();
+  await page.locator('[data-field="address"]').waitFor();
+  await page.waitForTimeout(400);
+  await page.screenshot({ path: join(shots, 'console-settings.png') });
+  await ctx.close();
+  // The sign-in page.
+  const c2 = await context({ viewport: { width: 1280, height: 800 } }, 11);
+  const p2 = await c2.newPage();
+  await p2.goto(parley.url + '/console/');
+  await p2.getByRole('button', { name: 'Sign in' }).waitFor();
+  await p2.waitForTimeout(300);
+  await p2.screenshot({ path: join(shots, 'console-signin.png') });
+  await c2.close();
 });
 
 // A plausible shop page for the widget to sit on.

@@ -103,3 +103,37 @@ test('client ids are unique and sort by time', async () => {
   assert.ok(a < b, `${a} < ${b}`);
   assert.equal(new Set(Array.from({ length: 1000 }, clientId)).size, 1000);
 });
+
+test('every browser module parses', async () => {
+  const { readdirSync } = await import('node:fs');
+  const { execFileSync } = await import('node:child_process');
+  const { join } = await import('node:path');
+  const root = new URL('../../web/', import.meta.url).pathname;
+  const files = [];
+  const walk = (d) => {
+    for (const e of readdirSync(d, { withFileTypes: true })) {
+      if (e.isDirectory()) walk(join(d, e.name));
+      else if (e.name.endsWith('.js')) files.push(join(d, e.name));
+    }
+  };
+  walk(root);
+  assert.ok(files.length > 10, `found ${files.length} files`);
+  for (const f of files) execFileSync(process.execPath, ['--check', f], { stdio: 'pipe' });
+});
+
+test("the loader preloads exactly the widget's modules", async () => {
+  const { readFileSync } = await import('node:fs');
+  const { join, dirname, relative } = await import('node:path');
+  const web = new URL('../../web/', import.meta.url).pathname;
+  const seen = new Set();
+  const visit = (file) => {
+    const rel = relative(web, file);
+    if (seen.has(rel)) return;
+    seen.add(rel);
+    for (const m of readFileSync(file, 'utf8').matchAll(/^(?:import|export)[^'"]*from\s+'(\.[^']+)'/gm)) visit(join(dirname(file), m[1]));
+  };
+  visit(join(web, 'widget/parley-chat.js'));
+  const loader = readFileSync(join(web, 'widget/loader.js'), 'utf8');
+  const listed = new Set([...loader.match(/var modules = \[([^\]]+)\]/)[1].matchAll(/'([^']+)'/g)].map((m) => m[1]));
+  assert.deepEqual([...listed].sort(), [...seen].sort());
+});

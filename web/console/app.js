@@ -21,6 +21,8 @@ const DETAILS_KEY = 'parley.console.details';
 const PRESENCE_BATCH = 100;
 const NOTIFY_FRESH_MS = 2 * 60 * 1000; // older messages (a replay after a reconnect) do not ring
 const RANK = { online: 0, away: 1, busy: 2, offline: 3 };
+// Failures the connection or the sign-in flow already deal with.
+const QUIET = new Set(['offline', 'unauthenticated', 'token_expired', 'timeout']);
 
 export class App {
   constructor({ root, session, onSignOut }) {
@@ -307,7 +309,7 @@ export class App {
       this.chat.thread.render();
       this.settingsView?.renderTeam();
     } catch (e) {
-      if (e.code !== 'offline') console.warn('parley: team not loaded:', e.message);
+      if (!QUIET.has(e.code)) console.warn('parley: team not loaded:', e.message);
     }
   }
 
@@ -315,7 +317,7 @@ export class App {
     try {
       this.applySettings(await this.client.api('GET', '/inbox/settings'));
     } catch (e) {
-      if (e.code !== 'offline') console.warn('parley: settings not loaded:', e.message);
+      if (!QUIET.has(e.code)) console.warn('parley: settings not loaded:', e.message);
     }
   }
 
@@ -391,26 +393,10 @@ export class App {
   // member who is not on the team) and asks for their presence.
   async _resolveVisitors() {
     await this.teamReady;
-    const missing = [];
     for (const c of this.inboxConversations()) {
-      if (this.visitorOf.has(c.id)) continue;
-      const v = (c.info.members || []).find((u) => !this.isStaff(u));
+      const v = c.info.visitor_id || (c.info.members || []).find((u) => !this.isStaff(u));
       if (v) this.visitorOf.set(c.id, v);
-      else missing.push(c.id);
     }
-    // The list does not carry members: ask for the ones we lack, a few at a time.
-    const work = missing.slice();
-    await Promise.all(Array.from({ length: Math.min(4, work.length) }, async () => {
-      while (work.length) {
-        const id = work.shift();
-        try {
-          const info = await this.client.api('GET', '/conversations/' + encodeURIComponent(id));
-          this.client.conversation(id, info);
-          const v = (info.members || []).find((u) => !this.isStaff(u));
-          if (v) this.visitorOf.set(id, v);
-        } catch { /* stays without a dot */ }
-      }
-    }));
     await this._refreshPresence(true);
   }
 
@@ -452,14 +438,18 @@ export class App {
     const conv = this.client.convs.get(m.conversation_id);
     if (!conv) return;
     if (!conv.info.kind) this._fetchConversation(m.conversation_id);
+    else if (conv.info.kind !== 'inbox') return; // the console is for visitor conversations
     const mine = m.sender_id === this.me.id;
     if (!mine) {
       const open = this.isOpen(conv.id);
       if (open && document.visibilityState === 'visible') this.chat.readIfOpen();
       else conv.info.unread = (conv.info.unread || 0) + 1;
-      const fromVisitor = !this.isStaff(m.sender_id);
-      if (fromVisitor && !this.visitorOf.has(conv.id)) this.visitorOf.set(conv.id, m.sender_id);
-      if (!this.team.has(m.sender_id) && !fromVisitor) this.teamReady = this.loadTeam();
+      // The visitor is the conversation's one member who is not on the team;
+      // anyone else we do not know is a teammate who joined since we loaded the team.
+      const known = this.visitorOf.get(conv.id);
+      const fromVisitor = known ? known === m.sender_id : !this.isStaff(m.sender_id);
+      if (fromVisitor && !known) this.visitorOf.set(conv.id, m.sender_id);
+      if (!fromVisitor && !this.isStaff(m.sender_id)) this.teamReady = this.loadTeam();
       const fresh = Date.now() - Date.parse(m.created_at) < NOTIFY_FRESH_MS;
       if (fromVisitor && fresh && (!open || document.visibilityState !== 'visible')) {
         this.notifier.notify({ title: conv.info.name || 'Visitor', body: preview(m), conversationId: conv.id });
@@ -470,7 +460,7 @@ export class App {
 
   _newConversation(info) {
     if (info.kind !== 'inbox') return;
-    const v = (info.members || []).find((u) => !this.isStaff(u));
+    const v = info.visitor_id || (info.members || []).find((u) => !this.isStaff(u));
     if (v) this.visitorOf.set(info.id, v);
     this.changed();
     this._refreshPresence(true);
@@ -561,7 +551,7 @@ export class App {
     if (!fromHash) {
       const hash = id ? '#c=' + id : '';
       if (location.hash !== hash && !(hash === '' && !location.hash)) {
-        history[push ? 'pushState' : 'replaceState']({ parley: id ? 'conv' : 'list' }, '', location.pathname + location.search + hash);
+        history[push ? 'pushState' : 'replaceState']({ parley: id ? 'conv' : 'list', pushed: push && !!id }, '', location.pathname + location.search + hash);
       }
     }
     const changedConv = id !== this.selected;
@@ -583,7 +573,8 @@ export class App {
   // back: from the conversation to the list (phones).
   back() {
     const prev = this.selected;
-    if (history.state?.parley === 'conv') history.back();
+    if (history.state?.pushed) history.back(); // the entry we pushed: the system back gesture agrees
+
     else this.select(null);
     requestAnimationFrame(() => this.list.focusItem(prev));
   }

@@ -27,7 +27,7 @@ export class ChatView {
     this.dot = h('span', { class: 'dot offline' });
     this.avatar = avatar('Visitor', { size: 'md', dot: this.dot });
     this.title = h('h1', { class: 'chat-title', id: 'chat-title' }, '');
-    this.sub = h('p', { class: 'chat-sub', 'aria-live': 'polite' });
+    this.sub = h('p', { class: 'chat-sub' }); // the thread announces typing itself
     this.detailsBtn = h('button', {
       type: 'button', class: 'icon-btn details-toggle', 'aria-controls': 'details', html: more.panel,
       onclick: () => app.toggleDetails(),
@@ -77,6 +77,14 @@ export class ChatView {
     }
     const conv = app.client.conversation(id);
     this.conv = conv;
+    // Ticks: "read" here means the visitor read it, not a teammate.
+    if (!Object.hasOwn(conv, 'readByOthers')) {
+      conv.readByOthers = () => {
+        const v = app.visitorOf.get(conv.id);
+        if (!v) return 0;
+        return conv.reads[v] || 0;
+      };
+    }
     this.empty.hidden = true;
     this.pane.hidden = false;
     this.el.removeAttribute('aria-label');

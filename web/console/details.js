@@ -52,6 +52,9 @@ export class DetailsPanel {
   // refresh re-renders for a presence change (cheap: only the status line).
   refresh() {
     if (this._statusEl) this._statusEl.replaceChildren(...this._status());
+    const d = this.id && this.app.details.get(this.id);
+    const ls = d && this.body.querySelector('[data-field="last_seen"]');
+    if (ls) ls.textContent = this._lastSeen(d);
   }
 
   tick() {
@@ -61,8 +64,16 @@ export class DetailsPanel {
     const lt = this.body.querySelector('[data-field="local_time"]');
     if (lt) lt.textContent = localTime(d.timezone) || 'Unknown';
     const ls = this.body.querySelector('[data-field="last_seen"]');
-    if (ls) ls.textContent = seenText(d.last_seen);
+    if (ls) ls.textContent = this._lastSeen(d);
     this.refresh();
+  }
+
+  // _lastSeen: "Online now", or the later of the session's and the presence's times.
+  _lastSeen(d) {
+    const p = this.app.visitorPresence(this.id);
+    if (p?.status === 'online') return 'Online now';
+    const t = [d.last_seen, p?.last_seen].filter(Boolean).sort((a, b) => Date.parse(b) - Date.parse(a))[0];
+    return seenText(t);
   }
 
   _status() {
@@ -118,7 +129,7 @@ export class DetailsPanel {
       ]),
       section('Visits', [
         row(more.calendar, 'First seen', h('span', { 'data-field': 'first_seen', title: dateTime(d.first_seen) }, dateTime(d.first_seen) || 'Unknown')),
-        row(more.sparkle, 'Last seen', h('span', { 'data-field': 'last_seen', title: dateTime(d.last_seen) }, seenText(d.last_seen))),
+        row(more.sparkle, 'Last seen', h('span', { 'data-field': 'last_seen', title: dateTime(d.last_seen) }, this._lastSeen(d))),
       ]),
     );
   }

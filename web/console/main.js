@@ -30,12 +30,16 @@ function onSession(s) {
   route();
 }
 
-async function openApp() {
-  if (app) return;
-  root.replaceChildren();
-  const { App } = await import('./app.js');
-  app = new App({ root, session, onSignOut: signOut });
-  app.start();
+let opening = null;
+function openApp() {
+  if (app || opening) return opening;
+  opening = import('./app.js').then(({ App }) => {
+    opening = null;
+    if (!session.valid) return showSignin(); // signed out meanwhile
+    app = new App({ root, session, onSignOut: signOut });
+    app.start();
+  });
+  return opening;
 }
 
 function closeApp() {

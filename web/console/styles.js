@@ -86,7 +86,7 @@ button, input, select, textarea { font: inherit; }
 .field input:focus, .field textarea:focus { border-color: var(--accent); box-shadow: 0 0 0 4px color-mix(in srgb, var(--accent) 18%, transparent); }
 .field input:focus-visible, .field textarea:focus-visible { outline: none; }
 .field input[aria-invalid=true], .field textarea[aria-invalid=true] { border-color: var(--danger); box-shadow: 0 0 0 4px color-mix(in srgb, var(--danger) 14%, transparent); }
-.field input:disabled, .field textarea:disabled { opacity: .7; cursor: not-allowed; }
+.field input:not([type=radio]):disabled, .field textarea:disabled { opacity: .7; cursor: not-allowed; }
 .hint { font-size: 12px; color: var(--muted); }
 .form-error { margin: 0; padding: 10px 12px; border-radius: 12px; font-size: 13.5px; line-height: 1.4; color: var(--danger);
   background: color-mix(in srgb, var(--danger) 9%, transparent); border: 1px solid color-mix(in srgb, var(--danger) 24%, transparent); }
@@ -189,9 +189,6 @@ button, input, select, textarea { font: inherit; }
 .empty-art.big { width: 88px; height: 88px; border-radius: 28px; }
 .empty-art.big svg { width: 38px; height: 38px; }
 
-/* threadCSS styles the thread's typing line as .typing, which also matches
-   a presence dot in the typing state (.dot.typing): keep dots dots. */
-.dot.typing { display: inline-block; min-height: 0; padding: 0; gap: 0; font-size: 0; }
 
 /* avatars */
 .avatar { position: relative; flex: none; display: grid; place-items: center; width: 42px; height: 42px; border-radius: 50%;
@@ -230,7 +227,7 @@ button, input, select, textarea { font: inherit; }
 .chat-body { background: linear-gradient(180deg, color-mix(in srgb, var(--accent) 4%, transparent), transparent 40%); }
 .main .row { max-width: min(74%, 560px); }
 .main .day { background: var(--card-bg); border: 1px solid var(--line); }
-.main .thread > .typing { padding: 0 26px 4px; }
+.main .thread > .typing-line { padding: 0 26px 4px; }
 .main .notice, .main .context { margin-left: 18px; margin-right: 18px; }
 .main .composer { margin: 6px 18px 18px; padding: 7px; border-radius: 20px; }
 .main .log { scrollbar-width: thin; scrollbar-color: var(--line-strong) transparent; }
@@ -394,7 +391,7 @@ input.color::-webkit-color-swatch { border: 0; border-radius: 8px; }
   .details-head { padding-top: calc(8px + env(safe-area-inset-top)); }
   .main .log { padding: 14px 12px 6px; }
   .main .row { max-width: 86%; }
-  .main .thread > .typing { padding: 0 16px 4px; }
+  .main .thread > .typing-line { padding: 0 16px 4px; }
   .main .composer { margin: 4px 8px calc(8px + env(safe-area-inset-bottom)); }
   .main .notice, .main .context { margin-left: 10px; margin-right: 10px; }
   .nav { padding-bottom: calc(12px + env(safe-area-inset-bottom)); }

@@ -6,6 +6,7 @@
 import { readableOn } from './kit.js';
 
 const KEY = 'parley.console.theme';
+const ACCENT_KEY = 'parley.console.accent'; // the inbox colour, so the sign-in screen wears it too
 const NIGHT_FROM = 19;
 const NIGHT_UNTIL = 7;
 const DEFAULT_ACCENT = '#4f46e5';
@@ -55,6 +56,10 @@ export function onTheme(f) {
 
 let started = false;
 export function startTheme() {
+  try {
+    const saved = localStorage.getItem(ACCENT_KEY);
+    if (saved) setAccent(saved, false);
+  } catch { /* the default accent */ }
   applyTheme();
   if (started) return;
   started = true;
@@ -64,8 +69,13 @@ export function startTheme() {
 }
 
 // setAccent makes the inbox's colour the console's accent too.
-export function setAccent(color) {
+export function setAccent(color, remember = true) {
   const c = /^#[0-9a-f]{6}$/i.test(color || '') ? color : DEFAULT_ACCENT;
+  if (remember) {
+    try {
+      localStorage.setItem(ACCENT_KEY, c);
+    } catch { /* this page only */ }
+  }
   const root = document.documentElement;
   root.style.setProperty('--accent', c);
   root.style.setProperty('--accent-fg', readableOn(c));

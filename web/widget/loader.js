@@ -7,6 +7,18 @@
   if (!script || !script.src) return;
   var base = script.src.replace(/\/widget\.js(?:[?#].*)?$/, '');
   var d = script.dataset;
+  // Every module the widget imports, fetched at once instead of one level
+  // of imports after another (sdk-unit.test.mjs keeps this list complete).
+  var modules = ['widget/parley-chat.js', 'widget/styles.js', 'sdk/index.js', 'sdk/client.js', 'sdk/conversation.js',
+    'sdk/outbox.js', 'sdk/ids.js', 'sdk/visitor.js', 'ui/thread.js', 'ui/styles.js', 'ui/dom.js', 'ui/icons.js',
+    'ui/format.js', 'ui/recorder.js'];
+  var head = document.head || document.documentElement;
+  for (var i = 0; i < modules.length; i++) {
+    var link = document.createElement('link');
+    link.rel = 'modulepreload';
+    link.href = base + '/' + modules[i];
+    head.appendChild(link);
+  }
   function mount() {
     import(base + '/widget/parley-chat.js').then(function (m) {
       m.mount({ server: base, address: d.address, identity: d.identity, position: d.position, color: d.color, theme: d.theme, open: d.open !== undefined });

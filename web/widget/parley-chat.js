@@ -90,7 +90,9 @@ class ParleyChat extends HTMLElement {
     const c = this.cfg;
     const color = /^#[0-9a-f]{6}$/i.test(this.getAttribute('color') || '') ? this.getAttribute('color') : c.color;
     if (color) this.root.style.setProperty('--accent', color);
-    const pos = this.dataset.position === 'left' || this.dataset.position === 'right' ? this.dataset.position : c.position || 'right';
+    // data-position set on the tag wins; otherwise the inbox's setting, live.
+    if (this._forcedPosition === undefined) this._forcedPosition = ['left', 'right'].includes(this.dataset.position) ? this.dataset.position : null;
+    const pos = this._forcedPosition || c.position || 'right';
     this.dataset.position = pos;
     this.root.classList.toggle('left', pos === 'left');
     this.titleEl.textContent = c.name || 'Chat';

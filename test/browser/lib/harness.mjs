@@ -123,9 +123,9 @@ export class Parley {
   }
 
   // api calls the REST API with a token or API key.
-  async api(method, path, { token, body } = {}) {
+  async api(method, path, { token, body, headers = {} } = {}) {
     const res = await fetch(this.url + '/api/v1' + path, {
-      method, headers: { ...(token ? { Authorization: 'Bearer ' + token } : {}), ...(body ? { 'Content-Type': 'application/json' } : {}) },
+      method, headers: { ...headers, ...(token ? { Authorization: 'Bearer ' + token } : {}), ...(body ? { 'Content-Type': 'application/json' } : {}) },
       body: body ? JSON.stringify(body) : undefined,
     });
     const text = await res.text();
