@@ -212,16 +212,16 @@ type Message struct {
 
 // Conversation as listed to a member.
 type Conversation struct {
-	ID          string   `json:"id"`
-	Kind        string   `json:"kind"`
-	Name        string   `json:"name,omitempty"`
-	Members     []string `json:"members,omitempty"` // user ids (not listed for large groups)
+	ID      string   `json:"id"`
+	Kind    string   `json:"kind"`
+	Name    string   `json:"name,omitempty"`
+	Members []string `json:"members,omitempty"` // user ids (not listed for large groups)
 	// VisitorID is, for an inbox conversation, the visitor's user id.
-	VisitorID string `json:"visitor_id,omitempty"`
-	MemberCount int      `json:"member_count"`
-	LastSeq     int64    `json:"last_seq"`
-	ReadSeq     int64    `json:"read_seq"`
-	Unread      int64    `json:"unread"`
+	VisitorID   string `json:"visitor_id,omitempty"`
+	MemberCount int    `json:"member_count"`
+	LastSeq     int64  `json:"last_seq"`
+	ReadSeq     int64  `json:"read_seq"`
+	Unread      int64  `json:"unread"`
 	// Reads is each member's read position (user id → seq), for
 	// conversations small enough to list members: the data behind read ticks.
 	Reads       map[string]int64 `json:"reads,omitempty"`
