@@ -489,3 +489,27 @@ type Invite struct {
 	URL       string    `json:"url"`
 	ExpiresAt time.Time `json:"expires_at"`
 }
+
+// PushSubscription is a browser's PushSubscription.toJSON(), as the console
+// sends it to POST /api/v1/push/subscriptions.
+type PushSubscription struct {
+	Endpoint string `json:"endpoint"`
+	Keys     struct {
+		P256dh string `json:"p256dh"`
+		Auth   string `json:"auth"`
+	} `json:"keys"`
+}
+
+// PushKey is the server's VAPID public key (applicationServerKey).
+type PushKey struct {
+	PublicKey string `json:"public_key"`
+}
+
+// PushPayload is what a push message carries to the console's service
+// worker (encrypted, RFC 8291).
+type PushPayload struct {
+	Title          string `json:"title"`
+	Body           string `json:"body"`
+	ConversationID string `json:"conversation_id"`
+	URL            string `json:"url"`
+}

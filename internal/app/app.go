@@ -21,11 +21,13 @@ import (
 	"github.com/parley-chat/parley/internal/config"
 	"github.com/parley-chat/parley/internal/inbox"
 	"github.com/parley-chat/parley/internal/media"
+	"github.com/parley-chat/parley/internal/push"
 	"github.com/parley-chat/parley/internal/store"
 	"github.com/parley-chat/parley/internal/store/sqlite"
 	"github.com/parley-chat/parley/internal/transport/api"
 	"github.com/parley-chat/parley/internal/transport/site"
 	"github.com/parley-chat/parley/internal/transport/ws"
+	"github.com/parley-chat/parley/protocol"
 )
 
 // App is one running Parley node.
@@ -38,6 +40,7 @@ type App struct {
 	Auth  *auth.Authenticator
 	Chat  *chat.Service
 	Inbox *inbox.Service
+	Push  *push.Service
 	WS    *ws.Server
 	API   *api.API
 	Site  *site.Site
@@ -82,7 +85,17 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 		TypingTimeout:      cfg.TypingTimeout,
 		PresenceMaxMembers: presenceMax(cfg.PresenceMaxMembers),
 		SyncLimit:          cfg.SyncLimit,
+		OnVisitorMessage: func(acc, conv, name string, m protocol.Message) {
+			a.Push.VisitorMessage(acc, conv, name, m)
+		},
 	})
+	a.Push, err = push.New(ctx, st, push.Config{Subject: cfg.PushSubject, PublicURL: cfg.PublicURLOrDefault(),
+		AllowPrivate: cfg.PushAllowPrivateEndpoints}, a.Chat.IsOnline, log)
+	if err != nil {
+		a.Chat.Close()
+		st.Close()
+		return nil, err
+	}
 	a.Inbox = inbox.New(st, a.Auth, a.Chat, inbox.Config{PublicURL: cfg.PublicURLOrDefault(), VisitorTokenTTL: cfg.VisitorTokenTTL})
 	a.WS = ws.New(ws.Config{
 		MaxFrameBytes:     int(cfg.MaxFrameBytes),
@@ -111,7 +124,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 		LoginAttemptsPerMinute:   cfg.LoginAttemptsPerMinute,
 		ConsoleSessionTTL:        cfg.ConsoleSessionTTL,
 		SigninLinkTTL:            SigninLinkTTL,
-	}, a.Auth, a.Chat, a.Inbox, log)
+	}, a.Auth, a.Chat, a.Inbox, a.Push, log)
 	a.Site = site.New(site.Config{PublicURL: cfg.PublicURLOrDefault()}, a.Store, a.Inbox, a.API.LimitAddress, log)
 	return a, nil
 }
@@ -179,5 +192,6 @@ func (a *App) close() {
 		a.Log.Error("closing store", "err", err)
 	}
 	a.Chat.Close()
+	a.Push.Close()
 	a.Bus.Close()
 }

@@ -83,6 +83,9 @@ func (s *Service) Send(ctx context.Context, id auth.Identity, r protocol.SendReq
 	}
 	if created {
 		s.typing.clear(c, id.UserID)
+		if c.Kind == protocol.KindInbox && id.Role == protocol.RoleVisitor && s.cfg.OnVisitorMessage != nil {
+			s.cfg.OnVisitorMessage(c.AccountID, c.ID, id.DisplayName, out)
+		}
 		return out, nil
 	}
 	// A resend: answer with the message as first stored.

@@ -67,6 +67,9 @@ func (s *Service) OnlineUsers(accountID string) int {
 	return s.online.accts[accountID]
 }
 
+// IsOnline reports whether a user has a connection to this node.
+func (s *Service) IsOnline(userID string) bool { return s.connected(userID) }
+
 func (s *Service) connected(userID string) bool {
 	s.online.mu.Lock()
 	defer s.online.mu.Unlock()

@@ -24,6 +24,9 @@ type Config struct {
 	TypingTimeout      time.Duration // typing expires without refresh [5s]
 	PresenceMaxMembers int           // presence is pushed to groups up to this size [100]; negative: none
 	SyncLimit          int           // most messages replayed per conversation per sync [1000]
+	// OnVisitorMessage, if set, hears of each new message a visitor sends
+	// to their inbox (push notifications). It must not block.
+	OnVisitorMessage func(accountID, conversationID, visitorName string, m protocol.Message)
 }
 
 func (c *Config) defaults() {

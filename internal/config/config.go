@@ -87,6 +87,13 @@ type Config struct {
 	// (passwords, one-time links, invitations). Defaults to 10.
 	LoginAttemptsPerMinute int `yaml:"login_attempts_per_minute" env:"PARLEY_LOGIN_ATTEMPTS_PER_MINUTE" flag:"login-attempts-per-minute" default:"10" help:"per client IP: console sign-in attempts per minute"`
 
+	// PushSubject identifies this server to browsers' push services (the
+	// VAPID "sub"): a mailto: or https: URL. Defaults to empty, meaning the public URL.
+	PushSubject string `yaml:"push_subject" env:"PARLEY_PUSH_SUBJECT" flag:"push-subject" default:"" help:"contact for browsers' push services, mailto: or https: (empty = the public URL)"`
+	// PushAllowPrivateEndpoints lets push endpoints be loopback or private
+	// addresses (a push service on your own network). Defaults to false.
+	PushAllowPrivateEndpoints bool `yaml:"push_allow_private_endpoints" env:"PARLEY_PUSH_ALLOW_PRIVATE_ENDPOINTS" flag:"push-allow-private-endpoints" default:"false" help:"allow Web Push endpoints on loopback and private addresses"`
+
 	// --- Messages and connections ---
 
 	// MaxMessageBytes is the longest message text in bytes. Defaults to 8KiB.

@@ -52,7 +52,7 @@ func TestDefault(t *testing.T) {
 		Addr: ":8080", DataDir: "./parley-data", PublicURL: "",
 		LogLevel: "info", LogFormat: "text",
 		Secret: "", TokenTTL: 24 * time.Hour, TokenMaxTTL: 720 * time.Hour, AllowedOrigins: nil,
-		VisitorTokenTTL: 24 * time.Hour, ConsoleSessionTTL: 12 * time.Hour, AddressAttemptsPerMinute: 60, LoginAttemptsPerMinute: 10,
+		VisitorTokenTTL: 24 * time.Hour, ConsoleSessionTTL: 12 * time.Hour, AddressAttemptsPerMinute: 60, LoginAttemptsPerMinute: 10, PushSubject: "", PushAllowPrivateEndpoints: false,
 		MaxMessageBytes: 8192, MaxFrameBytes: 64 << 10,
 		MessagesPerSecond: 10, MessagesBurst: 20,
 		ConnsPerIP: 200, ConnsPerAccount: 20000,

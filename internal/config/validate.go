@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -69,6 +70,9 @@ func (c *Config) Validate() error {
 	}
 	if c.ConsoleSessionTTL > c.TokenMaxTTL {
 		bad("console_session_ttl", "%s is longer than token_max_ttl %s", c.ConsoleSessionTTL, c.TokenMaxTTL)
+	}
+	if c.PushSubject != "" && !strings.HasPrefix(c.PushSubject, "mailto:") && !strings.HasPrefix(c.PushSubject, "https://") {
+		bad("push_subject", "want a mailto: or https: URL, got %q", c.PushSubject)
 	}
 	positive("address_attempts_per_minute", int64(c.AddressAttemptsPerMinute))
 	positive("login_attempts_per_minute", int64(c.LoginAttemptsPerMinute))

@@ -28,6 +28,7 @@ type Store interface {
 	InboxStore
 	VisitorStore
 	LoginStore
+	PushStore
 	// Close flushes pending writes and releases the database.
 	Close() error
 }
@@ -281,4 +282,25 @@ type LoginStore interface {
 	PutLogin(ctx context.Context, l Login) error
 	GetLogin(ctx context.Context, login string) (Login, error)
 	GetLoginByUser(ctx context.Context, accountID, userID string) (Login, error)
+}
+
+// PushSubscription is a browser's Web Push subscription (the console's),
+// for one owner or agent.
+type PushSubscription struct {
+	Endpoint  string // the push service URL; unique
+	AccountID string
+	UserID    string
+	P256dh    string // the browser's public key, base64url
+	Auth      string // the shared auth secret, base64url
+	CreatedAt time.Time
+}
+
+type PushStore interface {
+	// PutPushSubscription stores s, replacing a subscription with the same
+	// endpoint (a browser re-subscribing, or another user on it).
+	PutPushSubscription(ctx context.Context, s PushSubscription) error
+	// DeletePushSubscription removes an endpoint of userID (any user's when
+	// userID is ""); ErrNotFound when there is none.
+	DeletePushSubscription(ctx context.Context, endpoint, userID string) error
+	ListPushSubscriptions(ctx context.Context, accountID string) ([]PushSubscription, error)
 }

@@ -145,6 +145,25 @@ test('notifications for new visitor messages, and it installs as an app', async 
   assert.ok(notes.some((n) => /Ping from a new visitor/.test(n.body)), JSON.stringify(notes));
   await eventually('the title counts unread messages', async () => /\(\d+\)/.test(await page.title()));
 
+  // A Web Push message (what the server sends while the console is closed)
+  // becomes a notification through the service worker. The browser's own
+  // push service cannot be reached from here, so the push is handed to the
+  // worker through the DevTools protocol, as the push service would.
+  const cdp = await ctx.newCDPSession(page);
+  const regs = new Promise((resolve) => cdp.on('ServiceWorker.workerRegistrationUpdated', (e) => {
+    const r = e.registrations.find((x) => x.scopeURL === parley.url + '/console/' && !x.isDeleted);
+    if (r) resolve(r);
+  }));
+  await cdp.send('ServiceWorker.enable');
+  const reg = await regs;
+  await cdp.send('ServiceWorker.deliverPushMessage', { origin: parley.url, registrationId: reg.registrationId,
+    data: JSON.stringify({ title: 'Visitor PUSH', body: 'Sent while you were away', conversation_id: 'cnv_pushed', url: '/console/#c=cnv_pushed' }) });
+  const pushed = await eventually('the push becomes a notification', () => page.evaluate(async () => {
+    const ns = await (await navigator.serviceWorker.ready).getNotifications({ tag: 'cnv_pushed' });
+    return ns.length ? { title: ns[0].title, body: ns[0].body, data: ns[0].data } : null;
+  }));
+  assert.deepEqual(pushed, { title: 'Visitor PUSH', body: 'Sent while you were away', data: { conversation_id: 'cnv_pushed', url: '/console/#c=cnv_pushed' } });
+
   // The app: a manifest with icons, served PNGs of the right size, a worker in control.
   const m = await (await fetch(parley.url + '/console/manifest.webmanifest')).json();
   assert.equal(m.display, 'standalone');

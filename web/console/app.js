@@ -10,7 +10,7 @@ import { icons } from '../ui/icons.js';
 import { STATUS_LABEL } from '../ui/format.js';
 import { more, avatar, toast, explain, preview } from './kit.js';
 import { theme, toggleTheme, onTheme, setAccent } from './theme.js';
-import { Notifier, setTitle } from './notify.js';
+import { Notifier, setTitle, syncPush } from './notify.js';
 import { ConversationList } from './list.js';
 import { ChatView } from './chat.js';
 import { DetailsPanel } from './details.js';
@@ -106,7 +106,11 @@ export class App {
     on(window, 'popstate', () => this._fromHash());
     on(document, 'visibilitychange', () => this._visibility());
     on(document, 'keydown', (e) => this._key(e));
-    on(this.notifier, 'change', () => this._renderBell());
+    on(this.notifier, 'change', () => {
+      this._renderBell();
+      syncPush(client, this.notifier.state === 'on');
+    });
+    client.addEventListener('connected', () => this.notifier.state === 'on' && syncPush(client, true), { once: true, signal });
     on(this.session, 'change', () => {
       if (this.session.user && this.session.user.id !== this.me.id) location.reload(); // another tab signed in as someone else
       else client.token = this.session.data?.token || client.token;
@@ -295,7 +299,9 @@ export class App {
     }
   }
 
-  signOut() {
+  async signOut() {
+    // This device stops hearing of this user's visitors.
+    await Promise.race([syncPush(this.client, false), new Promise((r) => setTimeout(r, 1500))]);
     this.onSignOut();
   }
 

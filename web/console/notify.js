@@ -132,6 +132,46 @@ export class Notifier extends EventTarget {
   }
 }
 
+// syncPush makes this browser's Web Push subscription match the bell: on,
+// it subscribes with the server's key and registers the subscription, so
+// visitors' messages reach the console while it is closed; off, it
+// unsubscribes. Browsers that cannot reach their push service (or have no
+// Push API) keep the notifications of an open console only.
+export async function syncPush(client, on) {
+  const reg = registration || (await navigator.serviceWorker?.getRegistration('/console/'));
+  if (!reg?.pushManager) return 'unsupported';
+  try {
+    let sub = await reg.pushManager.getSubscription();
+    if (!on) {
+      if (sub) {
+        await client.api('DELETE', '/push/subscriptions', { endpoint: sub.endpoint }).catch(() => {});
+        await sub.unsubscribe();
+      }
+      return 'off';
+    }
+    const { public_key: key } = await client.api('GET', '/push/key');
+    const want = fromBase64url(key);
+    if (sub && !sameBytes(new Uint8Array(sub.options.applicationServerKey || []), want)) {
+      await sub.unsubscribe(); // subscribed for another server key (a reset server)
+      sub = null;
+    }
+    if (!sub) sub = await reg.pushManager.subscribe({ userVisibleOnly: true, applicationServerKey: want });
+    await client.api('POST', '/push/subscriptions', sub.toJSON());
+    return 'on';
+  } catch {
+    return 'unavailable';
+  }
+}
+
+function fromBase64url(s) {
+  const b = atob(s.replace(/-/g, '+').replace(/_/g, '/') + '==='.slice((s.length + 3) % 4));
+  return Uint8Array.from(b, (c) => c.charCodeAt(0));
+}
+
+function sameBytes(a, b) {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
+}
+
 // setTitle puts the unread total in the tab's title.
 export function setTitle(unread) {
   document.title = unread > 0 ? `(${unread > 99 ? '99+' : unread}) ${TITLE}` : TITLE;

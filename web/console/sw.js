@@ -2,9 +2,10 @@
 // console's own files, served network-first, so the installed app opens
 // to its shell when offline; it never touches the API or the WebSocket.
 // A click on a notification focuses an open console (and opens the
-// conversation there) or opens a new one.
+// conversation there) or opens a new one. Pushes from the server (Web
+// Push) become notifications.
 
-const CACHE = 'parley-console-v1';
+const CACHE = 'parley-console-v2';
 const SHELL = [
   '/console/', '/console/main.js', '/console/app.js', '/console/session.js', '/console/signin.js',
   '/console/list.js', '/console/chat.js', '/console/details.js', '/console/settings.js', '/console/notify.js',
@@ -57,6 +58,23 @@ self.addEventListener('fetch', (event) => {
       throw err;
     }
   })());
+});
+
+// A push from the server: a visitor wrote while this console was closed or
+// asleep (the server pushes only to people with no open connection).
+self.addEventListener('push', (event) => {
+  let p = {};
+  try {
+    p = event.data ? event.data.json() : {};
+  } catch {
+    p = { body: event.data?.text() || '' };
+  }
+  const id = p.conversation_id || '';
+  event.waitUntil(self.registration.showNotification(p.title || 'New message', {
+    body: p.body || 'A visitor wrote to you.', tag: id || 'parley', renotify: true,
+    icon: '/console/icons/192.png', badge: '/console/icons/32.png',
+    data: { conversation_id: id, url: '/console/' + (id ? '#c=' + encodeURIComponent(id) : '') },
+  }));
 });
 
 self.addEventListener('notificationclick', (event) => {

@@ -197,3 +197,47 @@ func testLogins(t *testing.T, s store.Store) {
 	_, err = s.GetLoginByUser(ctx, newAccount(t, s).ID, owner.ID)
 	wantErr(t, err, store.ErrNotFound)
 }
+
+func testPushSubscriptions(t *testing.T, s store.Store) {
+	ctx := ctxT(t)
+	acc := newAccount(t, s)
+	ann := newUser(t, s, acc.ID, protocol.RoleAgent)
+	bob := newUser(t, s, acc.ID, protocol.RoleOwner)
+	ep1, ep2 := "https://push.example/"+id("e"), "https://push.example/"+id("e")
+	must(t, s.PutPushSubscription(ctx, store.PushSubscription{Endpoint: ep1, AccountID: acc.ID, UserID: ann.ID, P256dh: "k1", Auth: "a1", CreatedAt: now()}))
+	must(t, s.PutPushSubscription(ctx, store.PushSubscription{Endpoint: ep2, AccountID: acc.ID, UserID: bob.ID, P256dh: "k2", Auth: "a2", CreatedAt: now()}))
+	list, err := s.ListPushSubscriptions(ctx, acc.ID)
+	must(t, err)
+	if len(list) != 2 {
+		t.Fatalf("ListPushSubscriptions = %+v", list)
+	}
+	// The same browser subscribed again, now signed in as bob: one row, bob's, new keys.
+	must(t, s.PutPushSubscription(ctx, store.PushSubscription{Endpoint: ep1, AccountID: acc.ID, UserID: bob.ID, P256dh: "k3", Auth: "a3", CreatedAt: now()}))
+	list, err = s.ListPushSubscriptions(ctx, acc.ID)
+	must(t, err)
+	if len(list) != 2 {
+		t.Fatalf("after re-subscribing: %+v", list)
+	}
+	for _, p := range list {
+		if p.Endpoint == ep1 && (p.UserID != bob.ID || p.P256dh != "k3" || p.Auth != "a3") {
+			t.Fatalf("re-subscribed endpoint = %+v", p)
+		}
+	}
+	// Only its user removes a subscription (or the server, with no user).
+	wantErr(t, s.DeletePushSubscription(ctx, ep2, ann.ID), store.ErrNotFound)
+	must(t, s.DeletePushSubscription(ctx, ep2, bob.ID))
+	wantErr(t, s.DeletePushSubscription(ctx, ep2, bob.ID), store.ErrNotFound)
+	must(t, s.DeletePushSubscription(ctx, ep1, ""))
+	list, err = s.ListPushSubscriptions(ctx, acc.ID)
+	must(t, err)
+	if len(list) != 0 {
+		t.Fatalf("after deleting: %+v", list)
+	}
+	other := newAccount(t, s)
+	list, err = s.ListPushSubscriptions(ctx, other.ID)
+	must(t, err)
+	if len(list) != 0 {
+		t.Fatalf("another account lists %+v", list)
+	}
+	wantErr(t, s.PutPushSubscription(ctx, store.PushSubscription{Endpoint: ep1, AccountID: acc.ID, UserID: id("usr"), P256dh: "k", Auth: "a"}), store.ErrNotFound)
+}

@@ -65,6 +65,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"InboxAddressRace", testInboxAddressRace},
 		{"Visitors", testVisitors},
 		{"Logins", testLogins},
+		{"PushSubscriptions", testPushSubscriptions},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -18,6 +18,7 @@ import (
 	"github.com/parley-chat/parley/internal/auth"
 	"github.com/parley-chat/parley/internal/chat"
 	"github.com/parley-chat/parley/internal/inbox"
+	"github.com/parley-chat/parley/internal/push"
 )
 
 // Prefix is where the API is mounted.
@@ -106,6 +107,7 @@ type API struct {
 	auth    *auth.Authenticator
 	chat    *chat.Service
 	inboxes *inbox.Service
+	push    *push.Service
 	log     *slog.Logger
 	limits  *userLimiter // message sends, per user
 	byIP    ipLimits
@@ -115,12 +117,12 @@ type API struct {
 }
 
 // New returns the REST API.
-func New(cfg Config, a *auth.Authenticator, c *chat.Service, in *inbox.Service, log *slog.Logger) *API {
+func New(cfg Config, a *auth.Authenticator, c *chat.Service, in *inbox.Service, p *push.Service, log *slog.Logger) *API {
 	cfg.defaults()
 	if log == nil {
 		log = slog.Default()
 	}
-	api := &API{cfg: cfg, auth: a, chat: c, inboxes: in, log: log,
+	api := &API{cfg: cfg, auth: a, chat: c, inboxes: in, push: p, log: log,
 		limits: newUserLimiter(cfg.MessagesPerSecond, cfg.MessagesBurst),
 		byIP: ipLimits{
 			address: perMinute(cfg.AddressAttemptsPerMinute),
@@ -199,6 +201,11 @@ var routes = []route{
 	{"PUT", "/auth/password", authenticated, (*API).setPassword},
 	{"GET", "/team", authenticated, (*API).team},
 	{"POST", "/team/invites", authenticated, (*API).invite},
+
+	// Web Push for the console.
+	{"GET", "/push/key", authenticated, (*API).pushKey},
+	{"POST", "/push/subscriptions", authenticated, (*API).pushSubscribe},
+	{"DELETE", "/push/subscriptions", authenticated, (*API).pushUnsubscribe},
 }
 
 func (a *API) mux() *http.ServeMux {

@@ -28,6 +28,7 @@ import (
 	"github.com/parley-chat/parley/internal/chat"
 	"github.com/parley-chat/parley/internal/inbox"
 	"github.com/parley-chat/parley/internal/media"
+	"github.com/parley-chat/parley/internal/push"
 	"github.com/parley-chat/parley/internal/store"
 	"github.com/parley-chat/parley/internal/store/sqlite"
 	"github.com/parley-chat/parley/internal/transport/api"
@@ -85,7 +86,11 @@ func newEnv(t *testing.T, cfg api.Config) *env {
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	a.SetBcryptCost(4) // the cheapest: these tests check behaviour, not hashing cost
 	in := inbox.New(st, a, c, inbox.Config{PublicURL: "https://chat.example"})
-	h := api.New(cfg, a, c, in, log)
+	pu, err := push.New(ctx, st, push.Config{PublicURL: cfg.PublicURL}, c.IsOnline, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := api.New(cfg, a, c, in, pu, log)
 	mux := http.NewServeMux()
 	mux.Handle("/api/v1/", h.Handler())
 	srv := httptest.NewServer(mux)
@@ -93,6 +98,7 @@ func newEnv(t *testing.T, cfg api.Config) *env {
 	t.Cleanup(func() {
 		srv.Close()
 		c.Close()
+		pu.Close()
 		_ = b.Close()
 		if err := st.Close(); err != nil {
 			t.Error(err)
