@@ -202,21 +202,13 @@ func token(args []string, stdout, _ io.Writer) error {
 	if *acct == "" || *user == "" {
 		return errors.New("usage: parley token --account ID --user NAME [--role R] [--ttl 1h]")
 	}
-	cfg, _, err := loadConfig(rest, stdout)
-	if err != nil {
-		return err
-	}
 	ctx := context.Background()
-	st, err := app.OpenStore(ctx, cfg)
+	_, st, a, err := openAuth(ctx, rest, stdout)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	secret, err := app.Secret(ctx, st, cfg)
-	if err != nil {
-		return err
-	}
-	tok, err := auth.New(st, secret, cfg.TokenMaxTTL).MintForAccount(ctx, auth.MintRequest{
+	tok, err := a.MintForAccount(ctx, auth.MintRequest{
 		AccountID: *acct, User: *user, Role: *role, DisplayName: *display, TTL: *ttl,
 	})
 	if err != nil {
@@ -224,6 +216,26 @@ func token(args []string, stdout, _ io.Writer) error {
 	}
 	fmt.Fprintln(stdout, tok)
 	return nil
+}
+
+// openAuth loads the server settings in args and opens the store and the
+// authenticator with the server's secret, for commands that mint tokens
+// or links. The caller closes the store.
+func openAuth(ctx context.Context, args []string, stdout io.Writer) (config.Config, store.Store, *auth.Authenticator, error) {
+	cfg, _, err := loadConfig(args, stdout)
+	if err != nil {
+		return cfg, nil, nil, err
+	}
+	st, err := app.OpenStore(ctx, cfg)
+	if err != nil {
+		return cfg, nil, nil, err
+	}
+	secret, err := app.Secret(ctx, st, cfg)
+	if err != nil {
+		st.Close()
+		return cfg, nil, nil, err
+	}
+	return cfg, st, auth.New(st, secret, cfg.TokenMaxTTL), nil
 }
 
 // splitFlags separates the flags fs defines (with their values) from the rest.
@@ -256,12 +268,8 @@ func signinLink(args []string, stdout io.Writer) error {
 	if err := fs.Parse(own); err != nil {
 		return err
 	}
-	cfg, _, err := loadConfig(rest, stdout)
-	if err != nil {
-		return err
-	}
 	ctx := context.Background()
-	st, err := app.OpenStore(ctx, cfg)
+	cfg, st, a, err := openAuth(ctx, rest, stdout)
 	if err != nil {
 		return err
 	}
@@ -289,11 +297,7 @@ func signinLink(args []string, stdout io.Writer) error {
 	} else if u, err = st.GetUserByName(ctx, *acct, *user); err != nil {
 		return fmt.Errorf("user %q in account %s: %w", *user, *acct, err)
 	}
-	secret, err := app.Secret(ctx, st, cfg)
-	if err != nil {
-		return err
-	}
-	link, err := app.SigninLink(ctx, auth.New(st, secret, cfg.TokenMaxTTL), cfg, u)
+	link, err := app.SigninLink(ctx, a, cfg, u)
 	if err != nil {
 		return err
 	}

@@ -3,7 +3,7 @@
 // and that it installs as an app.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { Parley, hostPage, launchBrowser, collectErrors } from './lib/harness.mjs';
+import { Parley, hostPage, launchBrowser, collectErrors, siteToken } from './lib/harness.mjs';
 import { W, C, openWidget, say, signInWithLink, openConversation, state, eventually } from './lib/ui.mjs';
 
 let parley, host, browser;
@@ -178,4 +178,33 @@ test('notifications for new visitor messages, and it installs as an app', async 
   await page.reload();
   await eventually('the worker controls the page', () => page.evaluate(() => !!navigator.serviceWorker.controller));
   await ctx.close();
+});
+
+test('a customer the site identifies is the same visitor on every device', async () => {
+  const token = siteToken(parley, 'customer-42', 'Jane Doe');
+  const site = await hostPage(parley, { css: '', extraAttrs: `data-identity="${token}"` });
+  try {
+    const laptop = await (await browser.newContext()).newPage();
+    await laptop.goto(site.url + '/account');
+    await openWidget(laptop);
+    await say(laptop, 'Hello from my laptop');
+    await state(laptop, 'Hello from my laptop', 'delivered');
+    // Another device (no shared storage): the same conversation.
+    const phone = await (await browser.newContext({ viewport: { width: 360, height: 740 }, isMobile: true, hasTouch: true })).newPage();
+    await phone.goto(site.url + '/account');
+    await openWidget(phone);
+    await W.bubble(phone, 'Hello from my laptop').waitFor();
+    // The console knows who it is.
+    const owner = await (await browser.newContext({ viewport: { width: 1280, height: 800 } })).newPage();
+    await owner.goto(parley.url + '/console/');
+    await owner.getByLabel('Login', { exact: true }).fill('owner@acme.example');
+    await owner.getByLabel('Password', { exact: true }).fill('correct horse battery');
+    await owner.getByRole('button', { name: 'Sign in' }).click();
+    const item = owner.locator('nav[aria-label="Conversations"] button[data-conversation]', { hasText: 'Jane Doe' });
+    await item.waitFor();
+    await item.click();
+    await owner.locator('aside[aria-label="Visitor details"]', { hasText: /Identified/i }).waitFor();
+  } finally {
+    await site.close();
+  }
 });

@@ -8,7 +8,6 @@ import (
 	"context"
 	"errors"
 	"html/template"
-	"io/fs"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -188,5 +187,3 @@ func (s *Site) console(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-cache")
 	a.serve(w, r)
 }
-
-var _ fs.FS = web.FS

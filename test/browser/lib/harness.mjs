@@ -4,6 +4,7 @@
 import { spawn, execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, existsSync, mkdirSync } from 'node:fs';
 import { createServer } from 'node:http';
+import { createHmac } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -65,6 +66,7 @@ export class Parley {
     p.chatLink = out.match(/(http:\S+\/chat\/[A-Za-z0-9]{8})/)[1];
     p.address = p.chatLink.slice(-8);
     p.apiKey = out.match(/(key_\S+\.\S+)/)[1];
+    p.accountId = out.match(/\((acc_[a-z0-9]+)\)/)[1];
     return p;
   }
 
@@ -151,6 +153,16 @@ export async function hostPage(parley, { css = '* { all: unset !important; } div
   });
   await new Promise((r) => server.listen(port, '127.0.0.1', r));
   return { url: `http://127.0.0.1:${port}`, close: () => new Promise((r) => server.close(r)) };
+}
+
+// siteToken signs a customer's identity the way a site's backend does,
+// with its Parley API key (docs/widget.md).
+export function siteToken(parley, sub, name, ttlSeconds = 3600) {
+  const [kid, secret] = [parley.apiKey.slice(0, parley.apiKey.indexOf('.')), parley.apiKey.slice(parley.apiKey.indexOf('.') + 1)];
+  const b64 = (o) => Buffer.from(JSON.stringify(o)).toString('base64url');
+  const now = Math.floor(Date.now() / 1000);
+  const data = b64({ alg: 'HS256', typ: 'JWT', kid }) + '.' + b64({ sub, acc: parley.accountId, role: 'visitor', name, iat: now, exp: now + ttlSeconds });
+  return data + '.' + createHmac('sha256', secret).update(data).digest('base64url');
 }
 
 export function sleep(ms) {
