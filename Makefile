@@ -6,7 +6,7 @@ GO ?= go
 PKGS := ./...
 BIN_DIR := $(CURDIR)/.bin
 
-.PHONY: test test-go test-browser deps vet build fuzz bench screenshots clean
+.PHONY: test test-go test-browser deps vet build fuzz bench bench-widget screenshots clean
 
 test: deps vet test-go test-browser
 
@@ -45,6 +45,12 @@ fuzz:
 
 bench: build
 	./scripts/bench-chat.sh
+
+# The widget in a browser: bytes, time to ready, connect and acknowledge (BENCHMARKS.md).
+bench-widget: deps
+	$(GO) build -o $(BIN_DIR)/parley ./cmd/parley
+	PARLEY_BIN=$(BIN_DIR)/parley node test/browser/bench-widget.mjs --runs 15
+	PARLEY_BIN=$(BIN_DIR)/parley node test/browser/bench-widget.mjs --runs 9 --latency 80
 
 clean:
 	rm -rf parley $(BIN_DIR)

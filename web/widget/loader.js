@@ -19,9 +19,18 @@
     link.href = base + '/' + modules[i];
     head.appendChild(link);
   }
+  // A new visitor's widget shows the inbox's look and status: ask for them
+  // now, while the modules load. (A returning one opens a session instead.)
+  var returning = !!d.identity;
+  try {
+    returning = returning || !!localStorage.getItem('parley.visitor:' + base);
+  } catch (e) { /* no storage: a new visitor */ }
+  var config = !returning && d.address && window.fetch
+    ? fetch(base + '/api/v1/widget/' + encodeURIComponent(d.address)).catch(function () { return null; })
+    : null;
   function mount() {
     import(base + '/widget/parley-chat.js').then(function (m) {
-      m.mount({ server: base, address: d.address, identity: d.identity, position: d.position, color: d.color, theme: d.theme, open: d.open !== undefined });
+      m.mount({ server: base, address: d.address, identity: d.identity, position: d.position, color: d.color, theme: d.theme, open: d.open !== undefined, config: config });
     }).catch(function (e) {
       console.error('Parley: the chat widget could not load from ' + base, e);
     });
