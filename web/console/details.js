@@ -112,14 +112,14 @@ export class DetailsPanel {
     const page = d.page_url
       ? h('div', { class: 'page-card' },
         h('span', { class: 'page-title', 'data-field': 'page_title' }, d.page_title || 'Untitled page'),
-        h('a', { href: d.page_url, target: '_blank', rel: 'noopener noreferrer', class: 'page-url', 'data-field': 'page_url', title: d.page_url }, d.page_url))
+        h('a', { href: httpOnly(d.page_url), target: '_blank', rel: 'noopener noreferrer', class: 'page-url', 'data-field': 'page_url', title: d.page_url }, d.page_url))
       : h('span', { class: 'none', 'data-field': 'page_url' }, 'Not known yet');
     const tz = d.timezone ? h('small', {}, d.timezone.replace(/_/g, ' ')) : null;
     this.body.replaceChildren(
       profile,
       section('Right now', [
         row(more.eye, 'Current page', page),
-        d.referrer ? row(more.arrowIn, 'Came from', h('a', { href: d.referrer, target: '_blank', rel: 'noopener noreferrer', 'data-field': 'referrer', title: d.referrer }, prettyURL(d.referrer))) : null,
+        d.referrer ? row(more.arrowIn, 'Came from', h('a', { href: httpOnly(d.referrer), target: '_blank', rel: 'noopener noreferrer', 'data-field': 'referrer', title: d.referrer }, prettyURL(d.referrer))) : null,
         row(more.clock, 'Local time', h('span', {}, h('span', { 'data-field': 'local_time' }, localTime(d.timezone) || 'Unknown'), tz)),
       ]),
       section('Device', [
@@ -162,4 +162,10 @@ function prettyURL(u) {
 function shortUA(ua) {
   if (!ua) return '';
   return ua.length > 48 ? ua.slice(0, 45) + '…' : ua;
+}
+
+// httpOnly keeps http(s) links only (the server already drops others;
+// a javascript: URL must never become a link here).
+function httpOnly(u) {
+  return /^https?:\/\//i.test(u || '') ? u : undefined;
 }

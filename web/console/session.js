@@ -4,34 +4,14 @@
 // renews the token with POST /auth/refresh when less than an hour is left
 // or when the server refused it.
 
-import { readJSON, ParleyError } from '../sdk/client.js';
+import { consoleAuth } from '../sdk/console.js';
 
 export const SESSION_KEY = 'parley.console.session';
 const RENEW_BEFORE_MS = 60 * 60 * 1000;
 const MIN_LEFT_MS = 30 * 1000; // a session with less than this is as good as expired
 
-// call sends one JSON request to /api/v1 and returns the reply's body or
-// throws a ParleyError (code "offline" when the server cannot be reached).
-export async function call(method, path, body, token) {
-  const headers = {};
-  if (body !== undefined) headers['Content-Type'] = 'application/json';
-  if (token) headers.Authorization = 'Bearer ' + token;
-  let res;
-  try {
-    res = await fetch('/api/v1' + path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
-  } catch {
-    throw new ParleyError('offline', 'the server cannot be reached');
-  }
-  return readJSON(res);
-}
-
-export const authAPI = {
-  login: (login, password) => call('POST', '/auth/login', { login, password }),
-  link: (code) => call('POST', '/auth/link', { code }),
-  invite: ({ code, displayName, login, password }) => call('POST', '/auth/invite', { code, display_name: displayName, login, password }),
-  setPassword: (token, { login, password, current }) => call('PUT', '/auth/password', { login, password, current_password: current || undefined }, token),
-  refresh: (token) => call('POST', '/auth/refresh', undefined, token),
-};
+export const authAPI = consoleAuth();
+export const call = authAPI.call;
 
 function read() {
   try {

@@ -3,4 +3,5 @@
 export { Client, ParleyError, INBOX, readJSON } from './client.js';
 export { Conversation } from './conversation.js';
 export { clientId } from './ids.js';
-export { visitorSession } from './visitor.js';
+export { visitorSession, widgetConfig } from './visitor.js';
+export { consoleAuth } from './console.js';

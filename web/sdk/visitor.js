@@ -92,3 +92,19 @@ export function visitorSession({ url, address, identity, storage = safeStorage()
   };
   return api;
 }
+
+// widgetConfig reads an address's public look and status (what a closed
+// widget shows). early is a response the page already asked for (the
+// widget's loader starts this request while the modules load).
+export async function widgetConfig(url, address, early) {
+  const base = String(url).replace(/\/+$/, '');
+  let res = await early;
+  if (!res) {
+    try {
+      res = await fetch(`${base}/api/v1/widget/${encodeURIComponent(address)}`);
+    } catch {
+      throw new ParleyError('offline', 'the chat server cannot be reached');
+    }
+  }
+  return readJSON(res);
+}

@@ -10,7 +10,7 @@
 // theme ("day" | "night"; otherwise by the visitor's local time, or their
 // system's dark mode, until they pick one with the toggle).
 
-import { Client, INBOX, visitorSession, readJSON } from '../sdk/index.js';
+import { Client, INBOX, visitorSession, widgetConfig } from '../sdk/index.js';
 import { Thread } from '../ui/thread.js';
 import { tokensCSS, threadCSS } from '../ui/styles.js';
 import { h } from '../ui/dom.js';
@@ -225,11 +225,10 @@ class ParleyChat extends HTMLElement {
     if (this.hasAttribute('open')) this.open();
   }
 
-  async _fetchConfig() {
-    const early = await this._prefetched; // the loader asked while the modules loaded
+  _fetchConfig() {
+    const early = this._prefetched; // the loader asked while the modules loaded
     this._prefetched = null;
-    const res = early || (await fetch(`${this.server}/api/v1/widget/${encodeURIComponent(this.address)}`));
-    return readJSON(res);
+    return widgetConfig(this.server, this.address, early);
   }
 
   async _connect() {
