@@ -34,16 +34,19 @@ func (s *Service) InboxStatus(ctx context.Context, accountID string) (string, er
 
 // refreshInboxStatus recomputes an account's inbox status after a staff
 // presence change and announces it to visitors and agents if it changed.
+// The lock is held from reading the statuses to queueing the event, so
+// two changes at once cannot announce their results in the wrong order
+// (staff presence changes are rare: one lock for all accounts is enough).
 func (s *Service) refreshInboxStatus(ctx context.Context, accountID string) {
+	s.inboxMu.Lock()
+	defer s.inboxMu.Unlock()
 	st, err := s.InboxStatus(ctx, accountID)
 	if err != nil {
 		slog.Warn("inbox status not computed", "account", accountID, "err", err)
 		return
 	}
-	s.inboxMu.Lock()
 	prev, known := s.inboxStatus[accountID]
 	s.inboxStatus[accountID] = st
-	s.inboxMu.Unlock()
 	if known && prev == st {
 		return
 	}

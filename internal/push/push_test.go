@@ -298,7 +298,9 @@ func TestSubscribeValidates(t *testing.T) {
 		func(s *protocol.PushSubscription) { s.Endpoint = "https://user:pw@push.example/x" },
 		func(s *protocol.PushSubscription) { s.Endpoint = "https://push.example/" + strings.Repeat("x", 3000) },
 		func(s *protocol.PushSubscription) { s.Keys.P256dh = "short" },
-		func(s *protocol.PushSubscription) { s.Keys.Auth = base64.RawURLEncoding.EncodeToString(make([]byte, 8)) },
+		func(s *protocol.PushSubscription) {
+			s.Keys.Auth = base64.RawURLEncoding.EncodeToString(make([]byte, 8))
+		},
 	}
 	for i, f := range bad {
 		s := good
