@@ -124,13 +124,14 @@ func TestBadAndExpiredTokens(t *testing.T) {
 
 func TestTokenExpiresWhileConnected(t *testing.T) {
 	s := newStack(t, ws.Config{}, chat.Config{})
-	// The parser allows 5 s of clock skew, so a token of 1 s connects; the
-	// connection then closes with 4003 on the first request after exp.
-	c := s.dialToken(s.tokenFor(s.acct.ID, "alice", protocol.RoleMember, time.Second), nil)
+	// exp is in whole seconds (rounded down), so a token of 2 s lives 1 to
+	// 2 s: the first ping is well within it, the second well after. The
+	// connection then closes with 4003 on that first request after exp.
+	c := s.dialToken(s.tokenFor(s.acct.ID, "alice", protocol.RoleMember, 2*time.Second), nil)
 	if _, err := c.Ping(ctxT(t)); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(1100 * time.Millisecond)
+	time.Sleep(2100 * time.Millisecond)
 	_, err := c.Ping(ctxT(t))
 	asError(t, err, apperr.CodeTokenExpired)
 	waitDone(t, c, 3*time.Second)
