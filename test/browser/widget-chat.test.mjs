@@ -45,7 +45,7 @@ test('a visitor and an agent chat live, both ways', async () => {
   await say(visitor, 'Hello! Do you ship to Sofia?');
   const item = C.items(agent).first();
   await item.waitFor({ timeout: 10000 });
-  await eventually('the new conversation shows an unread message', async () => (await item.locator('.unread').textContent())?.trim() === '1');
+  await eventually('the new conversation shows an unread message', async () => parseInt(await item.locator('.unread').textContent(), 10) === 1);
   const convId = await item.getAttribute('data-conversation');
   await openConversation(agent, convId);
   await agent.locator('main .bubble', { hasText: 'Do you ship to Sofia?' }).waitFor();

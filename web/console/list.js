@@ -132,13 +132,14 @@ export class ConversationList {
     const dot = h('span', { class: 'dot offline' });
     const av = avatar(c.info.name || 'Visitor', { dot });
     const name = h('span', { class: 'conv-name' });
+    const said = h('span', { class: 'sr-only' }); // ", online" for screen readers, after the name
     const time = h('time', { class: 'conv-time' });
     const prev = h('span', { class: 'conv-preview' });
     const btn = h('button', {
       type: 'button', class: 'conv', dataset: { conversation: c.id }, tabindex: '-1',
       onclick: () => this.app.select(c.id, { push: matchMedia('(max-width: 699.98px)').matches, focus: true }),
-    }, av, h('span', { class: 'conv-body' }, h('span', { class: 'conv-top' }, name, time), h('span', { class: 'conv-bottom' }, prev)));
-    return { btn, av, dot, name, time, prev, badge: null, sig: '' };
+    }, av, h('span', { class: 'conv-body' }, h('span', { class: 'conv-top' }, name, said, time), h('span', { class: 'conv-bottom' }, prev)));
+    return { btn, av, dot, name, said, time, prev, badge: null, sig: '' };
   }
 
   _update(it, c) {
@@ -174,7 +175,7 @@ export class ConversationList {
         it.badge = h('span', { class: 'unread' });
         it.prev.after(it.badge);
       }
-      it.badge.textContent = unread > 99 ? '99+' : String(unread);
+      it.badge.replaceChildren(unread > 99 ? '99+' : String(unread), h('span', { class: 'sr-only' }, ' unread'));
     } else if (it.badge) {
       it.badge.remove();
       it.badge = null;
@@ -183,8 +184,9 @@ export class ConversationList {
     it.btn.classList.toggle('selected', selected);
     if (selected) it.btn.setAttribute('aria-current', 'true');
     else it.btn.removeAttribute('aria-current');
-    const parts = [name, STATUS_LABEL[status] || '', typing ? 'typing' : '', unread ? `${unread} unread` : '', text ? `last message: ${text}` : '', ago(when)];
-    it.btn.setAttribute('aria-label', parts.filter(Boolean).join(', '));
+    // The button's name is what it shows (name, time, last message, unread
+    // count), with the visitor's status added for screen readers.
+    it.said.textContent = `, ${STATUS_LABEL[status] || 'Offline'}, `;
   }
 
   _key(e) {

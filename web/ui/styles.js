@@ -50,9 +50,10 @@ export const tokensCSS = `
 
 export const threadCSS = `
 .thread { position: relative; display: flex; flex-direction: column; min-height: 0; flex: 1; }
-.log { flex: 1; min-height: 0; overflow-y: auto; overscroll-behavior: contain; margin: 0; padding: 14px 14px 6px; list-style: none; display: flex; flex-direction: column; gap: 2px; scroll-behavior: auto; }
+.log { flex: 1; min-height: 0; overflow-y: auto; overscroll-behavior: contain; padding: 14px 14px 6px; scroll-behavior: auto; }
+.msgs { margin: 0; padding: 0; list-style: none; display: flex; flex-direction: column; gap: 2px; }
 .log:focus-visible { outline-offset: -2px; }
-.day { align-self: center; margin: 10px 0 6px; padding: 3px 10px; border-radius: 999px; font-size: 12px; color: var(--muted); background: var(--hover); }
+.day { align-self: center; margin: 10px 0 6px; padding: 3px 10px; border-radius: 999px; font-size: 12px; color: var(--muted); background: var(--surface-2); border: 1px solid var(--line); }
 .more { align-self: center; font-size: 12px; color: var(--muted); padding: 6px; }
 .row { display: flex; flex-direction: column; max-width: 82%; align-self: flex-start; }
 .row.mine { align-self: flex-end; align-items: flex-end; }

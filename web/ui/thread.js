@@ -28,7 +28,9 @@ export class Thread {
     this.stick = true; // the log follows new content while scrolled to the bottom
     this._unsub = [];
 
-    this.log = h('ol', { class: 'log', role: 'log', 'aria-label': label, tabindex: '0', onkeydown: (e) => this._logKey(e), onscroll: () => this._scrolled() });
+    // The log (a live region that scrolls) holds the list of messages.
+    this.list = h('ol', { class: 'msgs' });
+    this.log = h('div', { class: 'log', role: 'log', 'aria-label': label, tabindex: '0', onkeydown: (e) => this._logKey(e), onscroll: () => this._scrolled() }, this.list);
     this.typingEl = h('div', { class: 'typing-line', hidden: true, 'aria-live': 'polite' });
     this.noticeEl = h('div', { class: 'notice', role: 'status', hidden: true });
     this.contextEl = h('div', { class: 'context', hidden: true });
@@ -58,7 +60,7 @@ export class Thread {
     this._unsub = [];
     this.conv = conv;
     this.nodes.clear();
-    this.log.replaceChildren();
+    this.list.replaceChildren();
     this._cancelMode();
     if (!conv) return;
     const on = (t, f) => {
@@ -107,7 +109,7 @@ export class Thread {
     for (const m of list) {
       const day = dayKey(m.created_at);
       if (day !== prevDay) {
-        items.push({ key: 'd' + day, sig: 'd' + dayLabel(m.created_at), make: () => h('li', { class: 'day', role: 'separator' }, dayLabel(m.created_at)) });
+        items.push({ key: 'd' + day, sig: 'd' + dayLabel(m.created_at), make: () => h('li', { class: 'day' }, dayLabel(m.created_at)) });
         prevDay = day;
         rows.push(null);
       }
@@ -140,7 +142,8 @@ export class Thread {
     if (!this.conv) return;
     const log = this.log;
     const atBottom = initial || this.stick;
-    const firstBefore = log.querySelector('[data-key^="m"]')?.dataset.key;
+    const list = this.list;
+    const firstBefore = list.querySelector('[data-key^="m"]')?.dataset.key;
     const heightBefore = log.scrollHeight;
     const items = this._items();
     const keep = new Map();
@@ -157,13 +160,13 @@ export class Thread {
       }
       it.update?.(n.el);
       keep.set(it.key, n);
-      const want = prevEl ? prevEl.nextSibling : log.firstChild;
-      if (want !== n.el) log.insertBefore(n.el, want);
+      const want = prevEl ? prevEl.nextSibling : list.firstChild;
+      if (want !== n.el) list.insertBefore(n.el, want);
       prevEl = n.el;
     }
     for (const [k, n] of this.nodes) if (!keep.has(k)) n.el.remove();
     this.nodes = keep;
-    const firstAfter = log.querySelector('[data-key^="m"]')?.dataset.key;
+    const firstAfter = list.querySelector('[data-key^="m"]')?.dataset.key;
     if (atBottom) log.scrollTop = log.scrollHeight;
     else if (firstBefore && firstAfter !== firstBefore) log.scrollTop += log.scrollHeight - heightBefore; // older page prepended
     else if (grewAtEnd && items.at(-1)?.mine) log.scrollTop = log.scrollHeight;

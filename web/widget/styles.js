@@ -53,7 +53,7 @@ header .icon-btn:focus-visible { outline-color: #fff; }
 .gone { flex: 1; display: grid; place-items: center; padding: 28px; text-align: center; }
 .gone h3 { margin: 0 0 8px; font-size: 17px; }
 .gone p { margin: 0; color: var(--muted); }
-.footer { text-align: center; font-size: 11px; color: var(--faint); padding: 0 0 8px; margin-top: -4px; }
+.footer { text-align: center; font-size: 11px; color: var(--muted); padding: 0 0 8px; margin-top: -4px; }
 .footer a { color: inherit; }
 /* Phones: the open chat takes the whole screen. */
 @media (max-width: 480px) {
