@@ -2,21 +2,13 @@
 // it at once, with the documented message; attempts per IP are limited.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { Parley, hostPage, launchBrowser } from './lib/harness.mjs';
+import { setup, teardown, Parley, hostPage } from './lib/harness.mjs';
 import { W, openWidget, say, signInWithLink, eventually, state } from './lib/ui.mjs';
 
 const MESSAGE = /This chat address is no longer valid/;
 let parley, host, browser;
-before(async () => {
-  parley = await Parley.start(['--address-attempts-per-minute', '30']);
-  host = await hostPage(parley);
-  browser = await launchBrowser();
-});
-after(async () => {
-  await browser?.close();
-  await host?.close();
-  await parley?.close();
-});
+before(async () => ({ parley, host, browser } = await setup({ args: ['--address-attempts-per-minute', '30'] })));
+after(() => teardown({ parley, host, browser }));
 
 test('a regenerated address stops the old link and its widgets', async () => {
   const owner = await (await browser.newContext()).newPage();

@@ -3,20 +3,12 @@
 // and that it installs as an app.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { Parley, hostPage, launchBrowser, collectErrors, siteToken } from './lib/harness.mjs';
+import { setup, teardown, hostPage, collectErrors, siteToken } from './lib/harness.mjs';
 import { W, C, openWidget, say, signInWithLink, openConversation, state, eventually } from './lib/ui.mjs';
 
 let parley, host, browser;
-before(async () => {
-  parley = await Parley.start();
-  host = await hostPage(parley, { css: '' });
-  browser = await launchBrowser();
-});
-after(async () => {
-  await browser?.close();
-  await host?.close();
-  await parley?.close();
-});
+before(async () => ({ parley, host, browser } = await setup({ host: { css: '' } })));
+after(() => teardown({ parley, host, browser }));
 
 test('sign in with the first-start link, then with a password', async () => {
   const ctx = await browser.newContext();

@@ -1,20 +1,12 @@
 // The widget works from the keyboard alone, and by touch on a phone.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { Parley, hostPage, launchBrowser } from './lib/harness.mjs';
+import { setup, teardown } from './lib/harness.mjs';
 import { W, say, eventually, state } from './lib/ui.mjs';
 
 let parley, host, browser;
-before(async () => {
-  parley = await Parley.start();
-  host = await hostPage(parley, { css: '', body: '<a href="#top">Top</a> <button type="button">Buy</button>' });
-  browser = await launchBrowser();
-});
-after(async () => {
-  await browser?.close();
-  await host?.close();
-  await parley?.close();
-});
+before(async () => ({ parley, host, browser } = await setup({ host: { css: '', body: '<a href="#top">Top</a> <button type="button">Buy</button>' } })));
+after(() => teardown({ parley, host, browser }));
 
 // focused describes the element with focus, inside the widget's shadow root.
 const focused = (page) => page.evaluate(() => {

@@ -3,20 +3,12 @@
 // typing, read ticks, status changes, edits and deletions, both ways.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { Parley, hostPage, launchBrowser, collectErrors } from './lib/harness.mjs';
+import { setup, teardown, collectErrors } from './lib/harness.mjs';
 import { W, C, openWidget, say, rowOf, signInWithLink, openConversation, png, watchProgress, eventually, state } from './lib/ui.mjs';
 
 let parley, host, browser;
-before(async () => {
-  parley = await Parley.start();
-  host = await hostPage(parley);
-  browser = await launchBrowser();
-});
-after(async () => {
-  await browser?.close();
-  await host?.close();
-  await parley?.close();
-});
+before(async () => ({ parley, host, browser } = await setup()));
+after(() => teardown({ parley, host, browser }));
 
 test('a visitor and an agent chat live, both ways', async () => {
   const agentCtx = await browser.newContext({ viewport: { width: 1280, height: 800 } });

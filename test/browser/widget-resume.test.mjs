@@ -3,20 +3,12 @@
 // while it was down is queued (even across a reload) and delivered once.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { Parley, hostPage, launchBrowser, collectErrors } from './lib/harness.mjs';
+import { setup, teardown, collectErrors } from './lib/harness.mjs';
 import { W, C, openWidget, say, rowOf, signInWithLink, openConversation, consoleToken, eventually, state } from './lib/ui.mjs';
 
 let parley, host, browser;
-before(async () => {
-  parley = await Parley.start();
-  host = await hostPage(parley, { css: 'body { font-family: serif; }' });
-  browser = await launchBrowser();
-});
-after(async () => {
-  await browser?.close();
-  await host?.close();
-  await parley?.close();
-});
+before(async () => ({ parley, host, browser } = await setup({ host: { css: 'body { font-family: serif; }' } })));
+after(() => teardown({ parley, host, browser }));
 
 // Connection errors while the server is down are expected.
 const OFFLINE = [/ERR_CONNECTION_REFUSED/, /WebSocket connection/, /Failed to load resource/];

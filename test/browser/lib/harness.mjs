@@ -155,6 +155,21 @@ export async function hostPage(parley, { css = '* { all: unset !important; } div
   return { url: `http://127.0.0.1:${port}`, close: () => new Promise((r) => server.close(r)) };
 }
 
+// setup starts what a test file needs: a server (with extra flags), a host
+// page embedding its widget, and a browser. teardown stops them.
+export async function setup({ args = [], host: hostOpts = {} } = {}) {
+  const parley = await Parley.start(args);
+  const host = await hostPage(parley, hostOpts);
+  const browser = await launchBrowser();
+  return { parley, host, browser };
+}
+
+export async function teardown({ parley, host, browser } = {}) {
+  await browser?.close();
+  await host?.close();
+  await parley?.close();
+}
+
 // siteToken signs a customer's identity the way a site's backend does,
 // with its Parley API key (docs/widget.md).
 export function siteToken(parley, sub, name, ttlSeconds = 3600) {
