@@ -169,6 +169,14 @@ test('notifications for new visitor messages, and it installs as an app', async 
   }
   await page.reload();
   await eventually('the worker controls the page', () => page.evaluate(() => !!navigator.serviceWorker.controller));
+  // Installed and opened without a network: the worker serves the shell,
+  // which says it is offline and keeps retrying.
+  await ctx.setOffline(true);
+  await page.reload();
+  await C.list(page).waitFor();
+  await page.getByText(/Offline|Connecting|Reconnecting/).first().waitFor();
+  await ctx.setOffline(false);
+  await page.getByText('Connected').first().waitFor({ timeout: 40000 });
   await ctx.close();
 });
 

@@ -119,6 +119,17 @@ test('a visitor and an agent chat live, both ways', async () => {
   await visitor.locator('parley-chat .menu [data-action="delete"]').click();
   await eventually('the agent sees the image deleted', async () => (await agent.locator('main img[alt="shoe.png"]').count()) === 0);
 
+  // With the chat closed, an answer shows as a count on the button; opening it reads it.
+  await visitor.locator('parley-chat button[aria-label="Close chat"]').click();
+  await say(agent, 'Anything else?', 'main');
+  await visitor.locator('parley-chat .launcher .badge', { hasText: '1' }).waitFor();
+  assert.match(await W.launcher(visitor).getAttribute('aria-label'), /1 unread/);
+  await W.launcher(visitor).click();
+  await W.bubble(visitor, 'Anything else?').waitFor();
+  assert.ok(await visitor.locator('parley-chat .launcher .badge').isHidden(), 'opening clears the count');
+  assert.doesNotMatch(await W.launcher(visitor).getAttribute('aria-label'), /unread/);
+  await state(agent, 'Anything else?', 'read', { scope: 'main' });
+
   assert.deepEqual(visitorErrors, []);
   assert.deepEqual(agentErrors, []);
   await agentCtx.close();

@@ -198,6 +198,7 @@ class ParleyChat extends HTMLElement {
   _clearUnread() {
     this.unread = 0;
     this.badge.hidden = true;
+    this.launcher.setAttribute('aria-label', `Open chat with ${this.cfg?.name || 'us'}`);
   }
 
   _bumpUnread(n = 1) {
