@@ -52,6 +52,13 @@ test('open, type, send and close with the keyboard only', async () => {
   await page.keyboard.press('Shift+Tab'); // the log
   await page.keyboard.press('ArrowUp');
   await eventually('a message has focus', async () => /^div\[You at/.test(await focused(page)));
+  // The message changes under the focus (the team reads it): focus stays on it.
+  await state(page, 'line one', 'delivered');
+  const owner = (await parley.api('POST', '/auth/link', { body: { code: parley.signinLink.split('#signin=')[1] } })).json.token;
+  const conv = (await parley.api('GET', '/conversations', { token: owner })).json.conversations[0];
+  await parley.api('POST', `/conversations/${conv.id}/read`, { token: owner, body: { seq: conv.last_seq } });
+  await state(page, 'line one', 'read');
+  assert.match(await focused(page), /^div\[You at .*line two, read\]$/s, 'focus stayed on the message');
   await page.keyboard.press('Shift+F10');
   await page.locator('parley-chat .menu[role=menu]').waitFor();
   assert.match(await focused(page), /^button/);

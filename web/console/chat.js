@@ -21,6 +21,8 @@ export class ChatView {
       placeholder: 'Write a reply…',
       names: (id) => app.nameOf(id, this.conv),
       canDelete: () => app.isOwner,
+      // Ticks: "read" here means the visitor read it, not a teammate.
+      readUpTo: (conv) => conv.reads[app.visitorOf.get(conv.id)] || 0,
     });
 
     this.backBtn = h('button', { type: 'button', class: 'icon-btn back', 'aria-label': 'Back to the conversations', title: 'Back to the conversations', html: icons.back, onclick: () => app.back() });
@@ -54,7 +56,7 @@ export class ChatView {
     if (!this.conv) return;
     this.conv.removeEventListener('change', this._onChange);
     this.conv.removeEventListener('typing', this._onTyping);
-    this.drafts.set(this.conv.id, this.thread.textarea.value);
+    this.drafts.set(this.conv.id, this.thread.draft);
     this.conv.setTyping(false);
   }
 
@@ -77,21 +79,12 @@ export class ChatView {
     }
     const conv = app.client.conversation(id);
     this.conv = conv;
-    // Ticks: "read" here means the visitor read it, not a teammate.
-    if (!Object.hasOwn(conv, 'readByOthers')) {
-      conv.readByOthers = () => {
-        const v = app.visitorOf.get(conv.id);
-        if (!v) return 0;
-        return conv.reads[v] || 0;
-      };
-    }
     this.empty.hidden = true;
     this.pane.hidden = false;
     this.el.removeAttribute('aria-label');
     this.el.setAttribute('aria-labelledby', 'chat-title');
     this.thread.setConversation(conv);
-    this.thread.textarea.value = this.drafts.get(id) || '';
-    this.thread._grow?.();
+    this.thread.setDraft(this.drafts.get(id));
     this.thread.textarea.placeholder = `Reply to ${conv.info.name || 'the visitor'}…`;
     conv.addEventListener('change', this._onChange);
     conv.addEventListener('typing', this._onTyping);

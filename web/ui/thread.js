@@ -16,9 +16,11 @@ const IMAGE_TYPES = /^image\/(png|jpeg|gif|webp)$/;
 export class Thread {
   // client: the SDK Client; names(userId) → display name; welcome: {name,
   // text} shown first; canDelete(m) → may the user delete m (their own
-  // always); label: the log's accessible name.
-  constructor({ client, names = () => '', welcome = null, canDelete = () => false, label = 'Messages', placeholder = 'Write a message…' }) {
+  // always); readUpTo(conv) → the seq our messages count as read up to
+  // (default: read by anyone else); label: the log's accessible name.
+  constructor({ client, names = () => '', welcome = null, canDelete = () => false, readUpTo = (c) => c.readByOthers(), label = 'Messages', placeholder = 'Write a message…' }) {
     this.client = client;
+    this.readUpTo = readUpTo;
     this.names = names;
     this.welcome = welcome;
     this.canDeleteOthers = canDelete;
@@ -77,6 +79,16 @@ export class Thread {
     this.textarea.focus();
   }
 
+  // draft is the composer's unsent text; setDraft puts one back.
+  get draft() {
+    return this.textarea.value;
+  }
+
+  setDraft(text) {
+    this.textarea.value = text || '';
+    this._grow();
+  }
+
   setWelcome(w) {
     this.welcome = w;
     this.render();
@@ -103,7 +115,7 @@ export class Thread {
         h('div', { class: 'who' }, w.name), h('div', { class: 'bubble' }, richText(w.text))) });
     }
     const list = conv.list();
-    const read = conv.readByOthers();
+    const read = this.readUpTo(conv);
     let prevDay = '';
     const rows = [];
     for (const m of list) {
@@ -154,8 +166,13 @@ export class Thread {
       if (!n || n.sig !== it.sig) {
         const el = it.make();
         el.dataset.key = it.key;
-        if (n) n.el.replaceWith(el);
-        else grewAtEnd = true;
+        if (n) {
+          // A keyboard user on this message keeps their place when it
+          // changes (delivered, read, edited).
+          const focused = n.el.contains(this.el.getRootNode().activeElement);
+          n.el.replaceWith(el);
+          if (focused) el.querySelector('.bubble')?.focus({ preventScroll: true });
+        } else grewAtEnd = true;
         n = { el, sig: it.sig };
       }
       it.update?.(n.el);
