@@ -242,6 +242,18 @@ type Connected struct {
 	// InboxStatus is the inbox's status (visitors only): online, away,
 	// busy or offline.
 	InboxStatus string `json:"inbox_status,omitempty"`
+	// ICEServers are the STUN and TURN servers for calls, with TURN
+	// credentials minted for this connection (RTCConfiguration.iceServers).
+	ICEServers []ICEServer `json:"ice_servers,omitempty"`
+}
+
+// ICEServer is one entry of RTCConfiguration.iceServers. TURN credentials
+// follow the TURN REST API scheme: username "EXPIRY:USER", credential
+// base64(HMAC-SHA1(secret, username)).
+type ICEServer struct {
+	URLs       []string `json:"urls"`
+	Username   string   `json:"username,omitempty"`
+	Credential string   `json:"credential,omitempty"`
 }
 
 // Limits tells a client what the server will refuse.

@@ -7,6 +7,7 @@
 //	                                       print an access token
 //	parley signin-link [--account ID] [--user NAME] [flags]
 //	                                       print a one-time console sign-in link
+//	parley turn-secret [flags]             print the TURN REST secret (coturn's static-auth-secret)
 //	parley bench chat [bench flags]        measure the chat server (see BENCHMARKS.md)
 //
 // Every server setting is a flag, a PARLEY_* variable or a YAML key; see
@@ -47,6 +48,8 @@ Usage:
   parley signin-link [--account ID] [--user NAME] [flags]
                                           print a one-time console sign-in link (an owner who
                                           lost their password gets back in with it)
+  parley turn-secret [flags]              print the TURN REST shared secret, for an external
+                                          coturn's static-auth-secret
   parley bench chat [--help]              measure the chat server (BENCHMARKS.md)
 
 Settings (flag, environment variable, default). A YAML file given with
@@ -80,6 +83,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return token(rest, stdout, stderr)
 	case "signin-link":
 		return signinLink(rest, stdout)
+	case "turn-secret":
+		return turnSecret(rest, stdout)
 	case "bench":
 		return bench.Main(rest, stdout, stderr)
 	case "help":
@@ -302,5 +307,26 @@ func signinLink(args []string, stdout io.Writer) error {
 		return err
 	}
 	fmt.Fprintln(stdout, link)
+	return nil
+}
+
+// turnSecret prints the TURN REST shared secret, so an external coturn can
+// be given it as static-auth-secret and accept the credentials Parley mints.
+func turnSecret(args []string, stdout io.Writer) error {
+	cfg, _, err := loadConfig(args, stdout)
+	if err != nil {
+		return err
+	}
+	ctx := context.Background()
+	st, err := app.OpenStore(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	secret, err := app.TURNSecret(ctx, st, cfg.TURNSecret)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, secret)
 	return nil
 }

@@ -27,6 +27,7 @@ import (
 	"github.com/parley-chat/parley/internal/transport/api"
 	"github.com/parley-chat/parley/internal/transport/site"
 	"github.com/parley-chat/parley/internal/transport/ws"
+	"github.com/parley-chat/parley/internal/turn"
 	"github.com/parley-chat/parley/protocol"
 )
 
@@ -41,6 +42,8 @@ type App struct {
 	Chat  *chat.Service
 	Inbox *inbox.Service
 	Push  *push.Service
+	TURN  *turn.Server // nil when the embedded TURN server is off
+	ICE   *turn.ICE
 	WS    *ws.Server
 	API   *api.API
 	Site  *site.Site
@@ -96,6 +99,13 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 		st.Close()
 		return nil, err
 	}
+	if err := a.startTURN(ctx); err != nil {
+		a.Push.Close()
+		a.Chat.Close()
+		st.Close()
+		return nil, err
+	}
+	iceFor := func(id auth.Identity) []protocol.ICEServer { return a.ICE.For(id.UserID, time.Now()) }
 	a.Inbox = inbox.New(st, a.Auth, a.Chat, inbox.Config{PublicURL: cfg.PublicURLOrDefault(), VisitorTokenTTL: cfg.VisitorTokenTTL})
 	a.WS = ws.New(ws.Config{
 		MaxFrameBytes:     int(cfg.MaxFrameBytes),
@@ -111,6 +121,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 		TrustProxyHeaders: cfg.TrustProxyHeaders,
 		CoalesceRate:      cfg.WriteCoalesceRate,
 		CoalesceDelay:     cfg.WriteCoalesceDelay,
+		ICEServers:        iceFor,
 	}, a.Auth, a.Chat, a.Bus, log)
 	a.API = api.New(api.Config{
 		AllowedOrigins:           cfg.AllowedOrigins,
@@ -124,6 +135,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 		LoginAttemptsPerMinute:   cfg.LoginAttemptsPerMinute,
 		ConsoleSessionTTL:        cfg.ConsoleSessionTTL,
 		SigninLinkTTL:            SigninLinkTTL,
+		ICEServers:               iceFor,
 	}, a.Auth, a.Chat, a.Inbox, a.Push, log)
 	a.Site = site.New(site.Config{PublicURL: cfg.PublicURLOrDefault()}, a.Store, a.Inbox, a.API.LimitAddress, log)
 	return a, nil
@@ -193,5 +205,8 @@ func (a *App) close() {
 	}
 	a.Chat.Close()
 	a.Push.Close()
+	if a.TURN != nil {
+		a.TURN.Close()
+	}
 	a.Bus.Close()
 }

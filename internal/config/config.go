@@ -94,6 +94,37 @@ type Config struct {
 	// addresses (a push service on your own network). Defaults to false.
 	PushAllowPrivateEndpoints bool `yaml:"push_allow_private_endpoints" env:"PARLEY_PUSH_ALLOW_PRIVATE_ENDPOINTS" flag:"push-allow-private-endpoints" default:"false" help:"allow Web Push endpoints on loopback and private addresses"`
 
+	// --- Calls: TURN/STUN ---
+
+	// TURNEnabled runs the embedded TURN/STUN server. Defaults to true.
+	TURNEnabled bool `yaml:"turn_enabled" env:"PARLEY_TURN_ENABLED" flag:"turn-enabled" default:"true" help:"run the embedded TURN/STUN server"`
+	// TURNListen is its UDP and TCP address (port 0 picks a free one). Defaults to ":3478".
+	TURNListen string `yaml:"turn_listen" env:"PARLEY_TURN_LISTEN" flag:"turn-listen" default:":3478" help:"TURN/STUN UDP and TCP listen address"`
+	// TURNTLSListen is the turns: (TLS) address, used with a certificate. Defaults to ":5349".
+	TURNTLSListen string `yaml:"turn_tls_listen" env:"PARLEY_TURN_TLS_LISTEN" flag:"turn-tls-listen" default:":5349" help:"TURN over TLS listen address (with turn_cert_file)"`
+	// TURNCertFile and TURNKeyFile enable turns: with this certificate. Default empty.
+	TURNCertFile string `yaml:"turn_cert_file" env:"PARLEY_TURN_CERT_FILE" flag:"turn-cert-file" default:"" help:"certificate (PEM) for TURN over TLS"`
+	TURNKeyFile  string `yaml:"turn_key_file" env:"PARLEY_TURN_KEY_FILE" flag:"turn-key-file" default:"" help:"private key (PEM) for TURN over TLS"`
+	// TURNPublicIP is the relay address peers reach. Defaults to empty: the first non-loopback IPv4.
+	TURNPublicIP string `yaml:"turn_public_ip" env:"PARLEY_TURN_PUBLIC_IP" flag:"turn-public-ip" default:"" help:"relay address peers reach (empty = the first non-loopback IPv4)"`
+	// TURNHost is the name in the advertised turn: URLs. Defaults to empty: the public URL's host.
+	TURNHost string `yaml:"turn_host" env:"PARLEY_TURN_HOST" flag:"turn-host" default:"" help:"host name in the advertised TURN URLs (empty = the public URL's host)"`
+	// TURNRelayPortMin and TURNRelayPortMax bound relay ports. Default 49152-65535.
+	TURNRelayPortMin int `yaml:"turn_relay_port_min" env:"PARLEY_TURN_RELAY_PORT_MIN" flag:"turn-relay-port-min" default:"49152" help:"lowest relay port"`
+	TURNRelayPortMax int `yaml:"turn_relay_port_max" env:"PARLEY_TURN_RELAY_PORT_MAX" flag:"turn-relay-port-max" default:"65535" help:"highest relay port"`
+	// TURNSecret is the TURN REST shared secret (coturn's static-auth-secret).
+	// Defaults to empty: generated on first start and kept in the database.
+	TURNSecret string `yaml:"turn_secret" env:"PARLEY_TURN_SECRET" flag:"turn-secret" default:"" help:"TURN REST shared secret, as coturn's static-auth-secret (empty = generated and kept)"`
+	// TURNCredentialTTL is how long minted TURN credentials work. Defaults to 12h.
+	TURNCredentialTTL time.Duration `yaml:"turn_credential_ttl" env:"PARLEY_TURN_CREDENTIAL_TTL" flag:"turn-credential-ttl" default:"12h" help:"lifetime of minted TURN credentials"`
+	// TURNAllocationsPerUser bounds one user's open TURN allocations. Defaults to 10.
+	TURNAllocationsPerUser int `yaml:"turn_allocations_per_user" env:"PARLEY_TURN_ALLOCATIONS_PER_USER" flag:"turn-allocations-per-user" default:"10" help:"open TURN allocations per user"`
+	// TURNAllowPrivatePeers lets relays reach loopback and private addresses. Defaults to false.
+	TURNAllowPrivatePeers bool `yaml:"turn_allow_private_peers" env:"PARLEY_TURN_ALLOW_PRIVATE_PEERS" flag:"turn-allow-private-peers" default:"false" help:"let TURN relays reach loopback and private addresses"`
+	// TURNURLs are more TURN servers handed to clients with the same
+	// credentials (an external coturn with the same secret). Default empty.
+	TURNURLs []string `yaml:"turn_urls" env:"PARLEY_TURN_URLS" flag:"turn-urls" default:"" help:"more TURN URLs handed to clients with the same credentials (e.g. an external coturn)"`
+
 	// --- Messages and connections ---
 
 	// MaxMessageBytes is the longest message text in bytes. Defaults to 8KiB.

@@ -74,6 +74,22 @@ func (c *Config) Validate() error {
 	if c.PushSubject != "" && !strings.HasPrefix(c.PushSubject, "mailto:") && !strings.HasPrefix(c.PushSubject, "https://") {
 		bad("push_subject", "want a mailto: or https: URL, got %q", c.PushSubject)
 	}
+	if c.TURNRelayPortMin < 1024 || c.TURNRelayPortMax > 65535 || c.TURNRelayPortMin > c.TURNRelayPortMax {
+		bad("turn_relay_port_min", "the relay ports %d-%d must be a range within 1024-65535", c.TURNRelayPortMin, c.TURNRelayPortMax)
+	}
+	if (c.TURNCertFile == "") != (c.TURNKeyFile == "") {
+		bad("turn_cert_file", "turn_cert_file and turn_key_file go together")
+	}
+	if c.TURNPublicIP != "" && net.ParseIP(c.TURNPublicIP) == nil {
+		bad("turn_public_ip", "want an IP address, got %q", c.TURNPublicIP)
+	}
+	positiveDur("turn_credential_ttl", c.TURNCredentialTTL)
+	positive("turn_allocations_per_user", int64(c.TURNAllocationsPerUser))
+	for _, u := range c.TURNURLs {
+		if !strings.HasPrefix(u, "turn:") && !strings.HasPrefix(u, "turns:") && !strings.HasPrefix(u, "stun:") {
+			bad("turn_urls", "want turn:, turns: or stun: URLs, got %q", u)
+		}
+	}
 	positive("address_attempts_per_minute", int64(c.AddressAttemptsPerMinute))
 	positive("login_attempts_per_minute", int64(c.LoginAttemptsPerMinute))
 	for _, o := range c.AllowedOrigins {

@@ -5,6 +5,9 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"crypto/hmac"
+	"crypto/sha1"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -18,6 +21,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	pturn "github.com/pion/turn/v5"
 
 	"github.com/parley-chat/parley/client"
 	"github.com/parley-chat/parley/protocol"
@@ -98,7 +103,7 @@ func parley(t *testing.T, args ...string) string {
 func start(t *testing.T, dataDir string, extra ...string) *server {
 	t.Helper()
 	s := &server{t: t, dataDir: dataDir, addr: freeAddr(t), stdout: &syncBuffer{}, exited: make(chan struct{})}
-	args := append([]string{"serve", "--addr", s.addr, "--data-dir", dataDir, "--log-level", "warn",
+	args := append([]string{"serve", "--addr", s.addr, "--data-dir", dataDir, "--log-level", "warn", "--turn-listen", "127.0.0.1:0",
 		"--public-url", "http://" + s.addr}, extra...)
 	s.cmd = exec.Command(parleyBin, args...)
 	s.cmd.Stdout = s.stdout
@@ -433,5 +438,54 @@ func TestSIGTERMDrains(t *testing.T) {
 	h, err := c2.History(ctx, protocol.HistoryRequest{ConversationID: conv.ID, Limit: 10})
 	if err != nil || len(h.Messages) != 1 || h.Messages[0].ID != m.ID {
 		t.Fatalf("after restart: %+v %v", h, err)
+	}
+}
+
+// Each connection gets STUN/TURN servers with a credential of its own, and
+// the credential allocates a relay on the embedded TURN server; `parley
+// turn-secret` prints the secret an external coturn would need to agree.
+func TestConnectionsGetWorkingTURNCredentials(t *testing.T) {
+	dir := t.TempDir()
+	acc, _ := account(t, dir, "acme")
+	s := start(t, dir, "--turn-public-ip", "127.0.0.1", "--turn-allow-private-peers")
+	c := dial(t, s, strings.TrimSpace(parley(t, "token", "--account", acc, "--user", "ann", "--role", "agent", "--data-dir", dir)))
+	ice := c.Connected().ICEServers
+	var turnURL, user, pass string
+	for _, srv := range ice {
+		for _, u := range srv.URLs {
+			if strings.HasPrefix(u, "turn:") && strings.HasSuffix(u, "?transport=udp") {
+				turnURL, user, pass = u, srv.Username, srv.Credential
+			}
+		}
+	}
+	if turnURL == "" || !strings.HasSuffix(user, ":"+c.Connected().User.ID) || pass == "" {
+		t.Fatalf("ice_servers = %+v", ice)
+	}
+	addr := strings.TrimSuffix(strings.TrimPrefix(turnURL, "turn:"), "?transport=udp")
+	conn, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	cl, err := pturn.NewClient(&pturn.ClientConfig{STUNServerAddr: addr, TURNServerAddr: addr, Conn: conn,
+		Username: user, Password: pass, Realm: "parley"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	if err := cl.Listen(); err != nil {
+		t.Fatal(err)
+	}
+	relay, err := cl.Allocate()
+	if err != nil {
+		t.Fatalf("allocate with the connection's credential: %v", err)
+	}
+	relay.Close()
+	// The password is the TURN REST one for the printed secret.
+	secret := strings.TrimSpace(parley(t, "turn-secret", "--data-dir", dir))
+	mac := hmac.New(sha1.New, []byte(secret))
+	mac.Write([]byte(user))
+	if base64.StdEncoding.EncodeToString(mac.Sum(nil)) != pass {
+		t.Fatal("the credential is not HMAC-SHA1(turn-secret, username)")
 	}
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/parley-chat/parley/internal/chat"
 	"github.com/parley-chat/parley/internal/inbox"
 	"github.com/parley-chat/parley/internal/push"
+	"github.com/parley-chat/parley/protocol"
 )
 
 // Prefix is where the API is mounted.
@@ -63,6 +64,8 @@ type Config struct {
 	// SigninLinkTTL and InviteTTL bound one-time links [24h, 7 days].
 	SigninLinkTTL time.Duration
 	InviteTTL     time.Duration
+	// ICEServers, if set, mints a user's STUN/TURN servers (GET /ice-servers).
+	ICEServers func(id auth.Identity) []protocol.ICEServer
 }
 
 const uploadOverhead = 1 << 20 // multipart headers and text fields
@@ -206,6 +209,9 @@ var routes = []route{
 	{"GET", "/push/key", authenticated, (*API).pushKey},
 	{"POST", "/push/subscriptions", authenticated, (*API).pushSubscribe},
 	{"DELETE", "/push/subscriptions", authenticated, (*API).pushUnsubscribe},
+
+	// Calls.
+	{"GET", "/ice-servers", authenticated, (*API).iceServers},
 }
 
 func (a *API) mux() *http.ServeMux {

@@ -9,6 +9,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/parley-chat/parley/internal/apperr"
+	"github.com/parley-chat/parley/internal/auth"
 	"github.com/parley-chat/parley/internal/chat"
 	"github.com/parley-chat/parley/internal/ids"
 	"github.com/parley-chat/parley/protocol"
@@ -194,6 +195,7 @@ func (c *conn) authenticate(ctx context.Context, token, reqID string) bool {
 		ConnectedUsers: s.chat.OnlineUsers(id.AccountID),
 		Limits:         s.limit,
 		InboxStatus:    inboxStatus,
+		ICEServers:     iceServers(s.cfg.ICEServers, id),
 	})
 	c.mu.Lock()
 	c.authed = true
@@ -297,4 +299,11 @@ func (c *conn) syncReq(ctx context.Context, env protocol.Envelope) {
 		return
 	}
 	c.reply(env.Event, env.ID, reply)
+}
+
+func iceServers(f func(auth.Identity) []protocol.ICEServer, id auth.Identity) []protocol.ICEServer {
+	if f == nil {
+		return nil
+	}
+	return f(id)
 }

@@ -72,6 +72,9 @@ type Config struct {
 	// many frames. Zero CoalesceDelay never waits. [150000, 0]
 	CoalesceRate  float64
 	CoalesceDelay time.Duration
+	// ICEServers, if set, gives each new connection its STUN/TURN servers
+	// with credentials (chat:connected ice_servers).
+	ICEServers func(id auth.Identity) []protocol.ICEServer
 }
 
 func (c *Config) defaults() {

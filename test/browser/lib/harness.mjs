@@ -74,7 +74,10 @@ export class Parley {
     this.stdout = '';
     this.stderr = '';
     this.proc = spawn(parleyBinary(), ['serve', '--addr', `127.0.0.1:${this.port}`, '--data-dir', this.dir,
-      '--public-url', this.url, '--log-level', 'warn', ...this.extra], { stdio: ['ignore', 'pipe', 'pipe'] });
+      '--public-url', this.url, '--log-level', 'warn',
+      // TURN on a free port of its own (servers run side by side), relaying on loopback.
+      '--turn-listen', '127.0.0.1:0', '--turn-public-ip', '127.0.0.1', '--turn-allow-private-peers',
+      ...this.extra], { stdio: ['ignore', 'pipe', 'pipe'] });
     this.proc.stdout.on('data', (b) => (this.stdout += b));
     this.proc.stderr.on('data', (b) => (this.stderr += b));
     this.exited = new Promise((r) => this.proc.on('exit', r));

@@ -1,0 +1,250 @@
+package turn_test
+
+import (
+	"bytes"
+	"encoding/base64"
+	"io"
+	"log/slog"
+	"net"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	pturn "github.com/pion/turn/v5"
+	"go.uber.org/goleak"
+
+	"github.com/parley-chat/parley/internal/turn"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+const secret = "shared-secret-for-tests-0123456789"
+
+func start(t *testing.T, cfg turn.Config) *turn.Server {
+	t.Helper()
+	if cfg.Listen == "" {
+		cfg.Listen = "127.0.0.1:0"
+	}
+	cfg.Secret = secret
+	cfg.PublicIP = "127.0.0.1"
+	s, err := turn.Start(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// serverAddr is the host:port of the TURN URL of a transport.
+func serverAddr(t *testing.T, s *turn.Server, transport string) string {
+	t.Helper()
+	for _, ice := range s.Credentials("x", time.Now()) {
+		for _, u := range ice.URLs {
+			if strings.HasPrefix(u, "turn:") && strings.HasSuffix(u, "?transport="+transport) {
+				return strings.TrimSuffix(strings.TrimPrefix(u, "turn:"), "?transport="+transport)
+			}
+		}
+	}
+	t.Fatalf("no turn: URL for %s", transport)
+	return ""
+}
+
+// client connects a pion TURN client over transport with credentials.
+func client(t *testing.T, s *turn.Server, transport, username, password string) *pturn.Client {
+	t.Helper()
+	addr := serverAddr(t, s, transport)
+	var conn net.PacketConn
+	if transport == "tcp" {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		conn = pturn.NewSTUNConn(c)
+	} else {
+		c, err := net.ListenPacket("udp4", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		conn = c
+	}
+	cl, err := pturn.NewClient(&pturn.ClientConfig{STUNServerAddr: addr, TURNServerAddr: addr, Conn: conn,
+		Username: username, Password: password, Realm: "parley", RTO: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cl.Listen(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cl.Close(); conn.Close() })
+	return cl
+}
+
+// allocate allocates a relay and closes it when the test ends (before its
+// client: cleanups run last first).
+func allocate(t *testing.T, cl *pturn.Client) (net.PacketConn, error) {
+	t.Helper()
+	rc, err := cl.Allocate()
+	if err == nil {
+		t.Cleanup(func() { rc.Close() })
+	}
+	return rc, err
+}
+
+func creds(s *turn.Server, user string) (string, string) {
+	ice := s.Credentials(user, time.Now())[1]
+	return ice.Username, ice.Credential
+}
+
+// relay checks that data goes through an allocation to a peer and back.
+func relay(t *testing.T, relayConn net.PacketConn) {
+	t.Helper()
+	peer, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer peer.Close()
+	msg := []byte("hello through the relay")
+	if _, err := relayConn.WriteTo(msg, peer.LocalAddr()); err != nil {
+		t.Fatalf("write to peer: %v", err)
+	}
+	buf := make([]byte, 1500)
+	peer.SetReadDeadline(time.Now().Add(5 * time.Second))
+	n, from, err := peer.ReadFrom(buf)
+	if err != nil || !bytes.Equal(buf[:n], msg) {
+		t.Fatalf("the peer got %q, %v", buf[:n], err)
+	}
+	if from.String() != relayConn.LocalAddr().String() {
+		t.Fatalf("the peer heard from %s, want the relay %s", from, relayConn.LocalAddr())
+	}
+	if _, err := peer.WriteTo([]byte("and back"), from); err != nil {
+		t.Fatal(err)
+	}
+	relayConn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	n, _, err = relayConn.ReadFrom(buf)
+	if err != nil || string(buf[:n]) != "and back" {
+		t.Fatalf("the client got %q, %v", buf[:n], err)
+	}
+}
+
+func TestRelaysOverUDPAndTCP(t *testing.T) {
+	s := start(t, turn.Config{AllowPrivatePeers: true})
+	for _, transport := range []string{"udp", "tcp"} {
+		t.Run(transport, func(t *testing.T) {
+			u, p := creds(s, "alice")
+			cl := client(t, s, transport, u, p)
+			// STUN: the server tells the client its address.
+			mapped, err := cl.SendBindingRequest()
+			if err != nil || !strings.HasPrefix(mapped.String(), "127.0.0.1:") {
+				t.Fatalf("binding: %v %v", mapped, err)
+			}
+			rc, err := cl.Allocate()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer rc.Close()
+			if !strings.HasPrefix(rc.LocalAddr().String(), "127.0.0.1:") {
+				t.Fatalf("relay address %s", rc.LocalAddr())
+			}
+			relay(t, rc)
+		})
+	}
+}
+
+func TestCredentials(t *testing.T) {
+	s := start(t, turn.Config{AllowPrivatePeers: true})
+	good, pw := creds(s, "bob")
+	if !strings.HasSuffix(good, ":bob") {
+		t.Fatalf("username %q, want EXPIRY:bob", good)
+	}
+	// The TURN REST scheme, so an external coturn with the same secret agrees.
+	want, wantPW := turn.RESTCredential(secret, "bob", time.Unix(mustInt(t, strings.Split(good, ":")[0]), 0))
+	if good != want || pw != wantPW {
+		t.Fatalf("credential %s/%s, want %s/%s", good, pw, want, wantPW)
+	}
+	expired, expiredPW := turn.RESTCredential(secret, "bob", time.Now().Add(-time.Minute))
+	var otherSecret [2]string
+	otherSecret[0], otherSecret[1] = turn.RESTCredential("another secret", "bob", time.Now().Add(time.Hour))
+	for name, c := range map[string][2]string{
+		"expired":        {expired, expiredPW},
+		"wrong HMAC":     {good, base64Of("not the password")},
+		"another secret": otherSecret,
+		"no expiry":      {"bob", pw},
+	} {
+		t.Run(name, func(t *testing.T) {
+			cl := client(t, s, "udp", c[0], c[1])
+			if _, err := allocate(t, cl); err == nil {
+				t.Fatal("allocated with bad credentials")
+			}
+		})
+	}
+	if s.Allocations() != 0 {
+		t.Fatalf("%d allocations after refusals", s.Allocations())
+	}
+}
+
+func TestQuotaPerUser(t *testing.T) {
+	s := start(t, turn.Config{AllowPrivatePeers: true, AllocationsPerUser: 2})
+	var conns []net.PacketConn
+	for i := 0; i < 2; i++ {
+		u, p := creds(s, "carol")
+		rc, err := allocate(t, client(t, s, "udp", u, p))
+		if err != nil {
+			t.Fatalf("allocation %d: %v", i+1, err)
+		}
+		conns = append(conns, rc)
+	}
+	u, p := creds(s, "carol")
+	_, err := allocate(t, client(t, s, "udp", u, p))
+	if err == nil || !strings.Contains(err.Error(), "486") {
+		t.Fatalf("a third allocation: %v, want 486 Allocation Quota Reached", err)
+	}
+	// Another user is not affected; a freed allocation can be reused.
+	u2, p2 := creds(s, "dave")
+	if _, err := allocate(t, client(t, s, "udp", u2, p2)); err != nil {
+		t.Fatal(err)
+	}
+	conns[0].Close()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		u, p := creds(s, "carol")
+		if _, err := allocate(t, client(t, s, "udp", u, p)); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("a freed allocation was not counted back")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func TestPrivatePeersAreRefused(t *testing.T) {
+	s := start(t, turn.Config{})
+	u, p := creds(s, "eve")
+	cl := client(t, s, "udp", u, p)
+	rc, err := cl.Allocate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	for _, peer := range []string{"127.0.0.1:9", "10.1.2.3:9", "192.168.1.1:9", "172.16.0.1:9", "169.254.169.254:80", "0.0.0.0:9"} {
+		a, _ := net.ResolveUDPAddr("udp4", peer)
+		if err := cl.CreatePermission(a); err == nil {
+			t.Errorf("a permission for %s was granted", peer)
+		}
+	}
+	// A public address is allowed (nothing is sent there: a permission only).
+	if err := cl.CreatePermission(&net.UDPAddr{IP: net.ParseIP("203.0.113.7"), Port: 9}); err != nil {
+		t.Fatalf("a public peer: %v", err)
+	}
+}
+
+func mustInt(t *testing.T, s string) int64 {
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func base64Of(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
