@@ -56,9 +56,6 @@ type Config struct {
 	// AllowPrivatePeers lets relays reach loopback and private addresses
 	// (tests, or calls inside one network) [false].
 	AllowPrivatePeers bool
-	// Sockets is how many UDP sockets share the listening port
-	// (SO_REUSEPORT), each with its own reader [number of CPUs].
-	Sockets int
 }
 
 func (c *Config) defaults() {
@@ -125,16 +122,16 @@ func Start(cfg Config, log *slog.Logger) (*Server, error) {
 	}
 	perm := s.permission
 
-	udps, err := listenUDP(cfg.Listen, max(1, cfg.Sockets))
+	// One UDP socket: pion keeps allocations (and RFC 5766 reservation
+	// tokens) per socket, so several sockets sharing the port by
+	// SO_REUSEPORT would split one client's allocations between them.
+	udp, err := listenUDP(cfg.Listen)
 	if err != nil {
 		return nil, err
 	}
-	port := udps[0].LocalAddr().(*net.UDPAddr).Port
-	var pcs []pturn.PacketConnConfig
-	for _, u := range udps {
-		pcs = append(pcs, pturn.PacketConnConfig{PacketConn: u, RelayAddressGenerator: gen(), PermissionHandler: perm})
-		s.closer = append(s.closer, u.Close)
-	}
+	s.closer = append(s.closer, udp.Close)
+	port := udp.LocalAddr().(*net.UDPAddr).Port
+	pcs := []pturn.PacketConnConfig{{PacketConn: udp, RelayAddressGenerator: gen(), PermissionHandler: perm}}
 	tcp, err := net.Listen("tcp", net.JoinHostPort(bindHost, strconv.Itoa(port)))
 	if err != nil {
 		s.closeAll()
