@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"strconv"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -28,4 +29,32 @@ func listenUDP(addr string) (*net.UDPConn, error) {
 		return nil, fmt.Errorf("turn: udp %s: %w", addr, err)
 	}
 	return pc.(*net.UDPConn), nil
+}
+
+// listenBoth opens UDP and TCP on the same port. With port 0 the kernel
+// picks the UDP port, which TCP may already be using: then it tries again.
+func listenBoth(addr, bindHost string) (*net.UDPConn, net.Listener, error) {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, nil, fmt.Errorf("turn: listen %q: %w", addr, err)
+	}
+	tries := 1
+	if port == "0" {
+		tries = 20
+	}
+	for i := 0; ; i++ {
+		udp, err := listenUDP(addr)
+		if err != nil {
+			return nil, nil, err
+		}
+		tcpAddr := net.JoinHostPort(bindHost, strconv.Itoa(udp.LocalAddr().(*net.UDPAddr).Port))
+		tcp, err := net.Listen("tcp", tcpAddr)
+		if err == nil {
+			return udp, tcp, nil
+		}
+		udp.Close()
+		if i+1 >= tries {
+			return nil, nil, fmt.Errorf("turn: tcp %s: %w", tcpAddr, err)
+		}
+	}
 }

@@ -125,19 +125,13 @@ func Start(cfg Config, log *slog.Logger) (*Server, error) {
 	// One UDP socket: pion keeps allocations (and RFC 5766 reservation
 	// tokens) per socket, so several sockets sharing the port by
 	// SO_REUSEPORT would split one client's allocations between them.
-	udp, err := listenUDP(cfg.Listen)
+	udp, tcp, err := listenBoth(cfg.Listen, bindHost)
 	if err != nil {
 		return nil, err
 	}
-	s.closer = append(s.closer, udp.Close)
+	s.closer = append(s.closer, udp.Close, tcp.Close)
 	port := udp.LocalAddr().(*net.UDPAddr).Port
 	pcs := []pturn.PacketConnConfig{{PacketConn: udp, RelayAddressGenerator: gen(), PermissionHandler: perm}}
-	tcp, err := net.Listen("tcp", net.JoinHostPort(bindHost, strconv.Itoa(port)))
-	if err != nil {
-		s.closeAll()
-		return nil, fmt.Errorf("turn: tcp: %w", err)
-	}
-	s.closer = append(s.closer, tcp.Close)
 	lcs := []pturn.ListenerConfig{{Listener: tcp, RelayAddressGenerator: gen(), PermissionHandler: perm}}
 	host := cfg.Host
 	if host == "" {
