@@ -144,6 +144,9 @@ const (
 	TypeImage = "image"
 	TypeVoice = "voice"
 	TypeFile  = "file"
+	// TypeCall is a call event the server writes (text "MEDIA:OUTCOME",
+	// duration_ms for an ended call); clients cannot send it.
+	TypeCall = "call"
 )
 
 // Conversation kinds.
@@ -524,4 +527,81 @@ type PushPayload struct {
 	Body           string `json:"body"`
 	ConversationID string `json:"conversation_id"`
 	URL            string `json:"url"`
+}
+
+// Calls between two people (docs/protocol.md, Calls). Requests:
+const (
+	EvCallInvite = "call:invite" // CallInvite → Call; the callee's devices get call:incoming
+	EvCallAccept = "call:accept" // CallRef → Call; the caller's device gets call:accepted
+	EvCallReject = "call:reject" // CallRef → {}
+	EvCallCancel = "call:cancel" // CallRef → {} (the caller, while it rings)
+	EvCallEnd    = "call:end"    // CallRef → {}
+	EvCallRejoin = "call:rejoin" // CallRef → Call: a party's new connection takes the call over
+	// Relayed to the other party's device as events of the same name,
+	// with "from" set (CallSignal).
+	EvCallOffer  = "call:offer"
+	EvCallAnswer = "call:answer"
+	EvCallICE    = "call:ice"
+)
+
+// Call events (server → client).
+const (
+	EvCallIncoming = "call:incoming" // Call: ring (every device of each callee)
+	EvCallAccepted = "call:accepted" // Call: to the caller's device
+	EvCallAnswered = "call:answered" // Call: answered (by whom: callee_id); other devices stop ringing
+	EvCallBusy     = "call:busy"     // Call: everyone who could answer is in another call
+	EvCallEnded    = "call:ended"    // CallEnded: to both parties' devices (and ringing ones)
+	EvCallRejoined = "call:rejoined" // Call: the other party is back on a new connection: restart ICE
+)
+
+// Call outcomes (CallEnded.Reason, and the call events in the conversation).
+const (
+	OutcomeStarted  = "started"  // answered (a call event only)
+	OutcomeEnded    = "ended"    // answered, then hung up or disconnected
+	OutcomeMissed   = "missed"   // not answered: timed out, cancelled, nobody online
+	OutcomeDeclined = "declined" // refused by the callee
+	OutcomeBusy     = "busy"     // everyone who could answer was in another call
+)
+
+type CallInvite struct {
+	ConversationID string `json:"conversation_id"`
+	Media          string `json:"media"` // audio | video
+}
+
+type CallRef struct {
+	CallID string `json:"call_id"`
+}
+
+// Call is a call as one of its parties sees it.
+type Call struct {
+	ID             string `json:"id"`
+	ConversationID string `json:"conversation_id"`
+	Media          string `json:"media"`
+	CallerID       string `json:"caller_id"`
+	CalleeID       string `json:"callee_id,omitempty"` // once answered
+	State          string `json:"state"`               // ringing | active | ended
+	Reason         string `json:"reason,omitempty"`    // when ended
+	// Polite is this party's role in perfect negotiation: the callee is
+	// polite (rolls back its offer on glare), the caller is not.
+	Polite    bool       `json:"polite"`
+	CreatedAt time.Time  `json:"created_at"`
+	StartedAt *time.Time `json:"started_at,omitempty"`
+}
+
+// CallEnded is the data of call:ended.
+type CallEnded struct {
+	CallID         string `json:"call_id"`
+	ConversationID string `json:"conversation_id"`
+	Reason         string `json:"reason"`
+	DurationMS     int64  `json:"duration_ms,omitempty"`
+}
+
+// CallSignal carries WebRTC negotiation between the two devices of a call:
+// a session description (call:offer, call:answer) or an ICE candidate
+// (call:ice), passed through as the browser made it.
+type CallSignal struct {
+	CallID      string          `json:"call_id"`
+	From        string          `json:"from,omitempty"` // set by the server: the sender's user id
+	Description json.RawMessage `json:"description,omitempty"`
+	Candidate   json.RawMessage `json:"candidate,omitempty"`
 }

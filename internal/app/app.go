@@ -17,6 +17,7 @@ import (
 	"github.com/parley-chat/parley/internal/auth"
 	"github.com/parley-chat/parley/internal/bus"
 	"github.com/parley-chat/parley/internal/bus/local"
+	"github.com/parley-chat/parley/internal/calls"
 	"github.com/parley-chat/parley/internal/chat"
 	"github.com/parley-chat/parley/internal/config"
 	"github.com/parley-chat/parley/internal/inbox"
@@ -42,6 +43,7 @@ type App struct {
 	Chat  *chat.Service
 	Inbox *inbox.Service
 	Push  *push.Service
+	Calls *calls.Service
 	TURN  *turn.Server // nil when the embedded TURN server is off
 	ICE   *turn.ICE
 	WS    *ws.Server
@@ -123,6 +125,8 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 		CoalesceDelay:     cfg.WriteCoalesceDelay,
 		ICEServers:        iceFor,
 	}, a.Auth, a.Chat, a.Bus, log)
+	a.Calls = calls.New(a.Chat, a.Bus, calls.Config{RingTimeout: cfg.CallRingTimeout, ReconnectGrace: cfg.CallReconnectGrace}, log)
+	a.WS.SetCalls(a.Calls)
 	a.API = api.New(api.Config{
 		AllowedOrigins:           cfg.AllowedOrigins,
 		MessagesPerSecond:        cfg.MessagesPerSecond,
@@ -200,6 +204,7 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 // close flushes pending commits (whose events still go out), then the
 // events, then the bus.
 func (a *App) close() {
+	a.Calls.Close() // calls end (and are recorded) while the store is open
 	if err := a.Store.Close(); err != nil {
 		a.Log.Error("closing store", "err", err)
 	}

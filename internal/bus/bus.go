@@ -12,7 +12,11 @@ type Event struct {
 	// catching up (chat:sync) can drop what it already replayed.
 	ConversationID string
 	Seq            int64
-	Data           []byte
+	// Device, when set, is the one connection (of those subscribed to the
+	// topic) the event is for: call signalling goes to a single device of
+	// a user, through the user's topic.
+	Device string
+	Data   []byte
 }
 
 // Handler receives events of a topic. It runs on the publisher's goroutine

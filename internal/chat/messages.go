@@ -209,6 +209,9 @@ func (s *Service) Edit(ctx context.Context, id auth.Identity, r protocol.EditReq
 	if m.SenderID != id.UserID {
 		return protocol.Message{}, apperr.New(apperr.Forbidden, apperr.CodeNotSender, "only the sender may edit a message")
 	}
+	if m.Type == protocol.TypeCall {
+		return protocol.Message{}, apperr.Forbiddenf("call events cannot be edited")
+	}
 	if err := s.checkText(r.Text, m.Type == protocol.TypeText); err != nil {
 		return protocol.Message{}, err
 	}

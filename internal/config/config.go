@@ -94,6 +94,14 @@ type Config struct {
 	// addresses (a push service on your own network). Defaults to false.
 	PushAllowPrivateEndpoints bool `yaml:"push_allow_private_endpoints" env:"PARLEY_PUSH_ALLOW_PRIVATE_ENDPOINTS" flag:"push-allow-private-endpoints" default:"false" help:"allow Web Push endpoints on loopback and private addresses"`
 
+	// --- Calls ---
+
+	// CallRingTimeout ends an unanswered call as missed. Defaults to 30s.
+	CallRingTimeout time.Duration `yaml:"call_ring_timeout" env:"PARLEY_CALL_RING_TIMEOUT" flag:"call-ring-timeout" default:"30s" help:"an unanswered call ends as missed after this long"`
+	// CallReconnectGrace is how long a call waits for a party whose
+	// connection dropped. Defaults to 10s.
+	CallReconnectGrace time.Duration `yaml:"call_reconnect_grace" env:"PARLEY_CALL_RECONNECT_GRACE" flag:"call-reconnect-grace" default:"10s" help:"how long a call waits for a party whose connection dropped"`
+
 	// --- Calls: TURN/STUN ---
 
 	// TURNEnabled runs the embedded TURN/STUN server. Defaults to true.

@@ -84,6 +84,8 @@ func (c *Config) Validate() error {
 		bad("turn_public_ip", "want an IP address, got %q", c.TURNPublicIP)
 	}
 	positiveDur("turn_credential_ttl", c.TURNCredentialTTL)
+	positiveDur("call_ring_timeout", c.CallRingTimeout)
+	positiveDur("call_reconnect_grace", c.CallReconnectGrace)
 	positive("turn_allocations_per_user", int64(c.TURNAllocationsPerUser))
 	for _, u := range c.TURNURLs {
 		if !strings.HasPrefix(u, "turn:") && !strings.HasPrefix(u, "turns:") && !strings.HasPrefix(u, "stun:") {

@@ -2,6 +2,7 @@
 // copying, the toast, human error messages and a few extra icons.
 
 import { h } from '../ui/dom.js';
+import { callLabel } from '../ui/format.js';
 
 let seq = 0;
 export const uid = (p = 'f') => `${p}-${++seq}`;
@@ -210,6 +211,7 @@ export function readableOn(hex) {
 export function preview(m) {
   if (!m) return '';
   if (m.deleted_at) return 'Message deleted';
+  if (m.type === 'call') return callLabel(m);
   const kind = { image: 'Photo', voice: 'Voice message', file: 'File' }[m.type];
   if (kind) return m.text ? `${kind} · ${m.text.replace(/\s+/g, ' ').trim()}` : kind;
   return (m.text || '').replace(/\s+/g, ' ').trim();

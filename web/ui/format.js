@@ -58,3 +58,19 @@ export function localTime(tz) {
 }
 
 export const STATUS_LABEL = { online: 'Online', away: 'Away', busy: 'Busy', offline: 'Offline' };
+
+// callLabel describes a call event message (type "call", text
+// "MEDIA:OUTCOME"): "Video call · 3:24", "Missed audio call".
+export function callLabel(m, mine = false) {
+  const [media, outcome] = String(m.text || '').split(':');
+  const kind = media === 'video' ? 'video call' : 'audio call';
+  const Kind = kind[0].toUpperCase() + kind.slice(1);
+  switch (outcome) {
+    case 'started': return `${Kind} started`;
+    case 'ended': return `${Kind} · ${duration(m.duration_ms || 0)}`;
+    case 'missed': return mine ? `${Kind}, no answer` : `Missed ${kind}`;
+    case 'declined': return `${Kind} declined`;
+    case 'busy': return `${Kind}: busy`;
+    default: return Kind;
+  }
+}

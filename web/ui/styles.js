@@ -54,6 +54,8 @@ export const threadCSS = `
 .msgs { margin: 0; padding: 0; list-style: none; display: flex; flex-direction: column; gap: 2px; }
 .log:focus-visible { outline-offset: -2px; }
 .day { align-self: center; margin: 10px 0 6px; padding: 3px 10px; border-radius: 999px; font-size: 12px; color: var(--muted); background: var(--surface-2); border: 1px solid var(--line); }
+.call-event { align-self: center; display: inline-flex; align-items: center; gap: 6px; margin: 8px 0; padding: 4px 12px; border-radius: 999px; font-size: 12px; color: var(--muted); background: var(--surface-2); border: 1px solid var(--line); }
+.call-event .meta-time { color: var(--faint); }
 .more { align-self: center; font-size: 12px; color: var(--muted); padding: 6px; }
 .row { display: flex; flex-direction: column; max-width: 82%; align-self: flex-start; }
 .row.mine { align-self: flex-end; align-items: flex-end; }

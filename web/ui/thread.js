@@ -6,7 +6,7 @@
 
 import { h, richText } from './dom.js';
 import { icons } from './icons.js';
-import { timeOf, dayKey, dayLabel, size, duration } from './format.js';
+import { timeOf, dayKey, dayLabel, size, duration, callLabel } from './format.js';
 import { Recorder, MAX_RECORDING_MS } from './recorder.js';
 
 const GROUP_MS = 5 * 60 * 1000;
@@ -126,6 +126,13 @@ export class Thread {
         rows.push(null);
       }
       const mine = !m.sender_id || m.sender_id === me || m.pending;
+      if (m.type === 'call') { // a call event: a line of its own, not a bubble
+        const label = callLabel(m, mine);
+        items.push({ key: 'm' + m.id, sig: 'c' + label + m.deleted_at, make: () => h('li', { class: 'call-event' },
+          h('span', { html: icons.phone }), label, h('span', { class: 'meta-time' }, ' · ' + timeOf(m.created_at))) });
+        rows.push(null);
+        continue;
+      }
       const item = { m, mine, key: 'm' + (m.client_id && mine ? m.client_id : m.id), day };
       rows.push(item);
       items.push(item);

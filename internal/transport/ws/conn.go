@@ -40,7 +40,8 @@ type conn struct {
 	seen    atomic.Uint32  // server tick at the last frame read
 
 	// Set by authentication (under mu), read-only afterwards.
-	id auth.Identity
+	id     auth.Identity
+	connID string // the connection id in chat:connected; calls address a device by it
 
 	mu          sync.Mutex
 	queue       [][]byte // frames to write, shared with other connections: never modified
@@ -247,6 +248,9 @@ func (c *conn) teardown() {
 	c.mu.Unlock()
 	if authed {
 		s.hub.unregister(c)
+		if s.calls != nil {
+			s.calls.Disconnected(c.connID)
+		}
 	}
 	if announced {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"slices"
+	"strings"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -84,7 +85,12 @@ func (c *conn) handle(p *[]byte) {
 			return
 		}
 	}
-	res, err := c.srv.chat.Dispatch(ctx, c.id, env.Event, decoder(env.Data))
+	var res any
+	if strings.HasPrefix(env.Event, "call:") && c.srv.calls != nil {
+		res, err = c.srv.calls.Dispatch(ctx, c.id, c.connID, env.Event, decoder(env.Data))
+	} else {
+		res, err = c.srv.chat.Dispatch(ctx, c.id, env.Event, decoder(env.Data))
+	}
 	if err != nil {
 		c.replyError(env.ID, err)
 		return
@@ -164,7 +170,7 @@ func (c *conn) authenticate(ctx context.Context, token, reqID string) bool {
 		return false
 	}
 	c.mu.Lock()
-	c.id, c.acctCounted = id, true
+	c.id, c.acctCounted, c.connID = id, true, ids.New(ids.Connection)
 	c.mu.Unlock()
 	topics, err := s.chat.Topics(ctx, id)
 	if err != nil {
@@ -189,7 +195,7 @@ func (c *conn) authenticate(ctx context.Context, token, reqID string) bool {
 	data, _ := json.Marshal(protocol.Connected{
 		User:           protocol.User{ID: id.UserID, Name: id.UserName, DisplayName: id.DisplayName, Role: id.Role},
 		AccountID:      id.AccountID,
-		ConnectionID:   ids.New(ids.Connection),
+		ConnectionID:   c.connID,
 		Status:         status,
 		ServerTime:     time.Now().UTC(),
 		ConnectedUsers: s.chat.OnlineUsers(id.AccountID),

@@ -29,6 +29,7 @@ import (
 
 	"github.com/parley-chat/parley/internal/auth"
 	"github.com/parley-chat/parley/internal/bus"
+	"github.com/parley-chat/parley/internal/calls"
 	"github.com/parley-chat/parley/internal/chat"
 	"github.com/parley-chat/parley/internal/transport/clientip"
 	"github.com/parley-chat/parley/protocol"
@@ -114,6 +115,7 @@ type Server struct {
 	cfg   Config
 	auth  *auth.Authenticator
 	chat  *chat.Service
+	calls *calls.Service // nil: call:* events are unknown
 	log   *slog.Logger
 	hub   hub
 	flush flusher
@@ -160,6 +162,10 @@ func New(cfg Config, a *auth.Authenticator, c *chat.Service, b bus.Bus, log *slo
 	go s.pinger()
 	return s
 }
+
+// SetCalls routes call:* requests to the calls service and tells it of
+// closed connections. Call it before serving.
+func (s *Server) SetCalls(c *calls.Service) { s.calls = c }
 
 // Conns returns the number of open WebSocket connections.
 func (s *Server) Conns() int {
