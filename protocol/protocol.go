@@ -264,6 +264,9 @@ type Limits struct {
 	MaxMessageBytes   int     `json:"max_message_bytes"`
 	MessagesPerSecond float64 `json:"messages_per_second"`
 	MaxFrameBytes     int     `json:"max_frame_bytes"`
+	// MaxCallBitrateKbps caps the video a call sends (the operator's
+	// call_max_bitrate); clients adapt below it.
+	MaxCallBitrateKbps int `json:"max_call_bitrate_kbps,omitempty"`
 }
 
 type SendRequest struct {

@@ -110,20 +110,21 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 	iceFor := func(id auth.Identity) []protocol.ICEServer { return a.ICE.For(id.UserID, time.Now()) }
 	a.Inbox = inbox.New(st, a.Auth, a.Chat, inbox.Config{PublicURL: cfg.PublicURLOrDefault(), VisitorTokenTTL: cfg.VisitorTokenTTL})
 	a.WS = ws.New(ws.Config{
-		MaxFrameBytes:     int(cfg.MaxFrameBytes),
-		MessagesPerSecond: cfg.MessagesPerSecond,
-		MessagesBurst:     cfg.MessagesBurst,
-		ConnsPerIP:        cfg.ConnsPerIP,
-		ConnsPerAccount:   cfg.ConnsPerAccount,
-		SendQueueBytes:    int(cfg.SendQueueBytes),
-		WriteTimeout:      cfg.WriteTimeout,
-		AuthTimeout:       cfg.AuthTimeout,
-		PingInterval:      cfg.PingInterval,
-		AllowedOrigins:    cfg.AllowedOrigins,
-		TrustProxyHeaders: cfg.TrustProxyHeaders,
-		CoalesceRate:      cfg.WriteCoalesceRate,
-		CoalesceDelay:     cfg.WriteCoalesceDelay,
-		ICEServers:        iceFor,
+		MaxFrameBytes:      int(cfg.MaxFrameBytes),
+		MessagesPerSecond:  cfg.MessagesPerSecond,
+		MessagesBurst:      cfg.MessagesBurst,
+		ConnsPerIP:         cfg.ConnsPerIP,
+		ConnsPerAccount:    cfg.ConnsPerAccount,
+		SendQueueBytes:     int(cfg.SendQueueBytes),
+		WriteTimeout:       cfg.WriteTimeout,
+		AuthTimeout:        cfg.AuthTimeout,
+		PingInterval:       cfg.PingInterval,
+		AllowedOrigins:     cfg.AllowedOrigins,
+		TrustProxyHeaders:  cfg.TrustProxyHeaders,
+		CoalesceRate:       cfg.WriteCoalesceRate,
+		CoalesceDelay:      cfg.WriteCoalesceDelay,
+		ICEServers:         iceFor,
+		MaxCallBitrateKbps: cfg.CallMaxBitrate,
 	}, a.Auth, a.Chat, a.Bus, log)
 	a.Calls = calls.New(a.Chat, a.Bus, calls.Config{RingTimeout: cfg.CallRingTimeout, ReconnectGrace: cfg.CallReconnectGrace}, log)
 	a.WS.SetCalls(a.Calls)

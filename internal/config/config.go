@@ -102,6 +102,9 @@ type Config struct {
 	// connection dropped. Defaults to 10s.
 	CallReconnectGrace time.Duration `yaml:"call_reconnect_grace" env:"PARLEY_CALL_RECONNECT_GRACE" flag:"call-reconnect-grace" default:"10s" help:"how long a call waits for a party whose connection dropped"`
 
+	// CallMaxBitrate caps the video bitrate of a call, in kbps. Defaults to 2500.
+	CallMaxBitrate int `yaml:"call_max_bitrate" env:"PARLEY_CALL_MAX_BITRATE" flag:"call-max-bitrate" default:"2500" help:"the most video a call sends, kbps (clients adapt below it)"`
+
 	// --- Calls: TURN/STUN ---
 
 	// TURNEnabled runs the embedded TURN/STUN server. Defaults to true.

@@ -53,7 +53,7 @@ func TestDefault(t *testing.T) {
 		LogLevel: "info", LogFormat: "text",
 		Secret: "", TokenTTL: 24 * time.Hour, TokenMaxTTL: 720 * time.Hour, AllowedOrigins: nil,
 		VisitorTokenTTL: 24 * time.Hour, ConsoleSessionTTL: 12 * time.Hour, AddressAttemptsPerMinute: 60, LoginAttemptsPerMinute: 10, PushSubject: "", PushAllowPrivateEndpoints: false,
-		CallRingTimeout: 30 * time.Second, CallReconnectGrace: 10 * time.Second,
+		CallRingTimeout: 30 * time.Second, CallReconnectGrace: 10 * time.Second, CallMaxBitrate: 2500,
 		TURNEnabled: true, TURNListen: ":3478", TURNTLSListen: ":5349", TURNRelayPortMin: 49152, TURNRelayPortMax: 65535,
 		TURNCredentialTTL: 12 * time.Hour, TURNAllocationsPerUser: 10,
 		MaxMessageBytes: 8192, MaxFrameBytes: 64 << 10,

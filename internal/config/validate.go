@@ -85,6 +85,9 @@ func (c *Config) Validate() error {
 	}
 	positiveDur("turn_credential_ttl", c.TURNCredentialTTL)
 	positiveDur("call_ring_timeout", c.CallRingTimeout)
+	if c.CallMaxBitrate < 100 {
+		bad("call_max_bitrate", "must be at least 100 (kbps), got %d", c.CallMaxBitrate)
+	}
 	positiveDur("call_reconnect_grace", c.CallReconnectGrace)
 	positive("turn_allocations_per_user", int64(c.TURNAllocationsPerUser))
 	for _, u := range c.TURNURLs {

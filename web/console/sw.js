@@ -11,7 +11,7 @@ const SHELL = [
   '/console/list.js', '/console/chat.js', '/console/details.js', '/console/settings.js', '/console/notify.js',
   '/console/theme.js', '/console/kit.js', '/console/styles.js', '/console/manifest.webmanifest',
   '/console/icons/192.png', '/console/icons/32.png',
-  '/sdk/index.js', '/sdk/client.js', '/sdk/conversation.js', '/sdk/outbox.js', '/sdk/ids.js', '/sdk/visitor.js', '/sdk/console.js',
+  '/sdk/index.js', '/sdk/client.js', '/sdk/conversation.js', '/sdk/outbox.js', '/sdk/ids.js', '/sdk/visitor.js', '/sdk/console.js', '/sdk/call.js', '/sdk/errors.js',
   '/ui/thread.js', '/ui/styles.js', '/ui/dom.js', '/ui/icons.js', '/ui/format.js', '/ui/recorder.js',
 ];
 

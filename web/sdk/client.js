@@ -16,6 +16,10 @@
 import { Conversation } from './conversation.js';
 import { Outbox, safeStorage } from './outbox.js';
 import { clientId } from './ids.js';
+import { ParleyError, readJSON } from './errors.js';
+import { Calls } from './call.js';
+
+export { ParleyError, readJSON };
 
 // INBOX stands for a visitor's inbox conversation before it exists: the
 // first message sent to it opens it.
@@ -29,14 +33,6 @@ const BACKOFF_MAX_MS = 30000;
 
 // Errors that a later retry may cure; anything else drops the message.
 const RETRYABLE = new Set(['offline', 'timeout', 'internal', 'rate_limited', 'shutting_down', 'unauthenticated', 'token_expired']);
-
-export class ParleyError extends Error {
-  constructor(code, message, extra = {}) {
-    super(message || code);
-    this.code = code;
-    Object.assign(this, extra);
-  }
-}
 
 export class Client extends EventTarget {
   // url: the Parley server ("https://chat.example.com");
@@ -61,6 +57,9 @@ export class Client extends EventTarget {
     this._attempt = 0;
     this._blobs = new Map();
     this._stopped = true;
+    this.iceServers = []; // STUN/TURN for calls, from chat:connected
+    this.limits = {};
+    this.calls = new Calls(this);
     this._onOnline = () => this.state === 'offline' && this._dial();
     this._onVisible = () => document.visibilityState === 'visible' && this.state === 'offline' && this._dial();
   }
@@ -251,6 +250,8 @@ export class Client extends EventTarget {
     const prevSince = this.since;
     this.me = data.user;
     this.since = data.timestamp;
+    this.iceServers = data.ice_servers || [];
+    this.limits = data.limits || {};
     if (data.inbox_status) this.inboxStatus = data.inbox_status;
     this._authed = true;
     this._attempt = 0;
@@ -512,19 +513,3 @@ export class Client extends EventTarget {
   }
 }
 
-// readJSON returns a JSON response's body or throws its error as a ParleyError.
-export async function readJSON(res) {
-  let body = null;
-  if (res.status !== 204) {
-    try {
-      body = await res.json();
-    } catch {
-      body = null;
-    }
-  }
-  if (res.ok) return body ?? {};
-  const e = body?.error || {};
-  throw new ParleyError(e.code || 'internal', e.message || `HTTP ${res.status}`, {
-    status: res.status, retryAfter: Number(res.headers.get('Retry-After')) || undefined,
-  });
-}

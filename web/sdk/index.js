@@ -2,6 +2,7 @@
 // and nothing else to talk to the server.
 export { Client, ParleyError, INBOX, readJSON } from './client.js';
 export { Conversation } from './conversation.js';
+export { Calls, CallSession } from './call.js';
 export { clientId } from './ids.js';
 export { visitorSession, widgetConfig } from './visitor.js';
 export { consoleAuth } from './console.js';

@@ -76,6 +76,8 @@ type Config struct {
 	// ICEServers, if set, gives each new connection its STUN/TURN servers
 	// with credentials (chat:connected ice_servers).
 	ICEServers func(id auth.Identity) []protocol.ICEServer
+	// MaxCallBitrateKbps is told to clients in limits (0 = none).
+	MaxCallBitrateKbps int
 }
 
 func (c *Config) defaults() {
@@ -152,9 +154,10 @@ func New(cfg Config, a *auth.Authenticator, c *chat.Service, b bus.Bus, log *slo
 		pingDone: make(chan struct{}),
 	}
 	s.limit = protocol.Limits{
-		MaxMessageBytes:   c.Config().MaxMessageBytes,
-		MessagesPerSecond: cfg.MessagesPerSecond,
-		MaxFrameBytes:     cfg.MaxFrameBytes,
+		MaxMessageBytes:    c.Config().MaxMessageBytes,
+		MessagesPerSecond:  cfg.MessagesPerSecond,
+		MaxFrameBytes:      cfg.MaxFrameBytes,
+		MaxCallBitrateKbps: cfg.MaxCallBitrateKbps,
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.hub.init(b, log)

@@ -19,6 +19,7 @@ const CHROMIUM_ARGS = [
   '--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update',
   '--disable-sync', '--no-first-run', '--disable-quic',
   '--use-fake-ui-for-media-stream', '--use-fake-device-for-media-stream',
+  '--auto-select-desktop-capture-source=Entire screen', // screen sharing without a picker
 ];
 
 // parleyBinary is the binary under test: $PARLEY_BIN (the Makefile builds
