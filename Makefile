@@ -6,7 +6,7 @@ GO ?= go
 PKGS := ./...
 BIN_DIR := $(CURDIR)/.bin
 
-.PHONY: test test-go test-browser deps vet build fuzz bench bench-widget screenshots clean
+.PHONY: test test-go test-browser deps vet build fuzz bench bench-widget bench-call screenshots clean
 
 test: deps vet test-go test-browser
 
@@ -51,6 +51,12 @@ bench-widget: deps
 	$(GO) build -o $(BIN_DIR)/parley ./cmd/parley
 	PARLEY_BIN=$(BIN_DIR)/parley node test/browser/bench-widget.mjs --runs 15
 	PARLEY_BIN=$(BIN_DIR)/parley node test/browser/bench-widget.mjs --runs 9 --latency 80
+
+# A video call between two browsers: ring and accept → first frame (BENCHMARKS.md).
+bench-call: deps
+	$(GO) build -o $(BIN_DIR)/parley ./cmd/parley
+	PARLEY_BIN=$(BIN_DIR)/parley node test/browser/bench-call.mjs --runs 20
+	PARLEY_BIN=$(BIN_DIR)/parley node test/browser/bench-call.mjs --runs 20 --relay
 
 clean:
 	rm -rf parley $(BIN_DIR)

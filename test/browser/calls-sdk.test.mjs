@@ -6,44 +6,16 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { setup, teardown } from './lib/harness.mjs';
 import { eventually } from './lib/ui.mjs';
+import { sdkParty, ownerToken as signIn } from './lib/calls.mjs';
 
 let parley, host, browser, ownerToken;
 before(async () => {
   ({ parley, host, browser } = await setup());
-  const r = await parley.api('POST', '/auth/link', { body: { code: parley.signinLink.split('#signin=')[1] } });
-  ownerToken = r.json.token;
+  ownerToken = await signIn(parley);
 });
 after(() => teardown({ parley, host, browser }));
 
-// page opens a bare page of the server with an SDK client: a visitor of
-// the inbox, or the owner.
-async function party(who, { relay = false } = {}) {
-  const ctx = await browser.newContext();
-  const page = await ctx.newPage();
-  page.on('pageerror', (e) => console.error(who, 'pageerror', e.message));
-  await page.goto(parley.url + '/healthz');
-  await page.evaluate(async ({ who, address, token, relay }) => {
-    if (relay) localStorage.setItem('parley.ice', 'relay');
-    const sdk = await import('/sdk/index.js');
-    let client;
-    if (who === 'visitor') {
-      const session = sdk.visitorSession({ url: location.origin, address });
-      await session.open();
-      client = new sdk.Client({ url: location.origin, token: (o) => session.token(o), storageKey: 'v' });
-    } else {
-      client = new sdk.Client({ url: location.origin, token: async () => token, storageKey: 'o' });
-    }
-    window.P = { client, sessions: [] };
-    client.calls.addEventListener('incoming', (e) => window.P.sessions.push(e.detail));
-    client.calls.addEventListener('outgoing', (e) => window.P.sessions.push(e.detail));
-    await new Promise((resolve) => {
-      client.addEventListener('connected', resolve, { once: true });
-      client.connect();
-    });
-    if (who === 'visitor') window.P.conv = (await client.openInbox()).id;
-  }, { who, address: parley.address, token: ownerToken, relay });
-  return page;
-}
+const party = (who, opts = {}) => sdkParty(browser, parley, who, { token: ownerToken, ...opts });
 
 const stats = (page) => page.evaluate(async () => window.P.client.calls.current?.stats());
 const state = (page) => page.evaluate(() => window.P.client.calls.current?.state || window.P.sessions.at(-1)?.state);

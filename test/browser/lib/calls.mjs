@@ -1,0 +1,37 @@
+// Call parties for browser tests and the call benchmark: a bare page of
+// the server with an SDK client, as a visitor of the inbox or as the owner.
+// window.P holds the client, every call session seen (P.sessions) and, for
+// a visitor, the conversation (P.conv).
+export async function sdkParty(browser, parley, who, { token, relay = false } = {}) {
+  const ctx = await browser.newContext();
+  const page = await ctx.newPage();
+  page.on('pageerror', (e) => console.error(who, 'pageerror', e.message));
+  await page.goto(parley.url + '/healthz');
+  await page.evaluate(async ({ who, address, token, relay }) => {
+    if (relay) localStorage.setItem('parley.ice', 'relay');
+    const sdk = await import('/sdk/index.js');
+    let client;
+    if (who === 'visitor') {
+      const session = sdk.visitorSession({ url: location.origin, address });
+      await session.open();
+      client = new sdk.Client({ url: location.origin, token: (o) => session.token(o), storageKey: 'v' });
+    } else {
+      client = new sdk.Client({ url: location.origin, token: async () => token, storageKey: 'o' });
+    }
+    window.P = { client, sessions: [] };
+    client.calls.addEventListener('incoming', (e) => window.P.sessions.push(e.detail));
+    client.calls.addEventListener('outgoing', (e) => window.P.sessions.push(e.detail));
+    await new Promise((resolve) => {
+      client.addEventListener('connected', resolve, { once: true });
+      client.connect();
+    });
+    if (who === 'visitor') window.P.conv = (await client.openInbox()).id;
+  }, { who, address: parley.address, token, relay });
+  return page;
+}
+
+// ownerToken signs the owner in with the link parley printed at start.
+export async function ownerToken(parley) {
+  const r = await parley.api('POST', '/auth/link', { body: { code: parley.signinLink.split('#signin=')[1] } });
+  return r.json.token;
+}
