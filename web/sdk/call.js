@@ -292,11 +292,11 @@ export class CallSession extends EventTarget {
 
   // --- statistics ---
 
-  // stats reads the connection's numbers now; rates are over the time
-  // since the previous call.
-  async stats() {
+  // stats reads the connection's numbers now; rates are over the second
+  // since the last periodic reading (the 'stats' event).
+  async stats(advance = false) {
     const out = { rttMs: 0, lossPct: 0, bitrateInKbps: 0, bitrateOutKbps: 0, framesDecoded: 0, framesPerSecond: 0,
-      width: 0, height: 0, audioPacketsReceived: 0, audioPacketsSent: 0, candidateType: '', availableOutKbps: 0 };
+      width: 0, height: 0, audioPacketsReceived: 0, audioPacketsSent: 0, candidateType: '', availableOutKbps: 0, bytesSent: 0, bytesReceived: 0 };
     if (!this.pc) return out;
     const report = await this.pc.getStats();
     let bytesIn = 0, bytesOut = 0, lost = 0, received = 0, pairId = '';
@@ -336,7 +336,9 @@ export class CallSession extends EventTarget {
       const dr = received - prev.received;
       out.lossPct = dl + dr > 0 ? Math.round((1000 * dl) / (dl + dr)) / 10 : 0;
     }
-    this._prevStats = { at: now, bytesIn, bytesOut, lost, received };
+    if (advance) this._prevStats = { at: now, bytesIn, bytesOut, lost, received };
+    out.bytesSent = bytesOut;
+    out.bytesReceived = bytesIn;
     return out;
   }
 
@@ -344,7 +346,7 @@ export class CallSession extends EventTarget {
     if (this.state !== 'active' && this.state !== 'connecting') return;
     let s;
     try {
-      s = await this.stats();
+      s = await this.stats(true);
     } catch {
       return;
     }
@@ -371,7 +373,7 @@ export class CallSession extends EventTarget {
     else if (this._good >= 10 && (cur < cap || scale > 1)) next = { maxBitrate: Math.min(cap, Math.round(cur * 1.25)), scaleResolutionDownBy: Math.max(1, scale / 1.5) };
     else if (!e.maxBitrate) next = { maxBitrate: cap, scaleResolutionDownBy: scale };
     if (!next) return;
-    if (next.maxBitrate === cur && next.scaleResolutionDownBy === scale) return;
+    if (next.maxBitrate === e.maxBitrate && next.scaleResolutionDownBy === scale) return;
     this._good = 0;
     Object.assign(e, next);
     try {
