@@ -1,6 +1,7 @@
 // The day/night theme follows the visitor's local time, their system's dark
 // mode and their own choice; and screenshots of the widget (desktop and a
-// 360 px phone, day and night), the full-page chat and the console, kept in
+// 360 px phone, day and night), the full-page chat, the console and a
+// call, kept in
 // test/browser/screenshots (`make screenshots` copies them to docs/).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -215,6 +216,40 @@ test('console screenshots: desktop and phone, day and night', async () => {
   await p2.waitForTimeout(300);
   await p2.screenshot({ path: join(shots, 'console-signin.png') });
   await c2.close();
+});
+
+test('call screenshots: the console ringing, a video call with its statistics, and the widget', async () => {
+  // Real clocks here: WebRTC and the call timer need time to pass.
+  const opts = { viewport: { width: 1280, height: 800 }, timezoneId: 'UTC', colorScheme: 'light', permissions: ['camera', 'microphone'] };
+  const agentCtx = await browser.newContext(opts);
+  const agent = await agentCtx.newPage();
+  await agent.goto(parley.url + '/console/');
+  await agent.evaluate((tok) => localStorage.setItem('parley.console.session', tok), JSON.stringify(ownerSession));
+  await agent.reload();
+  await C.list(agent).waitFor();
+  const visitorCtx = await browser.newContext(opts);
+  const visitor = await visitorCtx.newPage();
+  const agentErrors = collectErrors(agent);
+  const visitorErrors = collectErrors(visitor);
+  await visitor.goto(host.url);
+  await openWidget(visitor);
+  await say(visitor, 'Could you show me how the hood folds away? A quick video call?');
+  await W.panel(visitor).locator('button[aria-label="Start a video call"]').click();
+  await agent.locator('.call-screen[data-state="ringing"]').waitFor();
+  await agent.waitForTimeout(700); // the ring's entrance animation
+  await agent.screenshot({ path: join(shots, 'call-console-ringing.png') });
+  await agent.locator('.call-screen button[aria-label="Accept"]').click();
+  for (const p of [agent, visitor]) await p.locator('.call-screen[data-state="active"]').waitFor({ timeout: 20000 });
+  await agent.locator('.call-screen button[aria-label="Show call statistics"]').click();
+  await eventually('statistics are in', async () => /\d/.test(await agent.locator('.call-stats [data-stat="frames"]').textContent()));
+  await agent.waitForTimeout(3000);
+  await agent.screenshot({ path: join(shots, 'call-console-video.png') });
+  await visitor.screenshot({ path: join(shots, 'call-widget-video.png') });
+  await visitor.locator('parley-chat .call-screen button[aria-label="Hang up"]').click();
+  await agent.locator('.call-screen[data-state="ended"]').waitFor();
+  assert.deepEqual([...agentErrors, ...visitorErrors], []);
+  await agentCtx.close();
+  await visitorCtx.close();
 });
 
 // A plausible shop page for the widget to sit on.

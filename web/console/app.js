@@ -14,6 +14,7 @@ import { Notifier, setTitle, syncPush } from './notify.js';
 import { ConversationList } from './list.js';
 import { ChatView } from './chat.js';
 import { DetailsPanel } from './details.js';
+import { CallManager } from './calls.js';
 
 const DESKTOP = matchMedia('(min-width: 1000px)');
 const PHONE = matchMedia('(max-width: 699.98px)');
@@ -87,6 +88,7 @@ export class App {
     this.chat = new ChatView(this);
     this.aside = new DetailsPanel(this);
     this._build();
+    this.calls = new CallManager(this);
 
     const on = (target, type, f) => target.addEventListener(type, f, { signal });
     on(client, 'state', () => this._renderConnection());
@@ -132,6 +134,7 @@ export class App {
   }
 
   destroy() {
+    this.calls?.destroy();
     this.ac?.abort();
     clearInterval(this._minute);
     this.client?.close();

@@ -9,6 +9,8 @@ import { STATUS_LABEL } from '../ui/format.js';
 import { Thread } from '../ui/thread.js';
 import { more, avatar, setAvatar, since, explain } from './kit.js';
 
+const callIcon = icons.phone.replace('width="14" height="14"', 'width="20" height="20"');
+
 export class ChatView {
   constructor(app) {
     this.app = app;
@@ -34,8 +36,10 @@ export class ChatView {
       type: 'button', class: 'icon-btn details-toggle', 'aria-controls': 'details', html: more.panel,
       onclick: () => app.toggleDetails(),
     });
+    this.videoCallBtn = h('button', { type: 'button', class: 'icon-btn call-start', 'aria-label': 'Start a video call', title: 'Start a video call', html: icons.video, hidden: true, onclick: () => app.calls?.start('video') });
+    this.audioCallBtn = h('button', { type: 'button', class: 'icon-btn call-start', 'aria-label': 'Start an audio call', title: 'Start an audio call', html: callIcon, hidden: true, onclick: () => app.calls?.start('audio') });
     this.header = h('header', { class: 'chat-head' }, this.backBtn, this.avatar,
-      h('div', { class: 'chat-heading' }, this.title, this.sub), this.detailsBtn);
+      h('div', { class: 'chat-heading' }, this.title, this.sub), this.videoCallBtn, this.audioCallBtn, this.detailsBtn);
     this.loading = h('div', { class: 'chat-loading', role: 'status', hidden: true });
     this.pane = h('div', { class: 'chat-pane', hidden: true }, this.header, h('div', { class: 'chat-body' }, this.thread.el, this.loading));
     this.empty = h('div', { class: 'chat-empty' },
@@ -58,6 +62,13 @@ export class ChatView {
     this.conv.removeEventListener('typing', this._onTyping);
     this.drafts.set(this.conv.id, this.thread.draft);
     this.conv.setTyping(false);
+  }
+
+  // setCovered: a call screen lies over the conversation; what is under it
+  // is out of reach (focus, clicks, screen readers).
+  setCovered(on) {
+    this.pane.inert = on;
+    this.empty.inert = on;
   }
 
   focus() {
@@ -162,6 +173,14 @@ export class ChatView {
     this.detailsBtn.setAttribute('aria-label', label);
     this.detailsBtn.title = label;
     this.detailsBtn.classList.toggle('active', open && desktop);
+    const calls = app.calls;
+    for (const [btn, media] of [[this.videoCallBtn, 'video'], [this.audioCallBtn, 'audio']]) {
+      btn.hidden = !calls?.supported;
+      btn.disabled = !!calls?.busy;
+      btn.toggleAttribute('aria-busy', calls?.placing === media);
+      const label = media === 'video' ? 'Start a video call' : 'Start an audio call';
+      btn.title = calls?.busy && !calls.placing ? 'You are in a call' : label;
+    }
     const conv = this.conv;
     if (!conv) return;
     const name = conv.info.name || 'Visitor';

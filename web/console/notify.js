@@ -91,6 +91,35 @@ export class Notifier extends EventTarget {
     } catch { /* notifications are a nicety */ }
   }
 
+  // callAlert shows an incoming call as a system notification (no chime:
+  // the call screen rings); clearCallAlert takes it back once answered.
+  async callAlert({ title, body, conversationId, tag }) {
+    if (this.muted || !this.supported || Notification.permission !== 'granted') return;
+    const opts = {
+      body, tag, renotify: true, requireInteraction: true, icon: '/console/icons/192.png', badge: '/console/icons/32.png',
+      data: { conversation_id: conversationId, url: '/console/#c=' + conversationId },
+    };
+    try {
+      const reg = registration || (await navigator.serviceWorker?.getRegistration('/console/'));
+      if (reg) return await reg.showNotification(title, opts);
+      this._callNote = new Notification(title, opts);
+    } catch { /* notifications are a nicety */ }
+  }
+
+  async clearCallAlert(tag) {
+    try {
+      this._callNote?.close();
+      this._callNote = null;
+      const reg = registration || (await navigator.serviceWorker?.getRegistration('/console/'));
+      for (const n of (await reg?.getNotifications({ tag })) || []) n.close();
+    } catch { /* nothing to take back */ }
+  }
+
+  // audioContext: the one the first gesture unlocked (calls ring on it).
+  audioContext() {
+    return this._audio();
+  }
+
   _audio() {
     if (this._ctx) return this._ctx;
     const AC = globalThis.AudioContext || globalThis.webkitAudioContext;
@@ -172,7 +201,18 @@ function sameBytes(a, b) {
   return a.length === b.length && a.every((x, i) => x === b[i]);
 }
 
-// setTitle puts the unread total in the tab's title.
+let unreadNow = 0;
+let callTitle = null;
+
+// setTitle puts the unread total in the tab's title (a ringing call's
+// title wins while it rings).
 export function setTitle(unread) {
-  document.title = unread > 0 ? `(${unread > 99 ? '99+' : unread}) ${TITLE}` : TITLE;
+  unreadNow = unread;
+  document.title = callTitle || (unread > 0 ? `(${unread > 99 ? '99+' : unread}) ${TITLE}` : TITLE);
+}
+
+// setCallTitle: "Incoming video call · Maria" while a call rings (null: back).
+export function setCallTitle(text) {
+  callTitle = text || null;
+  setTitle(unreadNow);
 }

@@ -214,6 +214,12 @@ button, input, select, textarea { font: inherit; }
 .chat-sub { margin: 1px 0 0; font-size: 12.5px; color: var(--muted); white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }
 .chat-sub.is-typing { color: var(--accent); }
 .details-toggle { color: var(--muted); }
+.chat-head .call-start { color: var(--muted); }
+.chat-head .call-start:hover { color: var(--accent); background: color-mix(in srgb, var(--accent) 10%, transparent); }
+.chat-head .call-start:disabled { opacity: .4; cursor: default; background: none; color: var(--muted); }
+.chat-head .call-start[aria-busy] { opacity: 1; color: var(--accent); animation: pl-pulse 1s ease-in-out infinite; }
+.chat-head .call-start + .call-start { margin-left: -8px; }
+.main > .call-screen { z-index: 20; }
 .details-toggle.active { color: var(--accent); background: color-mix(in srgb, var(--accent) 11%, transparent); }
 .chat-body { position: relative; flex: 1; min-height: 0; display: flex; flex-direction: column; }
 .chat-loading { position: absolute; inset: 0 0 76px; display: flex; align-items: center; justify-content: center; gap: 10px; color: var(--muted); font-size: 14px; text-align: center; padding: 24px; pointer-events: none; }
@@ -396,6 +402,7 @@ input.color::-webkit-color-swatch { border: 0; border-radius: 8px; }
   .main .notice, .main .context { margin-left: 10px; margin-right: 10px; }
   .nav { padding-bottom: calc(12px + env(safe-area-inset-bottom)); }
   dialog.sheet { width: 100vw; height: 100dvh; max-height: 100dvh; margin: 0; border-radius: 0; border: 0; }
+  .shell.in-call .main { display: flex; position: fixed; inset: 0; z-index: 40; }
   .sheet-head { padding: calc(12px + env(safe-area-inset-top)) 8px 12px 16px; }
   .sheet-head p, .sheet-icon { display: none; }
   .sheet-head .icon-btn { align-self: center; }

@@ -94,6 +94,9 @@ export class CallSession extends EventTarget {
     this.reason = '';
     this.muted = false;
     this.cameraOff = false;
+    this.remoteMuted = false; // the other side's switches, over the call's data channel
+    this.remoteCameraOff = false;
+    this.remoteSharing = false;
     this.sharing = false;
     this.recording = false;
     this.cameraCount = 0;
@@ -112,7 +115,6 @@ export class CallSession extends EventTarget {
     this.polite = call.polite ?? this.polite ?? this.direction === 'in';
     const me = this.client.me?.id;
     if (call.caller_id) this.peerId = call.caller_id === me ? call.callee_id || this.peerId : call.caller_id;
-    if (call.started_at) this.startedAt = new Date(call.started_at);
   }
 
   _setState(state) {
@@ -129,6 +131,11 @@ export class CallSession extends EventTarget {
     this._accepting = true; // call:answered may arrive before the reply: it is ours
     try {
       await this._getMedia();
+    } catch (e) {
+      this._accepting = false; // still ringing: allow the camera and accept again
+      throw e;
+    }
+    try {
       const call = await this.client.request('call:accept', { call_id: this.id });
       this._update(call);
     } catch (e) {
@@ -266,7 +273,11 @@ export class CallSession extends EventTarget {
 
   stopRecording() {
     const r = this._rec;
-    if (!r) return Promise.resolve(null);
+    if (!r) {
+      const last = this._lastRecording || Promise.resolve(null);
+      this._lastRecording = null;
+      return last;
+    }
     this._rec = null;
     this.recording = false;
     this._changed();
@@ -430,6 +441,11 @@ export class CallSession extends EventTarget {
         this._makingOffer = false;
       }
     };
+    // Both sides open the same channel (negotiated, id 0): it carries
+    // mute, camera and sharing switches with no help from the server.
+    this._channel = pc.createDataChannel('parley-state', { negotiated: true, id: 0 });
+    this._channel.onopen = () => this._sendState();
+    this._channel.onmessage = (e) => this._remoteState(e.data);
     pc.onicecandidate = ({ candidate }) => candidate && this._send('call:ice', { candidate });
     pc.ontrack = ({ track }) => {
       for (const old of this.remoteStream.getTracks()) if (old.kind === track.kind) this.remoteStream.removeTrack(old);
@@ -530,6 +546,27 @@ export class CallSession extends EventTarget {
   }
 
   _changed() {
+    this._sendState();
+    this.dispatchEvent(new CustomEvent('stream'));
+  }
+
+  // _sendState tells the other side our switches when they change.
+  _sendState() {
+    const m = JSON.stringify({ muted: this.muted, camera_off: this.cameraOff, sharing: this.sharing });
+    if (this._channel?.readyState !== 'open' || m === this._sentState) return;
+    this._sentState = m;
+    this._channel.send(m);
+  }
+
+  _remoteState(data) {
+    try {
+      const m = JSON.parse(data);
+      this.remoteMuted = !!m.muted;
+      this.remoteCameraOff = !!m.camera_off;
+      this.remoteSharing = !!m.sharing;
+    } catch {
+      return;
+    }
     this.dispatchEvent(new CustomEvent('stream'));
   }
 
@@ -546,7 +583,7 @@ export class CallSession extends EventTarget {
   _cleanup() {
     clearInterval(this._stats);
     clearTimeout(this._iceTimer);
-    if (this._rec) this.stopRecording();
+    if (this._rec) this._lastRecording = this.stopRecording(); // still handed out by stopRecording()
     for (const t of this.localStream.getTracks()) t.stop();
     this._camera?.stop();
     this._screen?.stop();

@@ -9,6 +9,12 @@
 // comes from), identity, mode ("bubble" | "page"), data-position, color,
 // theme ("day" | "night"; otherwise by the visitor's local time, or their
 // system's dark mode, until they pick one with the toggle).
+//
+// Calls: the header's video and phone buttons call the team; a call from
+// the team opens the panel and rings. The call screen (ui/callscreen.js,
+// loaded on first use) covers the panel, which grows for a video call on a
+// desktop and fills the screen on a phone; "Minimize" hides the panel while
+// the call goes on, and the launcher turns green to come back to it.
 
 import { Client, INBOX, visitorSession, widgetConfig } from '../sdk/index.js';
 import { Thread } from '../ui/thread.js';
@@ -19,6 +25,7 @@ import { STATUS_LABEL } from '../ui/format.js';
 import { widgetCSS } from './styles.js';
 
 const HERE = new URL('..', import.meta.url).href.replace(/\/$/, '');
+const CAN_CALL = typeof RTCPeerConnection === 'function' && !!globalThis.navigator?.mediaDevices?.getUserMedia;
 const THEME_KEY = 'parley.theme';
 const NIGHT_FROM = 19;
 const NIGHT_UNTIL = 7;
@@ -74,13 +81,16 @@ class ParleyChat extends HTMLElement {
     this.titleEl = h('h2', { id: 'pl-title' }, 'Chat');
     this.statusEl = h('p', { 'aria-live': 'polite' }, '');
     this.themeBtn = h('button', { type: 'button', class: 'icon-btn theme', onclick: () => this._toggleTheme() });
+    this.videoBtn = h('button', { type: 'button', class: 'icon-btn call-start', 'aria-label': 'Start a video call', title: 'Start a video call', html: icons.video, hidden: true, onclick: () => this._call('video') });
+    this.audioBtn = h('button', { type: 'button', class: 'icon-btn call-start', 'aria-label': 'Start an audio call', title: 'Start an audio call', html: icons.phone, hidden: true, onclick: () => this._call('audio') });
     this.closeBtn = this.page ? null : h('button', { type: 'button', class: 'icon-btn close', 'aria-label': 'Close chat', title: 'Close (Esc)', html: icons.close, onclick: () => this.close() });
     this.banner = h('div', { class: 'banner', role: 'status', hidden: true });
     this.body = h('div', { class: 'body' });
+    this.header = h('header', {}, this.avatar, h('div', { class: 'title' }, this.titleEl, this.statusEl),
+      h('div', { class: 'head-actions' }, this.videoBtn, this.audioBtn, this.themeBtn, this.closeBtn));
     this.panel = h('section', { class: 'panel', role: this.page ? 'main' : 'dialog', 'aria-labelledby': 'pl-title', hidden: !this.page,
       onkeydown: (e) => this._panelKey(e) },
-      h('header', {}, this.avatar, h('div', { class: 'title' }, this.titleEl, this.statusEl), this.themeBtn, this.closeBtn),
-      this.banner, this.body);
+      this.header, this.banner, this.body);
     this.root = h('div', { class: `root pl-day${this.page ? ' page' : ''}` }, this.panel, this.page ? null : this.launcher);
     this.shadow.append(this.root);
   }
@@ -98,7 +108,7 @@ class ParleyChat extends HTMLElement {
     this.root.classList.toggle('left', pos === 'left');
     this.titleEl.textContent = c.name || 'Chat';
     this.avatar.firstChild.textContent = (c.name || '?').trim().charAt(0).toUpperCase() || '?';
-    this.launcher.setAttribute('aria-label', `Open chat with ${c.name || 'us'}`);
+    this._launcherLabel();
     this.panel.setAttribute('aria-label', `Chat with ${c.name || 'us'}`);
     if (c.status) this._setStatus(c.status);
     this.thread?.setWelcome(c.welcome ? { name: c.name, text: c.welcome } : null);
@@ -169,7 +179,8 @@ class ParleyChat extends HTMLElement {
     this.launcher.setAttribute('aria-expanded', 'true');
     this._clearUnread();
     const ready = this.client || this._gone ? Promise.resolve() : this._connect();
-    if (!this.thread) this.closeBtn?.focus(); // until the conversation is there
+    if (this.call) this.call.focus(); // back to a call that went on while the panel was hidden
+    else if (!this.thread) this.closeBtn?.focus(); // until the conversation is there
     ready.then(() => requestAnimationFrame(() => {
       if (!this.isOpen || !this.thread) return;
       this.thread.render(true);
@@ -198,14 +209,20 @@ class ParleyChat extends HTMLElement {
   _clearUnread() {
     this.unread = 0;
     this.badge.hidden = true;
-    this.launcher.setAttribute('aria-label', `Open chat with ${this.cfg?.name || 'us'}`);
+    this._launcherLabel();
+  }
+
+  _launcherLabel() {
+    const name = this.cfg?.name || 'us';
+    const inCall = this.call && this.call.session.state !== 'ended';
+    this.launcher.setAttribute('aria-label', inCall ? `Return to the call with ${name}` : `Open chat with ${name}${this.unread ? ` (${this.unread} unread)` : ''}`);
   }
 
   _bumpUnread(n = 1) {
     this.unread += n;
     this.badge.textContent = this.unread > 9 ? '9+' : String(this.unread);
     this.badge.hidden = this.unread === 0;
-    this.launcher.setAttribute('aria-label', `Open chat with ${this.cfg?.name || 'us'} (${this.unread} unread)`);
+    this._launcherLabel();
   }
 
   // --- the session ---
@@ -272,6 +289,11 @@ class ParleyChat extends HTMLElement {
       client.addEventListener('inbox:status', (e) => this._setStatus(e.detail.status));
       client.addEventListener('inbox:updated', (e) => this._applyConfig(e.detail));
       client.addEventListener('revoked', () => this._revoked());
+      if (client.calls && CAN_CALL) {
+        client.calls.addEventListener('incoming', (e) => this._showCall(e.detail));
+        client.calls.addEventListener('outgoing', (e) => this._showCall(e.detail));
+      }
+      this._renderCallButtons();
       client.addEventListener('retry', (e) => e.detail.error?.code === 'rate_limited' && this._renderConnection('Too many attempts from your network; retrying shortly.'));
       client.addEventListener('send_failed', (e) => this.thread.notice(failure(e.detail.error, e.detail.item)));
       client.addEventListener('message', (e) => {
@@ -359,15 +381,146 @@ class ParleyChat extends HTMLElement {
 
   _revoked() {
     this._gone = true;
+    this.client?.calls?.current?.hangup();
     this.client?.close();
     this._setStatus('offline');
     this._showGone('This address is no longer valid', 'This chat address is no longer valid. Ask the site for its current link.');
   }
 
   _showGone(title, text) {
+    this._renderCallButtons();
     this.banner.hidden = true;
     this.body.replaceChildren(h('div', { class: 'gone', role: 'alert' }, h('div', {}, h('h3', {}, title), h('p', {}, text))));
     this.statusEl.textContent = 'Unavailable';
+  }
+
+  // --- calls ---
+
+  // _renderCallButtons: the visitor can call the team once the chat is
+  // connected (the conversation exists, or opens with the call).
+  _renderCallButtons() {
+    const can = !!this.client?.calls && CAN_CALL && !this._gone;
+    const busy = !!this._placing || !!this.call;
+    for (const [btn, media] of [[this.videoBtn, 'video'], [this.audioBtn, 'audio']]) {
+      btn.hidden = !can;
+      btn.disabled = busy;
+      btn.toggleAttribute('aria-busy', this._placing === media);
+      const label = media === 'video' ? 'Start a video call' : 'Start an audio call';
+      btn.title = busy && !this._placing ? 'You are in a call' : label;
+    }
+  }
+
+  async _call(media) {
+    const client = this.client;
+    if (!client?.calls || this._placing || this.call) return;
+    this._placing = media;
+    this._renderCallButtons();
+    const mod = loadCalls(); // the screen's code loads while the camera is asked for
+    try {
+      (await mod.catch(() => null))?.unlockCallAudio();
+      let id = this.conv?.id;
+      if (!id || id === INBOX) id = (await client.openInbox()).id;
+      const session = await client.calls.start(id, media);
+      await this._showCall(session);
+    } catch (e) {
+      this.thread?.notice(callProblem(e, media));
+    } finally {
+      this._placing = null;
+      this._renderCallButtons();
+    }
+  }
+
+  // _showCall puts the call screen over the panel (one call at a time).
+  async _showCall(session) {
+    if (this.call?.session === session || this._callFor === session) return;
+    if (this.call && this.call.session.state !== 'ended') return;
+    this._callFor = session;
+    let mod;
+    try {
+      mod = await loadCalls();
+    } catch {
+      this._callFor = null;
+      return;
+    }
+    if (this._callFor !== session) return;
+    this._callFor = null;
+    if (this.call) this._closeCall(this.call, false);
+    if (!this._callSheet) {
+      this._callSheet = new CSSStyleSheet();
+      this._callSheet.replaceSync(mod.callCSS);
+      this.shadow.adoptedStyleSheets = [...this.shadow.adoptedStyleSheets, this._callSheet];
+    }
+    if (session.direction === 'in' && !this.isOpen) this.open();
+    const screen = new mod.CallScreen({
+      session,
+      names: () => this.cfg?.name || 'us',
+      avatar: 'accent',
+      onClose: () => this._closeCall(screen),
+      onMinimize: this.page ? null : () => this.close(),
+      endedHint: (reason, s) => (s.direction === 'out' ? TEAM_HINT[reason] || '' : ''),
+    });
+    this.call = screen;
+    this._callState = () => this._renderCall();
+    session.addEventListener('state', this._callState);
+    this.panel.append(screen.el);
+    for (const el of [this.header, this.banner, this.body]) el.inert = true;
+    this._renderCall();
+    this._renderCallButtons();
+  }
+
+  // _renderCall: the panel grows for a video call (desktop), and the
+  // launcher shows that a call goes on while the panel is hidden.
+  _renderCall() {
+    const s = this.call?.session;
+    const on = !!s && s.state !== 'ended';
+    this.root.classList.toggle('in-call', on);
+    this.root.classList.toggle('call-video', on && s.media === 'video' && (s.state === 'active' || s.state === 'connecting'));
+    this._launcherLabel();
+  }
+
+  _closeCall(screen, refocus = true) {
+    if (!screen) return;
+    const current = screen === this.call;
+    const hadFocus = screen.el.contains(this.shadow.activeElement);
+    screen.session.removeEventListener('state', this._callState);
+    screen.destroy();
+    if (!current) return;
+    this.call = null;
+    for (const el of [this.header, this.banner, this.body]) el.inert = false;
+    this._renderCall();
+    this._renderCallButtons();
+    if (refocus && hadFocus && this.isOpen) {
+      if (matchMedia('(pointer: coarse)').matches) this.videoBtn.focus();
+      else this.thread?.focus();
+    }
+  }
+}
+
+let callsModule = null;
+function loadCalls() {
+  callsModule ||= import('../ui/callscreen.js').catch((e) => {
+    callsModule = null;
+    throw e;
+  });
+  return callsModule;
+}
+
+// What a visitor reads when their call to the team did not happen.
+const TEAM_HINT = {
+  missed: 'Nobody on the team could answer just now. Write to us here and we will get back to you.',
+  busy: 'Everyone on the team is on another call. Try again in a few minutes, or write to us here.',
+  declined: 'The team cannot talk right now. Write to us here and we will get back to you.',
+  failed: 'Check your connection and try again.',
+};
+
+function callProblem(e, media) {
+  switch (e?.code) {
+    case 'media_denied': return media === 'audio'
+      ? 'The microphone is not available. Allow it in your browser to call.'
+      : 'The camera or microphone is not available. Allow them in your browser to call.';
+    case 'in_call': return 'You are already in a call.';
+    case 'offline': return "You're offline. Call again when the connection is back.";
+    default: return `The call could not start: ${e?.message || 'unknown error'}`;
   }
 }
 

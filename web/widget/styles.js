@@ -27,14 +27,21 @@ button { font: inherit; }
 .launcher .dot { position: absolute; top: 3px; right: 3px; width: 14px; height: 14px; box-shadow: 0 0 0 3px #fff; }
 .badge { position: absolute; top: -4px; left: -4px; min-width: 22px; height: 22px; padding: 0 6px; border-radius: 11px;
   background: #ef4444; color: #fff; font-size: 12px; font-weight: 700; display: grid; place-items: center; box-shadow: 0 0 0 2px #fff; }
-.panel { width: 380px; height: min(640px, calc(100vh - 110px)); display: flex; flex-direction: column; overflow: hidden;
+.panel { position: relative; width: 380px; height: min(640px, calc(100vh - 110px)); display: flex; flex-direction: column; overflow: hidden;
   border-radius: 24px; background: var(--surface); color: var(--fg);
   -webkit-backdrop-filter: blur(24px) saturate(180%); backdrop-filter: blur(24px) saturate(180%);
   border: 1px solid color-mix(in srgb, var(--line) 60%, rgba(255,255,255,.35)); box-shadow: var(--shadow);
   transform-origin: bottom right; animation: pl-in .2s ease-out; }
 .root.left .panel { transform-origin: bottom left; }
 @keyframes pl-in { from { opacity: 0; transform: translateY(12px) scale(.97); } to { opacity: 1; transform: none; } }
-@media (prefers-reduced-motion: reduce) { .panel { animation: none; } .launcher { transition: none; } }
+/* A call: the launcher turns green while the panel is hidden, and a video
+   call on a desktop gets a wider panel (the picture is not a strip). */
+.root.in-call .launcher { background: linear-gradient(135deg, #22c55e, #15803d); box-shadow: 0 12px 28px -8px rgba(22, 163, 74, .7), 0 2px 6px rgba(0,0,0,.15); }
+.root.in-call:not(.open) .launcher::after { content: ""; position: absolute; inset: 0; border-radius: 50%; border: 2px solid #22c55e; animation: pl-ring 1.8s ease-out infinite; }
+@keyframes pl-ring { from { transform: scale(1); opacity: .8; } to { transform: scale(1.5); opacity: 0; } }
+.root.call-video:not(.page) .panel { width: min(720px, calc(100vw - 40px)); height: min(640px, calc(100vh - 110px)); }
+.panel { transition: width .32s cubic-bezier(.2, .8, .2, 1); }
+@media (prefers-reduced-motion: reduce) { .panel { animation: none; transition: none; } .launcher { transition: none; } .root.in-call .launcher::after { animation: none; } }
 header { position: relative; display: flex; align-items: center; gap: 12px; padding: 14px 12px 14px 16px; color: #fff;
   background: linear-gradient(135deg, var(--accent), color-mix(in srgb, var(--accent) 55%, #c026d3)); }
 header::after { content: ""; position: absolute; inset: 0; background: linear-gradient(180deg, rgba(255,255,255,.16), transparent 60%); pointer-events: none; }
@@ -45,6 +52,11 @@ header::after { content: ""; position: absolute; inset: 0; background: linear-gr
 .title h2 { margin: 0; font-size: 16px; font-weight: 650; letter-spacing: -.01em; white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }
 .title p { margin: 2px 0 0; font-size: 12.5px; opacity: .9; white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }
 header .icon-btn { color: #fff; z-index: 1; }
+.head-actions { position: relative; z-index: 1; display: flex; align-items: center; gap: 0; margin-right: -2px; }
+.head-actions .icon-btn { width: 34px; height: 36px; border-radius: 11px; }
+.head-actions .call-start svg { width: 20px; height: 20px; }
+.head-actions .icon-btn:disabled { opacity: .45; cursor: default; background: none; }
+.head-actions .icon-btn[aria-busy] { opacity: 1; animation: pl-pulse 1s ease-in-out infinite; }
 header .icon-btn:hover { background: rgba(255,255,255,.16); }
 header .icon-btn:focus-visible { outline-color: #fff; }
 .banner { padding: 7px 14px; font-size: 12.5px; text-align: center; background: color-mix(in srgb, #f59e0b 22%, var(--surface-2)); color: var(--fg); border-bottom: 1px solid var(--line); }
@@ -60,7 +72,7 @@ header .icon-btn:focus-visible { outline-color: #fff; }
   :host(.open) { inset: 0 !important; }
   .root.open { height: 100%; }
   .root.open .launcher { display: none; }
-  .root.open .panel { width: 100%; height: 100%; border-radius: 0; background: var(--solid); border: 0; }
+  .root.open .panel, .root.open.call-video .panel { width: 100%; height: 100%; border-radius: 0; background: var(--solid); border: 0; }
   .row { max-width: 88%; }
 }
 /* The full-page chat. */
