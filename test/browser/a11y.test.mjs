@@ -4,12 +4,10 @@
 // settings. The keyboard paths themselves are in keyboard.test.mjs.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { Parley, hostPage, launchBrowser } from './lib/harness.mjs';
 import { W, C, openWidget, say, state, openConversation } from './lib/ui.mjs';
+import { audit } from './lib/a11y.mjs';
 
-const axe = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
 let parley, host, browser, session;
 before(async () => {
   parley = await Parley.start();
@@ -24,17 +22,6 @@ after(async () => {
   await host?.close();
   await parley?.close();
 });
-
-// audit runs axe on the page (or on one element) and fails with a readable
-// list of what it found.
-async function audit(page, what, include) {
-  await page.evaluate(axe); // through DevTools, so our pages' CSP does not block it
-  const found = await page.evaluate(async (sel) => {
-    const r = await window.axe.run(sel ? { include: [sel] } : document, { runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] } });
-    return r.violations.map((v) => `${v.id} (${v.impact}): ${v.help} — ${v.nodes.slice(0, 3).map((n) => n.target.join(' ')).join(' | ')}`);
-  }, include || null);
-  assert.deepEqual(found, [], `${what}: axe found ${found.length} problems:\n${found.join('\n')}`);
-}
 
 test('widget: closed, open by day and by night, with a conversation', async () => {
   for (const scheme of ['light', 'dark']) {

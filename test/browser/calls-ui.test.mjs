@@ -8,6 +8,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { setup, teardown } from './lib/harness.mjs';
 import { W, openWidget, say, signInWithLink, eventually } from './lib/ui.mjs';
+import { audit } from './lib/a11y.mjs';
 
 let parley, host, browser, consoleState;
 before(async () => {
@@ -75,6 +76,8 @@ test('a video call from the widget to the console: media both ways, mute, screen
     await grows(p, who, 'audio_packets');
   }
   assert.equal(await stat(agent, 'agent', 'candidate'), 'host');
+  await audit(agent, 'the console in a call, statistics open', ['.call-screen']);
+  await audit(visitor, 'the widget in a call, statistics open', ['parley-chat']);
 
   // The visitor mutes: the console stops receiving their audio; unmuting brings it back.
   await button(visitor, 'visitor', 'Mute').click();
@@ -119,6 +122,9 @@ test('forced through the embedded TURN server, both sides relay', async () => {
 test('the console declines: the visitor is told, and the call is in the conversation', async () => {
   const { agent, visitor, close } = await open();
   await W.panel(visitor).locator('button[aria-label="Start an audio call"]').click();
+  await button(agent, 'agent', 'Decline').waitFor();
+  await audit(agent, 'the console ringing', ['.call-screen']);
+  await audit(visitor, 'the widget calling', ['parley-chat']);
   await button(agent, 'agent', 'Decline').click();
   await eventually('the visitor sees it declined', async () => (await screenOf(visitor, 'visitor').getAttribute('data-state')) === 'ended');
   await W.panel(visitor).locator('.call-event', { hasText: /declined/i }).waitFor();
