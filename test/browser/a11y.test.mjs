@@ -3,7 +3,6 @@
 // day and night, the full-page chat, and the console's sign-in, inbox and
 // settings. The keyboard paths themselves are in keyboard.test.mjs.
 import { test, before, after } from 'node:test';
-import assert from 'node:assert/strict';
 import { Parley, hostPage, launchBrowser } from './lib/harness.mjs';
 import { W, C, openWidget, say, state, openConversation } from './lib/ui.mjs';
 import { audit } from './lib/a11y.mjs';
