@@ -120,3 +120,21 @@ test('declined, busy and missed calls are in the conversation', async () => {
   assert.deepEqual(r.json.messages.filter((m) => m.type === 'call').map((m) => m.text), ['audio:declined', 'video:missed', 'audio:busy']);
   for (const p of [visitor, owner, other]) await p.context().close();
 });
+
+test('the caller\'s connection drops mid-call: it rejoins, renegotiates over the new one, and the call goes on', async () => {
+  const visitor = await party('visitor');
+  const owner = await party('owner');
+  await call(visitor, owner);
+  const ufrag = (page) => page.evaluate(() => window.P.client.calls.current.pc.remoteDescription.sdp.match(/a=ice-ufrag:(\S+)/)[1]);
+  const before = await ufrag(owner);
+  await visitor.evaluate(() => window.P.client.ws.close(4000, 'test: the network went away'));
+  await eventually('the visitor is connected again', () => visitor.evaluate(() => window.P.client.state === 'connected'));
+  // The caller restarts ICE after rejoining: the owner sees new ICE credentials.
+  await eventually('ICE restarted over the new connection', async () => (await ufrag(owner)) !== before, { timeout: 15000 });
+  await flowing([visitor, owner], 'after the rejoin');
+  assert.deepEqual([await state(visitor), await state(owner)], ['active', 'active']);
+  await hangup(owner);
+  await eventually('the visitor sees it end', async () => (await state(visitor)) === 'ended');
+  await visitor.context().close();
+  await owner.context().close();
+});
