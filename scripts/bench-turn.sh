@@ -6,6 +6,7 @@
 #
 #   scripts/bench-turn.sh                 # flood and paced, 3 runs each
 #   RUNS=1 scripts/bench-turn.sh
+#   BASELINE=HEAD~1 scripts/bench-turn.sh   # also runs that commit's parley, as "base"
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${RUNS:-3}
@@ -17,6 +18,12 @@ command -v turnutils_uclient >/dev/null || {
 go build -o .bin/parley ./cmd/parley
 DATA=$(mktemp -d)
 trap 'rm -rf "$DATA"' EXIT
+SERVERS="coturn parley"
+if [ -n "${BASELINE:-}" ]; then
+	mkdir "$DATA/src" && git archive "$BASELINE" | tar -x -C "$DATA/src"
+	(cd "$DATA/src" && go build -o "$DATA/parley-base" ./cmd/parley)
+	SERVERS="coturn base parley"
+fi
 
 run() { # server uclient-args
 	local who=$1 args=$2 pid port
@@ -27,10 +34,11 @@ run() { # server uclient-args
 			--static-auth-secret="$SECRET" --realm=parley --no-tls --no-dtls --allow-loopback-peers --no-cli \
 			--min-port=50000 --max-port=60000 --log-file=/dev/null --no-stdout-log >/dev/null 2>&1 &
 		pid=$!;;
-	parley)
+	parley|base)
 		port=34790
 		rm -rf "$DATA/p"
-		.bin/parley serve --addr 127.0.0.1:0 --data-dir "$DATA/p" --turn-listen 127.0.0.1:$port --turn-secret "$SECRET" \
+		bin=.bin/parley; [ "$who" = base ] && bin=$DATA/parley-base
+		$bin serve --addr 127.0.0.1:0 --data-dir "$DATA/p" --turn-listen 127.0.0.1:$port --turn-secret "$SECRET" \
 			--turn-allow-private-peers --turn-public-ip 127.0.0.1 --turn-allocations-per-user 1000 --log-level warn >/dev/null 2>&1 &
 		pid=$!;;
 	esac
@@ -52,5 +60,5 @@ run() { # server uclient-args
 
 for mode in "flood:-y -z 0 -m 10 -n 20000 -l 1000" "paced:-y -z 1 -m 20 -n 10000 -l 1000"; do
 	echo "== ${mode%%:*}: turnutils_uclient ${mode#*:}"
-	for _ in $(seq "$RUNS"); do run coturn "${mode#*:}"; run parley "${mode#*:}"; done
+	for _ in $(seq "$RUNS"); do for s in $SERVERS; do run "$s" "${mode#*:}"; done; done
 done

@@ -131,7 +131,8 @@ func Start(cfg Config, log *slog.Logger) (*Server, error) {
 	}
 	s.closer = append(s.closer, udp.Close, tcp.Close)
 	port := udp.LocalAddr().(*net.UDPAddr).Port
-	pcs := []pturn.PacketConnConfig{{PacketConn: udp, RelayAddressGenerator: gen(), PermissionHandler: perm}}
+	fast := newFastRelays(udp)
+	pcs := []pturn.PacketConnConfig{{PacketConn: udp, RelayAddressGenerator: fast.generator(gen()), PermissionHandler: perm}}
 	lcs := []pturn.ListenerConfig{{Listener: tcp, RelayAddressGenerator: gen(), PermissionHandler: perm}}
 	host := cfg.Host
 	if host == "" {
@@ -165,6 +166,10 @@ func Start(cfg Config, log *slog.Logger) (*Server, error) {
 		EventHandler: pturn.EventHandler{
 			OnAllocationCreated: func(_, _ net.Addr, _, user, _ string, _ net.Addr, _ int) { s.adjust(user, +1) },
 			OnAllocationDeleted: func(_, _ net.Addr, _, user, _ string) { s.adjust(user, -1) },
+			OnChannelCreated: func(client, _ net.Addr, protocol, _, _ string, relay, peer net.Addr, number uint16) {
+				fast.channelCreated(client, protocol, relay, peer, number)
+			},
+			OnChannelDeleted: func(_, _ net.Addr, _, _, _ string, relay, peer net.Addr, _ uint16) { fast.channelDeleted(relay, peer) },
 		},
 	})
 	if err != nil {

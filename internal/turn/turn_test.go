@@ -248,3 +248,38 @@ func mustInt(t *testing.T, s string) int64 {
 }
 
 func base64Of(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
+
+// Datagrams of every length mod 4 go both ways through a channel (pion's
+// client binds one after its first send) and arrive whole, from the peer.
+func TestRelaysABurstThroughAChannel(t *testing.T) {
+	s := start(t, turn.Config{AllowPrivatePeers: true})
+	u, p := creds(s, "alice")
+	rc, err := allocate(t, client(t, s, "udp", u, p))
+	if err != nil {
+		t.Fatal(err)
+	}
+	relay(t, rc) // permission, and the channel bind it starts
+	peer, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer peer.Close()
+	rc.WriteTo([]byte("hello"), peer.LocalAddr())
+	buf := make([]byte, 1600)
+	peer.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, _, err := peer.ReadFrom(buf); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(200 * time.Millisecond) // the client's channel bind completes
+	for i := 1; i <= 200; i++ {
+		data := bytes.Repeat([]byte{byte(i)}, i*6)
+		if _, err := peer.WriteTo(data, rc.LocalAddr()); err != nil {
+			t.Fatal(err)
+		}
+		rc.SetReadDeadline(time.Now().Add(5 * time.Second))
+		n, from, err := rc.ReadFrom(buf)
+		if err != nil || !bytes.Equal(buf[:n], data) || from.String() != peer.LocalAddr().String() {
+			t.Fatalf("datagram %d (%d bytes): got %d bytes from %v, %v", i, len(data), n, from, err)
+		}
+	}
+}
