@@ -7,6 +7,7 @@
 #   scripts/bench-turn.sh                 # flood and paced, 3 runs each
 #   RUNS=1 scripts/bench-turn.sh
 #   BASELINE=HEAD~1 scripts/bench-turn.sh   # also runs that commit's parley, as "base"
+#   MODES=flood scripts/bench-turn.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${RUNS:-3}
@@ -59,6 +60,7 @@ run() { # server uclient-args
 }
 
 for mode in "flood:-y -z 0 -m 10 -n 20000 -l 1000" "paced:-y -z 1 -m 20 -n 10000 -l 1000"; do
+	[[ " ${MODES:-flood paced} " == *" ${mode%%:*} "* ]] || continue
 	echo "== ${mode%%:*}: turnutils_uclient ${mode#*:}"
 	for _ in $(seq "$RUNS"); do for s in $SERVERS; do run "$s" "${mode#*:}"; done; done
 done
