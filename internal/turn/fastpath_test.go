@@ -3,7 +3,6 @@ package turn
 import (
 	"bytes"
 	"net"
-	"net/netip"
 	"testing"
 	"time"
 )
@@ -33,9 +32,9 @@ func readWithin(t *testing.T, c net.PacketConn, buf []byte) (int, net.Addr) {
 // pion's read loop instead.
 func TestFastPathFramesChannelData(t *testing.T) {
 	server, client, peer, stranger := udp4(t), udp4(t), udp4(t), udp4(t)
-	f := newFastRelays(server)
+	f := newFastRelays(server.(*net.UDPConn))
 	relayAddr := &net.UDPAddr{IP: net.IPv4(203, 0, 113, 7), Port: 50000} // what pion advertises
-	r := &relayConn{PacketConn: udp4(t), f: f, key: relayAddr.String(), channels: map[netip.AddrPort]uint16{}}
+	r := newRelayConn(f, udp4(t).(*net.UDPConn), relayAddr.String())
 	f.byRelay[r.key] = r
 
 	f.channelCreated(client.LocalAddr(), "TCP", relayAddr, peer.LocalAddr(), 0x4001)
@@ -82,5 +81,64 @@ func TestFastPathFramesChannelData(t *testing.T) {
 	r.Close()
 	if _, open := <-got; open || len(f.byRelay) != 0 {
 		t.Fatal("closing must end the read loop and forget the socket")
+	}
+}
+
+// A client's ChannelData on a bound channel goes to the peer from the
+// relay socket; STUN, an unbound channel, a stranger, or a frame shorter
+// than its length field go to pion's read loop untouched.
+func TestFastPathRelaysClientChannelData(t *testing.T) {
+	server, client, peer, stranger := udp4(t), udp4(t), udp4(t), udp4(t)
+	f := newFastRelays(server.(*net.UDPConn))
+	relayAddr := &net.UDPAddr{IP: net.IPv4(203, 0, 113, 7), Port: 50000}
+	r := newRelayConn(f, udp4(t).(*net.UDPConn), relayAddr.String())
+	f.byRelay[r.key] = r
+	f.channelCreated(client.LocalAddr(), "UDP", relayAddr, peer.LocalAddr(), 0x4001)
+	sc := f.serverConn()
+
+	got := make(chan []byte, 8)
+	go func() { // pion's read loop
+		buf := make([]byte, 1600)
+		for {
+			n, _, err := sc.ReadFrom(buf)
+			if err != nil {
+				close(got)
+				return
+			}
+			got <- append([]byte(nil), buf[:n]...)
+		}
+	}()
+	buf := make([]byte, 2048)
+	client.WriteTo([]byte{0x40, 0x01, 0, 5, 'h', 'e', 'l', 'l', 'o', 0, 0, 0}, server.LocalAddr())
+	n, from := readWithin(t, peer, buf)
+	if string(buf[:n]) != "hello" || from.String() != r.LocalAddr().String() {
+		t.Fatalf("the peer got %q from %s", buf[:n], from)
+	}
+	for _, pion := range [][]byte{
+		{0x00, 0x01, 0, 0, 0x21, 0x12, 0xa4, 0x42}, // STUN
+		{0x40, 0x02, 0, 1, 'x', 0, 0, 0},           // unbound channel
+		{0x40, 0x01, 0, 9, 'x', 0, 0, 0},           // longer than the datagram
+	} {
+		client.WriteTo(pion, server.LocalAddr())
+		if b := <-got; !bytes.Equal(b, pion) {
+			t.Fatalf("pion got % x, want % x", b, pion)
+		}
+	}
+	stranger.WriteTo([]byte{0x40, 0x01, 0, 1, 'x', 0, 0, 0}, server.LocalAddr())
+	if b := <-got; b[4] != 'x' {
+		t.Fatalf("pion got % x", b)
+	}
+	f.channelDeleted(relayAddr, peer.LocalAddr())
+	client.WriteTo([]byte{0x40, 0x01, 0, 1, 'y', 0, 0, 0}, server.LocalAddr())
+	if b := <-got; b[4] != 'y' {
+		t.Fatalf("after the channel is deleted pion got % x", b)
+	}
+	r.Close()
+	if len(f.byClient) != 0 {
+		t.Fatal("closing the relay must forget its client")
+	}
+	server.Close()
+	if _, open := <-got; open {
+		t.Fatal("closing the socket must end the read loop")
 	}
 }

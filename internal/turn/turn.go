@@ -132,7 +132,7 @@ func Start(cfg Config, log *slog.Logger) (*Server, error) {
 	s.closer = append(s.closer, udp.Close, tcp.Close)
 	port := udp.LocalAddr().(*net.UDPAddr).Port
 	fast := newFastRelays(udp)
-	pcs := []pturn.PacketConnConfig{{PacketConn: udp, RelayAddressGenerator: fast.generator(gen()), PermissionHandler: perm}}
+	pcs := []pturn.PacketConnConfig{{PacketConn: fast.serverConn(), RelayAddressGenerator: fast.generator(gen()), PermissionHandler: perm}}
 	lcs := []pturn.ListenerConfig{{Listener: tcp, RelayAddressGenerator: gen(), PermissionHandler: perm}}
 	host := cfg.Host
 	if host == "" {

@@ -282,4 +282,15 @@ func TestRelaysABurstThroughAChannel(t *testing.T) {
 			t.Fatalf("datagram %d (%d bytes): got %d bytes from %v, %v", i, len(data), n, from, err)
 		}
 	}
+	for i := 1; i <= 200; i++ { // and back, client to peer
+		data := bytes.Repeat([]byte{byte(i)}, i*6)
+		if _, err := rc.WriteTo(data, peer.LocalAddr()); err != nil {
+			t.Fatal(err)
+		}
+		peer.SetReadDeadline(time.Now().Add(5 * time.Second))
+		n, from, err := peer.ReadFrom(buf)
+		if err != nil || !bytes.Equal(buf[:n], data) || from.String() != rc.LocalAddr().String() {
+			t.Fatalf("datagram %d to the peer (%d bytes): got %d bytes from %v, %v", i, len(data), n, from, err)
+		}
+	}
 }
