@@ -12,51 +12,109 @@ import (
 // ChannelData on a bound channel is most of what a TURN server relays,
 // both ways. pion handles each datagram with a fresh buffer, a Request
 // struct, lookups under locks and a formatted debug line; here it is
-// relayed in place, from the socket that read it:
+// relayed in place, by whoever read it:
 //
-//   - client → peer: the server socket's reader (pion's read loop, through
-//     serverConn) writes the payload to the peer from the relay socket;
-//   - peer → client: the relay socket's reader (pion's loop for the
-//     allocation, through relayConn) frames it as ChannelData in a reused
-//     buffer and writes it to the client from the server socket.
+//   - client → peer: the server socket's reader writes the payload to the
+//     peer from the allocation's relay socket (toPeer);
+//   - peer → client: the relay socket's reader frames it as ChannelData
+//     and writes it to the client from the server socket (toClient).
 //
 // Everything else (allocations, permissions, channel binds, refreshes,
 // Send and Data indications, datagrams with no channel, clients over TCP)
 // still goes through pion. The channel table follows pion's
 // OnChannelCreated and OnChannelDeleted events.
+//
+// Who reads the sockets: on Linux, one event loop for all of them
+// (evloop_linux.go); elsewhere, pion's goroutines through the wrappers
+// below.
 
-// fastRelays knows the relay socket of every UDP allocation by its relay
-// address (for pion's channel events) and by its client (for the client's
-// ChannelData).
+// sendFunc writes one datagram from a socket; a failure is a lost
+// datagram, as when pion writes it.
+type sendFunc func(b []byte, to netip.AddrPort)
+
+// fastRelays knows every UDP allocation's relay by its relay address (for
+// pion's channel events) and by its client (for the client's ChannelData).
 type fastRelays struct {
-	server   *net.UDPConn // the socket UDP clients talk to
+	toClients sendFunc // from the server socket
+
 	mu       sync.RWMutex
-	byRelay  map[string]*relayConn         // relay address (as pion reports it) → socket
-	byClient map[netip.AddrPort]*relayConn // client → its allocation's socket
+	byRelay  map[string]*relay         // relay address (as pion reports it) →
+	byClient map[netip.AddrPort]*relay // client →
 }
 
-func newFastRelays(server *net.UDPConn) *fastRelays {
-	return &fastRelays{server: server, byRelay: make(map[string]*relayConn), byClient: make(map[netip.AddrPort]*relayConn)}
+func newFastRelays() *fastRelays {
+	return &fastRelays{byRelay: make(map[string]*relay), byClient: make(map[netip.AddrPort]*relay)}
 }
 
-// serverConn is the server socket as pion's read loop sees it: ChannelData
-// the fast path relays never reaches pion.
-func (f *fastRelays) serverConn() net.PacketConn { return &serverConn{UDPConn: f.server, f: f} }
+// relay is one UDP allocation's channel table and relay socket.
+type relay struct {
+	f    *fastRelays
+	key  string
+	send sendFunc // from the relay socket
 
-type serverConn struct {
-	*net.UDPConn
-	f *fastRelays
+	mu       sync.RWMutex
+	client   netip.AddrPort
+	channels map[netip.AddrPort]uint16 // peer → channel number
+	peers    map[uint16]netip.AddrPort // channel number → peer
+
+	frame []byte // the relay socket reader's ChannelData buffer
 }
 
-func (c *serverConn) ReadFrom(p []byte) (int, net.Addr, error) {
-	for {
-		n, from, err := c.UDPConn.ReadFromUDPAddrPort(p)
-		if err != nil {
-			return n, nil, err
+func (f *fastRelays) add(key string, send sendFunc) *relay {
+	r := &relay{f: f, key: key, send: send,
+		channels: make(map[netip.AddrPort]uint16), peers: make(map[uint16]netip.AddrPort)}
+	f.mu.Lock()
+	f.byRelay[key] = r
+	f.mu.Unlock()
+	return r
+}
+
+// forget drops the relay when its socket closes.
+func (r *relay) forget() {
+	f := r.f
+	f.mu.Lock()
+	if f.byRelay[r.key] == r {
+		delete(f.byRelay, r.key)
+	}
+	r.mu.RLock()
+	if f.byClient[r.client] == r {
+		delete(f.byClient, r.client)
+	}
+	r.mu.RUnlock()
+	f.mu.Unlock()
+}
+
+// channelCreated and channelDeleted follow pion's channel bindings. Only a
+// client on the UDP socket is served here (a TCP client's frames go on its
+// own connection, through pion).
+func (f *fastRelays) channelCreated(client net.Addr, protocol string, relayAddr, peer net.Addr, number uint16) {
+	if protocol != "UDP" {
+		return
+	}
+	f.mu.Lock()
+	if r := f.byRelay[relayAddr.String()]; r != nil {
+		r.mu.Lock()
+		r.client = addrPort(client)
+		r.channels[addrPort(peer)] = number
+		r.peers[number] = addrPort(peer)
+		r.mu.Unlock()
+		f.byClient[r.client] = r
+	}
+	f.mu.Unlock()
+}
+
+func (f *fastRelays) channelDeleted(relayAddr, peer net.Addr) {
+	f.mu.RLock()
+	r := f.byRelay[relayAddr.String()]
+	f.mu.RUnlock()
+	if r != nil {
+		r.mu.Lock()
+		p := addrPort(peer)
+		if number, ok := r.channels[p]; ok {
+			delete(r.channels, p)
+			delete(r.peers, number)
 		}
-		if !c.f.toPeer(p[:n], from) {
-			return n, net.UDPAddrFromAddrPort(from), nil
-		}
+		r.mu.Unlock()
 	}
 }
 
@@ -68,7 +126,7 @@ func (f *fastRelays) toPeer(b []byte, from netip.AddrPort) bool {
 		return false
 	}
 	f.mu.RLock()
-	r := f.byClient[unmap(from)]
+	r := f.byClient[from]
 	f.mu.RUnlock()
 	if r == nil {
 		return false
@@ -83,108 +141,14 @@ func (f *fastRelays) toPeer(b []byte, from netip.AddrPort) bool {
 	if !ok {
 		return false
 	}
-	_, _ = r.UDPConn.WriteToUDPAddrPort(b[4:4+size], peer) // a lost datagram, as when pion writes it
+	r.send(b[4:4+size], peer)
 	return true
 }
 
-// generator wraps pion's relay address generator so that UDP relay
-// sockets are relayConns.
-func (f *fastRelays) generator(g pturn.RelayAddressGenerator) pturn.RelayAddressGenerator {
-	return &fastGenerator{RelayAddressGenerator: g, f: f}
-}
-
-type fastGenerator struct {
-	pturn.RelayAddressGenerator
-	f *fastRelays
-}
-
-func (g *fastGenerator) AllocatePacketConn(c pturn.AllocateListenerConfig) (net.PacketConn, net.Addr, error) {
-	conn, addr, err := g.RelayAddressGenerator.AllocatePacketConn(c)
-	if err != nil {
-		return conn, addr, err
-	}
-	udp, ok := conn.(*net.UDPConn)
-	if !ok { // not a kernel socket (pion's virtual network): pion does it all
-		return conn, addr, nil
-	}
-	r := newRelayConn(g.f, udp, addr.String())
-	g.f.mu.Lock()
-	g.f.byRelay[r.key] = r
-	g.f.mu.Unlock()
-	return r, addr, nil
-}
-
-// channelCreated and channelDeleted follow pion's channel bindings. Only a
-// client on the UDP socket is served here (a TCP client's frames go on its
-// own connection, through pion).
-func (f *fastRelays) channelCreated(client net.Addr, protocol string, relay, peer net.Addr, number uint16) {
-	if protocol != "UDP" {
-		return
-	}
-	f.mu.Lock()
-	r := f.byRelay[relay.String()]
-	if r != nil {
-		r.mu.Lock()
-		r.client = addrPort(client)
-		r.channels[addrPort(peer)] = number
-		r.peers[number] = addrPort(peer)
-		r.mu.Unlock()
-		f.byClient[r.client] = r
-	}
-	f.mu.Unlock()
-}
-
-func (f *fastRelays) channelDeleted(relay, peer net.Addr) {
-	f.mu.RLock()
-	r := f.byRelay[relay.String()]
-	f.mu.RUnlock()
-	if r != nil {
-		r.mu.Lock()
-		p := addrPort(peer)
-		if number, ok := r.channels[p]; ok {
-			delete(r.channels, p)
-			delete(r.peers, number)
-		}
-		r.mu.Unlock()
-	}
-}
-
-// relayConn is an allocation's relay socket. pion's read loop for the
-// allocation is its only reader.
-type relayConn struct {
-	*net.UDPConn
-	f   *fastRelays
-	key string
-
-	mu       sync.RWMutex
-	client   netip.AddrPort
-	channels map[netip.AddrPort]uint16 // peer → channel number
-	peers    map[uint16]netip.AddrPort // channel number → peer
-
-	frame []byte // the reader's ChannelData buffer
-}
-
-func newRelayConn(f *fastRelays, udp *net.UDPConn, key string) *relayConn {
-	return &relayConn{UDPConn: udp, f: f, key: key,
-		channels: make(map[netip.AddrPort]uint16), peers: make(map[uint16]netip.AddrPort)}
-}
-
-// ReadFrom hands pion only what the fast path does not send itself.
-func (r *relayConn) ReadFrom(p []byte) (int, net.Addr, error) {
-	for {
-		n, from, err := r.UDPConn.ReadFromUDPAddrPort(p)
-		if err != nil {
-			return n, nil, err
-		}
-		if !r.toClient(p[:n], unmap(from)) {
-			return n, net.UDPAddrFromAddrPort(from), nil
-		}
-	}
-}
-
 // toClient sends data from a peer with a bound channel to the client as
-// ChannelData, padded to 4 bytes as pion does.
-func (r *relayConn) toClient(data []byte, from netip.AddrPort) bool {
+// ChannelData, padded to 4 bytes as pion does. Only the relay socket's
+// reader calls it.
+func (r *relay) toClient(data []byte, from netip.AddrPort) bool {
 	r.mu.RLock()
 	number, ok := r.channels[from]
 	client := r.client
@@ -201,22 +165,87 @@ func (r *relayConn) toClient(data []byte, from netip.AddrPort) bool {
 	binary.BigEndian.PutUint16(f[2:], uint16(len(data)))
 	copy(f[4:], data)
 	clear(f[4+len(data):])
-	_, _ = r.f.server.WriteToUDPAddrPort(f, client) // a lost datagram, as when pion writes it
+	r.f.toClients(f, client)
 	return true
 }
 
-func (r *relayConn) Close() error {
-	r.f.mu.Lock()
-	if r.f.byRelay[r.key] == r {
-		delete(r.f.byRelay, r.key)
+// The portable readers: pion's own goroutines read through these.
+
+// serverConn is the server socket as pion's read loop sees it: ChannelData
+// the fast path relays never reaches pion.
+type serverConn struct {
+	*net.UDPConn
+	f *fastRelays
+}
+
+func (f *fastRelays) pollServer(udp *net.UDPConn) net.PacketConn {
+	f.toClients = func(b []byte, to netip.AddrPort) { _, _ = udp.WriteToUDPAddrPort(b, to) }
+	return &serverConn{UDPConn: udp, f: f}
+}
+
+func (c *serverConn) ReadFrom(p []byte) (int, net.Addr, error) {
+	for {
+		n, from, err := c.UDPConn.ReadFromUDPAddrPort(p)
+		if err != nil {
+			return n, nil, err
+		}
+		if !c.f.toPeer(p[:n], unmap(from)) {
+			return n, net.UDPAddrFromAddrPort(from), nil
+		}
 	}
-	r.mu.RLock()
-	if r.f.byClient[r.client] == r {
-		delete(r.f.byClient, r.client)
+}
+
+// relayConn is an allocation's relay socket as pion's read loop for the
+// allocation (its only reader) sees it.
+type relayConn struct {
+	*net.UDPConn
+	r *relay
+}
+
+func (f *fastRelays) pollRelay(udp *net.UDPConn, key string) *relayConn {
+	return &relayConn{UDPConn: udp, r: f.add(key, func(b []byte, to netip.AddrPort) { _, _ = udp.WriteToUDPAddrPort(b, to) })}
+}
+
+func (c *relayConn) ReadFrom(p []byte) (int, net.Addr, error) {
+	for {
+		n, from, err := c.UDPConn.ReadFromUDPAddrPort(p)
+		if err != nil {
+			return n, nil, err
+		}
+		if !c.r.toClient(p[:n], unmap(from)) {
+			return n, net.UDPAddrFromAddrPort(from), nil
+		}
 	}
-	r.mu.RUnlock()
-	r.f.mu.Unlock()
-	return r.UDPConn.Close()
+}
+
+func (c *relayConn) Close() error {
+	c.r.forget()
+	return c.UDPConn.Close()
+}
+
+// generator wraps pion's relay address generator so that UDP relay
+// sockets take the fast path: adopt turns each kernel socket into the
+// PacketConn pion will use.
+type fastGenerator struct {
+	pturn.RelayAddressGenerator
+	adopt func(udp *net.UDPConn, key string) (net.PacketConn, error)
+}
+
+func (g *fastGenerator) AllocatePacketConn(c pturn.AllocateListenerConfig) (net.PacketConn, net.Addr, error) {
+	conn, addr, err := g.RelayAddressGenerator.AllocatePacketConn(c)
+	if err != nil {
+		return conn, addr, err
+	}
+	udp, ok := conn.(*net.UDPConn)
+	if !ok { // not a kernel socket (pion's virtual network): pion does it all
+		return conn, addr, nil
+	}
+	pc, err := g.adopt(udp, addr.String())
+	if err != nil {
+		udp.Close()
+		return nil, nil, err
+	}
+	return pc, addr, nil
 }
 
 // addrPort is a UDP address as a comparable key (IPv4 unmapped).
@@ -229,3 +258,11 @@ func addrPort(a net.Addr) netip.AddrPort {
 }
 
 func unmap(ap netip.AddrPort) netip.AddrPort { return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()) }
+
+// pollGenerator wraps g so that pion's goroutine for each allocation
+// relays through the fast path.
+func (f *fastRelays) pollGenerator(g pturn.RelayAddressGenerator) pturn.RelayAddressGenerator {
+	return &fastGenerator{RelayAddressGenerator: g, adopt: func(udp *net.UDPConn, key string) (net.PacketConn, error) {
+		return f.pollRelay(udp, key), nil
+	}}
+}

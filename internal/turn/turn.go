@@ -131,8 +131,13 @@ func Start(cfg Config, log *slog.Logger) (*Server, error) {
 	}
 	s.closer = append(s.closer, udp.Close, tcp.Close)
 	port := udp.LocalAddr().(*net.UDPAddr).Port
-	fast := newFastRelays(udp)
-	pcs := []pturn.PacketConnConfig{{PacketConn: fast.serverConn(), RelayAddressGenerator: fast.generator(gen()), PermissionHandler: perm}}
+	fast := newFastRelays()
+	serverConn, fastGen, stopFast, err := attachFast(fast, udp, gen())
+	if err != nil { // no event loop here: pion's goroutines relay through the fast path
+		serverConn, fastGen, stopFast = fast.pollServer(udp), fast.pollGenerator(gen()), func() error { return nil }
+	}
+	s.closer = append(s.closer, stopFast)
+	pcs := []pturn.PacketConnConfig{{PacketConn: serverConn, RelayAddressGenerator: fastGen, PermissionHandler: perm}}
 	lcs := []pturn.ListenerConfig{{Listener: tcp, RelayAddressGenerator: gen(), PermissionHandler: perm}}
 	host := cfg.Host
 	if host == "" {
