@@ -26,6 +26,10 @@ if [ -n "${BASELINE:-}" ]; then
 	SERVERS="coturn base parley"
 fi
 
+# udp_drops is the machine's count of UDP datagrams dropped for a full
+# socket buffer (any socket: the server's or the load client's).
+udp_drops() { awk '/^Udp:/ { if (!h) { for (i = 1; i <= NF; i++) if ($i == "RcvbufErrors") c = i; h = 1 } else print $c }' /proc/net/snmp; }
+
 run() { # server uclient-args
 	local who=$1 args=$2 pid port
 	case $who in
@@ -44,9 +48,11 @@ run() { # server uclient-args
 		pid=$!;;
 	esac
 	sleep 1.5
-	local a b out
+	local a b out drops0 drops1
 	a=$(awk '{print $14+$15}' /proc/$pid/stat)
+	drops0=$(udp_drops)
 	out=$(turnutils_uclient $args -W "$SECRET" -u bench -p $port 127.0.0.1 2>&1)
+	drops1=$(udp_drops)
 	b=$(awk '{print $14+$15}' /proc/$pid/stat)
 	kill $pid; wait $pid 2>/dev/null || true
 	local sent recv secs loss cpu
@@ -55,8 +61,8 @@ run() { # server uclient-args
 	secs=$(grep -o 'Total transmit time is [0-9]*' <<<"$out" | awk '{print $5}')
 	loss=$(grep -o 'Total lost packets [0-9]* ([0-9.]*%)' <<<"$out" | tail -1 | grep -o '[0-9.]*%')
 	cpu=$(echo "scale=2; ($b-$a)/100" | bc)
-	printf '%-7s sent=%s recv=%s time=%ss recv/s=%s loss=%s server_cpu=%ss recv_per_cpu_s=%s\n' \
-		"$who" "$sent" "$recv" "$secs" "$((recv / (secs > 0 ? secs : 1)))" "$loss" "$cpu" "$(echo "$recv/$cpu" | bc)"
+	printf '%-7s sent=%s recv=%s time=%ss recv/s=%s loss=%s kernel_drops=%s server_cpu=%ss recv_per_cpu_s=%s\n' \
+		"$who" "$sent" "$recv" "$secs" "$((recv / (secs > 0 ? secs : 1)))" "$loss" "$((drops1 - drops0))" "$cpu" "$(echo "$recv/$cpu" | bc)"
 }
 
 for mode in "flood:-y -z 0 -m 10 -n 20000 -l 1000" "paced:-y -z 1 -m 20 -n 10000 -l 1000"; do

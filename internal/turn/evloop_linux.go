@@ -29,6 +29,10 @@ import (
 // batch is how many datagrams one recvmmsg may return.
 const batch = 32
 
+// relayBuffer is the receive buffer asked for each relay socket (the
+// kernel caps it at net.core.rmem_max; the default is ~200 KiB).
+const relayBuffer = 1 << 20
+
 type evLoop struct {
 	epfd, wake int
 
@@ -67,6 +71,9 @@ func attachFast(f *fastRelays, udp *net.UDPConn, g pturn.RelayAddressGenerator) 
 	// Both sends use the loop's scratch address: only the loop relays.
 	f.toClients = func(b []byte, to netip.AddrPort) { server.sendTo(b, to, &l.to) }
 	gen := &fastGenerator{RelayAddressGenerator: g, adopt: func(udp *net.UDPConn, key string) (net.PacketConn, error) {
+		// One loop serves every socket: a relay socket must hold what
+		// arrives while the loop is busy with the others.
+		_ = udp.SetReadBuffer(relayBuffer)
 		var s *evSock
 		r := f.add(key, func(b []byte, to netip.AddrPort) { s.sendTo(b, to, &l.to) })
 		s, err := l.adopt(udp, r.toClient, r.forget)
