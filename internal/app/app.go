@@ -156,6 +156,9 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 		SigninLinkTTL:            SigninLinkTTL,
 		ICEServers:               iceFor,
 	}, a.Auth, a.Chat, a.Inbox, a.Push, log)
+	if a.Rooms != nil {
+		a.API.SetRooms(a.Rooms, rooms.Recordings{Dir: filepath.Join(cfg.DataDir, "recordings")})
+	}
 	a.Site = site.New(site.Config{PublicURL: cfg.PublicURLOrDefault()}, a.Store, a.Inbox, a.API.LimitAddress, log)
 	return a, nil
 }
