@@ -53,7 +53,7 @@ func newTestSFU(t *testing.T, cfg Config) *SFU {
 
 // clientOptions shape a test client's pion API.
 type clientOptions struct {
-	nack bool                 // generate NACKs for lost packets
+	nack bool                  // generate NACKs for lost packets
 	drop func(seq uint16) bool // drop incoming video packets for which this says true
 }
 
