@@ -53,8 +53,8 @@ type downTrack struct {
 	prefMu         sync.Mutex
 	prefW, prefH   int
 	paused         bool
-	dropOnce       atomic.Int32 // test hook: drop the next forwarded packet with this rewritten seq + 1
 	packets, bytes atomic.Uint64
+	resent         atomic.Uint64 // packets sent again after a NACK
 
 	mu      sync.Mutex // guards everything below
 	bound   bool
@@ -206,11 +206,6 @@ func (d *downTrack) forward(layer int32, s *slot, key bool, audioLevel []byte) {
 	}
 	ts := p.Timestamp - d.tsOff
 	d.hist[out&(histSize-1)] = histEntry{out: out, in: in, layer: int8(layer), ok: true, ts: ts}
-	if drop := d.dropOnce.Load(); drop != 0 && uint16(drop-1) == out {
-		d.dropOnce.Store(0)
-		d.mu.Unlock()
-		return
-	}
 	d.write(p.Marker, out, ts, p.CSRC, p.Payload, audioLevel)
 	d.mu.Unlock()
 	d.packets.Add(1)
@@ -316,6 +311,7 @@ func (d *downTrack) resend(seq uint16) {
 		}
 		d.rtxSeq++
 		_, _ = d.writer.WriteRTP(&d.hdr, d.rtxBuf[:n+2])
+		d.resent.Add(1)
 		return
 	}
 	n, _, marker, ok := l.cache.get(e.in, d.rtxBuf[:])
@@ -327,6 +323,7 @@ func (d *downTrack) resend(seq uint16) {
 		Timestamp: e.ts, SSRC: d.ssrc, Extensions: d.exts[:0],
 	}
 	_, _ = d.writer.WriteRTP(&d.hdr, d.rtxBuf[:n])
+	d.resent.Add(1)
 }
 
 // readRTCP handles the subscriber's RTCP for this track until the sender
