@@ -294,10 +294,12 @@ func (c *testClient) waitEvent(typ string, d time.Duration) Event {
 
 // vp8 builds a synthetic one-packet VP8 frame: a keyframe (with a 640x360
 // header) or an interframe, carrying a tag and a counter after the header.
-func vp8(key bool, tag byte, n uint32) []byte {
+func vp8(key bool, tag byte, n uint32) []byte { return vp8Sized(key, 640, 360, tag, n) }
+
+func vp8Sized(key bool, w, h int, tag byte, n uint32) []byte {
 	var b []byte
 	if key {
-		b = []byte{0x10, 0x00, 0x00, 0x00, 0x9d, 0x01, 0x2a, 0x80, 0x02, 0x68, 0x01}
+		b = []byte{0x10, 0x00, 0x00, 0x00, 0x9d, 0x01, 0x2a, byte(w), byte(w >> 8), byte(h), byte(h >> 8)}
 	} else {
 		b = []byte{0x10, 0x01, 0x00, 0x00}
 	}
