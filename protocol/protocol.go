@@ -753,7 +753,10 @@ type ICECandidate struct {
 // one of its two peer connections (pc: pub or sub). Kind offer or answer
 // carries SDP; kind candidate carries Candidate (null: end of candidates).
 type RoomSignal struct {
-	Room      string        `json:"room"`
+	Room string `json:"room"`
+	// Channel is set on the SFU's signals in a channel's room, so a client
+	// can route them before it knows the room's id.
+	Channel   string        `json:"channel,omitempty"`
 	PC        string        `json:"pc"`   // pub | sub
 	Kind      string        `json:"kind"` // offer | answer | candidate
 	SDP       string        `json:"sdp,omitempty"`

@@ -380,7 +380,7 @@ func (s *Service) joinLocked(id auth.Identity, conn string, rm *room, publish bo
 			if m.gone.Load() {
 				return
 			}
-			sig.Room = rm.id
+			sig.Room, sig.Channel = rm.id, rm.channel
 			s.publish(m, protocol.EvRoomSignal, sig)
 		},
 		OnEvent: func(event string, ev protocol.RoomEvent) {

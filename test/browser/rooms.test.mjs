@@ -1,0 +1,95 @@
+// Group calls and broadcasts through Parley's SFU, in headless Chromium
+// with fake cameras: three people in one room each decode the other two's
+// video; one broadcaster and five viewers (sharing a browser) all decode
+// the broadcast; dynacast and muting reach the other side.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { setup, teardown, launchBrowser, sleep } from './lib/harness.mjs';
+import { eventually } from './lib/ui.mjs';
+import { roomPage, join, roomStats, userToken } from './lib/rooms.mjs';
+
+let parley, host, browser;
+before(async () => {
+  ({ parley, host, browser } = await setup());
+});
+after(() => teardown({ parley, host, browser }));
+
+// decoding waits until every page decodes `want` remote videos whose
+// frame counts keep growing.
+async function decoding(pages, want, what) {
+  await eventually(`${what}: ${want} remote videos each`, async () => {
+    for (const p of pages) if ((await roomStats(p)).videos.filter((v) => v.framesDecoded > 0).length < want) return false;
+    return true;
+  }, { timeout: 30000, every: 500 });
+  const first = await Promise.all(pages.map(roomStats));
+  await sleep(2000);
+  const second = await Promise.all(pages.map(roomStats));
+  for (let i = 0; i < pages.length; i++) {
+    const grown = second[i].videos.filter((v) => v.framesDecoded > (first[i].videos.find((f) => f.mid === v.mid)?.framesDecoded ?? 0) && v.framesDecoded > 10);
+    assert.ok(grown.length >= want, `${what}: page ${i} videos ${JSON.stringify(first[i].videos)} → ${JSON.stringify(second[i].videos)}`);
+  }
+  return second;
+}
+
+test('three people in one room each decode the other two', async () => {
+  const token = await userToken(parley, 'alice', 'member');
+  const created = await parley.api('POST', '/rooms', { token, body: { name: 'Standup' } });
+  assert.equal(created.status, 201, created.text);
+  const roomId = created.json.id;
+  const ctxs = await Promise.all([0, 1, 2].map(() => browser.newContext()));
+  const pages = await Promise.all(['alice', 'bob', 'carol'].map((u, i) => roomPage(ctxs[i], parley, u)));
+  // Small pictures keep three encoders within two shared cores.
+  for (const p of pages) await join(p, { room: roomId, media: { video: { width: { ideal: 640 }, height: { ideal: 360 } } } });
+  await decoding(pages, 2, 'room');
+
+  // Everyone sees the others as participants with tracks.
+  const seen = await pages[0].evaluate(() => [...window.R.room.participants.values()].map((p) => [p.name, p.tracks.size]));
+  assert.equal(seen.length, 2, JSON.stringify(seen));
+  const rest = await parley.api('GET', `/rooms/${roomId}`, { token });
+  assert.equal(rest.json.participants.length, 3);
+  assert.ok(rest.json.participants.every((p) => p.tracks.length === 2), JSON.stringify(rest.json.participants.map((p) => p.tracks)));
+
+  // Mute reaches the others as track_muted.
+  const me = await pages[1].evaluate(() => window.R.room.me);
+  await pages[1].evaluate(() => window.R.room.setMuted(true));
+  await eventually('alice sees bob muted', () => pages[0].evaluate((me) => {
+    const p = window.R.room.participants.get(me);
+    return [...(p?.tracks.values() || [])].some((t) => t.kind === 'audio' && t.muted);
+  }, me));
+
+  // Carol leaves: the others see her go and keep decoding each other.
+  await pages[2].evaluate(() => window.R.room.leave());
+  await eventually('carol is gone for alice', () => pages[0].evaluate(() => window.R.room.participants.size === 1));
+  await decoding(pages.slice(0, 2), 1, 'after a leave');
+  for (const c of ctxs) await c.close();
+});
+
+test('a broadcast: one publisher, five viewers decoding', async () => {
+  const pubCtx = await browser.newContext();
+  const publisher = await roomPage(pubCtx, parley, 'studio');
+  await join(publisher, { channel: 'live', media: { video: { width: { ideal: 640 }, height: { ideal: 360 } } } });
+  // Viewers share a second browser, one context each.
+  const viewerBrowser = await launchBrowser();
+  try {
+    const viewers = [];
+    for (let i = 0; i < 5; i++) {
+      const ctx = await viewerBrowser.newContext();
+      const page = await roomPage(ctx, parley, 'viewer' + i, i % 2 ? 'visitor' : 'member');
+      await join(page, { channel: 'live', watch: true });
+      viewers.push(page);
+    }
+    await decoding(viewers, 1, 'broadcast');
+    const token = await userToken(parley, 'alice', 'member');
+    const ch = await parley.api('GET', '/channels', { token });
+    assert.equal(ch.status, 200);
+    const live = ch.json.channels.find((c) => c.name === 'live');
+    assert.ok(live && live.live && live.viewers === 5 && live.bitrate > 0, JSON.stringify(ch.json));
+    // A second broadcaster is refused.
+    const other = await roomPage(pubCtx, parley, 'other');
+    const err = await other.evaluate(() => window.R.client.rooms.publish('live', { media: { video: false } }).then(() => '', (e) => e.code));
+    assert.equal(err, 'channel_busy');
+  } finally {
+    await viewerBrowser.close();
+    await pubCtx.close();
+  }
+});
