@@ -1,7 +1,9 @@
 package record
 
 import (
+	"fmt"
 	"math"
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -185,9 +187,26 @@ func TestInterrupted(t *testing.T) {
 			time.Sleep(2 * flushInterval)
 			cut := filepath.Join(dir, "cut.webm")
 			copyFile(t, filepath.Join(dir, "live.webm"), cut)
-			near(t, "decoded duration of the cut file", decode(t, cut), written, 1)
+			near(t, "decoded duration of the copy", decode(t, cut), written, 1)
+			near(t, "ffprobe duration of the copy", formatDuration(t, probe(t, cut)), written, 1)
 			if written < 3.5 {
 				t.Errorf("only %.3f s written of 4", written)
+			}
+			// Cut anywhere, even inside a block, it plays up to about there.
+			b, err := os.ReadFile(cut)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, frac := range []float64{0.1, 0.37, 0.5, 0.73, 0.9} {
+				part := filepath.Join(dir, fmt.Sprintf("cut-%v.webm", frac))
+				if err := os.WriteFile(part, b[:int(frac*float64(len(b)))], 0o600); err != nil {
+					t.Fatal(err)
+				}
+				d := decodeCut(t, part, true)
+				t.Logf("cut at %2.0f%% of the bytes: %.3f s decoded", frac*100, d)
+				if d < frac*written-1 {
+					t.Errorf("cut at %2.0f%% of the bytes: %.3f s decoded, want at least %.3f", frac*100, d, frac*written-1)
+				}
 			}
 		})
 	}

@@ -287,10 +287,11 @@ func (w *TrackWriter) push(p *packet) {
 		if w.haveSSRC {
 			// A new stream (the publisher restarted or switched layers):
 			// finish the old one and continue the timeline after it, by the
-			// wall-clock time that passed.
+			// wall-clock time that passed, but no less than the last frame
+			// lasts.
 			w.ro.flush(w.emit)
 			w.dropFrame()
-			w.tl.restart(max(1, now.Sub(w.lastPacket).Milliseconds()))
+			w.tl.restart(max(w.lastFrameLen, now.Sub(w.lastPacket).Milliseconds()))
 			if w.video {
 				w.waitKeyframe(now)
 			}
@@ -437,6 +438,7 @@ func (w *TrackWriter) writeFrame(key bool, n uint64) {
 	w.frames.Add(1)
 	w.bytes.Add(uint64(len(w.frame)))
 	w.durationMS.Store(ms + w.lastFrameLen)
+	w.webm.duration = float64(ms + w.lastFrameLen)
 }
 
 // finish writes what the jitter buffer holds and finalizes the file.

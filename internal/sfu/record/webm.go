@@ -14,7 +14,8 @@ import (
 //	EBML header
 //	Segment (size unknown until Close)
 //	  Void        reserved, becomes a SeekHead on Close
-//	  Info        TimecodeScale 1 ms, DateUTC; a Void becomes Duration on Close
+//	  Info        TimecodeScale 1 ms, DateUTC; a Void becomes Duration, which
+//	              grows with each flush
 //	  Tracks      one TrackEntry (number 1)
 //	  Cluster     size unknown while open, patched when the next one starts
 //	  Cluster ...
@@ -61,6 +62,10 @@ type webmWriter struct {
 	infoPos     int64
 	durationPos int64
 	tracksPos   int64
+
+	// duration (ms) is patched into Info whenever buffered bytes are
+	// flushed, so even a cut file says about how long it is.
+	duration, durationWritten float64
 
 	inCluster      bool
 	clusterSizePos int64
@@ -200,7 +205,7 @@ func (w *webmWriter) endCluster() error {
 		return nil
 	}
 	w.inCluster = false
-	if err := w.bw.Flush(); err != nil {
+	if err := w.flush(); err != nil {
 		return err
 	}
 	size := w.off - (w.clusterSizePos + 8)
@@ -212,12 +217,25 @@ func (w *webmWriter) patch(at int64, b []byte) error {
 	return err
 }
 
-// flush hands buffered bytes to the OS.
-func (w *webmWriter) flush() error { return w.bw.Flush() }
+// flush hands buffered bytes to the OS, then the duration they make.
+func (w *webmWriter) flush() error {
+	if w.durationPos == 0 {
+		return nil // no header yet
+	}
+	if err := w.bw.Flush(); err != nil {
+		return err
+	}
+	if w.duration == w.durationWritten {
+		return nil
+	}
+	w.durationWritten = w.duration
+	return w.patch(w.durationPos, appendFloat(w.scratch[:0], idDuration, w.duration))
+}
 
 // finish ends the last cluster, writes the Cues and patches the Segment size,
 // the Duration (ms) and the SeekHead. The file stays open.
 func (w *webmWriter) finish(durationMS float64) error {
+	w.duration = durationMS
 	if err := w.endCluster(); err != nil {
 		return err
 	}
@@ -244,7 +262,7 @@ func (w *webmWriter) finish(durationMS float64) error {
 	if err := w.patch(w.segSizePos, appendSizeN(nil, uint64(w.off-w.segData), 8)); err != nil {
 		return err
 	}
-	if err := w.patch(w.durationPos, appendFloat(nil, idDuration, durationMS)); err != nil {
+	if err := w.flush(); err != nil { // the Duration, if it changed
 		return err
 	}
 	var sh []byte
