@@ -299,27 +299,34 @@ func List(dir string) ([]Manifest, error) {
 
 // Open opens the recording file or manifest called name in dir, for a
 // download. A name that is not one this package writes (a path, "..", a
-// hidden file) is refused as invalid, and a symbolic link out of dir is
-// not followed. Who may download is the caller's business.
+// hidden file) is refused as invalid; a directory or a symbolic link is not
+// found. Who may download is the caller's business.
 func Open(dir, name string) (*os.File, error) {
 	if !validName.MatchString(name) {
 		return nil, apperr.Invalidf("record: %q is not a recording's name", name)
 	}
-	f, err := os.OpenInRoot(dir, name)
+	notFound := apperr.NotFoundf("record: no recording %q", name)
+	root, err := os.OpenRoot(dir)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, apperr.NotFoundf("record: no recording %q", name)
+		return nil, notFound
 	}
 	if err != nil {
 		return nil, fmt.Errorf("record: %w", err)
 	}
-	fi, err := f.Stat()
-	if err != nil {
-		f.Close()
+	defer root.Close()
+	// Only a regular file: not a directory, nor a link (even one inside dir).
+	if fi, err := root.Lstat(name); errors.Is(err, fs.ErrNotExist) || err == nil && !fi.Mode().IsRegular() {
+		return nil, notFound
+	} else if err != nil {
 		return nil, fmt.Errorf("record: %w", err)
 	}
-	if !fi.Mode().IsRegular() {
+	f, err := root.Open(name)
+	if err != nil {
+		return nil, fmt.Errorf("record: %w", err)
+	}
+	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
 		f.Close()
-		return nil, apperr.NotFoundf("record: no recording %q", name)
+		return nil, notFound
 	}
 	return f, nil
 }
