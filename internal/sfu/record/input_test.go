@@ -1,0 +1,157 @@
+package record
+
+import (
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sync/atomic"
+	"testing"
+
+	"github.com/pion/rtp"
+	"github.com/pion/rtp/codecs"
+
+	"github.com/parley-chat/parley/internal/apperr"
+)
+
+func TestBadOptions(t *testing.T) {
+	dir := t.TempDir()
+	for _, o := range []Options{
+		{},
+		{Codec: "video/H264"},
+		{Codec: "audio/PCMU"},
+		{Codec: "video/VP9"},
+		{Codec: "VP8"},
+		{Codec: "audio/opus", Channels: 6},
+		{Codec: "video/VP8", Width: -1},
+	} {
+		path := filepath.Join(dir, "x.webm")
+		w, err := NewTrackWriter(path, o)
+		if err == nil {
+			w.Close()
+			t.Errorf("%+v: no error", o)
+			continue
+		}
+		if apperr.KindOf(err) != apperr.Invalid {
+			t.Errorf("%+v: %v, want an Invalid error", o, err)
+		}
+		if _, err := os.Stat(path); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("%+v: a file was left behind", o)
+		}
+	}
+	if _, err := NewTrackWriter(filepath.Join(dir, "x.webm"), Options{Codec: "video/H264"}); !apperr.Is(err, apperr.CodeUnsupportedType) {
+		t.Errorf("H264: %v, want code %s", err, apperr.CodeUnsupportedType)
+	}
+	path := filepath.Join(dir, "exists.webm")
+	os.WriteFile(path, []byte("keep"), 0o600)
+	if _, err := NewTrackWriter(path, Options{Codec: CodecOpus}); !errors.Is(err, fs.ErrExist) {
+		t.Errorf("an existing file: %v, want ErrExist", err)
+	}
+	if _, err := NewTrackWriter(filepath.Join(dir, "no", "such", "dir.webm"), Options{Codec: CodecOpus}); err == nil {
+		t.Errorf("a missing directory: no error")
+	}
+}
+
+// TestVP8WaitsForKeyframe: a track joined mid-stream writes nothing until a
+// keyframe, asks for one, and still closes to a well-formed file.
+func TestVP8WaitsForKeyframe(t *testing.T) {
+	t.Parallel()
+	pkts := vp8RTP(t)
+	var asked atomic.Int32
+	out := filepath.Join(t.TempDir(), "out.webm")
+	// Start after the first keyframe's packets, stop before the second.
+	var in []*rtp.Packet
+	for _, p := range pkts {
+		if p.Timestamp-pkts[0].Timestamp >= 3000 && p.Timestamp-pkts[0].Timestamp < 29*3000 {
+			in = append(in, p)
+		}
+	}
+	st := record(t, out, Options{Codec: CodecVP8, RequestKeyframe: func() { asked.Add(1) }}, in)
+	if st.Frames != 0 || st.Dropped != uint64(len(in)) {
+		t.Errorf("stats %+v, want nothing written and all %d packets dropped", st, len(in))
+	}
+	if asked.Load() < 1 {
+		t.Errorf("no keyframe requested")
+	}
+	file, _ := os.ReadFile(out)
+	if top := parseEBML(t, file, 0, int64(len(file))); len(top) != 2 {
+		t.Errorf("not a well-formed file: %d top-level elements", len(top))
+	}
+}
+
+// TestSSRCChange: the publisher's stream restarts with a new SSRC, sequence
+// and timestamps halfway; the file goes on without a gap.
+func TestSSRCChange(t *testing.T) {
+	t.Parallel()
+	frames := vp8Frames(t, vp8Clip(t))
+	a := packetize(frames[:60], &codecs.VP8Payloader{EnablePictureID: true}, 90000, 1, func([]byte) uint32 { return 3000 })
+	b := rtp.NewPacketizerWithOptions(1200, &codecs.VP8Payloader{}, rtp.NewFixedSequencer(7), 90000,
+		rtp.WithSSRC(2), rtp.WithPayloadType(96), rtp.WithTimestamp(123456789))
+	for _, f := range frames[60:] { // frame 60 is a keyframe
+		a = append(a, b.Packetize(f, 3000)...)
+	}
+	out := filepath.Join(t.TempDir(), "out.webm")
+	st := record(t, out, Options{Codec: CodecVP8}, a)
+	if st.Frames != 120 || st.Dropped != 0 {
+		t.Errorf("stats %+v, want 120 frames, none dropped", st)
+	}
+	near(t, "Stats.Duration", st.Duration.Seconds(), 4, 0.1)
+	near(t, "decoded duration", decode(t, out), 4, 1)
+}
+
+// vp8Keyframe is the start of a 64x48 VP8 keyframe behind an RTP payload
+// descriptor (S=1, partition 0): enough for the writer, not for a decoder.
+var vp8Keyframe = []byte{0x10, 0x50, 0x02, 0x00, 0x9d, 0x01, 0x2a, 64, 0, 48, 0, 1, 2, 3}
+
+// FuzzWriteRTP feeds packets cut from the fuzzer's bytes, with sequence
+// numbers, timestamps, markers and SSRCs it picks, to both codecs: nothing
+// may panic, and the closed file must be well-formed EBML.
+func FuzzWriteRTP(f *testing.F) {
+	f.Add(append([]byte{0x01, 0x00, 0x01, byte(len(vp8Keyframe))}, vp8Keyframe...))
+	f.Add(append(append([]byte{0x00, 0x00, 0x00, byte(len(vp8Keyframe))}, vp8Keyframe...),
+		0x01, 0x01, 0x00, 3, 0x10, 0x01, 0x02, 0x03, 0xff, 0x01, 2, 0xf8, 0xff))
+	f.Add([]byte{0x00, 0x01, 0x01, 3, 0xf8, 0xff, 0xfe, 0x02, 0xfe, 0x01, 1, 0x78})
+	f.Add([]byte{0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var pkts []*rtp.Packet
+		seq, ts, ssrc := uint16(65530), uint32(0xFFFFFF00), uint32(1)
+		for len(data) >= 4 {
+			flags, dseq, dts, n := data[0], int8(data[1]), data[2], int(data[3])
+			data = data[4:]
+			n = min(n, len(data))
+			if flags&0x02 != 0 {
+				ssrc++
+			}
+			seq += uint16(dseq)
+			ts += uint32(dts) * 1500
+			pkts = append(pkts, &rtp.Packet{
+				Header:  rtp.Header{SSRC: ssrc, SequenceNumber: seq, Timestamp: ts, Marker: flags&0x01 != 0},
+				Payload: data[:n],
+			})
+			data = data[n:]
+		}
+		dir := t.TempDir()
+		for _, codec := range []string{CodecVP8, CodecOpus} {
+			path := filepath.Join(dir, codec[:5]+".webm")
+			w, err := NewTrackWriter(path, Options{Codec: codec})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, p := range pkts {
+				if err := w.WriteRTP(p); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := w.Close(); err != nil {
+				t.Fatal(err)
+			}
+			file, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if top := parseEBML(t, file, 0, int64(len(file))); len(top) != 2 || top[1].size != int64(len(file))-top[1].data {
+				t.Fatalf("%s: not a well-formed file", codec)
+			}
+		}
+	})
+}

@@ -1,0 +1,114 @@
+package record
+
+import (
+	"slices"
+	"testing"
+)
+
+// run pushes sequence numbers and returns what comes out (-1 for a loss)
+// and which pushes were refused.
+func run(r *reorder, seqs ...int) (out, refused []int) {
+	emit := func(p *packet) {
+		if p == nil {
+			out = append(out, -1)
+		} else {
+			out = append(out, int(p.seq))
+		}
+	}
+	for _, s := range seqs {
+		if !r.push(&packet{seq: uint16(s)}, emit) {
+			refused = append(refused, s)
+		}
+	}
+	return out, refused
+}
+
+func TestReorder(t *testing.T) {
+	t.Run("in order across the wrap", func(t *testing.T) {
+		out, _ := run(&reorder{}, 65534, 65535, 0, 1)
+		if want := []int{65534, 65535, 0, 1}; !slices.Equal(out, want) {
+			t.Errorf("got %v, want %v", out, want)
+		}
+	})
+	t.Run("swapped neighbours across the wrap", func(t *testing.T) {
+		out, _ := run(&reorder{}, 65534, 0, 65535, 2, 1)
+		if want := []int{65534, 65535, 0, 1, 2}; !slices.Equal(out, want) {
+			t.Errorf("got %v, want %v", out, want)
+		}
+	})
+	t.Run("late and duplicate packets are refused", func(t *testing.T) {
+		out, refused := run(&reorder{}, 10, 11, 11, 9, 12)
+		if want := []int{10, 11, 12}; !slices.Equal(out, want) {
+			t.Errorf("got %v, want %v", out, want)
+		}
+		if want := []int{11, 9}; !slices.Equal(refused, want) {
+			t.Errorf("refused %v, want %v", refused, want)
+		}
+	})
+	t.Run("a gap is a loss after maxLate packets", func(t *testing.T) {
+		r := &reorder{}
+		seqs := []int{100}
+		for s := 102; s < 102+maxLate-1; s++ {
+			seqs = append(seqs, s)
+		}
+		out, _ := run(r, seqs...)
+		if !slices.Equal(out, []int{100}) {
+			t.Fatalf("released %v before the gap was given up", out)
+		}
+		out, _ = run(r, 102+maxLate-1)
+		if len(out) != maxLate+1 || out[0] != -1 || out[1] != 102 {
+			t.Errorf("after maxLate packets: %v…, want a loss then 102…", out[:3])
+		}
+	})
+	t.Run("a jump far ahead flushes and restarts", func(t *testing.T) {
+		out, _ := run(&reorder{}, 1, 3, 5000, 5001)
+		if want := []int{1, -1, 3, 5000, 5001}; !slices.Equal(out, want) {
+			t.Errorf("got %v, want %v", out, want)
+		}
+	})
+	t.Run("a restart far behind resyncs", func(t *testing.T) {
+		r := &reorder{}
+		run(r, 30000)
+		var seqs []int
+		for s := 0; s < resyncAfter+5; s++ {
+			seqs = append(seqs, s)
+		}
+		out, refused := run(r, seqs...)
+		if len(refused) != resyncAfter-1 || len(out) != 6 || out[0] != resyncAfter-1 {
+			t.Errorf("out %v, refused %d, want the stream taken up again after %d late packets", out, len(refused), resyncAfter)
+		}
+	})
+	t.Run("flush releases the held packets with gaps as losses", func(t *testing.T) {
+		r := &reorder{}
+		out, _ := run(r, 1, 3, 6)
+		r.flush(func(p *packet) {
+			if p == nil {
+				out = append(out, -1)
+			} else {
+				out = append(out, int(p.seq))
+			}
+		})
+		if want := []int{1, -1, 3, -1, -1, 6}; !slices.Equal(out, want) {
+			t.Errorf("got %v, want %v", out, want)
+		}
+	})
+}
+
+func TestTimeline(t *testing.T) {
+	var tl timeline
+	// 90 kHz across the 32-bit wrap, then a new stream after a 500 ms gap.
+	for i, ts := range []uint32{0xFFFFFFFF - 2999, 0xFFFFFFFF, 2999, 0xFFFFFFFF - 6000} {
+		got := tl.ms(ts, 90000)
+		want := []int64{0, 33, 66, 66}[i] // the last went backwards: held at 66
+		if got != want {
+			t.Errorf("frame %d: %d ms, want %d", i, got, want)
+		}
+	}
+	tl.restart(500)
+	if got := tl.ms(12345, 90000); got != 566 {
+		t.Errorf("after restart: %d ms, want 566", got)
+	}
+	if got := tl.ms(12345+90000, 90000); got != 1566 {
+		t.Errorf("a second later: %d ms, want 1566", got)
+	}
+}
