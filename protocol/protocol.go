@@ -807,13 +807,27 @@ type Channel struct {
 	StartedAt time.Time `json:"started_at"`
 }
 
-// Recording is one recorded track file (GET /api/v1/recordings).
+// Recording is one recording of a room (GET /api/v1/recordings): a file
+// per track, each downloadable by its name. EndedAt is unset while it
+// records, and for one the server stopped in the middle of (its files play
+// up to that point).
 type Recording struct {
-	Name      string    `json:"name"` // the file name: the download's {name}
-	Room      string    `json:"room"`
-	Track     string    `json:"track,omitempty"`
-	Kind      string    `json:"kind,omitempty"` // audio | video
-	Size      int64     `json:"size"`
-	CreatedAt time.Time `json:"created_at"`
-	URL       string    `json:"url"` // relative: /api/v1/recordings/{name}
+	Name      string           `json:"name"` // its manifest, NAME.json, downloads too
+	Room      string           `json:"room"`
+	StartedAt time.Time        `json:"started_at"`
+	EndedAt   *time.Time       `json:"ended_at,omitempty"`
+	Tracks    []RecordingTrack `json:"tracks"`
+}
+
+// RecordingTrack is one track's file in a Recording.
+type RecordingTrack struct {
+	File        string     `json:"file"`
+	URL         string     `json:"url"` // relative: /api/v1/recordings/{file}
+	Participant string     `json:"participant"`
+	Track       string     `json:"track"`
+	Codec       string     `json:"codec"`
+	StartedAt   time.Time  `json:"started_at"`
+	EndedAt     *time.Time `json:"ended_at,omitempty"`
+	DurationMS  int64      `json:"duration_ms,omitempty"`
+	Size        int64      `json:"size"`
 }

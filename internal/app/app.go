@@ -48,11 +48,13 @@ type App struct {
 	Calls *calls.Service
 	SFU   *sfu.SFU       // nil when sfu_udp_addr is empty
 	Rooms *rooms.Service // nil without an SFU
-	TURN  *turn.Server   // nil when the embedded TURN server is off
-	ICE   *turn.ICE
-	WS    *ws.Server
-	API   *api.API
-	Site  *site.Site
+	// Recordings are the rooms' recordings (under data_dir/recordings).
+	Recordings rooms.Recordings
+	TURN       *turn.Server // nil when the embedded TURN server is off
+	ICE        *turn.ICE
+	WS         *ws.Server
+	API        *api.API
+	Site       *site.Site
 
 	http *http.Server
 }
@@ -157,7 +159,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 		ICEServers:               iceFor,
 	}, a.Auth, a.Chat, a.Inbox, a.Push, log)
 	if a.Rooms != nil {
-		a.API.SetRooms(a.Rooms, rooms.Recordings{Dir: filepath.Join(cfg.DataDir, "recordings")})
+		a.API.SetRooms(a.Rooms, a.Recordings)
 	}
 	a.Site = site.New(site.Config{PublicURL: cfg.PublicURLOrDefault()}, a.Store, a.Inbox, a.API.LimitAddress, log)
 	return a, nil

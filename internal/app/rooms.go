@@ -2,6 +2,7 @@ package app
 
 import (
 	"fmt"
+	"path/filepath"
 
 	"github.com/parley-chat/parley/internal/auth"
 	"github.com/parley-chat/parley/internal/rooms"
@@ -27,7 +28,9 @@ func (a *App) startRooms(iceFor func(auth.Identity) []protocol.ICEServer) error 
 		return fmt.Errorf("sfu: %w", err)
 	}
 	a.SFU = s
-	a.Rooms = rooms.New(rooms.SFUMedia{S: s}, nil, a.Bus, rooms.Config{
+	a.Recordings = rooms.Recordings{Dir: filepath.Join(cfg.DataDir, "recordings")}
+	rec := rooms.SFURecorder{S: s, Recs: a.Recordings, Log: a.Log.With("component", "recording")}
+	a.Rooms = rooms.New(rooms.SFUMedia{S: s}, rec, a.Bus, rooms.Config{
 		MaxParticipants: cfg.RoomMaxParticipants,
 		ICEServers:      iceFor,
 	}, a.Log.With("component", "rooms"))

@@ -1,47 +1,28 @@
 package rooms
 
 import (
-	"errors"
-	"io/fs"
 	"os"
 	"path/filepath"
-	"regexp"
 	"slices"
-	"strings"
-	"time"
 
 	"github.com/parley-chat/parley/internal/apperr"
 	"github.com/parley-chat/parley/internal/auth"
+	"github.com/parley-chat/parley/internal/sfu"
+	"github.com/parley-chat/parley/internal/sfu/record"
 	"github.com/parley-chat/parley/protocol"
 )
 
-// Recordings are files under one directory, one subdirectory per account:
-// DIR/ACCOUNT/ROOM__TRACK__TIME.webm (or .ogg). The recorder writes them;
-// the owner lists and downloads them.
+// Recordings are the rooms' recordings on disk, one directory per account
+// (DIR/ACCOUNT), as package record writes them: a file per track and a
+// JSON manifest per recording. Owners (and API keys) list and download
+// them; nobody else, and never another account's.
 type Recordings struct {
-	Dir string
+	Dir string // "": no recordings
 }
-
-// recordingName is what a recording's file name may be: no paths, no dots
-// but the extension's.
-var recordingName = regexp.MustCompile(`^[A-Za-z0-9_-]{1,200}\.(webm|ogg)$`)
 
 // AccountDir is where an account's recordings go.
 func (r Recordings) AccountDir(account string) string {
 	return filepath.Join(r.Dir, account)
-}
-
-// FileName names the file of one recorded track; ext is ".webm" or ".ogg".
-func FileName(room, track, ext string, start time.Time) string {
-	clean := func(s string) string {
-		return strings.Map(func(c rune) rune {
-			if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' {
-				return c
-			}
-			return '-'
-		}, s)
-	}
-	return clean(room) + "__" + clean(track) + "__" + start.UTC().Format("20060102T150405Z") + ext
 }
 
 func ownerOnly(id auth.Identity) error {
@@ -60,54 +41,81 @@ func (r Recordings) List(id auth.Identity) ([]protocol.Recording, error) {
 	if r.Dir == "" {
 		return out, nil
 	}
-	ents, err := os.ReadDir(r.AccountDir(id.AccountID))
-	if errors.Is(err, fs.ErrNotExist) {
-		return out, nil
-	}
+	ms, err := record.List(r.AccountDir(id.AccountID))
 	if err != nil {
 		return nil, apperr.Wrap("rooms.Recordings", err)
 	}
-	for _, e := range ents {
-		if !e.Type().IsRegular() || !recordingName.MatchString(e.Name()) {
-			continue
-		}
-		info, err := e.Info()
-		if err != nil {
-			continue
-		}
-		rec := protocol.Recording{Name: e.Name(), Size: info.Size(), CreatedAt: info.ModTime().UTC(),
-			URL: "/api/v1/recordings/" + e.Name()}
-		if parts := strings.SplitN(e.Name(), "__", 3); len(parts) == 3 {
-			rec.Room, rec.Track = parts[0], parts[1]
-		}
-		if strings.HasSuffix(e.Name(), ".ogg") {
-			rec.Kind = "audio"
+	for _, m := range slices.Backward(ms) {
+		rec := protocol.Recording{Name: m.Name, Room: m.Room, StartedAt: m.StartedAt, EndedAt: m.EndedAt, Tracks: []protocol.RecordingTrack{}}
+		for _, t := range m.Tracks {
+			rec.Tracks = append(rec.Tracks, protocol.RecordingTrack{File: t.File, URL: "/api/v1/recordings/" + t.File,
+				Participant: t.Participant, Track: t.Track, Codec: t.Codec, StartedAt: t.StartedAt, EndedAt: t.EndedAt,
+				DurationMS: t.DurationMS, Size: t.Size})
 		}
 		out = append(out, rec)
 	}
-	slices.SortFunc(out, func(a, b protocol.Recording) int { return b.CreatedAt.Compare(a.CreatedAt) })
 	return out, nil
 }
 
-// Open opens one of the account's recordings for download.
-func (r Recordings) Open(id auth.Identity, name string) (*os.File, fs.FileInfo, error) {
+// Open opens one of the account's recording files (or a manifest) for
+// download. Names that are not a recording's are not found.
+func (r Recordings) Open(id auth.Identity, name string) (*os.File, os.FileInfo, error) {
 	if err := ownerOnly(id); err != nil {
 		return nil, nil, err
 	}
-	if !recordingName.MatchString(name) || r.Dir == "" {
+	if r.Dir == "" {
 		return nil, nil, apperr.NotFoundf("no recording %q", name)
 	}
-	f, err := os.Open(filepath.Join(r.AccountDir(id.AccountID), name))
-	if errors.Is(err, fs.ErrNotExist) {
+	f, err := record.Open(r.AccountDir(id.AccountID), name)
+	if apperr.KindOf(err) == apperr.Invalid || apperr.KindOf(err) == apperr.NotFound {
 		return nil, nil, apperr.NotFoundf("no recording %q", name)
 	}
 	if err != nil {
 		return nil, nil, apperr.Wrap("rooms.Recordings.Open", err)
 	}
 	info, err := f.Stat()
-	if err != nil || !info.Mode().IsRegular() {
+	if err != nil {
 		f.Close()
-		return nil, nil, apperr.NotFoundf("no recording %q", name)
+		return nil, nil, apperr.Wrap("rooms.Recordings.Open", err)
 	}
 	return f, info, nil
+}
+
+// SFURecorder records rooms of an SFU into Recordings: a tap on the room
+// hands each published track to a record.Recorder.
+type SFURecorder struct {
+	S    *sfu.SFU
+	Recs Recordings
+	Log  interface {
+		Warn(msg string, args ...any)
+	}
+}
+
+var _ Recorder = SFURecorder{}
+
+// Start implements Recorder.
+func (r SFURecorder) Start(account, room string) (func(), error) {
+	rec, err := record.Start(r.Recs.AccountDir(account), room)
+	if err != nil {
+		return nil, err
+	}
+	stopTap, err := r.S.Tap(room, func(t sfu.TrackInfo) sfu.TrackSink {
+		sink, err := rec.OnTrack(record.TrackInfo{Participant: t.ParticipantID, Track: t.ID,
+			Options: record.Options{Codec: t.Codec, Width: t.Width, Height: t.Height}})
+		if err != nil {
+			r.Log.Warn("rooms: not recording a track", "room", room, "track", t.ID, "codec", t.Codec, "err", err)
+			return nil
+		}
+		return sink
+	})
+	if err != nil {
+		rec.Stop()
+		return nil, err
+	}
+	return func() {
+		stopTap()
+		if err := rec.Stop(); err != nil {
+			r.Log.Warn("rooms: finishing a recording", "room", room, "err", err)
+		}
+	}, nil
 }

@@ -9,8 +9,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -228,10 +226,12 @@ func TestRoomsREST(t *testing.T) {
 	s.want(s.do("DELETE", "/rooms/"+byKey.ID, agent, nil), 204, "", nil)
 	s.want(s.do("DELETE", "/rooms/"+byKey.ID, agent, nil), 404, apperr.CodeNotFound, nil)
 
-	// Recording: owners only; this server has no recorder yet.
+	// Recording: owners and API keys; one at a time; listed and
+	// downloadable by the account's owners only.
 	s.want(s.do("POST", "/rooms/"+rm.ID+"/recording", member, nil), 403, apperr.CodeForbidden, nil)
+	s.want(s.do("POST", "/rooms/"+rm.ID+"/recording", other, nil), 404, apperr.CodeNotFound, nil)
+	s.want(s.do("DELETE", "/rooms/"+rm.ID+"/recording", owner, nil), 409, apperr.CodeConflict, nil)
 	s.want(s.do("GET", "/recordings", agent, nil), 403, apperr.CodeForbidden, nil)
-	s.want(s.do("GET", "/recordings/x.webm", member, nil), 403, apperr.CodeForbidden, nil)
 	var recs struct {
 		Recordings []protocol.Recording `json:"recordings"`
 	}
@@ -239,21 +239,28 @@ func TestRoomsREST(t *testing.T) {
 	if recs.Recordings == nil || len(recs.Recordings) != 0 {
 		t.Fatalf("recordings %+v", recs.Recordings)
 	}
-	// A file of account A is not account B's, and names cannot climb out.
-	dir := filepath.Join(s.a.Cfg.DataDir, "recordings", s.acc)
-	os.MkdirAll(dir, 0o750)
-	name := rooms.FileName(rm.ID, "TR_1", ".webm", time.Now())
-	os.WriteFile(filepath.Join(dir, name), []byte("\x1a\x45\xdf\xa3webm"), 0o640)
+	var rec protocol.Room
+	s.want(s.do("POST", "/rooms/"+rm.ID+"/recording", owner, nil), 200, "", &rec)
+	if !rec.Recording {
+		t.Fatalf("room %+v", rec)
+	}
+	s.want(s.do("POST", "/rooms/"+rm.ID+"/recording", s.key, nil), 409, apperr.CodeConflict, nil)
+	s.want(s.do("DELETE", "/rooms/"+rm.ID+"/recording", owner, nil), 200, "", &rec)
+	if rec.Recording {
+		t.Fatalf("room %+v", rec)
+	}
 	s.want(s.do("GET", "/recordings", owner, nil), 200, "", &recs)
-	if len(recs.Recordings) != 1 || recs.Recordings[0].Room != rm.ID || recs.Recordings[0].Track != "TR_1" || recs.Recordings[0].Size != 8 {
+	if len(recs.Recordings) != 1 || recs.Recordings[0].Room != rm.ID || recs.Recordings[0].EndedAt == nil {
 		t.Fatalf("recordings %+v", recs.Recordings)
 	}
-	r := s.do("GET", "/recordings/"+name, owner, nil)
-	if r.status != 200 || string(r.body) != "\x1a\x45\xdf\xa3webm" {
-		t.Fatalf("download %d %q", r.status, r.body)
+	name := recs.Recordings[0].Name + ".json"
+	if r := s.do("GET", "/recordings/"+name, owner, nil); r.status != 200 || !bytes.Contains(r.body, []byte(rm.ID)) {
+		t.Fatalf("manifest %d %s", r.status, r.body)
 	}
+	s.want(s.do("GET", "/recordings/"+name, member, nil), 403, apperr.CodeForbidden, nil)
 	s.want(s.do("GET", "/recordings/"+name, other, nil), 404, apperr.CodeNotFound, nil)
 	s.want(s.do("GET", "/recordings/..%2F..%2Fparley.db", owner, nil), 404, apperr.CodeNotFound, nil)
+	s.want(s.do("GET", "/recordings/.hidden.webm", owner, nil), 404, apperr.CodeNotFound, nil)
 
 	var ch struct {
 		Channels []protocol.Channel `json:"channels"`

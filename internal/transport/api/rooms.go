@@ -2,6 +2,7 @@ package api
 
 import (
 	"net/http"
+	"strings"
 
 	"github.com/parley-chat/parley/internal/apperr"
 	"github.com/parley-chat/parley/internal/auth"
@@ -131,8 +132,8 @@ func (a *API) downloadRecording(w http.ResponseWriter, r *http.Request, id auth.
 	}
 	defer f.Close()
 	ct := "video/webm"
-	if len(name) > 4 && name[len(name)-4:] == ".ogg" {
-		ct = "audio/ogg"
+	if strings.HasSuffix(name, ".json") {
+		ct = "application/json"
 	}
 	h := w.Header()
 	media.SetDownloadHeaders(h, ct, name)
