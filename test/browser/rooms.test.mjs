@@ -93,3 +93,42 @@ test('a broadcast: one publisher, five viewers decoding', async () => {
     await pubCtx.close();
   }
 });
+
+test('a recording of a room plays back with the length it was recorded for', async () => {
+  const token = await userToken(parley, 'alice', 'member');
+  const roomId = (await parley.api('POST', '/rooms', { token, body: { name: 'Recorded' } })).json.id;
+  const ctx = await browser.newContext();
+  const page = await roomPage(ctx, parley, 'alice');
+  await join(page, { room: roomId, media: { video: { width: { ideal: 640 }, height: { ideal: 360 } } } });
+  await eventually('alice publishes two tracks', async () => {
+    const r = await parley.api('GET', `/rooms/${roomId}`, { token });
+    return r.json.participants[0]?.tracks.length === 2;
+  }, { timeout: 20000 });
+  const start = await parley.api('POST', `/rooms/${roomId}/recording`, { token: parley.apiKey });
+  assert.equal(start.status, 200, start.text);
+  const t0 = Date.now();
+  await sleep(4000);
+  const stop = await parley.api('DELETE', `/rooms/${roomId}/recording`, { token: parley.apiKey });
+  assert.equal(stop.status, 200, stop.text);
+  const seconds = (Date.now() - t0) / 1000;
+  await ctx.close();
+  const list = await parley.api('GET', '/recordings', { token: parley.apiKey });
+  const rec = list.json.recordings.find((r) => r.room === roomId);
+  assert.ok(rec && rec.ended_at && rec.tracks.length === 2, JSON.stringify(list.json));
+  const { execFileSync } = await import('node:child_process');
+  const { writeFileSync, mkdtempSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const dir = mkdtempSync(tmpdir() + '/parley-rec-');
+  for (const t of rec.tracks) {
+    const res = await fetch(parley.url + t.url, { headers: { Authorization: 'Bearer ' + parley.apiKey } });
+    assert.equal(res.status, 200);
+    const file = `${dir}/${t.file}`;
+    writeFileSync(file, Buffer.from(await res.arrayBuffer()));
+    const probe = JSON.parse(execFileSync('ffprobe', ['-v', 'error', '-show_format', '-show_streams', '-of', 'json', file]).toString());
+    const duration = Number(probe.format.duration);
+    assert.ok(Math.abs(duration - seconds) < 1, `${t.codec}: ${duration} s recorded for ${seconds} s`);
+    assert.equal(probe.streams[0].codec_name, t.codec.startsWith('video') ? 'vp8' : 'opus');
+    // Every frame decodes.
+    execFileSync('ffmpeg', ['-v', 'error', '-xerror', '-i', file, '-f', 'null', '-']);
+  }
+});
