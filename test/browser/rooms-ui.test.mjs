@@ -1,0 +1,90 @@
+// The group call screen in the console: the Rooms dialog creates a room
+// and joins it; two more people join through the SDK; the grid shows three
+// tiles with video, mute indicators follow the others' microphones, each
+// tile asks the SFU for the layer its size needs (the console decodes the
+// others' 1280×720 cameras at a tile's size, not at full size); a link
+// (#watch=CHANNEL) opens a broadcast full screen. Screenshots of both.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { join as pathJoin } from 'node:path';
+import { setup, teardown, ensureShotsDir, collectErrors } from './lib/harness.mjs';
+import { eventually, signInWithLink } from './lib/ui.mjs';
+import { roomPage, join } from './lib/rooms.mjs';
+
+let parley, host, browser, shots;
+before(async () => {
+  ({ parley, host, browser } = await setup());
+  shots = ensureShotsDir();
+});
+after(() => teardown({ parley, host, browser }));
+
+const tiles = (page) => page.locator('.room-screen .room-tile');
+
+test('a group call in the console: create, join, three tiles, mute, layers by tile size', async () => {
+  const ctx = await browser.newContext({ viewport: { width: 1280, height: 800 }, timezoneId: 'UTC' });
+  const page = await ctx.newPage();
+  const errors = collectErrors(page, [/favicon/]);
+  await signInWithLink(page, parley);
+  await page.getByRole('button', { name: 'Rooms and broadcasts' }).click();
+  await page.getByLabel('New room').fill('Design review');
+  await page.getByRole('button', { name: 'Create' }).click();
+  await page.locator('.room-screen[data-state=connected]').waitFor({ timeout: 20000 });
+  const token = await page.evaluate(() => JSON.parse(localStorage.getItem('parley.console.session')).token);
+  const list = await parley.api('GET', '/rooms', { token });
+  const room = list.json.rooms.find((r) => r.name === 'Design review');
+  assert.ok(room, list.text);
+
+  const others = [];
+  for (const [user, size] of [['bob', { width: { ideal: 1280 }, height: { ideal: 720 } }], ['carol', { width: { ideal: 1280 }, height: { ideal: 720 } }]]) {
+    const c = await browser.newContext();
+    const p = await roomPage(c, parley, user);
+    await join(p, { room: room.id, media: { video: size } });
+    others.push(p);
+  }
+  await eventually('three tiles with video', async () => (await page.locator('.room-screen .room-tile.has-video').count()) === 3, { timeout: 30000, every: 300 });
+  assert.equal(await tiles(page).count(), 3);
+  assert.deepEqual((await tiles(page).locator('.tile-label > span:last-child').allTextContents()).sort(), ['Bob', 'Carol', 'You']);
+
+  // Bob mutes: his tile says so.
+  await others[0].evaluate(() => window.R.room.setMuted(true));
+  await page.locator('.room-tile[aria-label="Bob, muted"]').waitFor({ timeout: 10000 });
+
+  // The tiles are about 600×340: the SFU sends the half-size layer, not 1280×720.
+  const sizes = () => page.evaluate(() => [...document.querySelectorAll('.room-tile:not([data-self]) video')].map((v) => [v.videoWidth, v.parentElement.clientWidth]));
+  await eventually('remote videos at a tile\'s size', async () => {
+    const s = await sizes();
+    return s.length === 2 && s.every(([w, tile]) => w > 0 && w <= 640 && tile < 1280) && JSON.stringify(s);
+  }, { timeout: 20000, every: 500 }).catch(async (e) => {
+    throw new Error(e.message + ' ' + JSON.stringify(await sizes()));
+  });
+  await page.waitForTimeout(800);
+  await page.screenshot({ path: pathJoin(shots, 'room-call.png') });
+
+  // Leaving closes the screen.
+  await page.getByRole('button', { name: 'Leave the room' }).click();
+  await page.locator('.room-screen').waitFor({ state: 'detached' });
+  assert.deepEqual(errors, []);
+  for (const p of others) await p.context().close();
+  await ctx.close();
+});
+
+test('a broadcast opened from a link, full screen', async () => {
+  const pubCtx = await browser.newContext();
+  const studio = await roomPage(pubCtx, parley, 'studio');
+  await join(studio, { channel: 'launch', media: { video: { width: { ideal: 1280 }, height: { ideal: 720 } } } });
+  const ctx = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  const page = await ctx.newPage();
+  await page.goto(parley.url + '/console/');
+  const r = await parley.api('POST', '/auth/login', { body: { login: 'owner@acme.example', password: 'correct horse battery' } });
+  assert.equal(r.status, 200, r.text);
+  await page.evaluate((s) => localStorage.setItem('parley.console.session', s), JSON.stringify(r.json));
+  await page.goto(parley.url + '/console/#watch=launch');
+  await page.reload(); // a link opened in a new tab
+  await page.locator('.room-screen[data-kind=channel] .room-tile.has-video').waitFor({ timeout: 30000 });
+  assert.equal(await tiles(page).count(), 1, 'a viewer sees the broadcaster only');
+  await page.locator('.room-live:not([hidden])').waitFor();
+  await page.waitForTimeout(800);
+  await page.screenshot({ path: pathJoin(shots, 'room-watch.png') });
+  await ctx.close();
+  await pubCtx.close();
+});
