@@ -38,12 +38,15 @@ test('a group call in the console: create, join, three tiles, mute, layers by ti
   for (const [user, size] of [['bob', { width: { ideal: 1280 }, height: { ideal: 720 } }], ['carol', { width: { ideal: 1280 }, height: { ideal: 720 } }]]) {
     const c = await browser.newContext();
     const p = await roomPage(c, parley, user);
-    await join(p, { room: room.id, media: { video: size } });
+    await join(p, { room: room.id, media: { video: size }, tone: user === 'carol' });
     others.push(p);
   }
   await eventually('three tiles with video', async () => (await page.locator('.room-screen .room-tile.has-video').count()) === 3, { timeout: 30000, every: 300 });
   assert.equal(await tiles(page).count(), 3);
   assert.deepEqual((await tiles(page).locator('.tile-label > span:last-child').allTextContents()).sort(), ['Bob', 'Carol', 'You']);
+
+  // Carol sends a steady tone: she is the active speaker, ringed.
+  await page.locator('.room-tile.speaking[data-participant]', { hasText: 'Carol' }).waitFor({ timeout: 15000 });
 
   // Bob mutes: his tile says so.
   await others[0].evaluate(() => window.R.room.setMuted(true));
@@ -78,6 +81,13 @@ test('a broadcast opened from a link, full screen', async () => {
   const r = await parley.api('POST', '/auth/login', { body: { login: 'owner@acme.example', password: 'correct horse battery' } });
   assert.equal(r.status, 200, r.text);
   await page.evaluate((s) => localStorage.setItem('parley.console.session', s), JSON.stringify(r.json));
+  // The Rooms dialog lists the room and the live channel.
+  await page.reload();
+  await page.getByRole('button', { name: 'Rooms and broadcasts' }).click();
+  await page.locator('li[data-channel=launch] .live-dot').waitFor({ timeout: 15000 });
+  await page.locator('li[data-room]', { hasText: 'Design review' }).waitFor();
+  await page.waitForTimeout(300);
+  await page.screenshot({ path: pathJoin(shots, 'rooms-dialog.png') });
   await page.goto(parley.url + '/console/#watch=launch');
   await page.reload(); // a link opened in a new tab
   await page.locator('.room-screen[data-kind=channel] .room-tile.has-video').waitFor({ timeout: 30000 });

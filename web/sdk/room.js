@@ -49,7 +49,8 @@ export class Rooms extends EventTarget {
   }
 
   // join enters a group call room. publish: false watches only. media:
-  // {audio, video} (true or MediaTrackConstraints) for what we send.
+  // {audio, video} (true, false or MediaTrackConstraints) for what we
+  // send, or {stream}: a MediaStream of our own to send instead.
   join(roomId, { publish = true, media } = {}) {
     return new Room(this, { kind: 'room', id: roomId, publish, media })._start();
   }
@@ -148,6 +149,11 @@ export class Room extends EventTarget {
 
   async _getMedia() {
     const want = this.media;
+    if (want.stream) { // the caller's own tracks (a canvas, a screen, generated audio)
+      this.localStream = want.stream;
+      this._fire('local');
+      return;
+    }
     const video = want.video === false ? false : { width: { ideal: 1280 }, height: { ideal: 720 }, frameRate: { ideal: 30 }, ...(typeof want.video === 'object' ? want.video : {}) };
     const audio = want.audio === false ? false : { echoCancellation: true, noiseSuppression: true, autoGainControl: true, ...(typeof want.audio === 'object' ? want.audio : {}) };
     try {

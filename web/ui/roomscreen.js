@@ -34,7 +34,8 @@ export const roomCSS = callCSS + `
 .room-tile { position: relative; width: min(100cqw, 100cqh * 16 / 9); aspect-ratio: 16 / 9; overflow: hidden; border-radius: 18px; background: rgba(15, 23, 42, .72);
   box-shadow: 0 0 0 1px rgba(255, 255, 255, .09), 0 18px 40px -22px rgba(0, 0, 0, .8); transition: box-shadow .18s ease; }
 .room-screen[data-kind=channel] .room-tile { width: 100cqw; height: 100cqh; aspect-ratio: auto; }
-.room-tile.speaking { box-shadow: 0 0 0 3px var(--accent, #6366f1), 0 0 0 6px color-mix(in srgb, var(--accent, #6366f1) 35%, transparent), 0 18px 40px -22px rgba(0, 0, 0, .8); }
+.room-tile.speaking { box-shadow: 0 0 0 3px #fff, 0 0 0 8px color-mix(in srgb, var(--accent, #6366f1) 60%, transparent), 0 18px 40px -22px rgba(0, 0, 0, .8); }
+.room-tile.speaking .tile-label { background: color-mix(in srgb, var(--accent, #6366f1) 85%, #000); }
 .room-tile video { position: absolute; inset: 0; width: 100%; height: 100%; object-fit: cover; background: #0b1020; }
 .room-screen[data-kind=channel] .room-tile video { object-fit: contain; background: #000; }
 .room-tile[data-self] video { transform: scaleX(-1); }

@@ -25,14 +25,27 @@ export async function roomPage(ctx, parley, user, role = 'member') {
   return page;
 }
 
-// join enters a room (or, with channel/watch, a channel) and waits for the reply.
-export async function join(page, { room, channel, watch = false, media } = {}) {
-  return page.evaluate(async ({ room, channel, watch, media }) => {
+// join enters a room (or, with channel/watch, a channel) and waits for the
+// reply. tone: send a continuous 440 Hz tone instead of the fake
+// microphone (whose short beeps never count as speaking).
+export async function join(page, { room, channel, watch = false, media, tone = false } = {}) {
+  return page.evaluate(async ({ room, channel, watch, media, tone }) => {
     const rooms = window.R.client.rooms;
+    if (tone) {
+      const cam = await navigator.mediaDevices.getUserMedia({ video: media?.video || true });
+      const ac = new AudioContext();
+      const osc = ac.createOscillator();
+      const gain = ac.createGain();
+      gain.gain.value = 0.5;
+      const dest = ac.createMediaStreamDestination();
+      osc.connect(gain).connect(dest);
+      osc.start();
+      media = { stream: new MediaStream([...dest.stream.getAudioTracks(), ...cam.getVideoTracks()]) };
+    }
     const r = room ? await rooms.join(room, { media }) : watch ? await rooms.watch(channel) : await rooms.publish(channel, { media });
     window.R.room = r;
     return { id: r.id, me: r.me };
-  }, { room, channel, watch, media });
+  }, { room, channel, watch, media, tone });
 }
 
 // stats is the room's getStats summary (frames decoded per remote video, ...).
