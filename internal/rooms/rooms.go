@@ -103,8 +103,13 @@ type room struct {
 	invited           []string
 	members           map[string]*member // by participant id
 	publisher         string             // a channel's broadcaster (participant id)
-	empty             *time.Timer
-	stopRec           func()
+	// viewers holds the participant ids of a channel's viewers (read by
+	// the SFU's callbacks, which must not take s.mu): only the broadcaster
+	// hears them come and go, so a thousand viewers do not cost each viewer
+	// a thousand events.
+	viewers sync.Map
+	empty   *time.Timer
+	stopRec func()
 }
 
 type member struct {
@@ -370,6 +375,9 @@ func (s *Service) joinLocked(id auth.Identity, conn string, rm *room, publish bo
 		return protocol.RoomJoined{}, apperr.New(apperr.Conflict, apperr.CodeConflict, "a connection may be in %d rooms at most", s.cfg.MaxPerConnection)
 	}
 	m := &member{id: ids.New("par"), user: id.UserID, conn: conn, publish: publish, room: rm}
+	if rm.kind == protocol.RoomKindChannel && !publish {
+		rm.viewers.Store(m.id, struct{}{}) // before the SFU tells anyone of it
+	}
 	name := id.DisplayName
 	if name == "" {
 		name = id.UserName
@@ -387,11 +395,17 @@ func (s *Service) joinLocked(id auth.Identity, conn string, rm *room, publish bo
 			if m.gone.Load() || event == protocol.EvRoomClosed { // we announce closing ourselves
 				return
 			}
+			if !m.publish && ev.Participant != nil && rm.kind == protocol.RoomKindChannel {
+				if _, viewer := rm.viewers.Load(ev.Participant.ID); viewer {
+					return
+				}
+			}
 			ev.Room, ev.Channel = rm.id, rm.channel
 			s.publish(m, event, ev)
 		},
 	})
 	if err != nil {
+		rm.viewers.Delete(m.id)
 		return protocol.RoomJoined{}, apperr.Wrap("rooms.Join", err)
 	}
 	m.sess = sess
@@ -406,6 +420,12 @@ func (s *Service) joinLocked(id auth.Identity, conn string, rm *room, publish bo
 		rm.empty = nil
 	}
 	out := protocol.RoomJoined{ParticipantID: m.id, Room: s.viewLocked(rm, true)}
+	if !publish && rm.kind == protocol.RoomKindChannel { // a viewer sees the broadcaster only
+		out.Room.Participants = slices.DeleteFunc(out.Room.Participants, func(p protocol.RoomParticipant) bool {
+			_, viewer := rm.viewers.Load(p.ID)
+			return viewer
+		})
+	}
 	if s.cfg.ICEServers != nil {
 		out.ICEServers = s.cfg.ICEServers(id)
 	}
@@ -438,6 +458,9 @@ func (s *Service) leaveLocked(o *outbox, m *member) {
 	rm := m.room
 	s.forgetLocked(m)
 	delete(rm.members, m.id)
+	if rm.kind == protocol.RoomKindChannel && !m.publish { // forgotten after the SFU's last word on it
+		time.AfterFunc(time.Minute, func() { rm.viewers.Delete(m.id) })
+	}
 	if rm.publisher == m.id {
 		rm.publisher = ""
 	}

@@ -326,12 +326,23 @@ func TestChannels(t *testing.T) {
 	}
 	_, err = f.s.Publish(bob, "con_b", "live")
 	code(t, err, CodeChannelBusy)
-	for i, c := range []string{"con_v1", "con_v2", "con_v3"} {
+	for _, c := range []string{"con_v1", "con_v2", "con_v3"} {
 		w, err := f.s.Watch(vic, c, "live")
-		if err != nil || w.Room.ID != pub.Room.ID || len(w.Room.Participants) != 2+i {
+		if err != nil || w.Room.ID != pub.Room.ID || len(w.Room.Participants) != 1 {
 			t.Fatalf("watch: %+v %v", w, err)
 		}
 	}
+	// Viewers hear of the broadcaster, not of each other; the broadcaster hears of everyone.
+	if got := f.in["usr_vic"].names("con_v1"); count(got, protocol.EvRoomParticipantJoined) != 0 {
+		t.Fatalf("a viewer heard of other viewers: %v", got)
+	}
+	if got := f.in["usr_alice"].names("con_a"); count(got, protocol.EvRoomParticipantJoined) != 3 {
+		t.Fatalf("the broadcaster heard %v", got)
+	}
+	if w, _ := f.s.Watch(vic, "con_v4", "live"); len(w.Room.Participants) != 1 || w.Room.Participants[0].ID != pub.ParticipantID {
+		t.Fatalf("a viewer's room lists %+v", w.Room.Participants)
+	}
+	f.s.Disconnected("con_v4")
 	// A viewer cannot publish on its connection.
 	code(t, f.s.Signal("con_v1", protocol.RoomSignal{Room: pub.Room.ID, PC: "pub", Kind: "offer", SDP: "v=0"}), apperr.CodeForbidden)
 	ch := f.s.Channels(bob)
@@ -341,9 +352,12 @@ func TestChannels(t *testing.T) {
 	if len(f.s.Channels(who("usr_eve", protocol.RoleOwner))) != 0 {
 		t.Fatal("another account lists the channel")
 	}
-	// The broadcaster leaves: the channel is free for another, viewers stay.
+	// The broadcaster leaves: the channel is free for another, viewers stay and hear it.
 	if err := f.s.LeaveChannel(alice, "con_a", "live"); err != nil {
 		t.Fatal(err)
+	}
+	if got := f.in["usr_vic"].names("con_v1"); count(got, protocol.EvRoomParticipantLeft) != 1 {
+		t.Fatalf("a viewer heard %v", got)
 	}
 	if _, err := f.s.Publish(bob, "con_b", "live"); err != nil {
 		t.Fatal(err)

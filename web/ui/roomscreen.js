@@ -189,10 +189,10 @@ export class RoomScreen {
     const others = [...r.participants.values()];
     this.titleEl.textContent = this.title || (this.isChannel ? r.channel : 'Group call');
     if (this.isChannel) {
-      // Everyone in a channel but its broadcaster watches (you too, as a viewer).
-      const watching = r.publishing ? others.length : others.length - people.length + 1;
-      this.subEl.textContent = r.publishing ? (watching ? `${watching} watching` : 'Nobody is watching yet') : !people.length ? 'Not live'
-        : watching === 1 ? 'You are watching' : `You and ${watching - 1} more watching`;
+      // The broadcaster hears of every viewer; a viewer of the broadcaster only.
+      const watching = others.length;
+      this.subEl.textContent = r.publishing ? (watching ? `${watching} watching` : 'Nobody is watching yet')
+        : people.length ? `Broadcast by ${people[0].name}` : 'Not live';
       this.livePill.hidden = !(people.length && r.state === 'connected');
     } else {
       const n = others.length + (r.publishing ? 1 : 0);
