@@ -57,6 +57,14 @@ test('three people in one room each decode the other two', async () => {
     return [...(p?.tracks.values() || [])].some((t) => t.kind === 'audio' && t.muted);
   }, me));
 
+  // Bob's WebSocket drops: the server takes him out; his client comes back,
+  // joins again as a new participant, and everyone decodes everyone again.
+  const before = await pages[1].evaluate(() => window.R.room.me);
+  await pages[1].evaluate(() => window.R.client.ws.close(4000));
+  await eventually('bob is back in the room', () => pages[1].evaluate((old) => window.R.room.me && window.R.room.me !== old && window.R.room.state === 'connected', before), { timeout: 30000 });
+  await eventually('alice sees the new bob', () => pages[0].evaluate(() => window.R.room.participants.size === 2));
+  await decoding(pages, 2, 'after a reconnect');
+
   // Carol leaves: the others see her go and keep decoding each other.
   await pages[2].evaluate(() => window.R.room.leave());
   await eventually('carol is gone for alice', () => pages[0].evaluate(() => window.R.room.participants.size === 1));

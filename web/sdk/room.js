@@ -141,7 +141,14 @@ export class Room extends EventTarget {
     if (r.ice_servers?.length) this._iceServers = r.ice_servers;
     for (const p of r.room.participants || []) if (p.id !== this.me) this._upsert(p);
     this._setState('connecting');
-    if (this.publishing) this._makePub();
+    if (this.publishing) {
+      // After a rejoin the room must hear our switches again.
+      const a = this.localStream.getAudioTracks()[0];
+      const v = this.localStream.getVideoTracks()[0];
+      if (this.muted && a) this.client.request('room:mute', { room: this.id, track: a.id, muted: true }).catch(() => {});
+      if (this.cameraOff && v) this.client.request('room:mute', { room: this.id, track: v.id, muted: true }).catch(() => {});
+      this._makePub();
+    }
     for (const sig of this._early.splice(0)) this._signal(sig);
     for (const [type, d] of (this._earlyEvents || []).splice(0)) this._event(type, d);
     this._fire('participants');
