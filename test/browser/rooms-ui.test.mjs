@@ -10,6 +10,7 @@ import { join as pathJoin } from 'node:path';
 import { setup, teardown, ensureShotsDir, collectErrors } from './lib/harness.mjs';
 import { eventually, signInWithLink } from './lib/ui.mjs';
 import { roomPage, join } from './lib/rooms.mjs';
+import { audit } from './lib/a11y.mjs';
 
 let parley, host, browser, shots;
 before(async () => {
@@ -62,6 +63,7 @@ test('a group call in the console: create, join, three tiles, mute, layers by ti
   });
   await page.waitForTimeout(800);
   await page.screenshot({ path: pathJoin(shots, 'room-call.png') });
+  await audit(page, 'the group call screen', ['.room-screen']);
 
   // Leaving closes the screen.
   await page.getByRole('button', { name: 'Leave the room' }).click();
@@ -88,6 +90,8 @@ test('a broadcast opened from a link, full screen', async () => {
   await page.locator('li[data-room]', { hasText: 'Design review' }).waitFor();
   await page.waitForTimeout(300);
   await page.screenshot({ path: pathJoin(shots, 'rooms-dialog.png') });
+  await audit(page, 'the Rooms dialog', ['dialog[open]']);
+  await page.keyboard.press('Escape');
   await page.goto(parley.url + '/console/#watch=launch');
   await page.reload(); // a link opened in a new tab
   await page.locator('.room-screen[data-kind=channel] .room-tile.has-video').waitFor({ timeout: 30000 });
@@ -95,6 +99,7 @@ test('a broadcast opened from a link, full screen', async () => {
   await page.locator('.room-live:not([hidden])').waitFor();
   await page.waitForTimeout(800);
   await page.screenshot({ path: pathJoin(shots, 'room-watch.png') });
+  await audit(page, 'a broadcast', ['.room-screen']);
   await ctx.close();
   await pubCtx.close();
 });

@@ -193,7 +193,7 @@ class RoomsView {
       return h('li', { dataset: { room: r.id } },
         h('div', { class: 'member' }, h('strong', {}, r.name || 'Untitled room'),
           h('small', {}, (n ? `${n} in the room` : 'Empty') + ' · created ' + dateTime(r.created_at))),
-        copyButton(() => roomLink(r.id), 'Copy the link to ' + (r.name || 'the room'), { text: 'Copy link' }),
+        copyButton(() => roomLink(r.id), 'Copy link to ' + (r.name || 'the room'), { text: 'Copy link' }),
         h('button', { type: 'button', class: 'btn small primary', onclick: () => this._join(r) }, 'Join'));
     }));
   }
@@ -206,9 +206,9 @@ class RoomsView {
     this.channelList.replaceChildren(...channels.map((c) => {
       const what = c.live ? [c.width && `${c.width}×${c.height}`, c.bitrate && `${Math.round(c.bitrate / 1000)} kbps`, `${c.viewers} watching`].filter(Boolean).join(' · ') : 'Waiting for the broadcaster';
       return h('li', { dataset: { channel: c.name } },
-        c.live ? h('span', { class: 'live-dot', 'aria-label': 'Live' }) : null,
+        c.live ? h('span', { class: 'live-dot', role: 'img', 'aria-label': 'Live' }) : null,
         h('div', { class: 'member' }, h('strong', {}, c.name), h('small', {}, (c.publisher ? (c.publisher.display_name || c.publisher.name) + ' · ' : '') + what)),
-        copyButton(() => watchLink(c.name), 'Copy the link to watch ' + c.name, { text: 'Copy link' }),
+        copyButton(() => watchLink(c.name), 'Copy link to watch ' + c.name, { text: 'Copy link' }),
         h('button', { type: 'button', class: 'btn small primary', onclick: () => this._watch(c.name) }, 'Watch'));
     }));
   }

@@ -25,7 +25,7 @@ export const roomCSS = callCSS + `
 .room-title { flex: 1; min-width: 0; display: flex; flex-direction: column; line-height: 1.25; }
 .room-title strong { font-size: 16px; font-weight: 650; white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }
 .room-title span { font-size: 12.5px; opacity: .8; }
-.room-live { background: #ef4444; letter-spacing: .06em; }
+.room-live { background: #dc2626; letter-spacing: .06em; }
 .room-grid { --gap: 10px; position: relative; z-index: 2; flex: 1; min-height: 0; display: flex; flex-wrap: wrap; justify-content: center; align-content: center;
   gap: var(--gap); padding: 4px 16px 108px; }
 /* a cell per person, sized by the layout's columns and rows; the tile inside keeps 16:9 */
