@@ -21,14 +21,20 @@ async function decoding(pages, want, what) {
     for (const p of pages) if ((await roomStats(p)).videos.filter((v) => v.framesDecoded > 0).length < want) return false;
     return true;
   }, { timeout: 30000, every: 500 });
+  // Then every page's videos keep decoding: 10 more frames each (within
+  // 2 s normally; a layer switch after someone rejoins can stall one a
+  // little longer, so allow 10 s and say when it took more than 3).
   const first = await Promise.all(pages.map(roomStats));
-  await sleep(2000);
-  const second = await Promise.all(pages.map(roomStats));
-  for (let i = 0; i < pages.length; i++) {
-    const grown = second[i].videos.filter((v) => v.framesDecoded > (first[i].videos.find((f) => f.mid === v.mid)?.framesDecoded ?? 0) && v.framesDecoded > 10);
-    assert.ok(grown.length >= want, `${what}: page ${i} videos ${JSON.stringify(first[i].videos)} → ${JSON.stringify(second[i].videos)}`);
-  }
-  return second;
+  const t0 = Date.now();
+  let last;
+  await eventually(`${what}: every video decodes on`, async () => {
+    last = await Promise.all(pages.map(roomStats));
+    return last.every((s, i) => s.videos.filter((v) => v.framesDecoded >= (first[i].videos.find((f) => f.mid === v.mid)?.framesDecoded ?? 0) + 10).length >= want);
+  }, { timeout: 10000, every: 250 }).catch((e) => {
+    throw new Error(`${e.message}: ${JSON.stringify(first.map((s) => s.videos))} → ${JSON.stringify(last.map((s) => s.videos))}`);
+  });
+  if (Date.now() - t0 > 3000) console.log(`${what}: videos took ${Date.now() - t0} ms to decode 10 more frames`);
+  return last;
 }
 
 test('three people in one room each decode the other two', async () => {
@@ -69,6 +75,13 @@ test('three people in one room each decode the other two', async () => {
   await pages[2].evaluate(() => window.R.room.leave());
   await eventually('carol is gone for alice', () => pages[0].evaluate(() => window.R.room.participants.size === 1));
   await decoding(pages.slice(0, 2), 1, 'after a leave');
+
+  // Alice closes the room: both are out, told why.
+  assert.equal((await parley.api('DELETE', `/rooms/${roomId}`, { token })).status, 204);
+  for (const p of pages.slice(0, 2)) {
+    await eventually('the room closes for everyone', () => p.evaluate(() => window.R.room.state === 'closed' && window.R.room.reason));
+    assert.equal(await p.evaluate(() => window.R.room.reason), 'closed');
+  }
   for (const c of ctxs) await c.close();
 });
 

@@ -29,6 +29,8 @@ export const SIMULCAST = [
   { rid: 'f', scaleResolutionDownBy: 1, maxBitrate: 1_500_000 },
 ];
 
+const MAX_FAILURES = 4; // connections to the SFU failing in a row before we give up
+
 export class Rooms extends EventTarget {
   constructor(client) {
     super();
@@ -429,13 +431,13 @@ export class Room extends EventTarget {
   }
 
   // leave takes us out of the room.
-  leave() {
+  leave(reason = 'left') {
     if (this.state === 'closed') return;
     if (this.me) {
       const req = this.kind === 'room' ? ['room:leave', { room: this.id }] : ['channel:leave', { channel: this.channel }];
       this.client.request(...req).catch(() => {});
     }
-    this._end('left');
+    this._end(reason);
   }
 
   // stats reads the sub connection: per remote video, frames decoded and
@@ -472,7 +474,13 @@ export class Room extends EventTarget {
     const states = [this.sub, this.pub].filter(Boolean).map((pc) => pc.connectionState);
     if (states.includes('connected') && this.state === 'connecting') this._setState('connected');
     clearTimeout(this._failTimer);
-    if (states.includes('failed')) this._failTimer = setTimeout(() => this._rejoin(), 1000);
+    if (this.state === 'connected') this._failures = 0;
+    if (states.includes('failed')) {
+      // Try again a few times, further apart each time, then give up.
+      this._failures = (this._failures || 0) + 1;
+      if (this._failures > MAX_FAILURES) this._failTimer = setTimeout(() => this.leave('failed'), 0);
+      else this._failTimer = setTimeout(() => this._rejoin(), 1000 * 2 ** (this._failures - 1));
+    }
   }
 
   _send(data) {
