@@ -2,6 +2,7 @@ package sfu
 
 import (
 	"encoding/binary"
+	"errors"
 	"io"
 	"log/slog"
 	"net"
@@ -161,7 +162,16 @@ func (c *testClient) sendCandidate(pc string, ic *webrtc.ICECandidate) {
 	}
 }
 
-func isClosed(err error) bool { return err == errClosed }
+func isClosed(err error) bool { return errors.Is(err, errClosed) }
+
+func (c *testClient) closing() bool {
+	select {
+	case <-c.done:
+		return true
+	default:
+		return false
+	}
+}
 
 // loop applies the SFU's signals, answering sub offers.
 func (c *testClient) loop() {
@@ -171,7 +181,7 @@ func (c *testClient) loop() {
 		case <-c.done:
 			return
 		case sig := <-c.sigs:
-			if err := c.apply(sig); err != nil && !isClosed(err) {
+			if err := c.apply(sig); err != nil && !isClosed(err) && !c.closing() {
 				c.t.Errorf("%s: %s %s: %v", c.id, sig.PC, sig.Kind, err)
 			}
 		}
@@ -247,6 +257,11 @@ func (c *testClient) offer() {
 	}
 	if err := c.p.HandleSignal(Signal{PC: PCPub, Kind: SignalOffer, SDP: offer.SDP}); err != nil {
 		c.t.Fatal(err)
+	}
+	for end := time.Now().Add(5 * time.Second); c.pub.SignalingState() != webrtc.SignalingStateStable; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(end) {
+			c.t.Fatalf("%s: no pub answer", c.id)
+		}
 	}
 }
 

@@ -156,16 +156,27 @@ func (p *Participant) HandleSignal(sig Signal) error {
 	if closed {
 		return errClosed
 	}
+	var err error
 	switch sig.PC {
 	case PCPub:
 		if p.pub == nil {
 			return errNoPub
 		}
-		return p.handlePub(sig)
+		err = p.handlePub(sig)
 	case PCSub:
-		return p.handleSub(sig)
+		err = p.handleSub(sig)
+	default:
+		return errBadPC
 	}
-	return errBadPC
+	if err != nil {
+		p.mu.Lock()
+		closed = p.closed
+		p.mu.Unlock()
+		if closed { // Leave raced with the signal
+			return errClosed
+		}
+	}
+	return err
 }
 
 func (p *Participant) handlePub(sig Signal) error {
