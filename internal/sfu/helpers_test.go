@@ -26,13 +26,13 @@ import (
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 // deadline fails the test if it runs longer than d, instead of hanging.
-func deadline(t *testing.T, d time.Duration) {
+func deadline(t testing.TB, d time.Duration) {
 	t.Helper()
 	timer := time.AfterFunc(d, func() { panic("test " + t.Name() + " timed out after " + d.String()) })
 	t.Cleanup(func() { timer.Stop() })
 }
 
-func newTestSFU(t *testing.T, cfg Config) *SFU {
+func newTestSFU(t testing.TB, cfg Config) *SFU {
 	t.Helper()
 	if cfg.UDPAddr == "" {
 		cfg.UDPAddr = "127.0.0.1:0"
@@ -60,7 +60,7 @@ type clientOptions struct {
 
 // testClient is a participant's client: a real pion pub/sub pair on loopback.
 type testClient struct {
-	t      *testing.T
+	t      testing.TB
 	id     string
 	p      *Participant
 	pub    *webrtc.PeerConnection
@@ -74,7 +74,7 @@ type testClient struct {
 	wg     sync.WaitGroup
 }
 
-func newClientAPI(t *testing.T, o clientOptions) *webrtc.API {
+func newClientAPI(t testing.TB, o clientOptions) *webrtc.API {
 	me, err := newMediaEngine()
 	if err != nil {
 		t.Fatal(err)
@@ -108,7 +108,7 @@ func newClientAPI(t *testing.T, o clientOptions) *webrtc.API {
 }
 
 // join makes a client and joins it to a room.
-func join(t *testing.T, s *SFU, roomID, id string, canPublish bool, o clientOptions) *testClient {
+func join(t testing.TB, s *SFU, roomID, id string, canPublish bool, o clientOptions) *testClient {
 	t.Helper()
 	api := newClientAPI(t, o)
 	c := &testClient{
@@ -331,7 +331,7 @@ func mark(payload []byte) (tag byte, n uint32, ok bool) {
 	return p[0], binary.BigEndian.Uint32(p[1:]), true
 }
 
-func vp8Track(t *testing.T, id, stream, rid string) *webrtc.TrackLocalStaticRTP {
+func vp8Track(t testing.TB, id, stream, rid string) *webrtc.TrackLocalStaticRTP {
 	t.Helper()
 	var opts []func(*webrtc.TrackLocalStaticRTP)
 	if rid != "" {

@@ -203,7 +203,6 @@ func (t *pubTrack) addLayer(remote *webrtc.TrackRemote, receiver *webrtc.RTPRece
 // was the track's last layer to end.
 func (t *pubTrack) readLoop(l *layer) (last bool) {
 	c := l.cache
-	audio := t.kind == webrtc.RTPCodecTypeAudio
 	for {
 		s := c.spare
 		n, _, err := l.remote.Read(s.buf[:])
@@ -224,43 +223,7 @@ func (t *pubTrack) readLoop(l *layer) (last bool) {
 		now := time.Now().UnixNano()
 		l.lastArrival.Store(now)
 		l.bytes.Add(uint64(n))
-		s = c.commit()
-		downs := t.downs.Load()
-		if len(s.pkt.Payload) == 0 { // padding only: not forwarded
-			if downs != nil {
-				for _, d := range *downs {
-					d.skip(l.idx, s.pkt.SequenceNumber)
-				}
-			}
-			continue
-		}
-		key := true
-		var level []byte
-		if audio {
-			if l.extAudioLvl != 0 {
-				if level = s.pkt.GetExtension(l.extAudioLvl); len(level) == 1 {
-					t.levelSum.Add(int64(127 - level[0]&0x7f))
-					t.levelN.Add(1)
-				}
-			}
-		} else if l.videoVP8 {
-			var w, h int
-			key, w, h = vp8Keyframe(s.pkt.Payload)
-			if w > 0 {
-				l.width.Store(int32(w))
-				l.height.Store(int32(h))
-			}
-		}
-		if downs != nil {
-			for _, d := range *downs {
-				d.forward(l.idx, s, key, level)
-			}
-		}
-		if sinks := t.sinks.Load(); sinks != nil && len(*sinks) > 0 && t.topLayer() == l.idx {
-			for _, k := range *sinks {
-				k.write(&s.pkt)
-			}
-		}
+		t.fanout(l, c.commit())
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -270,6 +233,48 @@ func (t *pubTrack) readLoop(l *layer) (last bool) {
 		return true
 	}
 	return false
+}
+
+// fanout forwards one received packet of layer l to every downtrack and,
+// for the top layer, to the taps. This is the SFU's per-packet path: it
+// must not allocate.
+func (t *pubTrack) fanout(l *layer, s *slot) {
+	downs := t.downs.Load()
+	if len(s.pkt.Payload) == 0 { // padding only: not forwarded
+		if downs != nil {
+			for _, d := range *downs {
+				d.skip(l.idx, s.pkt.SequenceNumber)
+			}
+		}
+		return
+	}
+	key := true
+	var level []byte
+	if t.kind == webrtc.RTPCodecTypeAudio {
+		if l.extAudioLvl != 0 {
+			if level = s.pkt.GetExtension(l.extAudioLvl); len(level) == 1 {
+				t.levelSum.Add(int64(127 - level[0]&0x7f))
+				t.levelN.Add(1)
+			}
+		}
+	} else if l.videoVP8 {
+		var w, h int
+		key, w, h = vp8Keyframe(s.pkt.Payload)
+		if w > 0 {
+			l.width.Store(int32(w))
+			l.height.Store(int32(h))
+		}
+	}
+	if downs != nil {
+		for _, d := range *downs {
+			d.forward(l.idx, s, key, level)
+		}
+	}
+	if sinks := t.sinks.Load(); sinks != nil && len(*sinks) > 0 && t.topLayer() == l.idx {
+		for _, k := range *sinks {
+			k.write(&s.pkt)
+		}
+	}
 }
 
 // info describes the track.
