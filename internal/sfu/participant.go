@@ -327,6 +327,23 @@ func (p *Participant) onTrack(remote *webrtc.TrackRemote, receiver *webrtc.RTPRe
 	}) {
 		return
 	}
+	// read the publisher's RTCP (sender reports) so the receiver-report
+	// interceptor sees it; it ends with the receiver
+	rid := remote.RID()
+	p.s.track(func() {
+		buf := make([]byte, maxPacket)
+		for {
+			var err error
+			if rid != "" {
+				_, _, err = receiver.ReadSimulcast(buf, rid)
+			} else {
+				_, _, err = receiver.Read(buf)
+			}
+			if err != nil {
+				return
+			}
+		}
+	})
 }
 
 func (p *Participant) newTrack(remote *webrtc.TrackRemote) *pubTrack {

@@ -10,8 +10,12 @@ import (
 	"github.com/pion/webrtc/v4"
 )
 
-// Simulcast layers by quality. A track without simulcast has one layer, 0.
-var ridLayer = map[string]int32{"": 0, "q": 0, "h": 1, "f": 2}
+// Simulcast layers by quality, from the RIDs clients commonly use (Parley's
+// SDK uses q, h, f). A track without simulcast has one layer, 0.
+var ridLayer = map[string]int32{
+	"": 0, "q": 0, "h": 1, "f": 2,
+	"l": 0, "m": 1, "low": 0, "mid": 1, "high": 2, "0": 0, "1": 1, "2": 2,
+}
 
 var layerRID = [3]string{"q", "h", "f"}
 
