@@ -182,7 +182,7 @@ func (d *downTrack) forward(layer int32, s *slot, key bool, audioLevel []byte) {
 	now := time.Now().UnixNano()
 	in := p.SequenceNumber
 	if layer != d.current.Load() { // switch at this keyframe
-		if layer != d.target.Load() {
+		if layer != d.target.Load() || !key {
 			d.mu.Unlock()
 			return
 		}

@@ -43,6 +43,8 @@ type Participant struct {
 	subAgain    bool // tracks changed while offering: offer again after the answer
 	subCands    []webrtc.ICECandidateInit
 
+	subsMu sync.Mutex // serializes subscribe and unsubscribe
+
 	mu      sync.Mutex
 	closed  bool
 	downs   map[*pubTrack]*downTrack
@@ -370,6 +372,8 @@ func (p *Participant) newTrack(remote *webrtc.TrackRemote) *pubTrack {
 
 // subscribe adds a published track to this participant's sub PC.
 func (p *Participant) subscribe(t *pubTrack) {
+	p.subsMu.Lock()
+	defer p.subsMu.Unlock()
 	p.mu.Lock()
 	if p.closed || p.downs[t] != nil {
 		p.mu.Unlock()
@@ -395,6 +399,8 @@ func (p *Participant) subscribe(t *pubTrack) {
 
 // unsubscribe removes a track from this participant's sub PC.
 func (p *Participant) unsubscribe(t *pubTrack) {
+	p.subsMu.Lock()
+	defer p.subsMu.Unlock()
 	p.mu.Lock()
 	d := p.downs[t]
 	delete(p.downs, t)
