@@ -104,9 +104,15 @@ func BenchmarkForward(b *testing.B) {
 // SRTP encryption and a UDP write per subscriber on loopback, with the
 // subscribers' clients (decrypting) on the same machine.
 func BenchmarkForwardSRTP(b *testing.B) {
-	for _, n := range []int{1, 10, 25} {
-		b.Run(fmt.Sprintf("subs=%d", n), func(b *testing.B) {
+	for _, c := range []struct {
+		n     int
+		batch bool
+	}{{1, true}, {10, false}, {10, true}, {25, false}, {25, true}} {
+		n := c.n
+		b.Run(fmt.Sprintf("subs=%d/batch=%v", n, c.batch), func(b *testing.B) {
+			noBatch = !c.batch
 			s := newTestSFU(b, Config{})
+			noBatch = false
 			pub := join(b, s, "bench", "pub", true, clientOptions{})
 			track := vp8Track(b, "cam", "s", "")
 			pub.publish(track)

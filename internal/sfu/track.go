@@ -269,10 +269,13 @@ func (t *pubTrack) fanout(l *layer, s *slot) {
 			l.height.Store(int32(h))
 		}
 	}
-	if downs != nil {
+	if downs != nil && len(*downs) > 0 {
+		b := t.room.s.batch
+		b.hold()
 		for _, d := range *downs {
 			d.forward(l.idx, s, key, level)
 		}
+		b.release()
 	}
 	if sinks := t.sinks.Load(); sinks != nil && len(*sinks) > 0 && t.topLayer() == l.idx {
 		for _, k := range *sinks {
