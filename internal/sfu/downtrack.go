@@ -182,7 +182,7 @@ func (d *downTrack) forward(layer int32, s *slot, key bool, audioLevel []byte) {
 	now := time.Now().UnixNano()
 	in := p.SequenceNumber
 	if layer != d.current.Load() { // switch at this keyframe
-		if layer != d.target.Load() {
+		if layer != d.target.Load() || !key {
 			d.mu.Unlock()
 			return
 		}
@@ -331,11 +331,12 @@ func (d *downTrack) resend(seq uint16) {
 func (d *downTrack) readRTCP() {
 	buf := make([]byte, maxPacket)
 	for {
-		n, _, err := d.sender.Read(buf)
+		n, attrs, err := d.sender.Read(buf)
 		if err != nil {
 			return
 		}
-		pkts, err := rtcp.Unmarshal(buf[:n])
+		// the sender-report interceptor has parsed the packets already
+		pkts, err := attrs.GetRTCPPackets(buf[:n])
 		if err != nil {
 			continue
 		}

@@ -10,9 +10,17 @@ import (
 
 // A publisher and three subscribers: each subscriber gets every packet, in
 // order, with its own SSRC and continuous sequence numbers.
+// It runs on an IPv4 socket and on a dual-stack one (IPv4 peers as
+// v4-mapped addresses), the two ways batched writes address datagrams.
 func TestForwardToSubscribers(t *testing.T) {
+	for _, addr := range []string{"127.0.0.1:0", ":0"} {
+		t.Run(addr, func(t *testing.T) { testForward(t, addr) })
+	}
+}
+
+func testForward(t *testing.T, addr string) {
 	deadline(t, 30*time.Second)
-	s := newTestSFU(t, Config{})
+	s := newTestSFU(t, Config{UDPAddr: addr})
 	pub := join(t, s, "r1", "pub", true, clientOptions{})
 	track := vp8Track(t, "cam", "pub-stream", "")
 	pub.publish(track)
@@ -109,6 +117,13 @@ func TestForwardToSubscribers(t *testing.T) {
 		}
 		ssrcs[prev.SSRC] = true
 	}
+	s.batch.mu.Lock()
+	flushes, batched := s.batch.flushes, s.batch.batched
+	s.batch.mu.Unlock()
+	if batched < frames*nsub || flushes == 0 {
+		t.Errorf("%d datagrams in %d batches, want at least %d", batched, flushes, frames*nsub)
+	}
+	t.Logf("%d datagrams in %d batches", batched, flushes)
 	close(done)
 	for _, c := range subs {
 		c.close()

@@ -2,6 +2,7 @@ package sfu
 
 import (
 	"encoding/binary"
+	"errors"
 	"io"
 	"log/slog"
 	"net"
@@ -25,13 +26,13 @@ import (
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 // deadline fails the test if it runs longer than d, instead of hanging.
-func deadline(t *testing.T, d time.Duration) {
+func deadline(t testing.TB, d time.Duration) {
 	t.Helper()
 	timer := time.AfterFunc(d, func() { panic("test " + t.Name() + " timed out after " + d.String()) })
 	t.Cleanup(func() { timer.Stop() })
 }
 
-func newTestSFU(t *testing.T, cfg Config) *SFU {
+func newTestSFU(t testing.TB, cfg Config) *SFU {
 	t.Helper()
 	if cfg.UDPAddr == "" {
 		cfg.UDPAddr = "127.0.0.1:0"
@@ -59,7 +60,7 @@ type clientOptions struct {
 
 // testClient is a participant's client: a real pion pub/sub pair on loopback.
 type testClient struct {
-	t      *testing.T
+	t      testing.TB
 	id     string
 	p      *Participant
 	pub    *webrtc.PeerConnection
@@ -73,7 +74,7 @@ type testClient struct {
 	wg     sync.WaitGroup
 }
 
-func newClientAPI(t *testing.T, o clientOptions) *webrtc.API {
+func newClientAPI(t testing.TB, o clientOptions) *webrtc.API {
 	me, err := newMediaEngine()
 	if err != nil {
 		t.Fatal(err)
@@ -107,7 +108,7 @@ func newClientAPI(t *testing.T, o clientOptions) *webrtc.API {
 }
 
 // join makes a client and joins it to a room.
-func join(t *testing.T, s *SFU, roomID, id string, canPublish bool, o clientOptions) *testClient {
+func join(t testing.TB, s *SFU, roomID, id string, canPublish bool, o clientOptions) *testClient {
 	t.Helper()
 	api := newClientAPI(t, o)
 	c := &testClient{
@@ -161,7 +162,16 @@ func (c *testClient) sendCandidate(pc string, ic *webrtc.ICECandidate) {
 	}
 }
 
-func isClosed(err error) bool { return err == errClosed }
+func isClosed(err error) bool { return errors.Is(err, errClosed) }
+
+func (c *testClient) closing() bool {
+	select {
+	case <-c.done:
+		return true
+	default:
+		return false
+	}
+}
 
 // loop applies the SFU's signals, answering sub offers.
 func (c *testClient) loop() {
@@ -171,7 +181,7 @@ func (c *testClient) loop() {
 		case <-c.done:
 			return
 		case sig := <-c.sigs:
-			if err := c.apply(sig); err != nil && !isClosed(err) {
+			if err := c.apply(sig); err != nil && !isClosed(err) && !c.closing() {
 				c.t.Errorf("%s: %s %s: %v", c.id, sig.PC, sig.Kind, err)
 			}
 		}
@@ -248,6 +258,11 @@ func (c *testClient) offer() {
 	if err := c.p.HandleSignal(Signal{PC: PCPub, Kind: SignalOffer, SDP: offer.SDP}); err != nil {
 		c.t.Fatal(err)
 	}
+	for end := time.Now().Add(5 * time.Second); c.pub.SignalingState() != webrtc.SignalingStateStable; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(end) {
+			c.t.Fatalf("%s: no pub answer", c.id)
+		}
+	}
 }
 
 func (c *testClient) close() {
@@ -316,7 +331,7 @@ func mark(payload []byte) (tag byte, n uint32, ok bool) {
 	return p[0], binary.BigEndian.Uint32(p[1:]), true
 }
 
-func vp8Track(t *testing.T, id, stream, rid string) *webrtc.TrackLocalStaticRTP {
+func vp8Track(t testing.TB, id, stream, rid string) *webrtc.TrackLocalStaticRTP {
 	t.Helper()
 	var opts []func(*webrtc.TrackLocalStaticRTP)
 	if rid != "" {

@@ -43,6 +43,8 @@ type Participant struct {
 	subAgain    bool // tracks changed while offering: offer again after the answer
 	subCands    []webrtc.ICECandidateInit
 
+	subsMu sync.Mutex // serializes subscribe and unsubscribe
+
 	mu      sync.Mutex
 	closed  bool
 	downs   map[*pubTrack]*downTrack
@@ -156,16 +158,27 @@ func (p *Participant) HandleSignal(sig Signal) error {
 	if closed {
 		return errClosed
 	}
+	var err error
 	switch sig.PC {
 	case PCPub:
 		if p.pub == nil {
 			return errNoPub
 		}
-		return p.handlePub(sig)
+		err = p.handlePub(sig)
 	case PCSub:
-		return p.handleSub(sig)
+		err = p.handleSub(sig)
+	default:
+		return errBadPC
 	}
-	return errBadPC
+	if err != nil {
+		p.mu.Lock()
+		closed = p.closed
+		p.mu.Unlock()
+		if closed { // Leave raced with the signal
+			return errClosed
+		}
+	}
+	return err
 }
 
 func (p *Participant) handlePub(sig Signal) error {
@@ -316,6 +329,23 @@ func (p *Participant) onTrack(remote *webrtc.TrackRemote, receiver *webrtc.RTPRe
 	}) {
 		return
 	}
+	// read the publisher's RTCP (sender reports) so the receiver-report
+	// interceptor sees it; it ends with the receiver
+	rid := remote.RID()
+	p.s.track(func() {
+		buf := make([]byte, maxPacket)
+		for {
+			var err error
+			if rid != "" {
+				_, _, err = receiver.ReadSimulcast(buf, rid)
+			} else {
+				_, _, err = receiver.Read(buf)
+			}
+			if err != nil {
+				return
+			}
+		}
+	})
 }
 
 func (p *Participant) newTrack(remote *webrtc.TrackRemote) *pubTrack {
@@ -342,6 +372,8 @@ func (p *Participant) newTrack(remote *webrtc.TrackRemote) *pubTrack {
 
 // subscribe adds a published track to this participant's sub PC.
 func (p *Participant) subscribe(t *pubTrack) {
+	p.subsMu.Lock()
+	defer p.subsMu.Unlock()
 	p.mu.Lock()
 	if p.closed || p.downs[t] != nil {
 		p.mu.Unlock()
@@ -367,6 +399,8 @@ func (p *Participant) subscribe(t *pubTrack) {
 
 // unsubscribe removes a track from this participant's sub PC.
 func (p *Participant) unsubscribe(t *pubTrack) {
+	p.subsMu.Lock()
+	defer p.subsMu.Unlock()
 	p.mu.Lock()
 	d := p.downs[t]
 	delete(p.downs, t)

@@ -21,11 +21,12 @@ import (
 // SFU forwards media between the participants of rooms. It is safe for
 // concurrent use.
 type SFU struct {
-	cfg  Config
-	log  *slog.Logger
-	conn net.PacketConn
-	mux  ice.UDPMux
-	api  *webrtc.API
+	cfg   Config
+	log   *slog.Logger
+	conn  net.PacketConn
+	batch *batchConn // conn, batching the writes of a fan-out
+	mux   ice.UDPMux
+	api   *webrtc.API
 
 	mu     sync.Mutex
 	closed bool
@@ -44,7 +45,12 @@ func New(cfg Config) (*SFU, error) {
 		return nil, err
 	}
 	s := &SFU{cfg: cfg, log: cfg.Logger, conn: conn, rooms: map[string]*room{}}
-	s.mux = webrtc.NewICEUDPMux(nil, conn)
+	var muxConn net.PacketConn = conn
+	if udp, ok := conn.(*net.UDPConn); ok && !noBatch {
+		s.batch = newBatchConn(udp)
+		muxConn = s.batch
+	}
+	s.mux = webrtc.NewICEUDPMux(nil, muxConn)
 	if s.api, err = newAPI(cfg, s.mux); err != nil {
 		_ = s.mux.Close()
 		_ = conn.Close()
@@ -52,6 +58,9 @@ func New(cfg Config) (*SFU, error) {
 	}
 	return s, nil
 }
+
+// noBatch turns write batching off (benchmarks compare).
+var noBatch bool
 
 // newAPI builds the one webrtc.API every PeerConnection comes from.
 func newAPI(cfg Config, mux ice.UDPMux) (*webrtc.API, error) {

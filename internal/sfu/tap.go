@@ -36,14 +36,28 @@ func (k *tapSink) write(p *rtp.Packet) {
 
 func (k *tapSink) close() { k.once.Do(func() { _ = k.sink.Close() }) }
 
+// attach asks the recorder for a sink for t. onTrack runs without the
+// tap's lock, so it may call stop.
 func (k *tap) attach(t *pubTrack) {
 	k.mu.Lock()
-	defer k.mu.Unlock()
-	if k.stopped || k.sinks[t] != nil {
+	if _, ok := k.sinks[t]; ok || k.stopped {
+		k.mu.Unlock()
 		return
 	}
+	k.sinks[t] = nil // claimed: a concurrent attach of t backs off
+	k.mu.Unlock()
 	sink := k.onTrack(t.info())
-	if sink == nil {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if sink == nil || k.stopped {
+		delete(k.sinks, t)
+		if sink != nil {
+			_ = sink.Close()
+		}
+		return
+	}
+	if _, ok := k.sinks[t]; !ok { // the track ended meanwhile
+		_ = sink.Close()
 		return
 	}
 	ts := &tapSink{sink: sink}
@@ -70,7 +84,9 @@ func (k *tap) stop() {
 	k.sinks = map[*pubTrack]*tapSink{}
 	k.mu.Unlock()
 	for t, ts := range sinks {
-		t.removeSink(ts)
-		ts.close()
+		if ts != nil {
+			t.removeSink(ts)
+			ts.close()
+		}
 	}
 }

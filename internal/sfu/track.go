@@ -10,8 +10,12 @@ import (
 	"github.com/pion/webrtc/v4"
 )
 
-// Simulcast layers by quality. A track without simulcast has one layer, 0.
-var ridLayer = map[string]int32{"": 0, "q": 0, "h": 1, "f": 2}
+// Simulcast layers by quality, from the RIDs clients commonly use (Parley's
+// SDK uses q, h, f). A track without simulcast has one layer, 0.
+var ridLayer = map[string]int32{
+	"": 0, "q": 0, "h": 1, "f": 2,
+	"l": 0, "m": 1, "low": 0, "mid": 1, "high": 2, "0": 0, "1": 1, "2": 2,
+}
 
 var layerRID = [3]string{"q", "h", "f"}
 
@@ -203,7 +207,6 @@ func (t *pubTrack) addLayer(remote *webrtc.TrackRemote, receiver *webrtc.RTPRece
 // was the track's last layer to end.
 func (t *pubTrack) readLoop(l *layer) (last bool) {
 	c := l.cache
-	audio := t.kind == webrtc.RTPCodecTypeAudio
 	for {
 		s := c.spare
 		n, _, err := l.remote.Read(s.buf[:])
@@ -224,43 +227,7 @@ func (t *pubTrack) readLoop(l *layer) (last bool) {
 		now := time.Now().UnixNano()
 		l.lastArrival.Store(now)
 		l.bytes.Add(uint64(n))
-		s = c.commit()
-		downs := t.downs.Load()
-		if len(s.pkt.Payload) == 0 { // padding only: not forwarded
-			if downs != nil {
-				for _, d := range *downs {
-					d.skip(l.idx, s.pkt.SequenceNumber)
-				}
-			}
-			continue
-		}
-		key := true
-		var level []byte
-		if audio {
-			if l.extAudioLvl != 0 {
-				if level = s.pkt.GetExtension(l.extAudioLvl); len(level) == 1 {
-					t.levelSum.Add(int64(127 - level[0]&0x7f))
-					t.levelN.Add(1)
-				}
-			}
-		} else if l.videoVP8 {
-			var w, h int
-			key, w, h = vp8Keyframe(s.pkt.Payload)
-			if w > 0 {
-				l.width.Store(int32(w))
-				l.height.Store(int32(h))
-			}
-		}
-		if downs != nil {
-			for _, d := range *downs {
-				d.forward(l.idx, s, key, level)
-			}
-		}
-		if sinks := t.sinks.Load(); sinks != nil && len(*sinks) > 0 && t.topLayer() == l.idx {
-			for _, k := range *sinks {
-				k.write(&s.pkt)
-			}
-		}
+		t.fanout(l, c.commit())
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -270,6 +237,51 @@ func (t *pubTrack) readLoop(l *layer) (last bool) {
 		return true
 	}
 	return false
+}
+
+// fanout forwards one received packet of layer l to every downtrack and,
+// for the top layer, to the taps. This is the SFU's per-packet path: it
+// must not allocate.
+func (t *pubTrack) fanout(l *layer, s *slot) {
+	downs := t.downs.Load()
+	if len(s.pkt.Payload) == 0 { // padding only: not forwarded
+		if downs != nil {
+			for _, d := range *downs {
+				d.skip(l.idx, s.pkt.SequenceNumber)
+			}
+		}
+		return
+	}
+	key := true
+	var level []byte
+	if t.kind == webrtc.RTPCodecTypeAudio {
+		if l.extAudioLvl != 0 {
+			if level = s.pkt.GetExtension(l.extAudioLvl); len(level) == 1 {
+				t.levelSum.Add(int64(127 - level[0]&0x7f))
+				t.levelN.Add(1)
+			}
+		}
+	} else if l.videoVP8 {
+		var w, h int
+		key, w, h = vp8Keyframe(s.pkt.Payload)
+		if w > 0 {
+			l.width.Store(int32(w))
+			l.height.Store(int32(h))
+		}
+	}
+	if downs != nil && len(*downs) > 0 {
+		b := t.room.s.batch
+		b.hold()
+		for _, d := range *downs {
+			d.forward(l.idx, s, key, level)
+		}
+		b.release()
+	}
+	if sinks := t.sinks.Load(); sinks != nil && len(*sinks) > 0 && t.topLayer() == l.idx {
+		for _, k := range *sinks {
+			k.write(&s.pkt)
+		}
+	}
 }
 
 // info describes the track.
