@@ -23,7 +23,7 @@ func record(t *testing.T, path string, o Options, pkts []*rtp.Packet) Stats {
 			t.Fatal(err)
 		}
 		// The packets come faster than a real track's; keep within the queue.
-		if w.in != nil && len(w.in) > queueLen/2 {
+		if w.queued.Load() > queueLen/2 {
 			waitQueue(t, w)
 		}
 	}
@@ -39,11 +39,11 @@ func record(t *testing.T, path string, o Options, pkts []*rtp.Packet) Stats {
 	return w.Stats()
 }
 
-// waitQueue waits for the writer to take every queued packet.
+// waitQueue waits for the writer to handle every queued packet.
 func waitQueue(t *testing.T, w *TrackWriter) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
-	for len(w.in) > 0 {
+	for w.queued.Load() > 0 {
 		if time.Now().After(deadline) {
 			t.Fatal("the writer does not drain its queue")
 		}
@@ -177,7 +177,7 @@ func TestInterrupted(t *testing.T) {
 				if err := w.WriteRTP(p); err != nil {
 					t.Fatal(err)
 				}
-				if len(w.in) > queueLen/2 {
+				if w.queued.Load() > queueLen/2 {
 					waitQueue(t, w)
 				}
 			}

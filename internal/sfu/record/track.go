@@ -71,23 +71,28 @@ var ErrClosed = errors.New("record: track writer closed")
 
 const (
 	queueLen      = 1024                   // packets WriteRTP may queue ahead of the file writer
-	flushInterval = 250 * time.Millisecond // a quiet track's buffered bytes reach the OS within this
+	drainInterval = 50 * time.Millisecond  // how often the writer takes the queue (sooner when half full)
+	flushInterval = 250 * time.Millisecond // buffered bytes reach the OS within about this
 	keyframeRetry = time.Second
 )
 
 var packetPool = sync.Pool{New: func() any { return new(packet) }}
 
 // TrackWriter writes one track's RTP packets to a WebM file. WriteRTP only
-// copies the packet into a queue; a goroutine of its own reorders, reassembles
-// frames and writes the file, so a slow disk never stalls the caller (packets
-// beyond the queue are dropped and counted). WriteRTP and Stats may be called
-// from any goroutine; TrackWriter satisfies TrackSink.
+// copies the packet into a queue; a goroutine of its own takes the queue
+// every drainInterval, reorders, reassembles frames and writes the file, so a
+// slow disk never stalls the caller (packets beyond the queue are dropped and
+// counted) and the caller never pays for waking the writer per packet.
+// WriteRTP and Stats may be called from any goroutine; TrackWriter satisfies
+// TrackSink.
 type TrackWriter struct {
-	mu     sync.Mutex // guards closed and sending on in
-	closed bool
-	in     chan *packet
-	done   chan struct{}
-	err    atomic.Pointer[error] // the writer's first error
+	mu      sync.Mutex // guards closed and pending
+	closed  bool
+	pending []*packet
+	kick    chan struct{} // wakes the writer early: queue half full, or Close
+	done    chan struct{}
+	queued  atomic.Int64          // packets queued and not yet handled by the writer
+	err     atomic.Pointer[error] // the writer's first error
 
 	packets, dropped, frames, bytes atomic.Uint64
 	durationMS                      atomic.Int64
@@ -102,6 +107,7 @@ type TrackWriter struct {
 	ro      reorder
 	emit    func(*packet)
 
+	now        time.Time // when the writer took the batch it is handling
 	ssrc       uint32
 	haveSSRC   bool
 	lastPacket time.Time
@@ -177,7 +183,7 @@ func newTrackWriter(path string, o Options) (*TrackWriter, error) {
 	w.f = f
 	w.webm = newWebmWriter(f)
 	w.started = time.Now()
-	w.in = make(chan *packet, queueLen)
+	w.kick = make(chan struct{}, 1)
 	w.done = make(chan struct{})
 	w.emit = w.onPacket
 	return w, nil
@@ -202,19 +208,33 @@ func (w *TrackWriter) WriteRTP(p *rtp.Packet) error {
 		c.payload = append([]byte(nil), p.Payload...)
 	}
 	w.mu.Lock()
-	defer w.mu.Unlock()
 	if w.closed {
+		w.mu.Unlock()
 		packetPool.Put(c)
 		return ErrClosed
 	}
 	w.packets.Add(1)
-	select {
-	case w.in <- c:
-	default:
+	n := len(w.pending)
+	if n >= queueLen {
+		w.mu.Unlock()
 		packetPool.Put(c)
 		w.dropped.Add(1)
+		return nil
+	}
+	w.pending = append(w.pending, c)
+	w.queued.Add(1)
+	w.mu.Unlock()
+	if n+1 == queueLen/2 {
+		w.wake()
 	}
 	return nil
+}
+
+func (w *TrackWriter) wake() {
+	select {
+	case w.kick <- struct{}{}:
+	default:
+	}
 }
 
 // Close writes what is still queued, finishes the file (cluster sizes, cues,
@@ -227,8 +247,8 @@ func (w *TrackWriter) Close() error {
 		return ErrClosed
 	}
 	w.closed = true
-	close(w.in)
 	w.mu.Unlock()
+	w.wake()
 	<-w.done
 	if e := w.err.Load(); e != nil {
 		return *e
@@ -258,20 +278,32 @@ func (w *TrackWriter) failed() bool { return w.err.Load() != nil }
 
 func (w *TrackWriter) run() {
 	defer close(w.done)
-	t := time.NewTicker(flushInterval)
+	t := time.NewTicker(drainInterval)
 	defer t.Stop()
+	var batch []*packet
+	lastFlush := time.Now()
 	for {
 		select {
-		case p, ok := <-w.in:
-			if !ok {
-				w.finish()
-				return
-			}
-			w.push(p)
 		case <-t.C:
-			if !w.failed() {
-				w.fail(w.webm.flush())
-			}
+		case <-w.kick:
+		}
+		w.mu.Lock()
+		batch, w.pending = w.pending, batch[:0]
+		closed := w.closed
+		w.mu.Unlock()
+		w.now = time.Now()
+		for i, p := range batch {
+			w.push(p)
+			batch[i] = nil
+		}
+		w.queued.Add(-int64(len(batch)))
+		if closed {
+			w.finish()
+			return
+		}
+		if w.now.Sub(lastFlush) >= flushInterval && !w.failed() {
+			lastFlush = w.now
+			w.fail(w.webm.flush())
 		}
 	}
 }
@@ -282,7 +314,7 @@ func (w *TrackWriter) push(p *packet) {
 		w.dropped.Add(1)
 		return
 	}
-	now := time.Now()
+	now := w.now
 	if !w.haveSSRC || p.ssrc != w.ssrc {
 		if w.haveSSRC {
 			// A new stream (the publisher restarted or switched layers):
