@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/pion/rtp"
 	"github.com/pion/rtp/codecs"
@@ -154,4 +155,27 @@ func FuzzWriteRTP(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestStartOffset: a file's 0 s is when its writer was made, so the tracks
+// of a room line up by their manifest's started_at; a stream whose first
+// packet comes later starts that much into the file.
+func TestStartOffset(t *testing.T) {
+	t.Parallel()
+	pkts := opusRTP(t)
+	w, err := NewTrackWriter(filepath.Join(t.TempDir(), "out.webm"), Options{Codec: CodecOpus})
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond)
+	for _, p := range pkts {
+		w.WriteRTP(p)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// 4.02 s of packets, from 0.3 s (and a little more on a busy machine).
+	if d := w.Stats().Duration.Seconds(); d < 4.3 || d > 4.6 {
+		t.Errorf("duration %.3f s, want 4.32 s", d)
+	}
 }

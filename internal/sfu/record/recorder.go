@@ -50,7 +50,7 @@ type Track struct {
 	Participant string     `json:"participant"`
 	Track       string     `json:"track"`
 	Codec       string     `json:"codec"`
-	StartedAt   time.Time  `json:"started_at"`
+	StartedAt   time.Time  `json:"started_at"`            // the wall-clock time of the file's 0 s
 	EndedAt     *time.Time `json:"ended_at,omitempty"`    // nil while recording or if interrupted
 	DurationMS  int64      `json:"duration_ms,omitempty"` // media time, set when the track ends
 	Frames      uint64     `json:"frames,omitempty"`
@@ -152,7 +152,7 @@ func (r *Recorder) OnTrack(t TrackInfo) (TrackSink, error) {
 	}
 	r.m.Tracks = append(r.m.Tracks, Track{
 		File: file, Participant: t.Participant, Track: t.Track, Codec: t.Codec,
-		StartedAt: time.Now().UTC().Truncate(time.Millisecond),
+		StartedAt: w.started.UTC().Truncate(time.Millisecond),
 	})
 	rt := &recTrack{TrackWriter: w, r: r, i: len(r.m.Tracks) - 1}
 	r.open[rt.i] = rt
