@@ -87,8 +87,9 @@ func TestKilled(t *testing.T) {
 			}
 			d := decodeCut(t, path, true)
 			t.Logf("killed after %.3f s fed: %.3f s decoded", fed, d)
-			if d < fed-1 || d > fed+0.2 {
-				t.Errorf("killed after %.3f s fed: %.3f s decoded, want within a second below", fed, d)
+			// The child goes on a little between printing and dying.
+			if d < fed-1 || d > fed+1 {
+				t.Errorf("killed after %.3f s fed: %.3f s decoded, want within a second", fed, d)
 			}
 			near(t, "ffprobe duration of the killed file", formatDuration(t, probe(t, path)), fed, 1)
 		})
