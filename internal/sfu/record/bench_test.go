@@ -75,6 +75,9 @@ func BenchmarkWriteRTP(b *testing.B) {
 				}
 			}
 			b.StopTimer()
+			for tc.o.Codec == CodecVP8 && !l.cur.Marker { // end on a whole frame
+				w.WriteRTP(l.next())
+			}
 			if err := w.Close(); err != nil {
 				b.Fatal(err)
 			}
@@ -106,14 +109,20 @@ func BenchmarkWriter(b *testing.B) {
 			b.SetBytes(l.avgPayload())
 			b.ReportAllocs()
 			b.ResetTimer()
-			for b.Loop() {
+			push := func() bool {
 				p := l.next()
 				c := packetPool.Get().(*packet)
 				c.ssrc, c.seq, c.timestamp, c.marker = p.SSRC, p.SequenceNumber, p.Timestamp, p.Marker
 				c.payload = c.buf[:copy(c.buf[:], p.Payload)]
 				w.push(c)
+				return p.Marker
+			}
+			for b.Loop() {
+				push()
 			}
 			b.StopTimer()
+			for tc.o.Codec == CodecVP8 && !push() { // end on a whole frame
+			}
 			w.finish()
 			if e := w.err.Load(); e != nil {
 				b.Fatal(*e)
