@@ -4,7 +4,9 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -75,6 +77,12 @@ func TestVP8(t *testing.T) {
 	}
 	near(t, "ffprobe duration", formatDuration(t, r), 4, 1)
 	near(t, "decoded duration", decode(t, out), 4, 1)
+	// A seek to 2.5 s lands on the keyframe at 2 s (the cues point there).
+	seek, err := exec.Command("ffprobe", "-v", "error", "-read_intervals", "2.5%+0.1",
+		"-show_entries", "packet=pts_time,flags", "-of", "csv=p=0", out).Output()
+	if first, _, _ := strings.Cut(string(seek), "\n"); err != nil || first != "2.000000,K_" {
+		t.Errorf("seeking to 2.5 s: first packet %q (%v), want the keyframe at 2 s", first, err)
+	}
 }
 
 // TestVP8ReorderedAndLost: neighbouring packets swapped here and there, one
