@@ -14,15 +14,29 @@ import (
 )
 
 // record writes packets to a new file through a TrackWriter and closes it.
+// Like an SFU's read loop, it hands over each packet parsed from one reused
+// buffer, and scribbles over the buffer after WriteRTP returns.
 func record(t *testing.T, path string, o Options, pkts []*rtp.Packet) Stats {
 	t.Helper()
 	w, err := NewTrackWriter(path, o)
 	if err != nil {
 		t.Fatal(err)
 	}
+	buf := make([]byte, 1500)
+	var q rtp.Packet
 	for _, p := range pkts {
-		if err := w.WriteRTP(p); err != nil {
+		n, err := p.MarshalTo(buf)
+		if err != nil {
 			t.Fatal(err)
+		}
+		if err := q.Unmarshal(buf[:n]); err != nil {
+			t.Fatal(err)
+		}
+		if err := w.WriteRTP(&q); err != nil {
+			t.Fatal(err)
+		}
+		for i := range buf {
+			buf[i] = 0xAA
 		}
 		// The packets come faster than a real track's; keep within the queue.
 		if w.queued.Load() > queueLen/2 {
