@@ -84,6 +84,12 @@ func vp8Clip(tb testing.TB) string {
 		"-t", "4", "-c:v", "libvpx", "-g", "30", "-b:v", "500k", "-f", "ivf")
 }
 
+// vp8BigClip is 1 s of 640x480 VP8 at 30 frames/s.
+func vp8BigClip(tb testing.TB) string {
+	return makeClip(tb, "vp8-640.ivf", "-f", "lavfi", "-i", "testsrc=size=640x480:rate=30",
+		"-t", "1", "-c:v", "libvpx", "-g", "30", "-b:v", "500k", "-f", "ivf")
+}
+
 // opusClip is 4 s of a 440 Hz tone in Opus, 20 ms packets.
 func opusClip(tb testing.TB) string {
 	return makeClip(tb, "opus.ogg", "-f", "lavfi", "-i", "sine=frequency=440:duration=4",

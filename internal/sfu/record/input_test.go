@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/pion/rtp"
 	"github.com/pion/rtp/codecs"
@@ -154,4 +155,45 @@ func FuzzWriteRTP(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestStartOffset: a file's 0 s is when its writer was made, so the tracks
+// of a room line up by their manifest's started_at; a stream whose first
+// packet comes later starts that much into the file.
+func TestStartOffset(t *testing.T) {
+	t.Parallel()
+	pkts := opusRTP(t)
+	w, err := NewTrackWriter(filepath.Join(t.TempDir(), "out.webm"), Options{Codec: CodecOpus})
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond)
+	for _, p := range pkts {
+		w.WriteRTP(p)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// 4.02 s of packets, from 0.3 s (and a little more on a busy machine).
+	if d := w.Stats().Duration.Seconds(); d < 4.3 || d > 4.6 {
+		t.Errorf("duration %.3f s, want 4.32 s", d)
+	}
+}
+
+// TestResolutionChange: WebRTC senders change resolution with the bandwidth,
+// each change starting with a keyframe; the file keeps the first size in its
+// header and decodes through the change.
+func TestResolutionChange(t *testing.T) {
+	t.Parallel()
+	frames := append(vp8Frames(t, vp8Clip(t)), vp8Frames(t, vp8BigClip(t))...)
+	pkts := packetize(frames, &codecs.VP8Payloader{EnablePictureID: true}, 90000, 9, func([]byte) uint32 { return 3000 })
+	out := filepath.Join(t.TempDir(), "out.webm")
+	st := record(t, out, Options{Codec: CodecVP8}, pkts)
+	if st.Frames != 150 || st.Dropped != 0 {
+		t.Errorf("stats %+v, want 150 frames, none dropped", st)
+	}
+	if s := probe(t, out).Streams[0]; s.Width != 320 || s.Height != 240 {
+		t.Errorf("header size %dx%d, want the first, 320x240", s.Width, s.Height)
+	}
+	near(t, "decoded duration", decode(t, out), 5, 0.1)
 }

@@ -4,7 +4,9 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -12,18 +14,32 @@ import (
 )
 
 // record writes packets to a new file through a TrackWriter and closes it.
+// Like an SFU's read loop, it hands over each packet parsed from one reused
+// buffer, and scribbles over the buffer after WriteRTP returns.
 func record(t *testing.T, path string, o Options, pkts []*rtp.Packet) Stats {
 	t.Helper()
 	w, err := NewTrackWriter(path, o)
 	if err != nil {
 		t.Fatal(err)
 	}
+	buf := make([]byte, 1500)
+	var q rtp.Packet
 	for _, p := range pkts {
-		if err := w.WriteRTP(p); err != nil {
+		n, err := p.MarshalTo(buf)
+		if err != nil {
 			t.Fatal(err)
 		}
+		if err := q.Unmarshal(buf[:n]); err != nil {
+			t.Fatal(err)
+		}
+		if err := w.WriteRTP(&q); err != nil {
+			t.Fatal(err)
+		}
+		for i := range buf {
+			buf[i] = 0xAA
+		}
 		// The packets come faster than a real track's; keep within the queue.
-		if w.in != nil && len(w.in) > queueLen/2 {
+		if w.queued.Load() > queueLen/2 {
 			waitQueue(t, w)
 		}
 	}
@@ -39,11 +55,11 @@ func record(t *testing.T, path string, o Options, pkts []*rtp.Packet) Stats {
 	return w.Stats()
 }
 
-// waitQueue waits for the writer to take every queued packet.
+// waitQueue waits for the writer to handle every queued packet.
 func waitQueue(t *testing.T, w *TrackWriter) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
-	for len(w.in) > 0 {
+	for w.queued.Load() > 0 {
 		if time.Now().After(deadline) {
 			t.Fatal("the writer does not drain its queue")
 		}
@@ -75,6 +91,12 @@ func TestVP8(t *testing.T) {
 	}
 	near(t, "ffprobe duration", formatDuration(t, r), 4, 1)
 	near(t, "decoded duration", decode(t, out), 4, 1)
+	// A seek to 2.5 s lands on the keyframe at 2 s (the cues point there).
+	seek, err := exec.Command("ffprobe", "-v", "error", "-read_intervals", "2.5%+0.1",
+		"-show_entries", "packet=pts_time,flags", "-of", "csv=p=0", out).Output()
+	if first, _, _ := strings.Cut(string(seek), "\n"); err != nil || first != "2.000000,K_" {
+		t.Errorf("seeking to 2.5 s: first packet %q (%v), want the keyframe at 2 s", first, err)
+	}
 }
 
 // TestVP8ReorderedAndLost: neighbouring packets swapped here and there, one
@@ -177,7 +199,7 @@ func TestInterrupted(t *testing.T) {
 				if err := w.WriteRTP(p); err != nil {
 					t.Fatal(err)
 				}
-				if len(w.in) > queueLen/2 {
+				if w.queued.Load() > queueLen/2 {
 					waitQueue(t, w)
 				}
 			}

@@ -19,7 +19,10 @@ import (
 )
 
 // TrackSink receives the RTP packets of one published track; the SFU
-// forwards to it as to a subscriber and closes it when the track ends.
+// forwards to it as to a subscriber and closes it when the track ends. It
+// wants the media stream as the publisher sent it: one SSRC at a time (for
+// simulcast, one layer; switching layers is a new SSRC), retransmissions
+// unwrapped from RTX to their original sequence numbers, in any order.
 type TrackSink interface {
 	// WriteRTP takes one packet; it must not block, nor keep p.
 	WriteRTP(p *rtp.Packet) error
@@ -50,7 +53,7 @@ type Track struct {
 	Participant string     `json:"participant"`
 	Track       string     `json:"track"`
 	Codec       string     `json:"codec"`
-	StartedAt   time.Time  `json:"started_at"`
+	StartedAt   time.Time  `json:"started_at"`            // the wall-clock time of the file's 0 s
 	EndedAt     *time.Time `json:"ended_at,omitempty"`    // nil while recording or if interrupted
 	DurationMS  int64      `json:"duration_ms,omitempty"` // media time, set when the track ends
 	Frames      uint64     `json:"frames,omitempty"`
@@ -152,7 +155,7 @@ func (r *Recorder) OnTrack(t TrackInfo) (TrackSink, error) {
 	}
 	r.m.Tracks = append(r.m.Tracks, Track{
 		File: file, Participant: t.Participant, Track: t.Track, Codec: t.Codec,
-		StartedAt: time.Now().UTC().Truncate(time.Millisecond),
+		StartedAt: w.started.UTC().Truncate(time.Millisecond),
 	})
 	rt := &recTrack{TrackWriter: w, r: r, i: len(r.m.Tracks) - 1}
 	r.open[rt.i] = rt
@@ -178,17 +181,22 @@ func (r *Recorder) Stop() error {
 	}
 	r.mu.Unlock()
 
-	var errs []error
-	for _, t := range open {
-		if err := t.Close(); err != nil && !errors.Is(err, ErrClosed) {
-			errs = append(errs, err)
-		}
+	// Close the tracks together: each ends with an fsync.
+	errs := make([]error, len(open)+1)
+	var wg sync.WaitGroup
+	for i, t := range open {
+		wg.Go(func() {
+			if err := t.Close(); err != nil && !errors.Is(err, ErrClosed) {
+				errs[i] = err
+			}
+		})
 	}
+	wg.Wait()
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	now := time.Now().UTC().Truncate(time.Millisecond)
 	r.m.EndedAt = &now
-	errs = append(errs, r.saveLocked())
+	errs[len(open)] = r.saveLocked()
 	return errors.Join(errs...)
 }
 

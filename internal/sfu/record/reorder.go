@@ -1,5 +1,7 @@
 package record
 
+import "time"
+
 // packet is a WriteRTP packet copied out of the caller's buffer: only what
 // the writer needs, in a buffer recycled through packetPool.
 type packet struct {
@@ -7,6 +9,7 @@ type packet struct {
 	seq       uint16
 	timestamp uint32
 	marker    bool
+	arrival   time.Time // set on a stream's first packet only
 	payload   []byte
 	buf       [1500]byte
 }

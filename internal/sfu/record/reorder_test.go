@@ -96,19 +96,24 @@ func TestReorder(t *testing.T) {
 
 func TestTimeline(t *testing.T) {
 	var tl timeline
-	// 90 kHz across the 32-bit wrap, then a new stream after a 500 ms gap.
+	// 90 kHz from 100 ms into the file, across the 32-bit wrap.
+	tl.anchor(0xFFFFFFFF-2999, 100)
 	for i, ts := range []uint32{0xFFFFFFFF - 2999, 0xFFFFFFFF, 2999, 0xFFFFFFFF - 6000} {
 		got := tl.ms(ts, 90000)
-		want := []int64{0, 33, 66, 66}[i] // the last went backwards: held at 66
+		want := []int64{100, 133, 166, 166}[i] // the last went backwards: held at 166
 		if got != want {
 			t.Errorf("frame %d: %d ms, want %d", i, got, want)
 		}
 	}
-	tl.restart(500)
-	if got := tl.ms(12345, 90000); got != 566 {
-		t.Errorf("after restart: %d ms, want 566", got)
+	// A new stream, anchored at 700 ms; its first frame came 2 s of RTP
+	// time after its first packet (a wait for a keyframe, say).
+	tl.anchor(12345, 700)
+	if got := tl.ms(12345+180000, 90000); got != 2700 {
+		t.Errorf("new stream: %d ms, want 2700", got)
 	}
-	if got := tl.ms(12345+90000, 90000); got != 1566 {
-		t.Errorf("a second later: %d ms, want 1566", got)
+	// One anchored before the last frame is held back to it.
+	tl.anchor(5, 1000)
+	if got := tl.ms(5, 90000); got != 2700 {
+		t.Errorf("anchored in the past: %d ms, want 2700", got)
 	}
 }

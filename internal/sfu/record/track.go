@@ -2,10 +2,17 @@
 // arrive: VP8 video and Opus audio, each track to its own WebM file.
 //
 // A TrackWriter turns one track's packets into one file. Its WebM is written
-// as a live stream (Segment and Clusters of unknown size, clusters of at most
-// a second, buffered bytes handed to the OS at least every 250 ms), so a
-// recording cut short by the server stopping plays up to the cut, less the
-// last quarter second at most. Close adds what a finished file has: sizes, duration and cues.
+// as a live stream: Segment and Clusters of unknown size, a cluster at least
+// every second, what is buffered handed to the OS every 250 ms or so, and the
+// Duration in the header kept up to date. A recording cut short by the
+// server stopping therefore plays up to the cut, less the last 0.3 s at most
+// (packets still queued or buffered). Close adds what a finished file has:
+// the sizes, the final duration and the cues (a seek index).
+//
+// A file's 0 s is when its TrackWriter was made: the Recorder's manifest
+// gives that time as the track's started_at, and the file's DateUTC holds it
+// too. Each stream (SSRC) is placed by when its first packet arrived, then
+// timed by its RTP timestamps, so the tracks of a room line up.
 //
 // Opus goes to WebM rather than Ogg: one muxer for both kinds, the same
 // crash behaviour, files browsers play in a <video> or <audio> element, and
@@ -71,23 +78,30 @@ var ErrClosed = errors.New("record: track writer closed")
 
 const (
 	queueLen      = 1024                   // packets WriteRTP may queue ahead of the file writer
-	flushInterval = 250 * time.Millisecond // a quiet track's buffered bytes reach the OS within this
+	drainInterval = 50 * time.Millisecond  // how often the writer takes the queue (sooner when half full)
+	flushInterval = 250 * time.Millisecond // buffered bytes reach the OS within about this
 	keyframeRetry = time.Second
 )
 
 var packetPool = sync.Pool{New: func() any { return new(packet) }}
 
 // TrackWriter writes one track's RTP packets to a WebM file. WriteRTP only
-// copies the packet into a queue; a goroutine of its own reorders, reassembles
-// frames and writes the file, so a slow disk never stalls the caller (packets
-// beyond the queue are dropped and counted). WriteRTP and Stats may be called
-// from any goroutine; TrackWriter satisfies TrackSink.
+// copies the packet into a queue; a goroutine of its own takes the queue
+// every drainInterval, reorders, reassembles frames and writes the file, so a
+// slow disk never stalls the caller (packets beyond the queue are dropped and
+// counted) and the caller never pays for waking the writer per packet.
+// WriteRTP and Stats may be called from any goroutine; TrackWriter satisfies
+// TrackSink.
 type TrackWriter struct {
-	mu     sync.Mutex // guards closed and sending on in
-	closed bool
-	in     chan *packet
-	done   chan struct{}
-	err    atomic.Pointer[error] // the writer's first error
+	mu       sync.Mutex // guards closed, pending and lastSSRC
+	closed   bool
+	pending  []*packet
+	lastSSRC uint32        // of the last packet WriteRTP took
+	seen     bool          // WriteRTP took a packet
+	kick     chan struct{} // wakes the writer early: queue half full, or Close
+	done     chan struct{}
+	queued   atomic.Int64          // packets queued and not yet handled by the writer
+	err      atomic.Pointer[error] // the writer's first error
 
 	packets, dropped, frames, bytes atomic.Uint64
 	durationMS                      atomic.Int64
@@ -102,9 +116,9 @@ type TrackWriter struct {
 	ro      reorder
 	emit    func(*packet)
 
-	ssrc       uint32
-	haveSSRC   bool
-	lastPacket time.Time
+	now      time.Time // when the writer took the batch it is handling
+	ssrc     uint32
+	haveSSRC bool
 
 	// The frame being assembled.
 	frame        []byte
@@ -177,7 +191,7 @@ func newTrackWriter(path string, o Options) (*TrackWriter, error) {
 	w.f = f
 	w.webm = newWebmWriter(f)
 	w.started = time.Now()
-	w.in = make(chan *packet, queueLen)
+	w.kick = make(chan struct{}, 1)
 	w.done = make(chan struct{})
 	w.emit = w.onPacket
 	return w, nil
@@ -202,19 +216,38 @@ func (w *TrackWriter) WriteRTP(p *rtp.Packet) error {
 		c.payload = append([]byte(nil), p.Payload...)
 	}
 	w.mu.Lock()
-	defer w.mu.Unlock()
 	if w.closed {
+		w.mu.Unlock()
 		packetPool.Put(c)
 		return ErrClosed
 	}
 	w.packets.Add(1)
-	select {
-	case w.in <- c:
-	default:
+	c.arrival = time.Time{}
+	if !w.seen || p.SSRC != w.lastSSRC {
+		// A stream's first packet: when it came places it in the file.
+		c.arrival, w.lastSSRC, w.seen = time.Now(), p.SSRC, true
+	}
+	n := len(w.pending)
+	if n >= queueLen {
+		w.mu.Unlock()
 		packetPool.Put(c)
 		w.dropped.Add(1)
+		return nil
+	}
+	w.pending = append(w.pending, c)
+	w.queued.Add(1)
+	w.mu.Unlock()
+	if n+1 == queueLen/2 {
+		w.wake()
 	}
 	return nil
+}
+
+func (w *TrackWriter) wake() {
+	select {
+	case w.kick <- struct{}{}:
+	default:
+	}
 }
 
 // Close writes what is still queued, finishes the file (cluster sizes, cues,
@@ -227,8 +260,8 @@ func (w *TrackWriter) Close() error {
 		return ErrClosed
 	}
 	w.closed = true
-	close(w.in)
 	w.mu.Unlock()
+	w.wake()
 	<-w.done
 	if e := w.err.Load(); e != nil {
 		return *e
@@ -258,20 +291,32 @@ func (w *TrackWriter) failed() bool { return w.err.Load() != nil }
 
 func (w *TrackWriter) run() {
 	defer close(w.done)
-	t := time.NewTicker(flushInterval)
+	t := time.NewTicker(drainInterval)
 	defer t.Stop()
+	var batch []*packet
+	lastFlush := time.Now()
 	for {
 		select {
-		case p, ok := <-w.in:
-			if !ok {
-				w.finish()
-				return
-			}
-			w.push(p)
 		case <-t.C:
-			if !w.failed() {
-				w.fail(w.webm.flush())
-			}
+		case <-w.kick:
+		}
+		w.mu.Lock()
+		batch, w.pending = w.pending, batch[:0]
+		closed := w.closed
+		w.mu.Unlock()
+		w.now = time.Now()
+		for i, p := range batch {
+			w.push(p)
+			batch[i] = nil
+		}
+		w.queued.Add(-int64(len(batch)))
+		if closed {
+			w.finish()
+			return
+		}
+		if w.now.Sub(lastFlush) >= flushInterval && !w.failed() {
+			lastFlush = w.now
+			w.fail(w.webm.flush())
 		}
 	}
 }
@@ -282,23 +327,26 @@ func (w *TrackWriter) push(p *packet) {
 		w.dropped.Add(1)
 		return
 	}
-	now := time.Now()
 	if !w.haveSSRC || p.ssrc != w.ssrc {
+		// A new stream: the first, or the publisher restarted or switched
+		// layers. Finish the old one, and place the new one on the file's
+		// timeline by when its first packet arrived.
+		arrived := p.arrival
+		if arrived.IsZero() {
+			arrived = w.now
+		}
+		at := arrived.Sub(w.started).Milliseconds()
 		if w.haveSSRC {
-			// A new stream (the publisher restarted or switched layers):
-			// finish the old one and continue the timeline after it, by the
-			// wall-clock time that passed, but no less than the last frame
-			// lasts.
 			w.ro.flush(w.emit)
 			w.dropFrame()
-			w.tl.restart(max(w.lastFrameLen, now.Sub(w.lastPacket).Milliseconds()))
 			if w.video {
-				w.waitKeyframe(now)
+				w.waitKeyframe(arrived)
 			}
+			at = max(at, w.tl.lastMS+w.lastFrameLen)
 		}
+		w.tl.anchor(p.timestamp, max(at, 0))
 		w.ssrc, w.haveSSRC = p.ssrc, true
 	}
-	w.lastPacket = now
 	if !w.ro.push(p, w.emit) {
 		packetPool.Put(p)
 		w.dropped.Add(1)
@@ -463,37 +511,27 @@ func (w *TrackWriter) finish() {
 	}
 }
 
-// timeline maps RTP timestamps to file time in ms: unwrapped across 2^32,
-// never going backwards, and continued across a change of SSRC.
+// timeline maps RTP timestamps to file time in ms. Each stream (SSRC) is
+// anchored where its first packet arrived, in wall-clock time since the file
+// started (but after the last frame written); from there its RTP timestamps,
+// unwrapped across 2^32, give the time. Time never goes backwards.
 type timeline struct {
-	started  bool
 	lastTS   uint32
-	ticks    int64 // since the current stream's first frame
-	offsetMS int64 // file time of the current stream's first frame
+	ticks    int64 // RTP ticks since the anchor
+	anchorMS int64
 	lastMS   int64
 }
 
-func (t *timeline) ms(ts uint32, rate uint32) int64 {
-	if !t.started {
-		t.started, t.lastTS, t.ticks = true, ts, 0
-	} else {
-		t.ticks += int64(int32(ts - t.lastTS))
-		t.lastTS = ts
-	}
-	ms := t.offsetMS + t.ticks*1000/int64(rate)
-	if ms < t.lastMS {
-		ms = t.lastMS
-	}
-	t.lastMS = ms
-	return ms
+func (t *timeline) anchor(ts uint32, ms int64) {
+	t.lastTS, t.ticks, t.anchorMS = ts, 0, ms
 }
 
-// restart makes the next frame, of a new stream, come gapMS after the last.
-func (t *timeline) restart(gapMS int64) {
-	if t.started {
-		t.started = false
-		t.offsetMS = t.lastMS + gapMS
-	}
+func (t *timeline) ms(ts uint32, rate uint32) int64 {
+	t.ticks += int64(int32(ts - t.lastTS))
+	t.lastTS = ts
+	ms := max(t.anchorMS+t.ticks*1000/int64(rate), t.lastMS)
+	t.lastMS = ms
+	return ms
 }
 
 // vp8KeyframeSize reads the size from a VP8 keyframe's header (RFC 6386 9.1).
