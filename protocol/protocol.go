@@ -630,6 +630,7 @@ const (
 	EvRoomActiveSpeakers    = "room:active_speakers"    // RoomEvent with speakers
 	EvRoomLayersWanted      = "room:layers_wanted"      // RoomEvent with track and layers: the RIDs somebody watches
 	EvRoomClosed            = "room:closed"             // RoomEvent: the room was closed (or the server stops); the participant is out
+	EvRoomRecording         = "room:recording"          // RoomEvent with recording: the room's recording started or stopped (everyone)
 )
 
 // Broadcast channels: one publisher, any number of viewers. Requests:
@@ -788,9 +789,10 @@ type RoomEvent struct {
 	Channel     string           `json:"channel,omitempty"`
 	Participant *RoomParticipant `json:"participant,omitempty"`
 	Track       *RoomTrack       `json:"track,omitempty"`
-	Speakers    []string         `json:"speakers,omitempty"` // participant ids, loudest first
-	Layers      []string         `json:"layers,omitempty"`   // RIDs somebody watches (layers_wanted)
-	Reason      string           `json:"reason,omitempty"`   // closed: closed | shutting_down | publisher_left
+	Speakers    []string         `json:"speakers,omitempty"`  // participant ids, loudest first
+	Layers      []string         `json:"layers,omitempty"`    // RIDs somebody watches (layers_wanted)
+	Reason      string           `json:"reason,omitempty"`    // closed: closed | shutting_down | expired
+	Recording   *bool            `json:"recording,omitempty"` // recording: whether the room is being recorded now
 }
 
 // Channel is a broadcast channel as GET /api/v1/channels lists it.

@@ -703,6 +703,8 @@ func (s *Service) StartRecording(id auth.Identity, roomID string) (protocol.Room
 	if s.rec == nil {
 		return protocol.Room{}, apperr.New(apperr.Unavailable, CodeUnavailable, "recording is not available on this server")
 	}
+	var o outbox
+	defer o.flush()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	rm := s.rooms[roomID]
@@ -717,6 +719,7 @@ func (s *Service) StartRecording(id auth.Identity, roomID string) (protocol.Room
 		return protocol.Room{}, apperr.Wrap("rooms.StartRecording", err)
 	}
 	rm.stopRec = stop
+	s.announceRecording(&o, rm)
 	return s.viewLocked(rm, true), nil
 }
 
@@ -738,7 +741,17 @@ func (s *Service) StopRecording(id auth.Identity, roomID string) (protocol.Room,
 	}
 	o.add(rm.stopRec)
 	rm.stopRec = nil
+	s.announceRecording(&o, rm)
 	return s.viewLocked(rm, true), nil
+}
+
+// announceRecording tells everyone in the room whether it is being
+// recorded (under s.mu): nobody should be recorded without seeing it.
+func (s *Service) announceRecording(o *outbox, rm *room) {
+	on := rm.stopRec != nil
+	for _, m := range rm.members {
+		s.toMember(o, m, protocol.EvRoomRecording, protocol.RoomEvent{Recording: &on})
+	}
 }
 
 // Shutdown ends every room (the server is stopping); recordings are finished.

@@ -372,6 +372,22 @@ func TestRoomsWebSocket(t *testing.T) {
 		t.Fatalf("channels %+v", ch.Channels)
 	}
 
+	// Everyone inside sees a recording start and stop.
+	s.want(s.do("POST", "/rooms/"+rm.ID+"/recording", s.key, nil), 200, "", nil)
+	ev = nextEvent(t, alice, protocol.EvRoomRecording)
+	json.Unmarshal(ev.Data, &re)
+	if re.Room != rm.ID || re.Recording == nil || !*re.Recording {
+		t.Fatalf("recording %s", ev.Data)
+	}
+	s.want(s.do("DELETE", "/rooms/"+rm.ID+"/recording", s.key, nil), 200, "", nil)
+	ev = nextEvent(t, carol, protocol.EvRoomRecording)
+	ev = nextEvent(t, carol, protocol.EvRoomRecording)
+	re = protocol.RoomEvent{}
+	json.Unmarshal(ev.Data, &re)
+	if re.Recording == nil || *re.Recording {
+		t.Fatalf("recording stopped %s", ev.Data)
+	}
+
 	// Closing the room tells those inside.
 	s.want(s.do("DELETE", "/rooms/"+rm.ID, s.key, nil), 204, "", nil)
 	ev = nextEvent(t, carol, protocol.EvRoomClosed)

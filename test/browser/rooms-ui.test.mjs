@@ -61,9 +61,17 @@ test('a group call in the console: create, join, three tiles, mute, layers by ti
   }, { timeout: 20000, every: 500 }).catch(async (e) => {
     throw new Error(e.message + ' ' + JSON.stringify(await sizes()));
   });
+  // The owner records: everyone sees REC.
+  await page.getByRole('button', { name: 'Record the room' }).click();
+  await page.locator('.room-screen .call-rec:not([hidden])').waitFor();
+  await eventually('bob sees the room recorded', () => others[0].evaluate(() => window.R.room.info.recording === true));
   await page.waitForTimeout(800);
   await page.screenshot({ path: pathJoin(shots, 'room-call.png') });
   await audit(page, 'the group call screen', ['.room-screen']);
+
+  await page.waitForTimeout(1500);
+  await page.getByRole('button', { name: 'Stop recording' }).click();
+  await eventually('bob sees the recording stop', () => others[0].evaluate(() => window.R.room.info.recording === false));
 
   // Leaving closes the screen.
   await page.getByRole('button', { name: 'Leave the room' }).click();
@@ -88,9 +96,13 @@ test('a broadcast opened from a link, full screen', async () => {
   await page.getByRole('button', { name: 'Rooms and broadcasts' }).click();
   await page.locator('li[data-channel=launch] .live-dot').waitFor({ timeout: 15000 });
   await page.locator('li[data-room]', { hasText: 'Design review' }).waitFor();
+  await page.locator('li[data-recording]', { hasText: 'Design review' }).waitFor();
+  assert.ok(await page.locator('li[data-recording] button', { hasText: 'Video' }).count() >= 1);
   await page.waitForTimeout(300);
   await page.screenshot({ path: pathJoin(shots, 'rooms-dialog.png') });
   await audit(page, 'the Rooms dialog', ['dialog[open]']);
+  await page.locator('dialog[open] li[data-recording]').scrollIntoViewIfNeeded();
+  await page.screenshot({ path: pathJoin(shots, 'rooms-dialog-recordings.png') });
   await page.keyboard.press('Escape');
   await page.goto(parley.url + '/console/#watch=launch');
   await page.reload(); // a link opened in a new tab

@@ -52,6 +52,9 @@ export class RoomManager {
 .rooms-new { display: flex; align-items: flex-end; gap: 10px; margin-bottom: 14px; }
 .rooms-new .field { flex: 1; }
 .rooms-new .btn { height: 44px; }
+.rooms-list li.rec-item { flex-wrap: wrap; }
+.rec-item .member { flex-basis: 200px; }
+.rec-item .btn svg { width: 15px; height: 15px; }
 `);
       document.adoptedStyleSheets = [...document.adoptedStyleSheets, sheet];
     }
@@ -84,6 +87,7 @@ export class RoomManager {
       room: r, title: title || r.info?.name || (channel ? channel : 'Group call'),
       link: room ? roomLink(r.id) : watchLink(r.channel),
       onClose: () => this.close(),
+      onRecord: this.app.isOwner ? (on) => this.app.client.api(on ? 'POST' : 'DELETE', `/rooms/${encodeURIComponent(r.id)}/recording`) : null,
     });
     overlay.append(screen.el);
     document.body.append(overlay);
@@ -137,11 +141,13 @@ class RoomsView {
     this.liveBtn = h('button', { type: 'button', class: 'btn primary', onclick: () => this._goLive() }, 'Go live');
     this.channelList = h('ul', { class: 'rooms-list' });
     const card = (title, lead, ...children) => h('section', { class: 'card' }, h('h3', {}, title), h('p', { class: 'card-lead' }, lead), ...children);
+    this.recList = h('ul', { class: 'rooms-list' });
     this.content = h('div', { class: 'sheet-body' },
       card('Group calls', 'Rooms for calls with several people: everyone sends their camera once, and the server passes it on to the others.',
         h('div', { class: 'rooms-new' }, this.nameInput.el, this.createBtn), this.roomList),
       card('Broadcasts', 'One person goes live; anyone signed in to your account can watch. However many watch, the broadcaster sends once.',
-        h('div', { class: 'rooms-new' }, this.channelInput.el, this.liveBtn), this.channelList));
+        h('div', { class: 'rooms-new' }, this.channelInput.el, this.liveBtn), this.channelList),
+      this.app.isOwner ? card('Recordings', 'What the rooms’ Record button saved: a WebM file per camera and microphone, lined up by when each started.', this.recList) : null);
     this.dialog = h('dialog', { class: 'sheet glass', 'aria-labelledby': 'rooms-title' },
       h('header', { class: 'sheet-head' }, h('span', { class: 'sheet-icon', html: icons.users, 'aria-hidden': 'true' }),
         h('div', {}, h('h2', { id: 'rooms-title' }, 'Rooms'), h('p', {}, 'Group calls and live broadcasts.')),
@@ -178,6 +184,8 @@ class RoomsView {
       const [{ rooms }, { channels }] = await Promise.all([api.api('GET', '/rooms'), api.api('GET', '/channels')]);
       this._rooms(rooms);
       this._channels(channels);
+      this._names = new Map(rooms.map((r) => [r.id, r.name]));
+      if (this.app.isOwner) this._recordings((await api.api('GET', '/recordings')).recordings);
     } catch (e) {
       this.roomList.replaceChildren(h('li', { class: 'muted' }, problem(e, 'The rooms could not be loaded')));
     }
@@ -211,6 +219,41 @@ class RoomsView {
         copyButton(() => watchLink(c.name), 'Copy link to watch ' + c.name, { text: 'Copy link' }),
         h('button', { type: 'button', class: 'btn small primary', onclick: () => this._watch(c.name) }, 'Watch'));
     }));
+  }
+
+  _recordings(recs) {
+    if (!recs.length) {
+      this.recList.replaceChildren(h('li', { class: 'muted' }, 'No recordings yet.'));
+      return;
+    }
+    this.recList.replaceChildren(...recs.map((rec) => {
+      const secs = Math.max(0, ...rec.tracks.map((t) => t.duration_ms || 0)) / 1000;
+      const what = [dateTime(rec.started_at), rec.ended_at ? (secs ? `${Math.floor(secs / 60)}:${String(Math.round(secs % 60)).padStart(2, '0')}` : '') : 'recording…',
+        `${rec.tracks.length} track${rec.tracks.length === 1 ? '' : 's'}`].filter(Boolean).join(' · ');
+      // One person's camera and microphone next to each other, people numbered.
+      const people = [...new Set(rec.tracks.map((t) => t.participant))];
+      const label = (t) => (t.codec.startsWith('video') ? 'Video' : 'Audio') + (people.length > 1 ? ' ' + (people.indexOf(t.participant) + 1) : '');
+      const tracks = [...rec.tracks].sort((a, b) => people.indexOf(a.participant) - people.indexOf(b.participant) || b.codec.localeCompare(a.codec));
+      return h('li', { class: 'rec-item', dataset: { recording: rec.name } },
+        h('div', { class: 'member' }, h('strong', {}, this._names?.get(rec.room) || rec.room), h('small', {}, what)),
+        h('div', { class: 'actions' }, tracks.map((t) => h('button', { type: 'button', class: 'btn small', 'aria-label': `Download ${label(t)} of ${this._names?.get(rec.room) || 'the room'}`, onclick: () => this._download(t) },
+          h('span', { html: icons.download, 'aria-hidden': 'true' }), label(t)))));
+    }));
+  }
+
+  // _download fetches a recording with the session's token and saves it.
+  async _download(t) {
+    try {
+      const res = await fetch('/api/v1/recordings/' + encodeURIComponent(t.file), { headers: { Authorization: 'Bearer ' + this.app.client.token } });
+      if (!res.ok) throw new Error(`HTTP ${res.status}`);
+      const a = h('a', { href: URL.createObjectURL(await res.blob()), download: t.file });
+      document.body.append(a);
+      a.click();
+      a.remove();
+      setTimeout(() => URL.revokeObjectURL(a.href), 60000);
+    } catch (e) {
+      toast('The recording could not be downloaded: ' + e.message, true);
+    }
   }
 
   async _create() {

@@ -13,6 +13,7 @@
 //   participants []           someone joined or left, or their tracks changed
 //   track [{participant, track, stream}]  a remote track can be shown (stream: the participant's MediaStream)
 //   speakers [ids]            active speakers changed (participant ids, loudest first)
+//   recording [on]            the server started or stopped recording the room (room.info.recording)
 //   local []                  our own stream or switches changed
 //   closed [reason]           the room ended for us: left, closed, shutting_down, expired, failed
 //
@@ -40,7 +41,7 @@ export class Rooms extends EventTarget {
     const on = (name, f) => client.addEventListener(name, (e) => f(e.detail));
     const route = (d) => this.byId.get(d?.room) || (d?.channel && this.byChannel.get(d.channel));
     on('room:signal', (d) => route(d)?._signal(d));
-    for (const ev of ['participant_joined', 'participant_left', 'track_published', 'track_unpublished', 'track_muted', 'active_speakers', 'layers_wanted', 'closed']) {
+    for (const ev of ['participant_joined', 'participant_left', 'track_published', 'track_unpublished', 'track_muted', 'active_speakers', 'layers_wanted', 'recording', 'closed']) {
       on('room:' + ev, (d) => route(d)?._event(ev, d));
     }
     // A new WebSocket is a new connection to the server, which took us out
@@ -344,6 +345,10 @@ export class Room extends EventTarget {
       case 'layers_wanted':
         this._wanted.set(d.track.id, d.layers || []);
         this._applyLayers(d.track.id, d.layers || []);
+        return;
+      case 'recording':
+        this.info = { ...this.info, recording: !!d.recording };
+        this._fire('recording', this.info.recording);
         return;
       case 'closed':
         this._end(d.reason || 'closed');

@@ -70,8 +70,9 @@ function initials(name) {
 }
 
 export class RoomScreen {
-  constructor({ room, title = '', link = '', onClose = () => {} }) {
+  constructor({ room, title = '', link = '', onClose = () => {}, onRecord = null }) {
     this.room = room;
+    this.onRecord = onRecord; // (on) => Promise: start or stop the server's recording (owners)
     this.title = title;
     this.link = link;
     this.onClose = onClose;
@@ -85,6 +86,7 @@ export class RoomScreen {
     on('state', () => this._render());
     on('speakers', () => this._speakers());
     on('closed', () => this._render());
+    on('recording', () => this._render());
     document.addEventListener('visibilitychange', () => this._layout(), { signal: this.ac.signal });
     this._resize = new ResizeObserver(() => this._layout());
     this._resize.observe(this.grid);
@@ -107,10 +109,11 @@ export class RoomScreen {
     this.micBtn = h('button', { type: 'button', class: 'call-btn', onclick: () => r.setMuted(!r.muted) });
     this.camBtn = h('button', { type: 'button', class: 'call-btn', onclick: () => r.setCameraOff(!r.cameraOff) });
     this.linkBtn = this.link ? h('button', { type: 'button', class: 'call-btn', 'aria-label': 'Copy the link', title: 'Copy the link', html: LINK, onclick: () => this._copy() }) : null;
+    this.recBtn = this.onRecord ? h('button', { type: 'button', class: 'call-btn record', onclick: () => this._record() }) : null;
     this.leaveBtn = h('button', { type: 'button', class: 'call-btn danger hangup', 'aria-label': this.isChannel ? (r.publishing ? 'End the broadcast' : 'Stop watching') : 'Leave the room', title: 'Leave', html: callIcons.hangup, onclick: () => this.leave() });
     this.closeBtn = h('button', { type: 'button', class: 'call-close', hidden: true, onclick: () => this.onClose(this) }, 'Close');
     this.notice = h('div', { class: 'call-notice', role: 'status', hidden: true });
-    const actions = h('div', { class: 'call-actions' }, r.publishing ? [this.micBtn, this.camBtn] : null, this.linkBtn, this.leaveBtn, this.closeBtn);
+    const actions = h('div', { class: 'call-actions' }, r.publishing ? [this.micBtn, this.camBtn] : null, this.recBtn, this.linkBtn, this.leaveBtn, this.closeBtn);
     this.dock = h('div', { class: 'call-dock' }, this.notice, actions);
     this.el = h('div', { class: 'call-screen room-screen', role: 'region', 'aria-label': this.title || 'Group call', dataset: { kind: r.kind } },
       h('div', { class: 'call-bg' }), this.top, this.grid, this.empty, this.dock);
@@ -118,6 +121,21 @@ export class RoomScreen {
 
   leave() {
     this.room.leave();
+  }
+
+  async _record() {
+    const on = !this.room.info?.recording;
+    this.recBtn.disabled = true;
+    try {
+      await this.onRecord(on);
+      this.room.info = { ...this.room.info, recording: on }; // the event follows
+      this._say(on ? 'Recording. Everyone here sees REC.' : 'Saved: the recording is in Rooms.');
+    } catch (e) {
+      this._say(e.message || 'The recording did not ' + (on ? 'start' : 'stop'));
+    } finally {
+      this.recBtn.disabled = false;
+      this._render();
+    }
   }
 
   destroy() {
@@ -213,6 +231,10 @@ export class RoomScreen {
     this.closeBtn.hidden = !ended;
     this.micBtn.hidden = this.camBtn.hidden = ended;
     if (this.linkBtn) this.linkBtn.hidden = ended;
+    if (this.recBtn) {
+      this.recBtn.hidden = ended;
+      this._button(this.recBtn, !!r.info?.recording, callIcons.stopRecord, callIcons.record, 'Stop recording', 'Record the room');
+    }
     this._button(this.micBtn, r.muted, callIcons.micOff, callIcons.mic, 'Unmute', 'Mute');
     this._button(this.camBtn, r.cameraOff, callIcons.videoOff, callIcons.video, 'Turn the camera on', 'Turn the camera off');
   }
