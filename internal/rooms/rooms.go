@@ -116,8 +116,9 @@ type member struct {
 	id, user, conn string
 	publish        bool
 	room           *room
-	sess           MediaSession
-	gone           atomic.Bool // left: drop what the SFU still says
+	sess           MediaSession  // nil until the SFU admitted it (under s.mu)
+	ready          chan struct{} // closed when connect is done, admitted or not
+	gone           atomic.Bool   // left: drop what the SFU still says
 }
 
 // New returns the rooms service over an SFU (media) and, if rec is not
@@ -343,47 +344,69 @@ func (s *Service) Join(id auth.Identity, conn string, r protocol.RoomJoin) (prot
 	if r.Room == "" {
 		return protocol.RoomJoined{}, apperr.Invalidf("room: required")
 	}
-	var o outbox
-	defer o.flush()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
-		return protocol.RoomJoined{}, errStopping()
-	}
-	rm := s.rooms[r.Room]
-	if rm == nil || rm.account != id.AccountID || rm.kind != protocol.RoomKindRoom {
-		return protocol.RoomJoined{}, errNoRoom(r.Room)
-	}
-	if !staff(id) {
-		if !slices.Contains(rm.invited, id.UserID) {
-			return protocol.RoomJoined{}, apperr.Forbiddenf("visitors join only the rooms they are invited to")
+	m, err := func() (*member, error) {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if s.closed {
+			return nil, errStopping()
 		}
+		rm := s.rooms[r.Room]
+		if rm == nil || rm.account != id.AccountID || rm.kind != protocol.RoomKindRoom {
+			return nil, errNoRoom(r.Room)
+		}
+		if !staff(id) && !slices.Contains(rm.invited, id.UserID) {
+			return nil, apperr.Forbiddenf("visitors join only the rooms they are invited to")
+		}
+		if len(rm.members) >= rm.max {
+			return nil, apperr.New(apperr.Conflict, CodeRoomFull, "the room has %d participants, its most", rm.max)
+		}
+		return s.admitLocked(id, conn, rm, r.Publish)
+	}()
+	if err != nil {
+		return protocol.RoomJoined{}, err
 	}
-	if len(rm.members) >= rm.max {
-		return protocol.RoomJoined{}, apperr.New(apperr.Conflict, CodeRoomFull, "the room has %d participants, its most", rm.max)
-	}
-	return s.joinLocked(id, conn, rm, r.Publish)
+	return s.connect(id, m)
 }
 
-// joinLocked adds the connection to rm in the SFU (under s.mu).
-func (s *Service) joinLocked(id auth.Identity, conn string, rm *room, publish bool) (protocol.RoomJoined, error) {
+// admitLocked makes the connection a participant of rm, holding its place
+// (it counts toward the room's limit) while the SFU admits it (connect).
+func (s *Service) admitLocked(id auth.Identity, conn string, rm *room, publish bool) (*member, error) {
 	mine := s.byConn[conn]
 	if mine[rm.id] != nil {
-		return protocol.RoomJoined{}, apperr.New(apperr.Conflict, apperr.CodeConflict, "this connection is in that room already")
+		return nil, apperr.New(apperr.Conflict, apperr.CodeConflict, "this connection is in that room already")
 	}
 	if len(mine) >= s.cfg.MaxPerConnection {
-		return protocol.RoomJoined{}, apperr.New(apperr.Conflict, apperr.CodeConflict, "a connection may be in %d rooms at most", s.cfg.MaxPerConnection)
+		return nil, apperr.New(apperr.Conflict, apperr.CodeConflict, "a connection may be in %d rooms at most", s.cfg.MaxPerConnection)
 	}
-	m := &member{id: ids.New("par"), user: id.UserID, conn: conn, publish: publish, room: rm}
+	m := &member{id: ids.New("par"), user: id.UserID, conn: conn, publish: publish, room: rm, ready: make(chan struct{})}
 	if rm.kind == protocol.RoomKindChannel && !publish {
 		rm.viewers.Store(m.id, struct{}{}) // before the SFU tells anyone of it
 	}
+	rm.members[m.id] = m
+	if mine == nil {
+		mine = map[string]*member{}
+		s.byConn[conn] = mine
+	}
+	mine[rm.id] = m
+	if rm.empty != nil {
+		rm.empty.Stop()
+		rm.empty = nil
+	}
+	return m, nil
+}
+
+// connect admits an admitted participant to the SFU, without holding s.mu
+// (making its two PeerConnections takes a few milliseconds, and a thousand
+// viewers joining a channel must not queue behind each other on the lock).
+func (s *Service) connect(id auth.Identity, m *member) (protocol.RoomJoined, error) {
+	defer close(m.ready)
+	rm := m.room
 	name := id.DisplayName
 	if name == "" {
 		name = id.UserName
 	}
 	sess, err := s.media.Join(rm.id, MediaParticipant{
-		ID: m.id, UserID: id.UserID, Name: name, CanPublish: publish,
+		ID: m.id, UserID: id.UserID, Name: name, CanPublish: m.publish,
 		OnSignal: func(sig protocol.RoomSignal) {
 			if m.gone.Load() {
 				return
@@ -404,23 +427,26 @@ func (s *Service) joinLocked(id auth.Identity, conn string, rm *room, publish bo
 			s.publish(m, event, ev)
 		},
 	})
+	var o outbox
+	defer o.flush()
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	if err != nil {
-		rm.viewers.Delete(m.id)
+		if !m.gone.Load() {
+			s.leaveLocked(&o, m)
+		}
 		return protocol.RoomJoined{}, apperr.Wrap("rooms.Join", err)
 	}
+	if m.gone.Load() { // the room closed, or the connection left, meanwhile
+		o.add(sess.Leave)
+		if s.rooms[rm.id] != rm {
+			return protocol.RoomJoined{}, errNoRoom(rm.id)
+		}
+		return protocol.RoomJoined{}, errNotInRoom()
+	}
 	m.sess = sess
-	rm.members[m.id] = m
-	if mine == nil {
-		mine = map[string]*member{}
-		s.byConn[conn] = mine
-	}
-	mine[rm.id] = m
-	if rm.empty != nil {
-		rm.empty.Stop()
-		rm.empty = nil
-	}
 	out := protocol.RoomJoined{ParticipantID: m.id, Room: s.viewLocked(rm, true)}
-	if !publish && rm.kind == protocol.RoomKindChannel { // a viewer sees the broadcaster only
+	if !m.publish && rm.kind == protocol.RoomKindChannel { // a viewer sees the broadcaster only
 		out.Room.Participants = slices.DeleteFunc(out.Room.Participants, func(p protocol.RoomParticipant) bool {
 			_, viewer := rm.viewers.Load(p.ID)
 			return viewer
@@ -430,6 +456,28 @@ func (s *Service) joinLocked(id auth.Identity, conn string, rm *room, publish bo
 		out.ICEServers = s.cfg.ICEServers(id)
 	}
 	return out, nil
+}
+
+// session waits until the connection's participant in a room is admitted
+// by the SFU and returns its session; nil if there is none.
+func (s *Service) session(conn, roomID string) (*member, MediaSession) {
+	s.mu.Lock()
+	m := s.memberOf(conn, roomID)
+	s.mu.Unlock()
+	if m == nil {
+		return nil, nil
+	}
+	select {
+	case <-m.ready:
+	case <-time.After(10 * time.Second):
+		return nil, nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if m.gone.Load() || m.sess == nil {
+		return nil, nil
+	}
+	return m, m.sess
 }
 
 // memberOf finds the connection's participant in a room (under s.mu).
@@ -464,8 +512,9 @@ func (s *Service) leaveLocked(o *outbox, m *member) {
 	if rm.publisher == m.id {
 		rm.publisher = ""
 	}
-	sess := m.sess
-	o.add(sess.Leave)
+	if sess := m.sess; sess != nil { // else connect leaves it when the SFU answers
+		o.add(sess.Leave)
+	}
 	if len(rm.members) == 0 && s.rooms[rm.id] == rm {
 		if rm.kind == protocol.RoomKindChannel {
 			s.closeLocked(o, rm, ReasonClosed)
@@ -498,16 +547,14 @@ func (s *Service) Signal(conn string, r protocol.RoomSignal) error {
 	case r.Kind != protocol.SignalOffer && r.Kind != protocol.SignalAnswer && r.Kind != protocol.SignalCandidate:
 		return apperr.Invalidf("kind: offer, answer or candidate")
 	}
-	s.mu.Lock()
-	m := s.memberOf(conn, r.Room)
-	s.mu.Unlock()
+	m, sess := s.session(conn, r.Room)
 	if m == nil {
 		return errNotInRoom()
 	}
 	if r.PC == protocol.PCPub && !m.publish {
 		return apperr.Forbiddenf("you joined to watch: join with publish to send")
 	}
-	if err := m.sess.Signal(r); err != nil {
+	if err := sess.Signal(r); err != nil {
 		return apperr.Invalidf("the SFU refused the %s: %v", r.Kind, err)
 	}
 	return nil
@@ -518,13 +565,11 @@ func (s *Service) Subscribe(conn string, r protocol.RoomSubscribe) error {
 	if r.Track == "" || r.Width < 0 || r.Height < 0 || r.Width > 16384 || r.Height > 16384 {
 		return apperr.Invalidf("track and a width and height from 0 to 16384")
 	}
-	s.mu.Lock()
-	m := s.memberOf(conn, r.Room)
-	s.mu.Unlock()
+	m, sess := s.session(conn, r.Room)
 	if m == nil {
 		return errNotInRoom()
 	}
-	if err := m.sess.Subscribe(r.Track, r.Width, r.Height, r.Paused); err != nil {
+	if err := sess.Subscribe(r.Track, r.Width, r.Height, r.Paused); err != nil {
 		return apperr.NotFoundf("no track %q in the room", r.Track)
 	}
 	return nil
@@ -535,13 +580,11 @@ func (s *Service) Mute(conn string, r protocol.RoomMute) error {
 	if r.Track == "" {
 		return apperr.Invalidf("track: required")
 	}
-	s.mu.Lock()
-	m := s.memberOf(conn, r.Room)
-	s.mu.Unlock()
+	m, sess := s.session(conn, r.Room)
 	if m == nil {
 		return errNotInRoom()
 	}
-	if err := m.sess.Mute(r.Track, r.Muted); err != nil {
+	if err := sess.Mute(r.Track, r.Muted); err != nil {
 		return apperr.New(apperr.Conflict, CodeNotInRoom, "no track %q of yours in the room", r.Track)
 	}
 	return nil
@@ -584,41 +627,53 @@ func (s *Service) Publish(id auth.Identity, conn, name string) (protocol.RoomJoi
 	if !staff(id) {
 		return protocol.RoomJoined{}, apperr.Forbiddenf("only the account's owners, agents and members broadcast")
 	}
-	var o outbox
-	defer o.flush()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	rm, err := s.channelLocked(id, name)
+	m, err := func() (*member, error) {
+		var o outbox
+		defer o.flush()
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		rm, err := s.channelLocked(id, name)
+		if err != nil {
+			return nil, err
+		}
+		if rm.publisher != "" {
+			return nil, apperr.New(apperr.Conflict, CodeChannelBusy, "channel %q has a broadcaster already", name)
+		}
+		m, err := s.admitLocked(id, conn, rm, true)
+		if err != nil {
+			s.dropIfEmptyLocked(&o, rm)
+			return nil, err
+		}
+		rm.publisher = m.id
+		return m, nil
+	}()
 	if err != nil {
 		return protocol.RoomJoined{}, err
 	}
-	if rm.publisher != "" {
-		return protocol.RoomJoined{}, apperr.New(apperr.Conflict, CodeChannelBusy, "channel %q has a broadcaster already", name)
-	}
-	out, err := s.joinLocked(id, conn, rm, true)
-	if err != nil {
-		s.dropIfEmptyLocked(&o, rm)
-		return out, err
-	}
-	rm.publisher = out.ParticipantID
-	return out, nil
+	return s.connect(id, m)
 }
 
 // Watch makes the connection a viewer of a channel.
 func (s *Service) Watch(id auth.Identity, conn, name string) (protocol.RoomJoined, error) {
-	var o outbox
-	defer o.flush()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	rm, err := s.channelLocked(id, name)
+	m, err := func() (*member, error) {
+		var o outbox
+		defer o.flush()
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		rm, err := s.channelLocked(id, name)
+		if err != nil {
+			return nil, err
+		}
+		m, err := s.admitLocked(id, conn, rm, false)
+		if err != nil {
+			s.dropIfEmptyLocked(&o, rm)
+		}
+		return m, err
+	}()
 	if err != nil {
 		return protocol.RoomJoined{}, err
 	}
-	out, err := s.joinLocked(id, conn, rm, false)
-	if err != nil {
-		s.dropIfEmptyLocked(&o, rm)
-	}
-	return out, err
+	return s.connect(id, m)
 }
 
 func (s *Service) dropIfEmptyLocked(o *outbox, rm *room) {

@@ -3,6 +3,7 @@ package rooms
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"sync"
@@ -20,6 +21,7 @@ import (
 // fakeMedia is an SFU that admits everyone and tells the others of joins
 // and leaves, like the real one.
 type fakeMedia struct {
+	delay  time.Duration // each Join takes this long (making PeerConnections)
 	mu     sync.Mutex
 	rooms  map[string]map[string]*fakeSession
 	closed []string
@@ -36,6 +38,7 @@ type fakeSession struct {
 func newFake() *fakeMedia { return &fakeMedia{rooms: map[string]map[string]*fakeSession{}} }
 
 func (f *fakeMedia) Join(room string, p MediaParticipant) (MediaSession, error) {
+	time.Sleep(f.delay)
 	f.mu.Lock()
 	if f.rooms[room] == nil {
 		f.rooms[room] = map[string]*fakeSession{}
@@ -395,4 +398,53 @@ func count(xs []string, x string) int {
 		}
 	}
 	return n
+}
+
+// Joins do not queue behind each other while the SFU makes their
+// connections; a connection that closes while its join is under way leaves
+// the SFU as soon as it is admitted.
+func TestJoinsRunSideBySide(t *testing.T) {
+	f := newFixture(t, Config{})
+	f.media.delay = 100 * time.Millisecond
+	alice, vic := who("usr_alice", protocol.RoleMember), who("usr_vic", protocol.RoleVisitor)
+	if _, err := f.s.Publish(alice, "con_a", "live"); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	var wg sync.WaitGroup
+	for i := 0; i < 20; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := f.s.Watch(vic, fmt.Sprintf("con_v%d", i), "live"); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	if d := time.Since(start); d > time.Second {
+		t.Fatalf("20 joins of 100 ms each took %s: they queued", d)
+	}
+	if ch := f.s.Channels(alice); len(ch) != 1 || ch[0].Viewers != 20 {
+		t.Fatalf("channels %+v", ch)
+	}
+
+	// A viewer whose connection closes mid-join: refused, and gone from the SFU.
+	done := make(chan error)
+	go func() {
+		_, err := f.s.Watch(vic, "con_late", "live")
+		done <- err
+	}()
+	time.Sleep(30 * time.Millisecond)
+	f.s.Disconnected("con_late")
+	code(t, <-done, CodeNotInRoom)
+	if ps, _ := f.media.Participants(f.s.Channels(alice)[0].Room); len(ps) != 21 {
+		t.Fatalf("the SFU has %d participants, want 21", len(ps))
+	}
+	// A request of a participant still joining waits for it.
+	go f.s.Watch(vic, "con_slow", "live")
+	time.Sleep(30 * time.Millisecond)
+	if err := f.s.Signal("con_slow", protocol.RoomSignal{Room: f.s.Channels(alice)[0].Room, PC: "sub", Kind: "candidate", Candidate: &protocol.ICECandidate{Candidate: "candidate:1"}}); err != nil {
+		t.Fatal(err)
+	}
 }
