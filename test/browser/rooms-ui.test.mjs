@@ -1,6 +1,8 @@
 // The group call screen in the console: the Rooms dialog creates a room
 // and joins it; two more people join through the SDK; the grid shows three
-// tiles with video, mute indicators follow the others' microphones, each
+// tiles with video, the speaker is ringed, mute indicators follow the
+// others' microphones, recording shows REC to everyone, a shared screen
+// reaches the others, each
 // tile asks the SFU for the layer its size needs (the console decodes the
 // others' 1280×720 cameras at a tile's size, not at full size); a link
 // (#watch=CHANNEL) opens a broadcast full screen. Screenshots of both.
@@ -72,6 +74,19 @@ test('a group call in the console: create, join, three tiles, mute, layers by ti
   await page.waitForTimeout(1500);
   await page.getByRole('button', { name: 'Stop recording' }).click();
   await eventually('bob sees the recording stop', () => others[0].evaluate(() => window.R.room.info.recording === false));
+
+  // Sharing the screen replaces the camera for everyone; stopping brings it back.
+  const ownerFrames = () => others[0].evaluate(async () => {
+    const s = await window.R.room.stats();
+    const owner = [...window.R.room.participants.values()].find((p) => p.name !== 'Carol');
+    return s.videos.find((v) => v.participant === owner.id)?.framesDecoded || 0;
+  });
+  await page.getByRole('button', { name: 'Share your screen' }).click();
+  await page.locator('.room-tile.sharing[data-self]').waitFor();
+  const f0 = await ownerFrames();
+  await eventually('bob decodes the shared screen', async () => (await ownerFrames()) > f0 + 10, { timeout: 15000 });
+  await page.getByRole('button', { name: 'Stop sharing your screen' }).click();
+  await page.locator('.room-tile[data-self]:not(.sharing)').waitFor();
 
   // Leaving closes the screen.
   await page.getByRole('button', { name: 'Leave the room' }).click();

@@ -91,6 +91,8 @@ export class Room extends EventTarget {
     this.localStream = new MediaStream();
     this.muted = false;
     this.cameraOff = false;
+    this.sharing = false;
+    this.screenStream = null;
     this._tracksByMid = new Map(); // sub PC mid → {track, participant}
     this._early = []; // signals that came before the PCs
     this._subChain = Promise.resolve();
@@ -251,6 +253,8 @@ export class Room extends EventTarget {
     }
     if (this.muted) this._applyMute();
     if (this.cameraOff) this._applyCamera();
+    const screen = this.sharing && this.screenStream?.getVideoTracks()[0];
+    if (screen && this._videoTx) this._videoTx.sender.replaceTrack(screen).catch(() => {});
   }
 
   // _offerPub sends one offer at a time; a change while one is out is
@@ -432,7 +436,37 @@ export class Room extends EventTarget {
     const t = this.localStream.getVideoTracks()[0];
     if (!t) return;
     t.enabled = !this.cameraOff;
-    this._videoTx?.sender.replaceTrack(this.cameraOff ? null : t).catch(() => {});
+    if (!this.sharing) this._videoTx?.sender.replaceTrack(this.cameraOff ? null : t).catch(() => {});
+  }
+
+  // shareScreen sends the screen in place of the camera (the same track
+  // for the room, in the same simulcast layers); stopSharing, or the
+  // browser's own "Stop sharing", brings the camera back.
+  async shareScreen() {
+    if (this.sharing || !this._videoTx) return;
+    let s;
+    try {
+      s = await navigator.mediaDevices.getDisplayMedia({ video: { frameRate: { ideal: 15 } }, audio: false });
+    } catch {
+      throw new ParleyError('media_denied', 'screen sharing was not allowed');
+    }
+    const screen = s.getVideoTracks()[0];
+    screen.contentHint = 'detail';
+    screen.addEventListener('ended', () => this.stopSharing());
+    this.screenStream = s;
+    this.sharing = true;
+    await this._videoTx.sender.replaceTrack(screen);
+    this._fire('local');
+  }
+
+  async stopSharing() {
+    if (!this.sharing) return;
+    this.sharing = false;
+    for (const t of this.screenStream?.getTracks() || []) t.stop();
+    this.screenStream = null;
+    const cam = this.localStream.getVideoTracks()[0];
+    await this._videoTx?.sender.replaceTrack(this.cameraOff ? null : cam || null).catch(() => {});
+    this._fire('local');
   }
 
   // leave takes us out of the room.
@@ -528,7 +562,7 @@ export class Room extends EventTarget {
     clearTimeout(this._failTimer);
     this._closePCs();
     this._unregister();
-    if (stopMedia) for (const t of this.localStream.getTracks()) t.stop();
+    if (stopMedia) for (const t of [...this.localStream.getTracks(), ...(this.screenStream?.getTracks() || [])]) t.stop();
   }
 
   _end(reason) {

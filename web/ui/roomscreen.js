@@ -38,7 +38,8 @@ export const roomCSS = callCSS + `
 .room-tile.speaking .tile-label { background: color-mix(in srgb, var(--accent, #6366f1) 85%, #000); }
 .room-tile video { position: absolute; inset: 0; width: 100%; height: 100%; object-fit: cover; background: #0b1020; }
 .room-screen[data-kind=channel] .room-tile video { object-fit: contain; background: #000; }
-.room-tile[data-self] video { transform: scaleX(-1); }
+.room-tile[data-self]:not(.sharing) video { transform: scaleX(-1); }
+.room-tile.sharing video { object-fit: contain; background: #000; }
 .room-tile .tile-face { position: absolute; inset: 0; display: grid; place-items: center; background: linear-gradient(160deg, #1e293b, #0f172a); }
 .room-tile.has-video .tile-face { display: none; }
 .tile-face .call-avatar { margin: 0; width: clamp(48px, 28%, 112px); font-size: clamp(18px, 4cqmin, 40px); }
@@ -109,11 +110,12 @@ export class RoomScreen {
     this.micBtn = h('button', { type: 'button', class: 'call-btn', onclick: () => r.setMuted(!r.muted) });
     this.camBtn = h('button', { type: 'button', class: 'call-btn', onclick: () => r.setCameraOff(!r.cameraOff) });
     this.linkBtn = this.link ? h('button', { type: 'button', class: 'call-btn', 'aria-label': 'Copy the link', title: 'Copy the link', html: LINK, onclick: () => this._copy() }) : null;
+    this.shareBtn = r.publishing && navigator.mediaDevices?.getDisplayMedia ? h('button', { type: 'button', class: 'call-btn', onclick: () => this._share() }) : null;
     this.recBtn = this.onRecord ? h('button', { type: 'button', class: 'call-btn record', onclick: () => this._record() }) : null;
     this.leaveBtn = h('button', { type: 'button', class: 'call-btn danger hangup', 'aria-label': this.isChannel ? (r.publishing ? 'End the broadcast' : 'Stop watching') : 'Leave the room', title: 'Leave', html: callIcons.hangup, onclick: () => this.leave() });
     this.closeBtn = h('button', { type: 'button', class: 'call-close', hidden: true, onclick: () => this.onClose(this) }, 'Close');
     this.notice = h('div', { class: 'call-notice', role: 'status', hidden: true });
-    const actions = h('div', { class: 'call-actions' }, r.publishing ? [this.micBtn, this.camBtn] : null, this.recBtn, this.linkBtn, this.leaveBtn, this.closeBtn);
+    const actions = h('div', { class: 'call-actions' }, r.publishing ? [this.micBtn, this.camBtn] : null, this.shareBtn, this.recBtn, this.linkBtn, this.leaveBtn, this.closeBtn);
     this.dock = h('div', { class: 'call-dock' }, this.notice, actions);
     this.el = h('div', { class: 'call-screen room-screen', role: 'region', 'aria-label': this.title || 'Group call', dataset: { kind: r.kind } },
       h('div', { class: 'call-bg' }), this.top, this.grid, this.empty, this.dock);
@@ -121,6 +123,15 @@ export class RoomScreen {
 
   leave() {
     this.room.leave();
+  }
+
+  async _share() {
+    try {
+      if (this.room.sharing) await this.room.stopSharing();
+      else await this.room.shareScreen();
+    } catch (e) {
+      this._say(e.message);
+    }
   }
 
   async _record() {
@@ -167,7 +178,10 @@ export class RoomScreen {
   _people() {
     const r = this.room;
     const out = [];
-    if (r.publishing) out.push({ id: 'self', self: true, name: 'You', stream: r.localStream, muted: r.muted, cameraOff: r.cameraOff });
+    if (r.publishing) {
+      const stream = r.sharing && r.screenStream ? r.screenStream : r.localStream;
+      out.push({ id: 'self', self: true, name: r.sharing ? 'You (your screen)' : 'You', stream, muted: r.muted, cameraOff: r.cameraOff && !r.sharing, sharing: r.sharing });
+    }
     for (const p of r.participants.values()) {
       if (this.isChannel && !p.tracks.size && !p.stream.getTracks().length) continue;
       const tracks = [...p.tracks.values()];
@@ -231,6 +245,10 @@ export class RoomScreen {
     this.closeBtn.hidden = !ended;
     this.micBtn.hidden = this.camBtn.hidden = ended;
     if (this.linkBtn) this.linkBtn.hidden = ended;
+    if (this.shareBtn) {
+      this.shareBtn.hidden = ended;
+      this._button(this.shareBtn, r.sharing, callIcons.shareOff, callIcons.share, 'Stop sharing your screen', 'Share your screen');
+    }
     if (this.recBtn) {
       this.recBtn.hidden = ended;
       this._button(this.recBtn, !!r.info?.recording, callIcons.stopRecord, callIcons.record, 'Stop recording', 'Record the room');
@@ -278,6 +296,7 @@ export class RoomScreen {
     }
     const hasVideo = !p.cameraOff && p.stream.getVideoTracks().some((v) => v.readyState === 'live') && (p.self || t.video.videoWidth > 0);
     t.el.classList.toggle('has-video', hasVideo);
+    t.el.classList.toggle('sharing', !!p.sharing);
     t.avatar.firstChild.textContent = initials(p.name);
     t.label.textContent = p.name;
     if (p.muted) t.el.dataset.muted = '';
