@@ -331,6 +331,8 @@ export class Room extends EventTarget {
         break;
       }
       case 'track_published':
+        this._prefs?.delete(d.track.id); // a track again (its publisher rejoined): ask afresh
+      // falls through
       case 'track_muted': {
         const p = this.participants.get(d.track.participant_id) || this._upsert({ id: d.track.participant_id, tracks: [] });
         p.tracks.set(d.track.id, d.track);
@@ -537,6 +539,7 @@ export class Room extends EventTarget {
     this._tracksByMid.clear();
     this._early = [];
     this._earlyEvents = [];
+    this._prefs?.clear();
     this._setState('joining');
     this._fire('participants');
     try {
