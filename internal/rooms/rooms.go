@@ -45,6 +45,9 @@ type Config struct {
 	// MaxPerConnection is how many rooms and channels one connection may
 	// be in at once [8].
 	MaxPerConnection int
+	// MaxPerAccount is how many rooms and channels an account may have
+	// open at once [1000].
+	MaxPerAccount int
 	// ICEServers gives a participant its STUN/TURN servers (RoomJoined).
 	ICEServers func(auth.Identity) []protocol.ICEServer
 }
@@ -59,14 +62,18 @@ func (c *Config) defaults() {
 	if c.MaxPerConnection <= 0 {
 		c.MaxPerConnection = 8
 	}
+	if c.MaxPerAccount <= 0 {
+		c.MaxPerAccount = 1000
+	}
 }
 
 // Error codes of rooms (documented in docs/protocol.md).
 const (
-	CodeRoomFull    = "room_full"    // the room has max_participants already
-	CodeChannelBusy = "channel_busy" // the channel has a broadcaster already
-	CodeNotInRoom   = "not_in_room"  // a request for a room this connection is not in
-	CodeUnavailable = "unavailable"  // no SFU on this server
+	CodeRoomFull    = "room_full"      // the room has max_participants already
+	CodeChannelBusy = "channel_busy"   // the channel has a broadcaster already
+	CodeNotInRoom   = "not_in_room"    // a request for a room this connection is not in
+	CodeUnavailable = "unavailable"    // no SFU on this server
+	CodeTooMany     = "too_many_rooms" // the account has MaxPerAccount rooms and channels open
 )
 
 // Reasons of room:closed.
@@ -89,6 +96,7 @@ type Service struct {
 	rooms    map[string]*room              // by id (rooms and channels)
 	channels map[chanKey]*room             // by account and name
 	byConn   map[string]map[string]*member // connection → room id → member
+	perAcct  map[string]int                // open rooms and channels per account
 	closed   bool
 }
 
@@ -129,7 +137,7 @@ func New(media Media, rec Recorder, b bus.Bus, cfg Config, log *slog.Logger) *Se
 		log = slog.Default()
 	}
 	return &Service{media: media, rec: rec, bus: b, cfg: cfg, log: log, now: time.Now,
-		rooms: map[string]*room{}, channels: map[chanKey]*room{}, byConn: map[string]map[string]*member{}}
+		rooms: map[string]*room{}, channels: map[chanKey]*room{}, byConn: map[string]map[string]*member{}, perAcct: map[string]int{}}
 }
 
 // Config returns the service's configuration, defaults applied.
@@ -233,12 +241,24 @@ func (s *Service) Create(id auth.Identity, r protocol.CreateRoom) (protocol.Room
 	if s.closed {
 		return protocol.Room{}, errStopping()
 	}
+	if err := s.roomyLocked(id.AccountID); err != nil {
+		return protocol.Room{}, err
+	}
 	rm := &room{id: ids.New("room"), account: id.AccountID, kind: protocol.RoomKindRoom, name: r.Name,
 		createdBy: id.UserID, created: s.now().UTC(), max: max, invited: slices.Clone(r.Invite),
 		members: map[string]*member{}}
 	s.rooms[rm.id] = rm
+	s.perAcct[rm.account]++
 	s.armEmpty(rm)
 	return s.viewLocked(rm, true), nil
+}
+
+// roomyLocked says whether the account may open one more room or channel.
+func (s *Service) roomyLocked(account string) error {
+	if s.perAcct[account] >= s.cfg.MaxPerAccount {
+		return apperr.New(apperr.Conflict, CodeTooMany, "the account has %d rooms and channels open, its most: close some", s.cfg.MaxPerAccount)
+	}
+	return nil
 }
 
 // armEmpty starts a room's empty timer (under s.mu).
@@ -326,6 +346,9 @@ func (s *Service) closeLocked(o *outbox, rm *room, reason string) {
 		o.add(stop)
 	}
 	delete(s.rooms, rm.id)
+	if s.perAcct[rm.account]--; s.perAcct[rm.account] <= 0 {
+		delete(s.perAcct, rm.account)
+	}
 	if rm.kind == protocol.RoomKindChannel {
 		delete(s.channels, chanKey{rm.account, rm.channel})
 	}
@@ -445,7 +468,7 @@ func (s *Service) connect(id auth.Identity, m *member) (protocol.RoomJoined, err
 		return protocol.RoomJoined{}, errNotInRoom()
 	}
 	m.sess = sess
-	out := protocol.RoomJoined{ParticipantID: m.id, Room: s.viewLocked(rm, true)}
+	out := protocol.RoomJoined{ParticipantID: m.id, Room: s.viewLocked(rm, staff(id))}
 	if !m.publish && rm.kind == protocol.RoomKindChannel { // a viewer sees the broadcaster only
 		out.Room.Participants = slices.DeleteFunc(out.Room.Participants, func(p protocol.RoomParticipant) bool {
 			_, viewer := rm.viewers.Load(p.ID)
@@ -614,10 +637,14 @@ func (s *Service) channelLocked(id auth.Identity, name string) (*room, error) {
 	k := chanKey{id.AccountID, name}
 	rm := s.channels[k]
 	if rm == nil {
+		if err := s.roomyLocked(id.AccountID); err != nil {
+			return nil, err
+		}
 		rm = &room{id: ids.New("chan"), account: id.AccountID, kind: protocol.RoomKindChannel, channel: name,
 			createdBy: id.UserID, created: s.now().UTC(), members: map[string]*member{}}
 		s.channels[k] = rm
 		s.rooms[rm.id] = rm
+		s.perAcct[rm.account]++
 	}
 	return rm, nil
 }

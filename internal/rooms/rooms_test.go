@@ -448,3 +448,28 @@ func TestJoinsRunSideBySide(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestRoomsPerAccount(t *testing.T) {
+	f := newFixture(t, Config{MaxPerAccount: 2})
+	alice, eve := who("usr_alice", protocol.RoleMember), who("usr_eve", protocol.RoleOwner)
+	rm, err := f.s.Create(alice, protocol.CreateRoom{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.s.Publish(alice, "con_a", "live"); err != nil {
+		t.Fatal(err)
+	}
+	_, err = f.s.Create(alice, protocol.CreateRoom{})
+	code(t, err, CodeTooMany)
+	_, err = f.s.Watch(alice, "con_b", "other")
+	code(t, err, CodeTooMany)
+	if _, err := f.s.Create(eve, protocol.CreateRoom{}); err != nil {
+		t.Fatalf("another account is not limited by this one: %v", err)
+	}
+	if err := f.s.Close(alice, rm.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.s.Create(alice, protocol.CreateRoom{}); err != nil {
+		t.Fatalf("after a close: %v", err)
+	}
+}
