@@ -145,6 +145,9 @@ func (s *Service) Config() Config { return s.cfg }
 
 var channelName = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
 
+// maxTrackID bounds the track ids a client names (browsers make 36-byte UUIDs).
+const maxTrackID = 128
+
 func errNotInRoom() error {
 	return apperr.New(apperr.Conflict, CodeNotInRoom, "you are not in that room")
 }
@@ -585,7 +588,7 @@ func (s *Service) Signal(conn string, r protocol.RoomSignal) error {
 
 // Subscribe sets how the connection shows one track.
 func (s *Service) Subscribe(conn string, r protocol.RoomSubscribe) error {
-	if r.Track == "" || r.Width < 0 || r.Height < 0 || r.Width > 16384 || r.Height > 16384 {
+	if r.Track == "" || len(r.Track) > maxTrackID || r.Width < 0 || r.Height < 0 || r.Width > 16384 || r.Height > 16384 {
 		return apperr.Invalidf("track and a width and height from 0 to 16384")
 	}
 	m, sess := s.session(conn, r.Room)
@@ -600,8 +603,8 @@ func (s *Service) Subscribe(conn string, r protocol.RoomSubscribe) error {
 
 // Mute mutes or unmutes one of the connection's own tracks.
 func (s *Service) Mute(conn string, r protocol.RoomMute) error {
-	if r.Track == "" {
-		return apperr.Invalidf("track: required")
+	if r.Track == "" || len(r.Track) > maxTrackID {
+		return apperr.Invalidf("track: a track id of at most %d bytes", maxTrackID)
 	}
 	m, sess := s.session(conn, r.Room)
 	if m == nil {
