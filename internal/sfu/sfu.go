@@ -21,12 +21,11 @@ import (
 // SFU forwards media between the participants of rooms. It is safe for
 // concurrent use.
 type SFU struct {
-	cfg   Config
-	log   *slog.Logger
-	conn  net.PacketConn
-	batch *batchConn // conn, batching the writes of a fan-out
-	mux   ice.UDPMux
-	api   *webrtc.API
+	cfg Config
+	log *slog.Logger
+	lis *listener
+	mux ice.UDPMux
+	api *webrtc.API
 
 	mu     sync.Mutex
 	closed bool
@@ -40,23 +39,24 @@ func New(cfg Config) (*SFU, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	conn, err := net.ListenPacket("udp", cfg.UDPAddr)
+	l, err := listen(cfg)
 	if err != nil {
 		return nil, err
 	}
-	s := &SFU{cfg: cfg, log: cfg.Logger, conn: conn, rooms: map[string]*room{}}
-	var muxConn net.PacketConn = conn
-	if udp, ok := conn.(*net.UDPConn); ok && !noBatch {
-		s.batch = newBatchConn(udp)
-		muxConn = s.batch
-	}
-	s.mux = webrtc.NewICEUDPMux(nil, muxConn)
+	s := &SFU{cfg: cfg, log: cfg.Logger, lis: l, mux: l.mux, rooms: map[string]*room{}}
 	if s.api, err = newAPI(cfg, s.mux); err != nil {
 		_ = s.mux.Close()
-		_ = conn.Close()
 		return nil, err
 	}
 	return s, nil
+}
+
+// batch is the group of sockets a fan-out holds (none in unit benchmarks).
+func (s *SFU) batch() batchGroup {
+	if s.lis == nil || noBatch {
+		return nil
+	}
+	return s.lis.conns
 }
 
 // noBatch turns write batching off (benchmarks compare).
@@ -177,13 +177,13 @@ func (s *SFU) Close() error {
 		r.close()
 	}
 	s.wg.Wait()
-	err := s.mux.Close()
-	_ = s.conn.Close()
-	return err
+	return s.mux.Close()
 }
 
 // LocalAddr is the UDP address media arrives on.
-func (s *SFU) LocalAddr() net.Addr { return s.conn.LocalAddr() }
+// With a UDPAddr without host it is the unspecified address and the port
+// every interface's socket shares.
+func (s *SFU) LocalAddr() net.Addr { return s.lis.addr }
 
 var (
 	errSFUClosed = apperr.New(apperr.Unavailable, apperr.CodeShuttingDown, "the SFU is closed")

@@ -270,7 +270,7 @@ func (t *pubTrack) fanout(l *layer, s *slot) {
 		}
 	}
 	if downs != nil && len(*downs) > 0 {
-		b := t.room.s.batch
+		b := t.room.s.batch()
 		b.hold()
 		for _, d := range *downs {
 			d.forward(l.idx, s, key, level)
