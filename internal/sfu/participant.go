@@ -41,6 +41,7 @@ type Participant struct {
 	subMu       sync.Mutex
 	subOffering bool // an offer awaits its answer
 	subAgain    bool // tracks changed while offering: offer again after the answer
+	subRestart  bool // the next offer restarts ICE
 	subCands    []webrtc.ICECandidateInit
 
 	subsMu sync.Mutex // serializes subscribe and unsubscribe
@@ -281,7 +282,23 @@ func (p *Participant) handleSub(sig Signal) error {
 
 // negotiateSub offers the sub PC's current tracks to the client, now or,
 // if an offer is out, as soon as its answer arrives.
-func (p *Participant) negotiateSub() {
+func (p *Participant) negotiateSub() { p.offerSub(false) }
+
+// RestartICE makes the SFU offer the sub connection again with new ICE
+// credentials, for a client whose network changed (the client restarts its
+// pub connection itself, with an offer that restarts ICE).
+func (p *Participant) RestartICE() error {
+	p.mu.Lock()
+	closed := p.closed
+	p.mu.Unlock()
+	if closed {
+		return errClosed
+	}
+	p.offerSub(true)
+	return nil
+}
+
+func (p *Participant) offerSub(restart bool) {
 	p.subMu.Lock()
 	defer p.subMu.Unlock()
 	p.mu.Lock()
@@ -290,11 +307,12 @@ func (p *Participant) negotiateSub() {
 	if closed {
 		return
 	}
+	p.subRestart = p.subRestart || restart
 	if p.subOffering {
 		p.subAgain = true
 		return
 	}
-	offer, err := p.sub.CreateOffer(nil)
+	offer, err := p.sub.CreateOffer(&webrtc.OfferOptions{ICERestart: p.subRestart})
 	if err == nil {
 		err = p.sub.SetLocalDescription(offer)
 	}
@@ -302,6 +320,7 @@ func (p *Participant) negotiateSub() {
 		p.s.log.Warn("sfu: sub offer", "participant", p.opts.ID, "err", err)
 		return
 	}
+	p.subRestart = false
 	p.subOffering = true
 	p.sendSDP(PCSub, SignalOffer, offer.SDP)
 }
@@ -427,6 +446,12 @@ func (p *Participant) downFor(trackID string) *downTrack {
 	}
 	return nil
 }
+
+// ID is the participant's ID in its room.
+func (p *Participant) ID() string { return p.opts.ID }
+
+// Room is the ID of the participant's room.
+func (p *Participant) Room() string { return p.room.id }
 
 // SetTrackPreference asks for the layer of a track that fits width×height
 // (0×0: the best there is), or for nothing while paused.

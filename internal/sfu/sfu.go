@@ -186,8 +186,9 @@ func (s *SFU) Close() error {
 func (s *SFU) LocalAddr() net.Addr { return s.lis.addr }
 
 var (
-	errSFUClosed = apperr.New(apperr.Unavailable, apperr.CodeShuttingDown, "the SFU is closed")
-	errDupID     = apperr.New(apperr.Conflict, apperr.CodeConflict, "a participant with this ID is already in the room")
+	errSFUClosed  = apperr.New(apperr.Unavailable, apperr.CodeShuttingDown, "the SFU is closed")
+	errDupID      = apperr.New(apperr.Conflict, apperr.CodeConflict, "a participant with this ID is already in the room")
+	errRoomClosed = apperr.New(apperr.Conflict, apperr.CodeConflict, "the room is closing")
 )
 
 // room returns the room, creating it (and its housekeeping goroutine) if
@@ -243,11 +244,11 @@ func (s *SFU) Join(roomID string, o ParticipantOptions) (*Participant, error) {
 	}
 	r := s.roomLocked(roomID)
 	p.room = r
-	others, tracks, ok := r.join(p)
-	if !ok {
+	others, tracks, err := r.join(p)
+	if err != nil {
 		s.mu.Unlock()
 		p.closePCs()
-		return nil, errDupID
+		return nil, err
 	}
 	s.wg.Add(1)
 	go func() {
