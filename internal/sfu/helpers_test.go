@@ -69,6 +69,7 @@ type testClient struct {
 	events chan Event
 	tracks chan *webrtc.TrackRemote
 	plis   atomic.Int32
+	remb   atomic.Uint64 // last REMB bitrate the publisher got
 	ready  chan struct{}
 	done   chan struct{}
 	wg     sync.WaitGroup
@@ -236,8 +237,11 @@ func (c *testClient) publish(tracks ...*webrtc.TrackLocalStaticRTP) *webrtc.RTPS
 				return
 			}
 			for _, p := range pkts {
-				if _, ok := p.(*rtcp.PictureLossIndication); ok {
+				switch p := p.(type) {
+				case *rtcp.PictureLossIndication:
 					c.plis.Add(1)
+				case *rtcp.ReceiverEstimatedMaximumBitrate:
+					c.remb.Store(uint64(p.Bitrate))
 				}
 			}
 		}
