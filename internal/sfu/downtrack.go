@@ -166,9 +166,10 @@ func (d *downTrack) Unbind(webrtc.TrackLocalContext) error {
 
 // forward sends one packet of a layer of the published track to this
 // subscriber, rewritten, if that layer is the one it gets. key says the
-// packet starts a keyframe (always true for audio). It runs on the
+// packet starts a keyframe (always true for audio), now is the arrival
+// time in Unix nanoseconds. It runs on the
 // publisher's read loop for that layer: no allocation, one short lock.
-func (d *downTrack) forward(layer int32, s *slot, key bool, audioLevel []byte) {
+func (d *downTrack) forward(layer int32, s *slot, key bool, audioLevel []byte, now int64) {
 	cur := d.current.Load()
 	if layer != cur && (layer != d.target.Load() || !key) {
 		return
@@ -179,7 +180,6 @@ func (d *downTrack) forward(layer int32, s *slot, key bool, audioLevel []byte) {
 		d.mu.Unlock()
 		return
 	}
-	now := time.Now().UnixNano()
 	in := p.SequenceNumber
 	if layer != d.current.Load() { // switch at this keyframe
 		if layer != d.target.Load() || !key {
