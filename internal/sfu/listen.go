@@ -32,7 +32,7 @@ func listen(cfg Config) (*listener, error) {
 		}
 		bc := newBatchConn(conn)
 		return &listener{
-			mux: webrtc.NewICEUDPMux(nil, bc.packetConn()), conns: batchGroup{bc},
+			mux: webrtc.NewICEUDPMux(pionLogs{cfg.Logger}.NewLogger("udpmux"), bc.packetConn()), conns: batchGroup{bc},
 			addr: conn.LocalAddr().(*net.UDPAddr),
 		}, nil
 	}
@@ -55,7 +55,7 @@ func listen(cfg Config) (*listener, error) {
 		}
 		bc := newBatchConn(conn)
 		l.conns = append(l.conns, bc)
-		muxes = append(muxes, webrtc.NewICEUDPMux(nil, bc.packetConn()))
+		muxes = append(muxes, webrtc.NewICEUDPMux(pionLogs{cfg.Logger}.NewLogger("udpmux"), bc.packetConn()))
 	}
 	l.mux = ice.NewMultiUDPMuxDefault(muxes...)
 	return l, nil

@@ -80,6 +80,7 @@ func (p *Participant) newPCs() error {
 		gcc.SendSideBWEMinBitrate(100_000),
 		gcc.SendSideBWEMaxBitrate(50_000_000),
 		gcc.SendSideBWEPacer(gcc.NewNoOpPacer()),
+		gcc.WithLoggerFactory(pionLogs{p.s.log}),
 	)
 	if err != nil {
 		p.closePCs()

@@ -64,6 +64,7 @@ var noBatch bool
 
 // newAPI builds the one webrtc.API every PeerConnection comes from.
 func newAPI(cfg Config, mux ice.UDPMux) (*webrtc.API, error) {
+	logs := pionLogs{cfg.Logger}
 	me, err := newMediaEngine()
 	if err != nil {
 		return nil, err
@@ -72,19 +73,19 @@ func newAPI(cfg Config, mux ice.UDPMux) (*webrtc.API, error) {
 	// Toward publishers: NACKs for their losses, receiver reports and TWCC
 	// feedback. Toward subscribers: sender reports. Retransmissions to
 	// subscribers and their TWCC sequence numbers are the downtracks' own.
-	gen, err := nack.NewGeneratorInterceptor()
+	gen, err := nack.NewGeneratorInterceptor(nack.WithGeneratorLoggerFactory(logs))
 	if err != nil {
 		return nil, err
 	}
-	rr, err := report.NewReceiverInterceptor()
+	rr, err := report.NewReceiverInterceptor(report.WithReceiverLoggerFactory(logs))
 	if err != nil {
 		return nil, err
 	}
-	sr, err := report.NewSenderInterceptor()
+	sr, err := report.NewSenderInterceptor(report.WithSenderLoggerFactory(logs))
 	if err != nil {
 		return nil, err
 	}
-	tw, err := twcc.NewSenderInterceptor()
+	tw, err := twcc.NewSenderInterceptor(twcc.WithLoggerFactory(logs))
 	if err != nil {
 		return nil, err
 	}
@@ -93,7 +94,7 @@ func newAPI(cfg Config, mux ice.UDPMux) (*webrtc.API, error) {
 	reg.Add(sr)
 	reg.Add(tw)
 
-	se := webrtc.SettingEngine{}
+	se := webrtc.SettingEngine{LoggerFactory: logs}
 	se.SetICEUDPMux(mux)
 	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4, webrtc.NetworkTypeUDP6})
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
