@@ -126,12 +126,31 @@ func (p *Participant) sendCandidate(pc string, c *webrtc.ICECandidate) {
 	p.q.push(outItem{sig: &Signal{PC: pc, Kind: SignalCandidate, Candidate: &init}})
 }
 
+// closeGate holds back candidates until the next sendSDP: an ICE restart
+// gathers new ones as soon as the local description is set.
+func (p *Participant) closeGate(pc string) {
+	p.gateMu.Lock()
+	p.gateOpen[gateIndex(pc)] = false
+	p.gateMu.Unlock()
+}
+
 // sendSDP sends an offer or answer, then the candidates that waited for it.
 func (p *Participant) sendSDP(pc string, kind SignalKind, sdp string) {
-	i := gateIndex(pc)
 	p.gateMu.Lock()
 	defer p.gateMu.Unlock()
 	p.q.push(outItem{sig: &Signal{PC: pc, Kind: kind, SDP: sdp}})
+	p.openGateLocked(pc)
+}
+
+// openGate lets candidates through again, those held back first.
+func (p *Participant) openGate(pc string) {
+	p.gateMu.Lock()
+	defer p.gateMu.Unlock()
+	p.openGateLocked(pc)
+}
+
+func (p *Participant) openGateLocked(pc string) {
+	i := gateIndex(pc)
 	p.gateOpen[i] = true
 	for _, c := range p.gated[i] {
 		c := c
@@ -196,11 +215,13 @@ func (p *Participant) handlePub(sig Signal) error {
 		}
 		answer, err := p.pub.CreateAnswer(nil)
 		if err == nil {
+			p.closeGate(PCPub)
 			err = p.pub.SetLocalDescription(answer)
 		}
 		if err != nil {
 			// put the PC back as it was before the offer
 			_ = p.pub.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeRollback})
+			p.openGate(PCPub)
 			return apperr.Invalidf("pub answer: %v", err)
 		}
 		p.sendSDP(PCPub, SignalAnswer, answer.SDP)
@@ -315,9 +336,11 @@ func (p *Participant) offerSub(restart bool) {
 	}
 	offer, err := p.sub.CreateOffer(&webrtc.OfferOptions{ICERestart: p.subRestart})
 	if err == nil {
+		p.closeGate(PCSub)
 		err = p.sub.SetLocalDescription(offer)
 	}
 	if err != nil {
+		p.openGate(PCSub)
 		p.s.log.Warn("sfu: sub offer", "participant", p.opts.ID, "err", err)
 		return
 	}
