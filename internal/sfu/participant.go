@@ -54,7 +54,7 @@ type Participant struct {
 }
 
 func (p *Participant) info() ParticipantInfo {
-	pi := ParticipantInfo{ID: p.opts.ID, UserID: p.opts.UserID, Name: p.opts.Name, Joined: p.joined}
+	pi := ParticipantInfo{ID: p.opts.ID, UserID: p.opts.UserID, Name: p.opts.Name, Joined: p.joined, Tracks: []TrackInfo{}}
 	for _, t := range p.room.tracksOf(p) {
 		pi.Tracks = append(pi.Tracks, t.info())
 	}

@@ -288,7 +288,7 @@ func (t *pubTrack) fanout(l *layer, s *slot, now int64) {
 func (t *pubTrack) info() TrackInfo {
 	ti := TrackInfo{
 		ID: t.id, ParticipantID: t.pub.opts.ID, Kind: t.kind.String(), Source: t.source,
-		Codec: t.codec.MimeType, Simulcast: t.simul, Muted: t.muted.Load(),
+		Codec: t.codec.MimeType, Simulcast: t.simul, Muted: t.muted.Load(), Layers: []LayerInfo{},
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
