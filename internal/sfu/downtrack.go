@@ -135,8 +135,12 @@ func (d *downTrack) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameter
 	for _, e := range ctx.HeaderExtensions() {
 		switch e.URI {
 		case uriTWCC:
-			d.extTWCC = uint8(e.ID)
-			exts = append(exts, interceptor.RTPHeaderExtension{URI: e.URI, ID: e.ID})
+			// video only: the estimate serves layer choice, and audio's
+			// packets would cost the estimator as much as video's
+			if d.track.kind == webrtc.RTPCodecTypeVideo {
+				d.extTWCC = uint8(e.ID)
+				exts = append(exts, interceptor.RTPHeaderExtension{URI: e.URI, ID: e.ID})
+			}
 		case uriAudioLevel:
 			d.extAL = uint8(e.ID)
 		}
