@@ -53,7 +53,8 @@
 // ends: one system call per packet instead of one per subscriber. Pion's gcc
 // estimator, which each subscriber's writes pass through so it can match
 // TWCC feedback to sent packets, records every packet in a list and a map:
-// two allocations per packet per subscriber, the only ones on the path.
+// two allocations per video packet per subscriber, the only ones on the path
+// (audio does not go through it).
 //
 // With a UDPAddr without host, the SFU opens one socket per interface
 // address on the shared port (pion's multi mux) rather than one socket on
