@@ -2,6 +2,7 @@ package sfu
 
 import (
 	"fmt"
+	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -19,6 +20,7 @@ func TestChurn(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	base := runtime.NumGoroutine()
 	var wg sync.WaitGroup
 	for w := range 4 {
 		wg.Add(1)
@@ -49,4 +51,7 @@ func TestChurn(t *testing.T) {
 	wg.Wait()
 	stopTap()
 	eventually(t, "the room is gone", func() bool { _, ok := s.Room("churn"); return !ok })
+	// participants leave nothing behind while the SFU runs on (the room's
+	// own goroutine is gone too)
+	eventually(t, "goroutines back to where they were", func() bool { return runtime.NumGoroutine() <= base-1 })
 }
