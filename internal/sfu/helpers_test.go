@@ -62,7 +62,8 @@ type clientOptions struct {
 type testClient struct {
 	t      testing.TB
 	id     string
-	p      *Participant
+	p      *Participant           // nil when the client runs in another process
+	signal func(sig Signal) error // client → SFU
 	pub    *webrtc.PeerConnection
 	sub    *webrtc.PeerConnection
 	sigs   chan Signal
@@ -108,8 +109,9 @@ func newClientAPI(t testing.TB, o clientOptions) *webrtc.API {
 	return webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithInterceptorRegistry(reg), webrtc.WithSettingEngine(se))
 }
 
-// join makes a client and joins it to a room.
-func join(t testing.TB, s *SFU, roomID, id string, canPublish bool, o clientOptions) *testClient {
+// newClient makes a client's two PeerConnections; signal carries what the
+// client sends to the SFU (set it before start).
+func newClient(t testing.TB, id string, o clientOptions) *testClient {
 	t.Helper()
 	api := newClientAPI(t, o)
 	c := &testClient{
@@ -131,6 +133,22 @@ func join(t testing.TB, s *SFU, roomID, id string, canPublish bool, o clientOpti
 		case <-c.done:
 		}
 	})
+	return c
+}
+
+// start lets the client send signals and apply the SFU's.
+func (c *testClient) start() {
+	close(c.ready)
+	c.wg.Add(1)
+	go c.loop()
+	c.t.Cleanup(c.close)
+}
+
+// join makes a client and joins it to a room.
+func join(t testing.TB, s *SFU, roomID, id string, canPublish bool, o clientOptions) *testClient {
+	t.Helper()
+	c := newClient(t, id, o)
+	var err error
 	c.p, err = s.Join(roomID, ParticipantOptions{
 		ID: id, UserID: "u-" + id, Name: strings.ToUpper(id), CanPublish: canPublish,
 		OnSignal: func(sig Signal) { c.sigs <- sig },
@@ -145,10 +163,8 @@ func join(t testing.TB, s *SFU, roomID, id string, canPublish bool, o clientOpti
 	if err != nil {
 		t.Fatal(err)
 	}
-	close(c.ready)
-	c.wg.Add(1)
-	go c.loop()
-	t.Cleanup(c.close)
+	c.signal = c.p.HandleSignal
+	c.start()
 	return c
 }
 
@@ -158,7 +174,7 @@ func (c *testClient) sendCandidate(pc string, ic *webrtc.ICECandidate) {
 	}
 	<-c.ready
 	init := ic.ToJSON()
-	if err := c.p.HandleSignal(Signal{PC: pc, Kind: SignalCandidate, Candidate: &init}); err != nil && !isClosed(err) {
+	if err := c.signal(Signal{PC: pc, Kind: SignalCandidate, Candidate: &init}); err != nil && !isClosed(err) {
 		c.t.Errorf("%s: candidate: %v", c.id, err)
 	}
 }
@@ -210,7 +226,7 @@ func (c *testClient) apply(sig Signal) error {
 		if err := pc.SetLocalDescription(ans); err != nil {
 			return err
 		}
-		return c.p.HandleSignal(Signal{PC: PCSub, Kind: SignalAnswer, SDP: ans.SDP})
+		return c.signal(Signal{PC: PCSub, Kind: SignalAnswer, SDP: ans.SDP})
 	}
 	return nil
 }
@@ -259,7 +275,7 @@ func (c *testClient) offer() {
 	if err := c.pub.SetLocalDescription(offer); err != nil {
 		c.t.Fatal(err)
 	}
-	if err := c.p.HandleSignal(Signal{PC: PCPub, Kind: SignalOffer, SDP: offer.SDP}); err != nil {
+	if err := c.signal(Signal{PC: PCPub, Kind: SignalOffer, SDP: offer.SDP}); err != nil {
 		c.t.Fatal(err)
 	}
 	for end := time.Now().Add(5 * time.Second); c.pub.SignalingState() != webrtc.SignalingStateStable; time.Sleep(5 * time.Millisecond) {
@@ -275,7 +291,9 @@ func (c *testClient) close() {
 		return
 	default:
 	}
-	c.p.Leave()
+	if c.p != nil {
+		c.p.Leave()
+	}
 	close(c.done)
 	_ = c.pub.Close()
 	_ = c.sub.Close()
