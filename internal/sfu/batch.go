@@ -39,6 +39,15 @@ func newBatchConn(conn *net.UDPConn) *batchConn {
 	return c
 }
 
+// packetConn is what the ICE mux should use: the batchConn, or with
+// batching off (noBatch) the bare socket.
+func (c *batchConn) packetConn() net.PacketConn {
+	if noBatch {
+		return c.conn
+	}
+	return c
+}
+
 // hold starts a fan-out: writes are queued until the matching release.
 func (c *batchConn) hold() {
 	if c == nil {

@@ -85,14 +85,14 @@ func BenchmarkForward(b *testing.B) {
 			b.Run(fmt.Sprintf("subs=%d/gcc=%v", n, withBWE), func(b *testing.B) {
 				t, l := benchTrack(b, n, withBWE)
 				s := benchSlot()
-				t.fanout(l, s) // keyframe: every downtrack starts
+				t.fanout(l, s, time.Now().UnixNano()) // keyframe: every downtrack starts
 				s.pkt.Payload[1] = 0x01
 				b.ReportAllocs()
 				b.ResetTimer()
 				for range b.N {
 					s.pkt.SequenceNumber++
 					s.pkt.Timestamp += 3000
-					t.fanout(l, s)
+					t.fanout(l, s, time.Now().UnixNano())
 				}
 				b.ReportMetric(float64(b.N*n)/b.Elapsed().Seconds(), "fwd/s")
 			})
@@ -165,7 +165,7 @@ func BenchmarkForwardSRTP(b *testing.B) {
 			for range b.N {
 				sl.pkt.SequenceNumber++
 				sl.pkt.Timestamp += 3000
-				t.fanout(l, sl)
+				t.fanout(l, sl, time.Now().UnixNano())
 			}
 			b.StopTimer()
 			cpu := threadCPU(b) - cpu0

@@ -11,8 +11,11 @@ import (
 // Config configures an SFU. The zero value is usable: every field has a
 // default, applied by New.
 type Config struct {
-	// UDPAddr is the one UDP address every PeerConnection's ICE traffic goes
-	// through (ICE UDP mux). Defaults to ":7882". Tests use "127.0.0.1:0".
+	// UDPAddr is the one UDP port every PeerConnection's ICE traffic goes
+	// through (ICE UDP mux). With a host, one socket on that address; without
+	// one (":7882", "0.0.0.0:7882"), one socket per interface address, all on
+	// the same port, so replies leave from the address the peer checked.
+	// Port 0 picks a free port. Defaults to ":7882". Tests use "127.0.0.1:0".
 	UDPAddr string
 
 	// PublicIP, when set, is announced in ICE candidates instead of the

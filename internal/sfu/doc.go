@@ -47,11 +47,19 @@
 // The per-packet cost is per packet per subscriber: the rewrite (about 100 ns,
 // no allocation: the header, extension buffers and RTX buffer live in the
 // downtrack), then pion's send path — the sender-report interceptor, SRTP
-// encryption and one sendto system call through the ICE mux. The system call
-// dominates (see BenchmarkForwardSRTP). Pion's gcc estimator, which each
-// subscriber's writes pass through so it can match TWCC feedback to sent
-// packets, records every packet in a list and a map: two allocations per
-// packet per subscriber, the only ones on the path.
+// encryption and a datagram through the ICE mux. Sending dominates (see
+// BenchmarkForwardSRTP), so the SFU's sockets (batchConn) queue the
+// datagrams written during a fan-out and send them with one sendmmsg when it
+// ends: one system call per packet instead of one per subscriber. Pion's gcc
+// estimator, which each subscriber's writes pass through so it can match
+// TWCC feedback to sent packets, records every packet in a list and a map:
+// two allocations per video packet per subscriber, the only ones on the path
+// (audio does not go through it).
+//
+// With a UDPAddr without host, the SFU opens one socket per interface
+// address on the shared port (pion's multi mux) rather than one socket on
+// the unspecified address, whose replies the kernel may send from another
+// address than the candidate the peer checked.
 //
 // # Control
 //

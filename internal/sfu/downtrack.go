@@ -135,8 +135,12 @@ func (d *downTrack) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameter
 	for _, e := range ctx.HeaderExtensions() {
 		switch e.URI {
 		case uriTWCC:
-			d.extTWCC = uint8(e.ID)
-			exts = append(exts, interceptor.RTPHeaderExtension{URI: e.URI, ID: e.ID})
+			// video only: the estimate serves layer choice, and audio's
+			// packets would cost the estimator as much as video's
+			if d.track.kind == webrtc.RTPCodecTypeVideo {
+				d.extTWCC = uint8(e.ID)
+				exts = append(exts, interceptor.RTPHeaderExtension{URI: e.URI, ID: e.ID})
+			}
 		case uriAudioLevel:
 			d.extAL = uint8(e.ID)
 		}
@@ -166,9 +170,10 @@ func (d *downTrack) Unbind(webrtc.TrackLocalContext) error {
 
 // forward sends one packet of a layer of the published track to this
 // subscriber, rewritten, if that layer is the one it gets. key says the
-// packet starts a keyframe (always true for audio). It runs on the
+// packet starts a keyframe (always true for audio), now is the arrival
+// time in Unix nanoseconds. It runs on the
 // publisher's read loop for that layer: no allocation, one short lock.
-func (d *downTrack) forward(layer int32, s *slot, key bool, audioLevel []byte) {
+func (d *downTrack) forward(layer int32, s *slot, key bool, audioLevel []byte, now int64) {
 	cur := d.current.Load()
 	if layer != cur && (layer != d.target.Load() || !key) {
 		return
@@ -179,7 +184,6 @@ func (d *downTrack) forward(layer int32, s *slot, key bool, audioLevel []byte) {
 		d.mu.Unlock()
 		return
 	}
-	now := time.Now().UnixNano()
 	in := p.SequenceNumber
 	if layer != d.current.Load() { // switch at this keyframe
 		if layer != d.target.Load() || !key {

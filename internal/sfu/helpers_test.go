@@ -62,13 +62,15 @@ type clientOptions struct {
 type testClient struct {
 	t      testing.TB
 	id     string
-	p      *Participant
+	p      *Participant           // nil when the client runs in another process
+	signal func(sig Signal) error // client → SFU
 	pub    *webrtc.PeerConnection
 	sub    *webrtc.PeerConnection
 	sigs   chan Signal
 	events chan Event
 	tracks chan *webrtc.TrackRemote
 	plis   atomic.Int32
+	remb   atomic.Uint64 // last REMB bitrate the publisher got
 	ready  chan struct{}
 	done   chan struct{}
 	wg     sync.WaitGroup
@@ -107,8 +109,9 @@ func newClientAPI(t testing.TB, o clientOptions) *webrtc.API {
 	return webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithInterceptorRegistry(reg), webrtc.WithSettingEngine(se))
 }
 
-// join makes a client and joins it to a room.
-func join(t testing.TB, s *SFU, roomID, id string, canPublish bool, o clientOptions) *testClient {
+// newClient makes a client's two PeerConnections; signal carries what the
+// client sends to the SFU (set it before start).
+func newClient(t testing.TB, id string, o clientOptions) *testClient {
 	t.Helper()
 	api := newClientAPI(t, o)
 	c := &testClient{
@@ -130,6 +133,22 @@ func join(t testing.TB, s *SFU, roomID, id string, canPublish bool, o clientOpti
 		case <-c.done:
 		}
 	})
+	return c
+}
+
+// start lets the client send signals and apply the SFU's.
+func (c *testClient) start() {
+	close(c.ready)
+	c.wg.Add(1)
+	go c.loop()
+	c.t.Cleanup(c.close)
+}
+
+// join makes a client and joins it to a room.
+func join(t testing.TB, s *SFU, roomID, id string, canPublish bool, o clientOptions) *testClient {
+	t.Helper()
+	c := newClient(t, id, o)
+	var err error
 	c.p, err = s.Join(roomID, ParticipantOptions{
 		ID: id, UserID: "u-" + id, Name: strings.ToUpper(id), CanPublish: canPublish,
 		OnSignal: func(sig Signal) { c.sigs <- sig },
@@ -144,10 +163,8 @@ func join(t testing.TB, s *SFU, roomID, id string, canPublish bool, o clientOpti
 	if err != nil {
 		t.Fatal(err)
 	}
-	close(c.ready)
-	c.wg.Add(1)
-	go c.loop()
-	t.Cleanup(c.close)
+	c.signal = c.p.HandleSignal
+	c.start()
 	return c
 }
 
@@ -157,7 +174,7 @@ func (c *testClient) sendCandidate(pc string, ic *webrtc.ICECandidate) {
 	}
 	<-c.ready
 	init := ic.ToJSON()
-	if err := c.p.HandleSignal(Signal{PC: pc, Kind: SignalCandidate, Candidate: &init}); err != nil && !isClosed(err) {
+	if err := c.signal(Signal{PC: pc, Kind: SignalCandidate, Candidate: &init}); err != nil && !isClosed(err) {
 		c.t.Errorf("%s: candidate: %v", c.id, err)
 	}
 }
@@ -209,7 +226,7 @@ func (c *testClient) apply(sig Signal) error {
 		if err := pc.SetLocalDescription(ans); err != nil {
 			return err
 		}
-		return c.p.HandleSignal(Signal{PC: PCSub, Kind: SignalAnswer, SDP: ans.SDP})
+		return c.signal(Signal{PC: PCSub, Kind: SignalAnswer, SDP: ans.SDP})
 	}
 	return nil
 }
@@ -236,8 +253,11 @@ func (c *testClient) publish(tracks ...*webrtc.TrackLocalStaticRTP) *webrtc.RTPS
 				return
 			}
 			for _, p := range pkts {
-				if _, ok := p.(*rtcp.PictureLossIndication); ok {
+				switch p := p.(type) {
+				case *rtcp.PictureLossIndication:
 					c.plis.Add(1)
+				case *rtcp.ReceiverEstimatedMaximumBitrate:
+					c.remb.Store(uint64(p.Bitrate))
 				}
 			}
 		}
@@ -255,7 +275,7 @@ func (c *testClient) offer() {
 	if err := c.pub.SetLocalDescription(offer); err != nil {
 		c.t.Fatal(err)
 	}
-	if err := c.p.HandleSignal(Signal{PC: PCPub, Kind: SignalOffer, SDP: offer.SDP}); err != nil {
+	if err := c.signal(Signal{PC: PCPub, Kind: SignalOffer, SDP: offer.SDP}); err != nil {
 		c.t.Fatal(err)
 	}
 	for end := time.Now().Add(5 * time.Second); c.pub.SignalingState() != webrtc.SignalingStateStable; time.Sleep(5 * time.Millisecond) {
@@ -271,7 +291,9 @@ func (c *testClient) close() {
 		return
 	default:
 	}
-	c.p.Leave()
+	if c.p != nil {
+		c.p.Leave()
+	}
 	close(c.done)
 	_ = c.pub.Close()
 	_ = c.sub.Close()

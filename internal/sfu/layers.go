@@ -40,19 +40,40 @@ func (r *room) chooseLayer(d *downTrack) int32 {
 	}
 	now := time.Now().UnixNano()
 	unwanted := t.unwanted.Load()
-	var avail [maxLayers]*layer
+	var views [maxLayers]layerView
 	t.mu.Lock()
 	for i, l := range t.layers {
 		// a layer counts if it is sending, or if dynacast paused it (the
 		// publisher resumes it once it is wanted again)
 		if l != nil && (l.lastArrival.Load() == 0 || now-l.lastArrival.Load() < int64(1500*time.Millisecond) || unwanted&(1<<i) != 0) {
-			avail[i] = l
+			views[i] = layerView{ok: true, width: int(l.width.Load()), height: int(l.height.Load()), bitrate: int(l.bitrate.Load())}
 		}
 	}
 	t.mu.Unlock()
+	want := pickLayer(views, w, h, d.sub.videoBudget(), r.s.cfg.MaxBitrate)
+	if want < 0 {
+		return d.current.Load() // nothing to choose from: keep what it gets
+	}
+	return want
+}
+
+// layerView is what pickLayer knows of a layer: whether it can be chosen,
+// its size (0 if no keyframe seen yet) and measured bitrate (0 if unknown).
+type layerView struct {
+	ok                     bool
+	width, height, bitrate int
+}
+
+// pickLayer chooses among the available layers: the smallest covering
+// w×h (0×0: the top one), then lower while its bitrate exceeds budget or
+// max (0: no max), down to the lowest available. Unknown sizes are guessed
+// by halving from the top layer's (1280×720 if that is unknown too),
+// unknown bitrates from nominalBitrate. It returns -1 if no layer is
+// available.
+func pickLayer(views [maxLayers]layerView, w, h, budget, max int) int32 {
 	top, low := int32(-1), int32(-1)
 	for i := int32(maxLayers - 1); i >= 0; i-- {
-		if avail[i] != nil {
+		if views[i].ok {
 			if top < 0 {
 				top = i
 			}
@@ -60,35 +81,36 @@ func (r *room) chooseLayer(d *downTrack) int32 {
 		}
 	}
 	if top < 0 {
-		return d.current.Load() // nothing to choose from: keep what it gets
+		return -1
 	}
 	want := top
 	if w > 0 || h > 0 {
-		tw, th := int(avail[top].width.Load()), int(avail[top].height.Load())
+		tw, th := views[top].width, views[top].height
+		if tw == 0 {
+			tw, th = 1280, 720
+		}
 		for i := low; i <= top; i++ {
-			l := avail[i]
-			if l == nil {
+			v := views[i]
+			if !v.ok {
 				continue
 			}
-			lw, lh := int(l.width.Load()), int(l.height.Load())
-			if lw == 0 && tw > 0 { // not seen yet: assume each layer halves the size
+			lw, lh := v.width, v.height
+			if lw == 0 { // not seen yet: assume each layer halves the size
 				lw, lh = tw>>(top-i), th>>(top-i)
 			}
-			if lw == 0 || (lw >= w && lh >= h) {
+			if lw >= w && lh >= h {
 				want = i
 				break
 			}
 		}
 	}
-	budget := d.sub.videoBudget()
-	max := r.s.cfg.MaxBitrate
 	for want > low {
-		l := avail[want]
+		v := views[want]
 		br := nominalBitrate[want]
-		if l != nil && l.bitrate.Load() > 0 {
-			br = int(l.bitrate.Load())
+		if v.bitrate > 0 {
+			br = v.bitrate
 		}
-		if l != nil && br <= budget && (max == 0 || br <= max) {
+		if v.ok && br <= budget && (max == 0 || br <= max) {
 			break
 		}
 		want--

@@ -41,6 +41,7 @@ type Participant struct {
 	subMu       sync.Mutex
 	subOffering bool // an offer awaits its answer
 	subAgain    bool // tracks changed while offering: offer again after the answer
+	subRestart  bool // the next offer restarts ICE
 	subCands    []webrtc.ICECandidateInit
 
 	subsMu sync.Mutex // serializes subscribe and unsubscribe
@@ -53,7 +54,7 @@ type Participant struct {
 }
 
 func (p *Participant) info() ParticipantInfo {
-	pi := ParticipantInfo{ID: p.opts.ID, UserID: p.opts.UserID, Name: p.opts.Name, Joined: p.joined}
+	pi := ParticipantInfo{ID: p.opts.ID, UserID: p.opts.UserID, Name: p.opts.Name, Joined: p.joined, Tracks: []TrackInfo{}}
 	for _, t := range p.room.tracksOf(p) {
 		pi.Tracks = append(pi.Tracks, t.info())
 	}
@@ -79,6 +80,7 @@ func (p *Participant) newPCs() error {
 		gcc.SendSideBWEMinBitrate(100_000),
 		gcc.SendSideBWEMaxBitrate(50_000_000),
 		gcc.SendSideBWEPacer(gcc.NewNoOpPacer()),
+		gcc.WithLoggerFactory(pionLogs{p.s.log}),
 	)
 	if err != nil {
 		p.closePCs()
@@ -124,12 +126,31 @@ func (p *Participant) sendCandidate(pc string, c *webrtc.ICECandidate) {
 	p.q.push(outItem{sig: &Signal{PC: pc, Kind: SignalCandidate, Candidate: &init}})
 }
 
+// closeGate holds back candidates until the next sendSDP: an ICE restart
+// gathers new ones as soon as the local description is set.
+func (p *Participant) closeGate(pc string) {
+	p.gateMu.Lock()
+	p.gateOpen[gateIndex(pc)] = false
+	p.gateMu.Unlock()
+}
+
 // sendSDP sends an offer or answer, then the candidates that waited for it.
 func (p *Participant) sendSDP(pc string, kind SignalKind, sdp string) {
-	i := gateIndex(pc)
 	p.gateMu.Lock()
 	defer p.gateMu.Unlock()
 	p.q.push(outItem{sig: &Signal{PC: pc, Kind: kind, SDP: sdp}})
+	p.openGateLocked(pc)
+}
+
+// openGate lets candidates through again, those held back first.
+func (p *Participant) openGate(pc string) {
+	p.gateMu.Lock()
+	defer p.gateMu.Unlock()
+	p.openGateLocked(pc)
+}
+
+func (p *Participant) openGateLocked(pc string) {
+	i := gateIndex(pc)
 	p.gateOpen[i] = true
 	for _, c := range p.gated[i] {
 		c := c
@@ -194,11 +215,13 @@ func (p *Participant) handlePub(sig Signal) error {
 		}
 		answer, err := p.pub.CreateAnswer(nil)
 		if err == nil {
+			p.closeGate(PCPub)
 			err = p.pub.SetLocalDescription(answer)
 		}
 		if err != nil {
 			// put the PC back as it was before the offer
 			_ = p.pub.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeRollback})
+			p.openGate(PCPub)
 			return apperr.Invalidf("pub answer: %v", err)
 		}
 		p.sendSDP(PCPub, SignalAnswer, answer.SDP)
@@ -281,7 +304,23 @@ func (p *Participant) handleSub(sig Signal) error {
 
 // negotiateSub offers the sub PC's current tracks to the client, now or,
 // if an offer is out, as soon as its answer arrives.
-func (p *Participant) negotiateSub() {
+func (p *Participant) negotiateSub() { p.offerSub(false) }
+
+// RestartICE makes the SFU offer the sub connection again with new ICE
+// credentials, for a client whose network changed (the client restarts its
+// pub connection itself, with an offer that restarts ICE).
+func (p *Participant) RestartICE() error {
+	p.mu.Lock()
+	closed := p.closed
+	p.mu.Unlock()
+	if closed {
+		return errClosed
+	}
+	p.offerSub(true)
+	return nil
+}
+
+func (p *Participant) offerSub(restart bool) {
 	p.subMu.Lock()
 	defer p.subMu.Unlock()
 	p.mu.Lock()
@@ -290,18 +329,22 @@ func (p *Participant) negotiateSub() {
 	if closed {
 		return
 	}
+	p.subRestart = p.subRestart || restart
 	if p.subOffering {
 		p.subAgain = true
 		return
 	}
-	offer, err := p.sub.CreateOffer(nil)
+	offer, err := p.sub.CreateOffer(&webrtc.OfferOptions{ICERestart: p.subRestart})
 	if err == nil {
+		p.closeGate(PCSub)
 		err = p.sub.SetLocalDescription(offer)
 	}
 	if err != nil {
+		p.openGate(PCSub)
 		p.s.log.Warn("sfu: sub offer", "participant", p.opts.ID, "err", err)
 		return
 	}
+	p.subRestart = false
 	p.subOffering = true
 	p.sendSDP(PCSub, SignalOffer, offer.SDP)
 }
@@ -427,6 +470,12 @@ func (p *Participant) downFor(trackID string) *downTrack {
 	}
 	return nil
 }
+
+// ID is the participant's ID in its room.
+func (p *Participant) ID() string { return p.opts.ID }
+
+// Room is the ID of the participant's room.
+func (p *Participant) Room() string { return p.room.id }
 
 // SetTrackPreference asks for the layer of a track that fits width×height
 // (0×0: the best there is), or for nothing while paused.

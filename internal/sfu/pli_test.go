@@ -52,3 +52,27 @@ func TestPLIForwardedAndLimited(t *testing.T) {
 	sub.close()
 	pub.close()
 }
+
+// Config.MaxBitrate reaches video publishers as their REMB ceiling.
+func TestMaxBitrateREMB(t *testing.T) {
+	deadline(t, 30*time.Second)
+	s := newTestSFU(t, Config{MaxBitrate: 400_000})
+	pub := join(t, s, "r", "pub", true, clientOptions{})
+	track := vp8Track(t, "cam", "s", "")
+	pub.publish(track)
+	tk := time.NewTicker(10 * time.Millisecond)
+	defer tk.Stop()
+	end := time.After(10 * time.Second)
+	for n := uint32(0); pub.remb.Load() == 0; n++ {
+		select {
+		case <-tk.C:
+			_ = track.WriteRTP(&rtp.Packet{Header: rtp.Header{Version: 2, SequenceNumber: uint16(n), Timestamp: n * 3000, Marker: true}, Payload: vp8(n%10 == 0, 'm', n)})
+		case <-end:
+			t.Fatal("no REMB")
+		}
+	}
+	if got := pub.remb.Load(); got != 400_000 {
+		t.Fatalf("REMB %d, want 400000", got)
+	}
+	pub.close()
+}

@@ -1,6 +1,7 @@
 package sfu
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -44,6 +45,40 @@ func TestRepublish(t *testing.T) {
 		pub.offer()
 		if ev := sub.waitEvent(EventTrackUnpublished, 10*time.Second); ev.Track.ID != id {
 			t.Fatalf("round %d: unpublished %q", round, ev.Track.ID)
+		}
+	}
+	// an ICE restart of the sub connection: new credentials, media flows on
+	ufrag := func() string {
+		d := sub.sub.RemoteDescription()
+		if d == nil {
+			return ""
+		}
+		for _, line := range strings.Split(d.SDP, "\r\n") {
+			if u, ok := strings.CutPrefix(line, "a=ice-ufrag:"); ok {
+				return u
+			}
+		}
+		return ""
+	}
+	before := ufrag()
+	track := vp8Track(t, "last-cam", "s", "")
+	pub.publish(track)
+	if err := sub.p.RestartICE(); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "a new sub offer with new ICE credentials", func() bool {
+		return ufrag() != before && sub.sub.SignalingState() == webrtc.SignalingStateStable
+	})
+	var tr *webrtc.TrackRemote
+	tk := time.NewTicker(5 * time.Millisecond)
+	defer tk.Stop()
+	for n := uint32(0); tr == nil; n++ {
+		select {
+		case tr = <-sub.tracks:
+		case <-tk.C:
+			_ = track.WriteRTP(&rtp.Packet{Header: rtp.Header{Version: 2, SequenceNumber: uint16(n), Timestamp: n * 3000, Marker: true}, Payload: vp8(true, 'r', n)})
+		case <-time.After(10 * time.Second):
+			t.Fatal("no track after the ICE restart")
 		}
 	}
 	if n := len(sub.p.sub.GetTransceivers()); n > 2 {

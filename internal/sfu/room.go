@@ -121,11 +121,14 @@ func (r *room) trackFor(p *Participant, remote *webrtc.TrackRemote) (t *pubTrack
 }
 
 // join adds p and returns what it should subscribe to.
-func (r *room) join(p *Participant) (others []*Participant, tracks []*pubTrack, ok bool) {
+func (r *room) join(p *Participant) (others []*Participant, tracks []*pubTrack, err error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.closed || r.parts[p.opts.ID] != nil {
-		return nil, nil, false
+	if r.closed {
+		return nil, nil, errRoomClosed
+	}
+	if r.parts[p.opts.ID] != nil {
+		return nil, nil, errDupID
 	}
 	r.parts[p.opts.ID] = p
 	r.tracks[p] = map[string]*pubTrack{}
@@ -137,7 +140,7 @@ func (r *room) join(p *Participant) (others []*Participant, tracks []*pubTrack, 
 			tracks = append(tracks, t)
 		}
 	}
-	return r.othersLocked(p), tracks, true
+	return r.othersLocked(p), tracks, nil
 }
 
 // published announces a new track and subscribes everyone else to it.

@@ -21,12 +21,11 @@ import (
 // SFU forwards media between the participants of rooms. It is safe for
 // concurrent use.
 type SFU struct {
-	cfg   Config
-	log   *slog.Logger
-	conn  net.PacketConn
-	batch *batchConn // conn, batching the writes of a fan-out
-	mux   ice.UDPMux
-	api   *webrtc.API
+	cfg Config
+	log *slog.Logger
+	lis *listener
+	mux ice.UDPMux
+	api *webrtc.API
 
 	mu     sync.Mutex
 	closed bool
@@ -40,23 +39,24 @@ func New(cfg Config) (*SFU, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	conn, err := net.ListenPacket("udp", cfg.UDPAddr)
+	l, err := listen(cfg)
 	if err != nil {
 		return nil, err
 	}
-	s := &SFU{cfg: cfg, log: cfg.Logger, conn: conn, rooms: map[string]*room{}}
-	var muxConn net.PacketConn = conn
-	if udp, ok := conn.(*net.UDPConn); ok && !noBatch {
-		s.batch = newBatchConn(udp)
-		muxConn = s.batch
-	}
-	s.mux = webrtc.NewICEUDPMux(nil, muxConn)
+	s := &SFU{cfg: cfg, log: cfg.Logger, lis: l, mux: l.mux, rooms: map[string]*room{}}
 	if s.api, err = newAPI(cfg, s.mux); err != nil {
 		_ = s.mux.Close()
-		_ = conn.Close()
 		return nil, err
 	}
 	return s, nil
+}
+
+// batch is the group of sockets a fan-out holds (none in unit benchmarks).
+func (s *SFU) batch() batchGroup {
+	if s.lis == nil || noBatch {
+		return nil
+	}
+	return s.lis.conns
 }
 
 // noBatch turns write batching off (benchmarks compare).
@@ -64,6 +64,7 @@ var noBatch bool
 
 // newAPI builds the one webrtc.API every PeerConnection comes from.
 func newAPI(cfg Config, mux ice.UDPMux) (*webrtc.API, error) {
+	logs := pionLogs{cfg.Logger}
 	me, err := newMediaEngine()
 	if err != nil {
 		return nil, err
@@ -72,19 +73,19 @@ func newAPI(cfg Config, mux ice.UDPMux) (*webrtc.API, error) {
 	// Toward publishers: NACKs for their losses, receiver reports and TWCC
 	// feedback. Toward subscribers: sender reports. Retransmissions to
 	// subscribers and their TWCC sequence numbers are the downtracks' own.
-	gen, err := nack.NewGeneratorInterceptor()
+	gen, err := nack.NewGeneratorInterceptor(nack.WithGeneratorLoggerFactory(logs))
 	if err != nil {
 		return nil, err
 	}
-	rr, err := report.NewReceiverInterceptor()
+	rr, err := report.NewReceiverInterceptor(report.WithReceiverLoggerFactory(logs))
 	if err != nil {
 		return nil, err
 	}
-	sr, err := report.NewSenderInterceptor()
+	sr, err := report.NewSenderInterceptor(report.WithSenderLoggerFactory(logs))
 	if err != nil {
 		return nil, err
 	}
-	tw, err := twcc.NewSenderInterceptor()
+	tw, err := twcc.NewSenderInterceptor(twcc.WithLoggerFactory(logs))
 	if err != nil {
 		return nil, err
 	}
@@ -93,7 +94,7 @@ func newAPI(cfg Config, mux ice.UDPMux) (*webrtc.API, error) {
 	reg.Add(sr)
 	reg.Add(tw)
 
-	se := webrtc.SettingEngine{}
+	se := webrtc.SettingEngine{LoggerFactory: logs}
 	se.SetICEUDPMux(mux)
 	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4, webrtc.NetworkTypeUDP6})
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
@@ -177,17 +178,18 @@ func (s *SFU) Close() error {
 		r.close()
 	}
 	s.wg.Wait()
-	err := s.mux.Close()
-	_ = s.conn.Close()
-	return err
+	return s.mux.Close()
 }
 
 // LocalAddr is the UDP address media arrives on.
-func (s *SFU) LocalAddr() net.Addr { return s.conn.LocalAddr() }
+// With a UDPAddr without host it is the unspecified address and the port
+// every interface's socket shares.
+func (s *SFU) LocalAddr() net.Addr { return s.lis.addr }
 
 var (
-	errSFUClosed = apperr.New(apperr.Unavailable, apperr.CodeShuttingDown, "the SFU is closed")
-	errDupID     = apperr.New(apperr.Conflict, apperr.CodeConflict, "a participant with this ID is already in the room")
+	errSFUClosed  = apperr.New(apperr.Unavailable, apperr.CodeShuttingDown, "the SFU is closed")
+	errDupID      = apperr.New(apperr.Conflict, apperr.CodeConflict, "a participant with this ID is already in the room")
+	errRoomClosed = apperr.New(apperr.Conflict, apperr.CodeConflict, "the room is closing")
 )
 
 // room returns the room, creating it (and its housekeeping goroutine) if
@@ -243,11 +245,11 @@ func (s *SFU) Join(roomID string, o ParticipantOptions) (*Participant, error) {
 	}
 	r := s.roomLocked(roomID)
 	p.room = r
-	others, tracks, ok := r.join(p)
-	if !ok {
+	others, tracks, err := r.join(p)
+	if err != nil {
 		s.mu.Unlock()
 		p.closePCs()
-		return nil, errDupID
+		return nil, err
 	}
 	s.wg.Add(1)
 	go func() {

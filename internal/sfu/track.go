@@ -227,7 +227,7 @@ func (t *pubTrack) readLoop(l *layer) (last bool) {
 		now := time.Now().UnixNano()
 		l.lastArrival.Store(now)
 		l.bytes.Add(uint64(n))
-		t.fanout(l, c.commit())
+		t.fanout(l, c.commit(), now)
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -242,7 +242,7 @@ func (t *pubTrack) readLoop(l *layer) (last bool) {
 // fanout forwards one received packet of layer l to every downtrack and,
 // for the top layer, to the taps. This is the SFU's per-packet path: it
 // must not allocate.
-func (t *pubTrack) fanout(l *layer, s *slot) {
+func (t *pubTrack) fanout(l *layer, s *slot, now int64) {
 	downs := t.downs.Load()
 	if len(s.pkt.Payload) == 0 { // padding only: not forwarded
 		if downs != nil {
@@ -270,10 +270,10 @@ func (t *pubTrack) fanout(l *layer, s *slot) {
 		}
 	}
 	if downs != nil && len(*downs) > 0 {
-		b := t.room.s.batch
+		b := t.room.s.batch()
 		b.hold()
 		for _, d := range *downs {
-			d.forward(l.idx, s, key, level)
+			d.forward(l.idx, s, key, level, now)
 		}
 		b.release()
 	}
@@ -288,7 +288,7 @@ func (t *pubTrack) fanout(l *layer, s *slot) {
 func (t *pubTrack) info() TrackInfo {
 	ti := TrackInfo{
 		ID: t.id, ParticipantID: t.pub.opts.ID, Kind: t.kind.String(), Source: t.source,
-		Codec: t.codec.MimeType, Simulcast: t.simul, Muted: t.muted.Load(),
+		Codec: t.codec.MimeType, Simulcast: t.simul, Muted: t.muted.Load(), Layers: []LayerInfo{},
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()

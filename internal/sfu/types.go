@@ -56,37 +56,42 @@ type TrackSink interface {
 
 // RoomInfo describes a room.
 type RoomInfo struct {
-	ID           string
-	Participants []ParticipantInfo
-	Created      time.Time
+	ID           string            `json:"id"`
+	Participants []ParticipantInfo `json:"participants"`
+	Created      time.Time         `json:"created"`
 }
 
 // ParticipantInfo describes a participant and what it publishes.
 type ParticipantInfo struct {
-	ID, UserID, Name string
-	Tracks           []TrackInfo
-	Joined           time.Time
+	ID     string      `json:"id"`
+	UserID string      `json:"user_id"`
+	Name   string      `json:"name"`
+	Tracks []TrackInfo `json:"tracks"`
+	Joined time.Time   `json:"joined"`
 }
 
 // TrackInfo describes a published track.
 type TrackInfo struct {
-	ID            string
-	ParticipantID string
-	Kind          string // "audio" | "video"
-	Source        string // "camera" | "microphone" | "screen"
-	Codec         string // MIME type, e.g. "video/VP8"
-	Simulcast     bool
-	Layers        []LayerInfo
-	Muted         bool
-	Bitrate       int // bps measured, all layers
-	Width, Height int // of the highest layer seen, from VP8 keyframes
+	ID            string      `json:"id"` // the publisher's MediaStreamTrack id (msid track id)
+	ParticipantID string      `json:"participant_id"`
+	Kind          string      `json:"kind"`   // "audio" | "video"
+	Source        string      `json:"source"` // "camera" | "microphone" | "screen"
+	Codec         string      `json:"codec"`  // MIME type, e.g. "video/VP8"
+	Simulcast     bool        `json:"simulcast"`
+	Layers        []LayerInfo `json:"layers"`
+	Muted         bool        `json:"muted"`
+	Bitrate       int         `json:"bitrate"` // bps measured, all layers
+	Width         int         `json:"width"`   // of the highest layer seen, from VP8 keyframes
+	Height        int         `json:"height"`
 }
 
 // LayerInfo describes one simulcast layer (or the only one, RID "").
 type LayerInfo struct {
-	RID                    string
-	Width, Height, Bitrate int
-	Active                 bool // packets arrived in the last second or so
+	RID     string `json:"rid"`
+	Width   int    `json:"width"`
+	Height  int    `json:"height"`
+	Bitrate int    `json:"bitrate"`
+	Active  bool   `json:"active"` // packets arrived in the last second
 }
 
 // Event types.
@@ -107,10 +112,10 @@ const (
 // EventLayersWanted go to every participant of the room other than the one
 // concerned (EventRoomClosed and EventActiveSpeakers go to everybody).
 type Event struct {
-	Type        string
-	Room        string
-	Participant *ParticipantInfo
-	Track       *TrackInfo
-	Speakers    []string // participant IDs, loudest first (EventActiveSpeakers)
-	Layers      []string // RIDs (EventLayersWanted)
+	Type        string           `json:"type"`
+	Room        string           `json:"room"`
+	Participant *ParticipantInfo `json:"participant,omitempty"`
+	Track       *TrackInfo       `json:"track,omitempty"`
+	Speakers    []string         `json:"speakers"` // participant IDs, loudest first (EventActiveSpeakers)
+	Layers      []string         `json:"layers"`   // RIDs (EventLayersWanted)
 }
