@@ -310,6 +310,7 @@ func (w *TrackWriter) run() {
 			batch[i] = nil
 		}
 		w.queued.Add(-int64(len(batch)))
+		w.ro.expire(w.now, w.emit)
 		if closed {
 			w.finish()
 			return
@@ -347,7 +348,7 @@ func (w *TrackWriter) push(p *packet) {
 		w.tl.anchor(p.timestamp, max(at, 0))
 		w.ssrc, w.haveSSRC = p.ssrc, true
 	}
-	if !w.ro.push(p, w.emit) {
+	if !w.ro.push(p, w.now, w.emit) {
 		packetPool.Put(p)
 		w.dropped.Add(1)
 	}
