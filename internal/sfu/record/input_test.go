@@ -197,3 +197,57 @@ func TestResolutionChange(t *testing.T) {
 	}
 	near(t, "decoded duration", decode(t, out), 5, 0.1)
 }
+
+// renumber gives packets consecutive sequence numbers from 65000, as a
+// sender does for what it actually sends.
+func renumber(pkts []*rtp.Packet) []*rtp.Packet {
+	out := make([]*rtp.Packet, len(pkts))
+	for i, p := range pkts {
+		c := *p
+		c.SequenceNumber = uint16(65000 + i)
+		out[i] = &c
+	}
+	return out
+}
+
+// TestPadding: browsers probe bandwidth with padding-only packets in the
+// video's own sequence; they fill the sequence and write nothing.
+func TestPadding(t *testing.T) {
+	t.Parallel()
+	var in []*rtp.Packet
+	for i, p := range vp8RTP(t) {
+		in = append(in, p)
+		if i%10 == 9 {
+			in = append(in, &rtp.Packet{Header: rtp.Header{
+				Version: 2, Padding: true, PayloadType: p.PayloadType, SSRC: p.SSRC, Timestamp: p.Timestamp,
+			}, PaddingSize: 200})
+		}
+	}
+	out := filepath.Join(t.TempDir(), "out.webm")
+	st := record(t, out, Options{Codec: CodecVP8}, renumber(in))
+	if st.Frames != 120 || st.Dropped != 0 {
+		t.Errorf("stats %+v, want 120 frames, none dropped", st)
+	}
+	near(t, "decoded duration", decode(t, out), 4, 0.1)
+}
+
+// TestOpusDTX: in silence, WebRTC's Opus sends a packet every 400 ms or so
+// (discontinuous transmission); timestamps jump, sequence numbers do not,
+// and the file keeps the timing.
+func TestOpusDTX(t *testing.T) {
+	t.Parallel()
+	var in []*rtp.Packet
+	for i, p := range opusRTP(t) {
+		if i < 50 || i >= 150 || i%20 == 0 {
+			in = append(in, p)
+		}
+	}
+	out := filepath.Join(t.TempDir(), "out.webm")
+	st := record(t, out, Options{Codec: CodecOpus}, renumber(in))
+	if st.Frames != uint64(len(in)) || st.Dropped != 0 {
+		t.Errorf("stats %+v, want %d frames, none dropped", st, len(in))
+	}
+	near(t, "Stats.Duration", st.Duration.Seconds(), 4, 0.05)
+	near(t, "ffprobe duration", formatDuration(t, probe(t, out)), 4, 0.1)
+	decode(t, out)
+}
