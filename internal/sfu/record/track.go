@@ -69,8 +69,8 @@ type Stats struct {
 	Packets  uint64        // packets WriteRTP took (before Close)
 	Dropped  uint64        // packets not written: queue full, late, duplicate, malformed, lost frame parts, before a keyframe
 	Frames   uint64        // frames (VP8) or Opus packets written
-	Bytes    uint64        // frame bytes written (the file adds ~1% of headers)
-	Duration time.Duration // media time written
+	Bytes    uint64        // frame bytes written (the file adds 1-5% of headers)
+	Duration time.Duration // file time to the end of the last frame written
 }
 
 // ErrClosed is returned by WriteRTP after Close.
