@@ -5,6 +5,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -250,4 +251,59 @@ func TestOpusDTX(t *testing.T) {
 	near(t, "Stats.Duration", st.Duration.Seconds(), 4, 0.05)
 	near(t, "ffprobe duration", formatDuration(t, probe(t, out)), 4, 0.1)
 	decode(t, out)
+}
+
+// TestConcurrentUse: WriteRTP from several goroutines while Stats is read,
+// the sinks are closed and the recording stopped, all at once (for -race).
+func TestConcurrentUse(t *testing.T) {
+	t.Parallel()
+	pkts := opusRTP(t)
+	r, err := Start(t.TempDir(), "busy")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sinks []TrackSink
+	for i := range 3 {
+		s, err := r.OnTrack(TrackInfo{Participant: "p", Track: string(rune('a' + i)), Options: Options{Codec: CodecOpus}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		sinks = append(sinks, s)
+	}
+	var wg sync.WaitGroup
+	for _, s := range sinks {
+		for g := range 2 {
+			wg.Go(func() {
+				for i := g; i < len(pkts); i += 2 {
+					if err := s.WriteRTP(pkts[i]); err != nil && !errors.Is(err, ErrClosed) {
+						t.Error(err)
+						return
+					}
+					_ = s.(*recTrack).Stats()
+				}
+			})
+		}
+		wg.Go(func() {
+			time.Sleep(time.Millisecond)
+			if err := s.Close(); err != nil && !errors.Is(err, ErrClosed) {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Go(func() {
+		time.Sleep(2 * time.Millisecond)
+		if err := r.Stop(); err != nil {
+			t.Error(err)
+		}
+	})
+	wg.Wait()
+	m := r.Manifest()
+	if m.EndedAt == nil || len(m.Tracks) != 3 {
+		t.Fatalf("manifest %+v", m)
+	}
+	for _, tr := range m.Tracks {
+		if tr.EndedAt == nil {
+			t.Errorf("track %s not ended", tr.File)
+		}
+	}
 }
