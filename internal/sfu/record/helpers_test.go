@@ -25,12 +25,19 @@ import (
 var clipDir string
 
 func TestMain(m *testing.M) {
+	// A child process (TestKilled's, a fuzz worker) uses its parent's clips:
+	// it may be killed before it could remove a directory of its own.
+	if dir := os.Getenv("RECORD_CLIP_DIR"); dir != "" {
+		clipDir = dir
+		os.Exit(m.Run())
+	}
 	dir, err := os.MkdirTemp("", "record-clips-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
 	clipDir = dir
+	os.Setenv("RECORD_CLIP_DIR", dir)
 	code := m.Run()
 	os.RemoveAll(dir)
 	if code == 0 {

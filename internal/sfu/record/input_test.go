@@ -5,6 +5,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -196,4 +197,113 @@ func TestResolutionChange(t *testing.T) {
 		t.Errorf("header size %dx%d, want the first, 320x240", s.Width, s.Height)
 	}
 	near(t, "decoded duration", decode(t, out), 5, 0.1)
+}
+
+// renumber gives packets consecutive sequence numbers from 65000, as a
+// sender does for what it actually sends.
+func renumber(pkts []*rtp.Packet) []*rtp.Packet {
+	out := make([]*rtp.Packet, len(pkts))
+	for i, p := range pkts {
+		c := *p
+		c.SequenceNumber = uint16(65000 + i)
+		out[i] = &c
+	}
+	return out
+}
+
+// TestPadding: browsers probe bandwidth with padding-only packets in the
+// video's own sequence; they fill the sequence and write nothing.
+func TestPadding(t *testing.T) {
+	t.Parallel()
+	var in []*rtp.Packet
+	for i, p := range vp8RTP(t) {
+		in = append(in, p)
+		if i%10 == 9 {
+			in = append(in, &rtp.Packet{Header: rtp.Header{
+				Version: 2, Padding: true, PayloadType: p.PayloadType, SSRC: p.SSRC, Timestamp: p.Timestamp,
+			}, PaddingSize: 200})
+		}
+	}
+	out := filepath.Join(t.TempDir(), "out.webm")
+	st := record(t, out, Options{Codec: CodecVP8}, renumber(in))
+	if st.Frames != 120 || st.Dropped != 0 {
+		t.Errorf("stats %+v, want 120 frames, none dropped", st)
+	}
+	near(t, "decoded duration", decode(t, out), 4, 0.1)
+}
+
+// TestOpusDTX: in silence, WebRTC's Opus sends a packet every 400 ms or so
+// (discontinuous transmission); timestamps jump, sequence numbers do not,
+// and the file keeps the timing.
+func TestOpusDTX(t *testing.T) {
+	t.Parallel()
+	var in []*rtp.Packet
+	for i, p := range opusRTP(t) {
+		if i < 50 || i >= 150 || i%20 == 0 {
+			in = append(in, p)
+		}
+	}
+	out := filepath.Join(t.TempDir(), "out.webm")
+	st := record(t, out, Options{Codec: CodecOpus}, renumber(in))
+	if st.Frames != uint64(len(in)) || st.Dropped != 0 {
+		t.Errorf("stats %+v, want %d frames, none dropped", st, len(in))
+	}
+	near(t, "Stats.Duration", st.Duration.Seconds(), 4, 0.05)
+	near(t, "ffprobe duration", formatDuration(t, probe(t, out)), 4, 0.1)
+	decode(t, out)
+}
+
+// TestConcurrentUse: WriteRTP from several goroutines while Stats is read,
+// the sinks are closed and the recording stopped, all at once (for -race).
+func TestConcurrentUse(t *testing.T) {
+	t.Parallel()
+	pkts := opusRTP(t)
+	r, err := Start(t.TempDir(), "busy")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sinks []TrackSink
+	for i := range 3 {
+		s, err := r.OnTrack(TrackInfo{Participant: "p", Track: string(rune('a' + i)), Options: Options{Codec: CodecOpus}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		sinks = append(sinks, s)
+	}
+	var wg sync.WaitGroup
+	for _, s := range sinks {
+		for g := range 2 {
+			wg.Go(func() {
+				for i := g; i < len(pkts); i += 2 {
+					if err := s.WriteRTP(pkts[i]); err != nil && !errors.Is(err, ErrClosed) {
+						t.Error(err)
+						return
+					}
+					_ = s.(*recTrack).Stats()
+				}
+			})
+		}
+		wg.Go(func() {
+			time.Sleep(time.Millisecond)
+			if err := s.Close(); err != nil && !errors.Is(err, ErrClosed) {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Go(func() {
+		time.Sleep(2 * time.Millisecond)
+		if err := r.Stop(); err != nil {
+			t.Error(err)
+		}
+	})
+	wg.Wait()
+	m := r.Manifest()
+	if m.EndedAt == nil || len(m.Tracks) != 3 {
+		t.Fatalf("manifest %+v", m)
+	}
+	for _, tr := range m.Tracks {
+		if tr.EndedAt == nil {
+			t.Errorf("track %s not ended", tr.File)
+		}
+	}
 }

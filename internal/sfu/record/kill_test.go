@@ -15,7 +15,7 @@ import (
 )
 
 // TestKilledChild is the child side of TestKilled: when RECORD_KILL_CHILD
-// names a file and a codec, it records the clip (made by its own ffmpeg run)
+// names a file and a codec, it records the clip (which its parent made)
 // into it in real time, printing the media time fed every 100 ms, until it
 // is killed. Otherwise it does nothing.
 func TestKilledChild(t *testing.T) {
@@ -58,6 +58,11 @@ func TestKilled(t *testing.T) {
 	for _, codec := range []string{CodecVP8, CodecOpus} {
 		t.Run(codec[:5], func(t *testing.T) {
 			t.Parallel()
+			if codec == CodecVP8 { // made here, in the clip directory the child shares
+				vp8Clip(t)
+			} else {
+				opusClip(t)
+			}
 			path := filepath.Join(t.TempDir(), "killed.webm")
 			cmd := exec.Command(os.Args[0], "-test.run=^TestKilledChild$", "-test.count=1")
 			cmd.Env = append(os.Environ(), "RECORD_KILL_CHILD="+path+"|"+codec)

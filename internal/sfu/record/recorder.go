@@ -124,8 +124,9 @@ func (r *Recorder) Manifest() Manifest {
 }
 
 // OnTrack starts recording a published track and returns the sink the SFU
-// writes its packets to. It fails for a codec that is not recorded (see
-// NewTrackWriter) and after Stop.
+// writes its packets to. It fails for a codec that is not recorded (an
+// apperr.Invalid with code unsupported_type: the SFU records the room's
+// other tracks and skips this one) and after Stop (apperr.Conflict).
 func (r *Recorder) OnTrack(t TrackInfo) (TrackSink, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()

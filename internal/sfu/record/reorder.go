@@ -16,31 +16,35 @@ type packet struct {
 
 const (
 	reorderSize = 512 // ring slots; a power of two
-	// maxLate is how many packets may arrive after a missing one before it
-	// is given up as lost. Recording is not latency-bound, so the window is
-	// wide enough for retransmissions (NACK/RTX) to fill the gap.
+	// A missing packet is given up as lost once maxLate packets have come
+	// after it, or once it has been missing for maxWait: long enough for a
+	// retransmission (NACK/RTX) to fill the gap, short enough that video
+	// asks for a keyframe soon after a packet that will never come.
 	maxLate = 256
+	maxWait = 500 * time.Millisecond
 	// resyncAfter late packets in a row mean the sender's sequence numbers
 	// jumped backwards (a restarted encoder on the same SSRC): start over.
 	resyncAfter = 64
 )
 
 // reorder is a jitter buffer keyed by RTP sequence number: it releases
-// packets in sequence order, waits up to maxLate packets for a missing one,
-// and reports it as lost after that. Sequence numbers wrap at 2^16.
+// packets in sequence order, waits up to maxLate packets or maxWait for a
+// missing one, and reports it as lost after that. Sequence numbers wrap at
+// 2^16. Times are the caller's (a zero now never expires a wait).
 type reorder struct {
-	slots   [reorderSize]*packet
-	started bool
-	next    uint16 // the next sequence number to release
-	high    uint16 // the highest sequence number held
-	held    int
-	late    int // late packets in a row
+	slots     [reorderSize]*packet
+	started   bool
+	next      uint16 // the next sequence number to release
+	high      uint16 // the highest sequence number held
+	held      int
+	late      int       // late packets in a row
+	waitSince time.Time // since when next has been missing
 }
 
-// push adds p and calls emit for every packet (or nil, for a lost one) that
-// is now ready, in order. It returns false when p was late or a duplicate
-// and was not taken; the caller still owns it then.
-func (r *reorder) push(p *packet, emit func(*packet)) bool {
+// push adds p, which arrived at now, and calls emit for every packet (or
+// nil, for a lost one) that is now ready, in order. It returns false when p
+// was late or a duplicate and was not taken; the caller still owns it then.
+func (r *reorder) push(p *packet, now time.Time, emit func(*packet)) bool {
 	if !r.started {
 		r.started, r.next, r.high = true, p.seq, p.seq
 	}
@@ -69,25 +73,38 @@ func (r *reorder) push(p *packet, emit func(*packet)) bool {
 	if int16(p.seq-r.high) > 0 {
 		r.high = p.seq
 	}
-	r.release(emit, false)
+	r.release(emit, false, now)
 	return true
 }
 
+// expire gives up, at now, on missing packets waited for long enough.
+func (r *reorder) expire(now time.Time, emit func(*packet)) {
+	r.release(emit, false, now)
+}
+
 // release emits packets from next on while they are present, and skips
-// missing ones once maxLate packets have arrived after them (or always, when
-// all is true).
-func (r *reorder) release(emit func(*packet), all bool) {
+// missing ones once maxLate packets have arrived after them or they have
+// been missing for maxWait (or always, when all is true). A run of missing
+// packets shares one wait.
+func (r *reorder) release(emit func(*packet), all bool, now time.Time) {
 	for r.held > 0 {
 		slot := &r.slots[r.next%reorderSize]
 		if p := *slot; p != nil {
 			*slot = nil
 			r.held--
 			r.next++
+			r.waitSince = time.Time{}
 			emit(p)
 			continue
 		}
 		if !all && int(uint16(r.high-r.next)) < maxLate {
-			return
+			if r.waitSince.IsZero() {
+				r.waitSince = now
+				return
+			}
+			if now.Sub(r.waitSince) < maxWait {
+				return
+			}
 		}
 		r.next++
 		emit(nil)
@@ -97,6 +114,6 @@ func (r *reorder) release(emit func(*packet), all bool) {
 // flush emits everything held, in order, with the gaps as losses, and
 // forgets the sequence: the next packet pushed starts a new one.
 func (r *reorder) flush(emit func(*packet)) {
-	r.release(emit, true)
-	r.started = false
+	r.release(emit, true, time.Time{})
+	r.started, r.waitSince = false, time.Time{}
 }

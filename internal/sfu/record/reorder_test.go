@@ -3,24 +3,33 @@ package record
 import (
 	"slices"
 	"testing"
+	"time"
 )
 
 // run pushes sequence numbers and returns what comes out (-1 for a loss)
 // and which pushes were refused.
 func run(r *reorder, seqs ...int) (out, refused []int) {
-	emit := func(p *packet) {
-		if p == nil {
-			out = append(out, -1)
-		} else {
-			out = append(out, int(p.seq))
-		}
-	}
+	return runAt(r, time.Time{}, seqs...)
+}
+
+// runAt is run with the packets arriving at now.
+func runAt(r *reorder, now time.Time, seqs ...int) (out, refused []int) {
 	for _, s := range seqs {
-		if !r.push(&packet{seq: uint16(s)}, emit) {
+		if !r.push(&packet{seq: uint16(s)}, now, collect(&out)) {
 			refused = append(refused, s)
 		}
 	}
 	return out, refused
+}
+
+func collect(out *[]int) func(*packet) {
+	return func(p *packet) {
+		if p == nil {
+			*out = append(*out, -1)
+		} else {
+			*out = append(*out, int(p.seq))
+		}
+	}
 }
 
 func TestReorder(t *testing.T) {
@@ -60,6 +69,31 @@ func TestReorder(t *testing.T) {
 			t.Errorf("after maxLate packets: %v…, want a loss then 102…", out[:3])
 		}
 	})
+	t.Run("a gap is a loss after maxWait", func(t *testing.T) {
+		r := &reorder{}
+		t0 := time.Now()
+		out, _ := runAt(r, t0, 1, 2, 5)
+		r.expire(t0.Add(maxWait-time.Millisecond), collect(&out))
+		if !slices.Equal(out, []int{1, 2}) {
+			t.Fatalf("released %v before maxWait", out)
+		}
+		// A run of missing packets shares one wait.
+		r.expire(t0.Add(maxWait), collect(&out))
+		if want := []int{1, 2, -1, -1, 5}; !slices.Equal(out, want) {
+			t.Errorf("got %v, want %v", out, want)
+		}
+		// The next gap waits afresh.
+		t1 := t0.Add(time.Second)
+		out, _ = runAt(r, t1, 7)
+		r.expire(t1.Add(maxWait/2), collect(&out))
+		if len(out) != 0 {
+			t.Errorf("released %v before maxWait", out)
+		}
+		out, _ = runAt(r, t1.Add(maxWait), 8)
+		if want := []int{-1, 7, 8}; !slices.Equal(out, want) {
+			t.Errorf("got %v, want %v", out, want)
+		}
+	})
 	t.Run("a jump far ahead flushes and restarts", func(t *testing.T) {
 		out, _ := run(&reorder{}, 1, 3, 5000, 5001)
 		if want := []int{1, -1, 3, 5000, 5001}; !slices.Equal(out, want) {
@@ -81,13 +115,7 @@ func TestReorder(t *testing.T) {
 	t.Run("flush releases the held packets with gaps as losses", func(t *testing.T) {
 		r := &reorder{}
 		out, _ := run(r, 1, 3, 6)
-		r.flush(func(p *packet) {
-			if p == nil {
-				out = append(out, -1)
-			} else {
-				out = append(out, int(p.seq))
-			}
-		})
+		r.flush(collect(&out))
 		if want := []int{1, -1, 3, -1, -1, 6}; !slices.Equal(out, want) {
 			t.Errorf("got %v, want %v", out, want)
 		}

@@ -69,8 +69,8 @@ type Stats struct {
 	Packets  uint64        // packets WriteRTP took (before Close)
 	Dropped  uint64        // packets not written: queue full, late, duplicate, malformed, lost frame parts, before a keyframe
 	Frames   uint64        // frames (VP8) or Opus packets written
-	Bytes    uint64        // frame bytes written (the file adds ~1% of headers)
-	Duration time.Duration // media time written
+	Bytes    uint64        // frame bytes written (the file adds 1-5% of headers)
+	Duration time.Duration // file time to the end of the last frame written
 }
 
 // ErrClosed is returned by WriteRTP after Close.
@@ -310,6 +310,7 @@ func (w *TrackWriter) run() {
 			batch[i] = nil
 		}
 		w.queued.Add(-int64(len(batch)))
+		w.ro.expire(w.now, w.emit)
 		if closed {
 			w.finish()
 			return
@@ -347,7 +348,7 @@ func (w *TrackWriter) push(p *packet) {
 		w.tl.anchor(p.timestamp, max(at, 0))
 		w.ssrc, w.haveSSRC = p.ssrc, true
 	}
-	if !w.ro.push(p, w.emit) {
+	if !w.ro.push(p, w.now, w.emit) {
 		packetPool.Put(p)
 		w.dropped.Add(1)
 	}
