@@ -93,6 +93,7 @@ export class RoomManager {
     document.body.append(overlay);
     this.screen = screen;
     this.overlay = overlay;
+    this.app.chat?.renderHeader(); // the call buttons wait while we are in a room
     r.addEventListener('closed', () => {
       if (r.reason === 'left') this.close();
     });
@@ -102,6 +103,7 @@ export class RoomManager {
     this.screen?.destroy();
     this.overlay?.remove();
     this.screen = this.overlay = null;
+    this.app.chat?.renderHeader();
     if (/^#(room|watch)=/.test(location.hash)) history.replaceState(history.state, '', location.pathname + location.search);
   }
 
