@@ -85,6 +85,34 @@ test('three people in one room each decode the other two', async () => {
   for (const c of ctxs) await c.close();
 });
 
+test('simulcast and dynacast: a small tile gets the small layer and the publisher stops the others', async () => {
+  const token = await userToken(parley, 'alice', 'member');
+  const roomId = (await parley.api('POST', '/rooms', { token, body: { name: 'Layers' } })).json.id;
+  const ctxs = await Promise.all([0, 1].map(() => browser.newContext()));
+  const [alice, bob] = await Promise.all(['alice', 'bob'].map((u, i) => roomPage(ctxs[i], parley, u)));
+  for (const p of [alice, bob]) await join(p, { room: roomId, media: { video: { width: { ideal: 1280 }, height: { ideal: 720 } } } });
+  await decoding([alice, bob], 1, 'two at 1280×720');
+  const active = () => alice.evaluate(() => window.R.room.pub.getSenders().find((s) => s.track?.kind === 'video').getParameters().encodings.filter((e) => e.active).map((e) => e.rid).join(','));
+  assert.equal(await alice.evaluate(() => window.R.room.pub.getSenders().find((s) => s.track?.kind === 'video').getParameters().encodings.length), 3, 'three simulcast encodings');
+  // Bob shows Alice in a 160×90 tile: he gets the quarter layer, and Alice sends only that.
+  await bob.evaluate(async () => {
+    const p = [...window.R.room.participants.values()][0];
+    const v = [...p.tracks.values()].find((t) => t.kind === 'video');
+    await window.R.room.subscribe(v.id, 160, 90);
+  });
+  await eventually('alice sends only q', async () => (await active()) === 'q', { timeout: 15000 });
+  await eventually('bob decodes the small layer', async () => (await roomStats(bob)).videos[0]?.width <= 320, { timeout: 15000 });
+  // Full size again: the full layer comes back.
+  await bob.evaluate(async () => {
+    const p = [...window.R.room.participants.values()][0];
+    const v = [...p.tracks.values()].find((t) => t.kind === 'video');
+    await window.R.room.subscribe(v.id, 1280, 720);
+  });
+  await eventually('alice sends f again', async () => (await active()).includes('f'), { timeout: 15000 });
+  await eventually('bob decodes 1280 wide', async () => (await roomStats(bob)).videos[0]?.width === 1280, { timeout: 20000 });
+  for (const c of ctxs) await c.close();
+});
+
 test('a broadcast: one publisher, five viewers decoding', async () => {
   const pubCtx = await browser.newContext();
   const publisher = await roomPage(pubCtx, parley, 'studio');

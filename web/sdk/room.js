@@ -243,6 +243,7 @@ export class Room extends EventTarget {
     const video = this.localStream.getVideoTracks()[0];
     if (audio) this._audioTx = pc.addTransceiver(audio, { direction: 'sendonly', streams: [this.localStream] });
     if (video) {
+      this._videoTrackId = video.id;
       const s = video.getSettings();
       // Simulcast needs a picture big enough to halve twice.
       const simulcast = this.kind === 'room' || this.media.simulcast !== false;
@@ -278,7 +279,7 @@ export class Room extends EventTarget {
   async _pubAnswer(sdp) {
     await this.pub.setRemoteDescription({ type: 'answer', sdp });
     this._pubOffering = false;
-    for (const [id, rids] of this._wanted) this._applyLayers(id, rids);
+    this._reapplyLayers();
     if (this._pubAgain) {
       this._pubAgain = false;
       this._offerPub();
@@ -380,8 +381,10 @@ export class Room extends EventTarget {
   // _applyLayers turns off the encodings of one of our video tracks that
   // nobody watches (dynacast), and back on when someone does.
   async _applyLayers(trackId, rids) {
-    const sender = this.pub?.getSenders().find((s) => s.track?.id === trackId || (this._videoTx?.sender === s && this._videoTrackId === trackId));
-    if (!sender || sender.track?.kind !== 'video') return;
+    // The SFU names the track by the id it was published with (the
+    // camera's), whatever the sender carries now (the screen, or nothing).
+    const sender = trackId === this._videoTrackId ? this._videoTx?.sender : this.pub?.getSenders().find((s) => s.track?.id === trackId);
+    if (!sender || (sender.track && sender.track.kind !== 'video')) return;
     const p = sender.getParameters();
     if (!p.encodings?.length || !p.encodings[0].rid) return;
     let changed = false;
@@ -458,6 +461,7 @@ export class Room extends EventTarget {
     this.screenStream = s;
     this.sharing = true;
     await this._videoTx.sender.replaceTrack(screen);
+    this._reapplyLayers();
     this._fire('local');
   }
 
@@ -468,7 +472,12 @@ export class Room extends EventTarget {
     this.screenStream = null;
     const cam = this.localStream.getVideoTracks()[0];
     await this._videoTx?.sender.replaceTrack(this.cameraOff ? null : cam || null).catch(() => {});
+    this._reapplyLayers();
     this._fire('local');
+  }
+
+  _reapplyLayers() {
+    for (const [id, rids] of this._wanted) this._applyLayers(id, rids);
   }
 
   // leave takes us out of the room.
@@ -540,6 +549,7 @@ export class Room extends EventTarget {
     this._early = [];
     this._earlyEvents = [];
     this._prefs?.clear();
+    this._wanted.clear(); // the SFU says again what it wants of the new connection
     this._setState('joining');
     this._fire('participants');
     try {
