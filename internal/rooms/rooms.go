@@ -338,6 +338,37 @@ func (s *Service) Close(id auth.Identity, roomID string) error {
 	return nil
 }
 
+// Invite lets more visitors (by user id) join a room: owners, agents, API
+// keys and the room's creator.
+func (s *Service) Invite(id auth.Identity, roomID string, users []string) (protocol.Room, error) {
+	if len(users) == 0 || len(users) > 1000 {
+		return protocol.Room{}, apperr.Invalidf("invite: 1 to 1000 user ids")
+	}
+	for _, u := range users {
+		if u == "" || len(u) > 64 {
+			return protocol.Room{}, apperr.Invalidf("invite: user ids")
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	rm := s.rooms[roomID]
+	if rm == nil || !canSee(id, rm) || rm.kind != protocol.RoomKindRoom {
+		return protocol.Room{}, errNoRoom(roomID)
+	}
+	if id.Role != protocol.RoleOwner && id.Role != protocol.RoleAgent && !id.IsService() && rm.createdBy != id.UserID {
+		return protocol.Room{}, apperr.Forbiddenf("only owners, agents and the room's creator invite")
+	}
+	for _, u := range users {
+		if !slices.Contains(rm.invited, u) {
+			if len(rm.invited) >= 1000 {
+				return protocol.Room{}, apperr.Invalidf("invite: a room invites at most 1000 users")
+			}
+			rm.invited = append(rm.invited, u)
+		}
+	}
+	return s.viewLocked(rm, true), nil
+}
+
 // closeLocked removes a room, tells its participants and closes it in the SFU.
 func (s *Service) closeLocked(o *outbox, rm *room, reason string) {
 	if rm.empty != nil {

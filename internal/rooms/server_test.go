@@ -305,6 +305,15 @@ func TestRoomsWebSocket(t *testing.T) {
 	wantCode(t, request(t, alice, protocol.EvRoomJoin, protocol.RoomJoin{Room: "room_nope"}, nil), apperr.CodeNotFound)
 	wantCode(t, request(t, eve, protocol.EvRoomJoin, protocol.RoomJoin{Room: rm.ID}, nil), apperr.CodeNotFound)
 	wantCode(t, request(t, vic, protocol.EvRoomJoin, protocol.RoomJoin{Room: rm.ID}, nil), apperr.CodeForbidden)
+	// Invitations: not by a member who did not create the room, not empty; then the visitor may join.
+	s.want(s.do("POST", "/rooms/"+rm.ID+"/invite", s.token(s.acc, "alice", protocol.RoleMember), map[string]any{"users": []string{vic.Connected().User.ID}}), 403, apperr.CodeForbidden, nil)
+	s.want(s.do("POST", "/rooms/"+rm.ID+"/invite", s.key, map[string]any{"users": []string{}}), 400, apperr.CodeBadRequest, nil)
+	s.want(s.do("POST", "/rooms/"+rm.ID+"/invite", s.token(s.accB, "eve", protocol.RoleOwner), map[string]any{"users": []string{"usr_x"}}), 404, apperr.CodeNotFound, nil)
+	var inv protocol.Room
+	s.want(s.do("POST", "/rooms/"+rm.ID+"/invite", s.token(s.acc, "bob", protocol.RoleAgent), map[string]any{"users": []string{vic.Connected().User.ID}}), 200, "", &inv)
+	if len(inv.Invited) != 1 || inv.Invited[0] != vic.Connected().User.ID {
+		t.Fatalf("invited %+v", inv.Invited)
+	}
 	wantCode(t, request(t, alice, protocol.EvRoomSignal, protocol.RoomSignal{Room: rm.ID, PC: "pub", Kind: "offer", SDP: "v=0"}, nil), rooms.CodeNotInRoom)
 	wantCode(t, request(t, alice, protocol.EvRoomSignal, protocol.RoomSignal{Room: rm.ID, PC: "both", Kind: "offer", SDP: "v=0"}, nil), apperr.CodeBadRequest)
 	wantCode(t, request(t, alice, protocol.EvRoomSubscribe, protocol.RoomSubscribe{Room: rm.ID, Track: "TR_x", Width: 100, Height: 100}, nil), rooms.CodeNotInRoom)
@@ -326,6 +335,7 @@ func TestRoomsWebSocket(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantCode(t, request(t, carol, protocol.EvRoomJoin, protocol.RoomJoin{Room: rm.ID, Publish: true}, nil), rooms.CodeRoomFull)
+	wantCode(t, request(t, vic, protocol.EvRoomJoin, protocol.RoomJoin{Room: rm.ID}, nil), rooms.CodeRoomFull) // invited, but full
 	ev := nextEvent(t, alice, protocol.EvRoomParticipantJoined)
 	var re protocol.RoomEvent
 	json.Unmarshal(ev.Data, &re)

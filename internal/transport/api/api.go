@@ -223,6 +223,7 @@ var routes = []route{
 	{"POST", "/rooms", authenticated, (*API).createRoom},
 	{"GET", "/rooms/{id}", authenticated, (*API).getRoom},
 	{"DELETE", "/rooms/{id}", authenticated, (*API).closeRoom},
+	{"POST", "/rooms/{id}/invite", authenticated, (*API).inviteToRoom},
 	{"POST", "/rooms/{id}/recording", authenticated, (*API).startRecording},
 	{"DELETE", "/rooms/{id}/recording", authenticated, (*API).stopRecording},
 	{"GET", "/channels", authenticated, (*API).listChannels},

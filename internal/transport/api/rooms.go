@@ -83,6 +83,26 @@ func (a *API) closeRoom(w http.ResponseWriter, r *http.Request, id auth.Identity
 	return nil
 }
 
+type roomInviteBody struct {
+	Users []string `json:"users"`
+}
+
+func (a *API) inviteToRoom(w http.ResponseWriter, r *http.Request, id auth.Identity) error {
+	if err := a.roomsOn(); err != nil {
+		return err
+	}
+	var b roomInviteBody
+	if err := a.decodeJSON(w, r, &b, false); err != nil {
+		return err
+	}
+	room, err := a.rooms.Invite(id, r.PathValue("id"), b.Users)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, room)
+	return nil
+}
+
 func (a *API) listChannels(w http.ResponseWriter, r *http.Request, id auth.Identity) error {
 	if err := a.roomsOn(); err != nil {
 		return err
