@@ -130,3 +130,31 @@ test('a broadcast opened from a link, full screen', async () => {
   await ctx.close();
   await pubCtx.close();
 });
+
+test('a group call on a phone', async () => {
+  const r = await parley.api('POST', '/auth/login', { body: { login: 'owner@acme.example', password: 'correct horse battery' } });
+  const list = await parley.api('POST', '/rooms', { token: r.json.token, body: { name: 'On the go' } });
+  const others = [];
+  for (const user of ['dana', 'eli']) {
+    const c = await browser.newContext();
+    const p = await roomPage(c, parley, user);
+    await join(p, { room: list.json.id, media: { video: { width: { ideal: 640 }, height: { ideal: 360 } } } });
+    others.push(p);
+  }
+  const ctx = await browser.newContext({ viewport: { width: 390, height: 844 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true });
+  const page = await ctx.newPage();
+  await page.goto(parley.url + '/console/');
+  await page.evaluate((s) => localStorage.setItem('parley.console.session', s), JSON.stringify(r.json));
+  await page.goto(parley.url + `/console/#room=${list.json.id}`);
+  await page.reload();
+  await eventually('three tiles with video on the phone', async () => (await page.locator('.room-screen .room-tile.has-video').count()) === 3, { timeout: 30000, every: 300 });
+  // Every control is on screen and at least 36 px.
+  for (const b of await page.locator('.room-screen .call-actions button:visible').all()) {
+    const box = await b.boundingBox();
+    assert.ok(box.x >= 0 && box.x + box.width <= 390 && box.width >= 36, JSON.stringify(box));
+  }
+  await page.waitForTimeout(800);
+  await page.screenshot({ path: pathJoin(shots, 'room-phone.png') });
+  await ctx.close();
+  for (const p of others) await p.context().close();
+});
