@@ -23,6 +23,7 @@ deps:
 	@command -v $(GO) >/dev/null || { echo "Go is required: install Go 1.26+ from https://go.dev/dl/"; exit 1; }
 	$(GO) mod download
 	./scripts/deps-browser.sh
+	./scripts/deps-media.sh
 	./scripts/deps-wordpress.sh
 
 vet:

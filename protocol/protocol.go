@@ -608,3 +608,228 @@ type CallSignal struct {
 	Description json.RawMessage `json:"description,omitempty"`
 	Candidate   json.RawMessage `json:"candidate,omitempty"`
 }
+
+// Rooms: group calls through the server's SFU (docs/protocol.md, Rooms and
+// channels). Requests:
+const (
+	EvRoomJoin      = "room:join"      // RoomJoin → RoomJoined
+	EvRoomLeave     = "room:leave"     // RoomRef → {}
+	EvRoomSignal    = "room:signal"    // RoomSignal → {}; also the event carrying the SFU's side
+	EvRoomSubscribe = "room:subscribe" // RoomSubscribe → {}
+	EvRoomMute      = "room:mute"      // RoomMute → {}
+)
+
+// Room events (server → client), to the other participants of a room (and
+// layers_wanted to a publisher only).
+const (
+	EvRoomParticipantJoined = "room:participant_joined" // RoomEvent with participant
+	EvRoomParticipantLeft   = "room:participant_left"   // RoomEvent with participant
+	EvRoomTrackPublished    = "room:track_published"    // RoomEvent with track
+	EvRoomTrackUnpublished  = "room:track_unpublished"  // RoomEvent with track
+	EvRoomTrackMuted        = "room:track_muted"        // RoomEvent with track (track.muted)
+	EvRoomActiveSpeakers    = "room:active_speakers"    // RoomEvent with speakers
+	EvRoomLayersWanted      = "room:layers_wanted"      // RoomEvent with track and layers: the RIDs somebody watches
+	EvRoomClosed            = "room:closed"             // RoomEvent: the room was closed (or the server stops); the participant is out
+	EvRoomRecording         = "room:recording"          // RoomEvent with recording: the room's recording started or stopped (everyone)
+)
+
+// Broadcast channels: one publisher, any number of viewers. Requests:
+const (
+	EvChannelPublish   = "channel:publish"   // ChannelRef → RoomJoined (one broadcaster per channel)
+	EvChannelSubscribe = "channel:subscribe" // ChannelRef → RoomJoined (a viewer: receives only)
+	EvChannelLeave     = "channel:leave"     // ChannelRef → {}
+)
+
+// Room kinds.
+const (
+	RoomKindRoom    = "room"
+	RoomKindChannel = "channel"
+)
+
+// Signal kinds and peer connections of room:signal.
+const (
+	SignalOffer     = "offer"
+	SignalAnswer    = "answer"
+	SignalCandidate = "candidate"
+	// PCPub is the client's publishing connection: the client offers, the
+	// SFU answers. PCSub is the receiving one: the SFU offers, the client
+	// answers.
+	PCPub = "pub"
+	PCSub = "sub"
+)
+
+// CreateRoom is the body of POST /api/v1/rooms.
+type CreateRoom struct {
+	Name string `json:"name,omitempty"`
+	// MaxParticipants lowers the server's room_max_participants for this
+	// room (0: the server's).
+	MaxParticipants int `json:"max_participants,omitempty"`
+	// Invite lists user ids (visitors of the account) allowed to join
+	// besides the account's members, agents and owners.
+	Invite []string `json:"invite,omitempty"`
+}
+
+// Room is a room (or a channel) as its participants and the REST API see it.
+type Room struct {
+	ID              string            `json:"id"`
+	Kind            string            `json:"kind"`              // room | channel
+	Name            string            `json:"name,omitempty"`    // a room's name
+	Channel         string            `json:"channel,omitempty"` // a channel's name
+	CreatedBy       string            `json:"created_by,omitempty"`
+	CreatedAt       time.Time         `json:"created_at"`
+	MaxParticipants int               `json:"max_participants,omitempty"`
+	Invited         []string          `json:"invited,omitempty"`
+	Recording       bool              `json:"recording"`
+	Participants    []RoomParticipant `json:"participants"`
+}
+
+// RoomParticipant is one person (one connection) in a room.
+type RoomParticipant struct {
+	ID       string      `json:"id"` // participant id: names the tracks' publisher
+	UserID   string      `json:"user_id"`
+	Name     string      `json:"name,omitempty"`
+	Tracks   []RoomTrack `json:"tracks"`
+	JoinedAt time.Time   `json:"joined_at"`
+}
+
+// RoomTrack is a published track. Bitrate is what arrives at the server
+// (bits per second); Width and Height the largest layer's.
+type RoomTrack struct {
+	ID            string      `json:"id"`
+	ParticipantID string      `json:"participant_id"`
+	Kind          string      `json:"kind"`             // audio | video
+	Source        string      `json:"source,omitempty"` // camera | microphone | screen
+	Codec         string      `json:"codec,omitempty"`
+	Simulcast     bool        `json:"simulcast"`
+	Layers        []RoomLayer `json:"layers,omitempty"`
+	Muted         bool        `json:"muted"`
+	Bitrate       int         `json:"bitrate"`
+	Width         int         `json:"width,omitempty"`
+	Height        int         `json:"height,omitempty"`
+}
+
+// RoomLayer is one simulcast layer: rid q (quarter), h (half) or f (full).
+type RoomLayer struct {
+	RID     string `json:"rid"`
+	Width   int    `json:"width,omitempty"`
+	Height  int    `json:"height,omitempty"`
+	Bitrate int    `json:"bitrate"`
+	Active  bool   `json:"active"`
+}
+
+// RoomJoin is the data of room:join.
+type RoomJoin struct {
+	Room    string `json:"room"`
+	Publish bool   `json:"publish"` // false: receive only
+}
+
+// RoomRef names a room.
+type RoomRef struct {
+	Room string `json:"room"`
+}
+
+// ChannelRef names a channel of the caller's account.
+type ChannelRef struct {
+	Channel string `json:"channel"`
+}
+
+// RoomJoined is the reply to room:join, channel:publish and
+// channel:subscribe: who the caller is in the room, the room as it is now
+// and the ICE servers for its connections to the SFU.
+type RoomJoined struct {
+	ParticipantID string      `json:"participant_id"`
+	Room          Room        `json:"room"`
+	ICEServers    []ICEServer `json:"ice_servers,omitempty"`
+}
+
+// ICECandidate is RTCIceCandidateInit, as browsers make it.
+type ICECandidate struct {
+	Candidate        string  `json:"candidate"`
+	SDPMid           *string `json:"sdpMid,omitempty"`
+	SDPMLineIndex    *uint16 `json:"sdpMLineIndex,omitempty"`
+	UsernameFragment *string `json:"usernameFragment,omitempty"`
+}
+
+// RoomSignal is WebRTC negotiation between a participant and the SFU, on
+// one of its two peer connections (pc: pub or sub). Kind offer or answer
+// carries SDP; kind candidate carries Candidate (null: end of candidates).
+type RoomSignal struct {
+	Room string `json:"room"`
+	// Channel is set on the SFU's signals in a channel's room, so a client
+	// can route them before it knows the room's id.
+	Channel   string        `json:"channel,omitempty"`
+	PC        string        `json:"pc"`   // pub | sub
+	Kind      string        `json:"kind"` // offer | answer | candidate
+	SDP       string        `json:"sdp,omitempty"`
+	Candidate *ICECandidate `json:"candidate,omitempty"`
+}
+
+// RoomSubscribe says how a subscriber shows a track: the size of its tile
+// (the SFU picks the simulcast layer that fits) or paused (off screen: no
+// packets at all).
+type RoomSubscribe struct {
+	Room   string `json:"room"`
+	Track  string `json:"track"`
+	Width  int    `json:"width"`
+	Height int    `json:"height"`
+	Paused bool   `json:"paused"`
+}
+
+// RoomMute mutes or unmutes one of the caller's own published tracks.
+type RoomMute struct {
+	Room  string `json:"room"`
+	Track string `json:"track"`
+	Muted bool   `json:"muted"`
+}
+
+// RoomEvent is the data of every room:* event. Channel is set for a
+// channel's room. Which other fields are set depends on the event.
+type RoomEvent struct {
+	Room        string           `json:"room"`
+	Channel     string           `json:"channel,omitempty"`
+	Participant *RoomParticipant `json:"participant,omitempty"`
+	Track       *RoomTrack       `json:"track,omitempty"`
+	Speakers    []string         `json:"speakers,omitempty"`  // participant ids, loudest first
+	Layers      []string         `json:"layers,omitempty"`    // RIDs somebody watches (layers_wanted)
+	Reason      string           `json:"reason,omitempty"`    // closed: closed | shutting_down | expired
+	Recording   *bool            `json:"recording,omitempty"` // recording: whether the room is being recorded now
+}
+
+// Channel is a broadcast channel as GET /api/v1/channels lists it.
+type Channel struct {
+	Name      string    `json:"name"`
+	Room      string    `json:"room"`
+	Live      bool      `json:"live"` // a publisher is sending
+	Publisher *User     `json:"publisher,omitempty"`
+	Viewers   int       `json:"viewers"`
+	Bitrate   int       `json:"bitrate"` // bits per second of the publisher's tracks
+	Width     int       `json:"width,omitempty"`
+	Height    int       `json:"height,omitempty"`
+	Codec     string    `json:"codec,omitempty"`
+	StartedAt time.Time `json:"started_at"`
+}
+
+// Recording is one recording of a room (GET /api/v1/recordings): a file
+// per track, each downloadable by its name. EndedAt is unset while it
+// records, and for one the server stopped in the middle of (its files play
+// up to that point).
+type Recording struct {
+	Name      string           `json:"name"` // its manifest, NAME.json, downloads too
+	Room      string           `json:"room"`
+	StartedAt time.Time        `json:"started_at"`
+	EndedAt   *time.Time       `json:"ended_at,omitempty"`
+	Tracks    []RecordingTrack `json:"tracks"`
+}
+
+// RecordingTrack is one track's file in a Recording.
+type RecordingTrack struct {
+	File        string     `json:"file"`
+	URL         string     `json:"url"` // relative: /api/v1/recordings/{file}
+	Participant string     `json:"participant"`
+	Track       string     `json:"track"`
+	Codec       string     `json:"codec"`
+	StartedAt   time.Time  `json:"started_at"`
+	EndedAt     *time.Time `json:"ended_at,omitempty"`
+	DurationMS  int64      `json:"duration_ms,omitempty"`
+	Size        int64      `json:"size"`
+}

@@ -9,6 +9,7 @@
 //	                                       print a one-time console sign-in link
 //	parley turn-secret [flags]             print the TURN REST secret (coturn's static-auth-secret)
 //	parley bench chat [bench flags]        measure the chat server (see BENCHMARKS.md)
+//	parley loadtest [flags]                Go participants in a server's rooms or channels; forwarded packets, loss, jitter
 //
 // Every server setting is a flag, a PARLEY_* variable or a YAML key; see
 // "parley --help" and docs/configuration.md.
@@ -32,6 +33,7 @@ import (
 	"github.com/parley-chat/parley/internal/auth"
 	"github.com/parley-chat/parley/internal/bench"
 	"github.com/parley-chat/parley/internal/config"
+	"github.com/parley-chat/parley/internal/loadtest"
 	"github.com/parley-chat/parley/internal/store"
 	"github.com/parley-chat/parley/internal/store/sqlite"
 	"github.com/parley-chat/parley/protocol"
@@ -51,6 +53,8 @@ Usage:
   parley turn-secret [flags]              print the TURN REST shared secret, for an external
                                           coturn's static-auth-secret
   parley bench chat [--help]              measure the chat server (BENCHMARKS.md)
+  parley loadtest [--help]                Go (pion) participants in a server's rooms or
+                                          channels: forwarded packets/s, loss, jitter, CPU
 
 Settings (flag, environment variable, default). A YAML file given with
 --config (or PARLEY_CONFIG) is read first; PARLEY_* variables override it and
@@ -87,6 +91,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return turnSecret(rest, stdout)
 	case "bench":
 		return bench.Main(rest, stdout, stderr)
+	case "loadtest":
+		return loadtest.Main(rest, stdout, stderr)
 	case "help":
 		fmt.Fprint(stdout, usageHead+config.Usage())
 		return nil

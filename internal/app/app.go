@@ -23,6 +23,8 @@ import (
 	"github.com/parley-chat/parley/internal/inbox"
 	"github.com/parley-chat/parley/internal/media"
 	"github.com/parley-chat/parley/internal/push"
+	"github.com/parley-chat/parley/internal/rooms"
+	"github.com/parley-chat/parley/internal/sfu"
 	"github.com/parley-chat/parley/internal/store"
 	"github.com/parley-chat/parley/internal/store/sqlite"
 	"github.com/parley-chat/parley/internal/transport/api"
@@ -44,11 +46,15 @@ type App struct {
 	Inbox *inbox.Service
 	Push  *push.Service
 	Calls *calls.Service
-	TURN  *turn.Server // nil when the embedded TURN server is off
-	ICE   *turn.ICE
-	WS    *ws.Server
-	API   *api.API
-	Site  *site.Site
+	SFU   *sfu.SFU       // nil when sfu_udp_addr is empty
+	Rooms *rooms.Service // nil without an SFU
+	// Recordings are the rooms' recordings (under data_dir/recordings).
+	Recordings rooms.Recordings
+	TURN       *turn.Server // nil when the embedded TURN server is off
+	ICE        *turn.ICE
+	WS         *ws.Server
+	API        *api.API
+	Site       *site.Site
 
 	http *http.Server
 }
@@ -128,6 +134,16 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 	}, a.Auth, a.Chat, a.Bus, log)
 	a.Calls = calls.New(a.Chat, a.Bus, calls.Config{RingTimeout: cfg.CallRingTimeout, ReconnectGrace: cfg.CallReconnectGrace}, log)
 	a.WS.SetCalls(a.Calls)
+	if err := a.startRooms(iceFor); err != nil {
+		a.Calls.Close()
+		if a.TURN != nil {
+			a.TURN.Close()
+		}
+		a.Push.Close()
+		a.Chat.Close()
+		st.Close()
+		return nil, err
+	}
 	a.API = api.New(api.Config{
 		AllowedOrigins:           cfg.AllowedOrigins,
 		MessagesPerSecond:        cfg.MessagesPerSecond,
@@ -142,6 +158,9 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 		SigninLinkTTL:            SigninLinkTTL,
 		ICEServers:               iceFor,
 	}, a.Auth, a.Chat, a.Inbox, a.Push, log)
+	if a.Rooms != nil {
+		a.API.SetRooms(a.Rooms, a.Recordings)
+	}
 	a.Site = site.New(site.Config{PublicURL: cfg.PublicURLOrDefault()}, a.Store, a.Inbox, a.API.LimitAddress, log)
 	return a, nil
 }
@@ -206,6 +225,10 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 // events, then the bus.
 func (a *App) close() {
 	a.Calls.Close() // calls end (and are recorded) while the store is open
+	if a.Rooms != nil {
+		a.Rooms.Shutdown() // participants hear room:closed; recordings are finished
+		a.SFU.Close()
+	}
 	if err := a.Store.Close(); err != nil {
 		a.Log.Error("closing store", "err", err)
 	}

@@ -136,6 +136,23 @@ type Config struct {
 	// credentials (an external coturn with the same secret). Default empty.
 	TURNURLs []string `yaml:"turn_urls" env:"PARLEY_TURN_URLS" flag:"turn-urls" default:"" help:"more TURN URLs handed to clients with the same credentials (e.g. an external coturn)"`
 
+	// --- Group calls and broadcasts: the SFU ---
+
+	// SFUUDPAddr is the one UDP address all SFU media goes through (port 0:
+	// a free one, for tests; empty: no SFU, rooms and channels are off).
+	// Defaults to ":7882".
+	SFUUDPAddr string `yaml:"sfu_udp_addr" env:"PARLEY_SFU_UDP_ADDR" flag:"sfu-udp-addr" default:":7882" help:"UDP address of the SFU's media (empty = no rooms or channels)"`
+	// SFUPublicIP is the address announced in the SFU's ICE candidates
+	// (behind 1:1 NAT, e.g. a cloud VM's public IP). Defaults to empty: the
+	// interfaces' addresses.
+	SFUPublicIP string `yaml:"sfu_public_ip" env:"PARLEY_SFU_PUBLIC_IP" flag:"sfu-public-ip" default:"" help:"IP announced in the SFU's ICE candidates (empty = the interfaces' addresses)"`
+	// SFUMaxBitrate caps each video track published to the SFU, in kbps
+	// (0: no cap). Defaults to 3000.
+	SFUMaxBitrate int `yaml:"sfu_max_bitrate" env:"PARLEY_SFU_MAX_BITRATE" flag:"sfu-max-bitrate" default:"3000" help:"the most a video track published to the SFU may send, kbps (0 = no cap)"`
+	// RoomMaxParticipants is the most participants of a room (channels have
+	// no limit on viewers). Defaults to 16.
+	RoomMaxParticipants int `yaml:"room_max_participants" env:"PARLEY_ROOM_MAX_PARTICIPANTS" flag:"room-max-participants" default:"16" help:"the most participants of a group call room"`
+
 	// --- Messages and connections ---
 
 	// MaxMessageBytes is the longest message text in bytes. Defaults to 8KiB.

@@ -56,6 +56,7 @@ func TestDefault(t *testing.T) {
 		CallRingTimeout: 30 * time.Second, CallReconnectGrace: 10 * time.Second, CallMaxBitrate: 2500,
 		TURNEnabled: true, TURNListen: ":3478", TURNTLSListen: ":5349", TURNRelayPortMin: 49152, TURNRelayPortMax: 65535,
 		TURNCredentialTTL: 12 * time.Hour, TURNAllocationsPerUser: 10,
+		SFUUDPAddr: ":7882", SFUMaxBitrate: 3000, RoomMaxParticipants: 16,
 		MaxMessageBytes: 8192, MaxFrameBytes: 64 << 10,
 		MessagesPerSecond: 10, MessagesBurst: 20,
 		ConnsPerIP: 200, ConnsPerAccount: 20000,

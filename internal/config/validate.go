@@ -89,6 +89,20 @@ func (c *Config) Validate() error {
 		bad("call_max_bitrate", "must be at least 100 (kbps), got %d", c.CallMaxBitrate)
 	}
 	positiveDur("call_reconnect_grace", c.CallReconnectGrace)
+	if c.SFUUDPAddr != "" {
+		if err := checkAddr(c.SFUUDPAddr); err != nil {
+			bad("sfu_udp_addr", "%v", err)
+		}
+	}
+	if c.SFUPublicIP != "" && net.ParseIP(c.SFUPublicIP) == nil {
+		bad("sfu_public_ip", "want an IP address, got %q", c.SFUPublicIP)
+	}
+	if c.SFUMaxBitrate != 0 && c.SFUMaxBitrate < 100 {
+		bad("sfu_max_bitrate", "0 (no cap) or at least 100 (kbps), got %d", c.SFUMaxBitrate)
+	}
+	if c.RoomMaxParticipants < 2 || c.RoomMaxParticipants > 1000 {
+		bad("room_max_participants", "from 2 to 1000, got %d", c.RoomMaxParticipants)
+	}
 	positive("turn_allocations_per_user", int64(c.TURNAllocationsPerUser))
 	for _, u := range c.TURNURLs {
 		if !strings.HasPrefix(u, "turn:") && !strings.HasPrefix(u, "turns:") && !strings.HasPrefix(u, "stun:") {

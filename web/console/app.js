@@ -15,6 +15,7 @@ import { ConversationList } from './list.js';
 import { ChatView } from './chat.js';
 import { DetailsPanel } from './details.js';
 import { CallManager } from './calls.js';
+import { RoomManager } from './rooms.js';
 
 const DESKTOP = matchMedia('(min-width: 1000px)');
 const PHONE = matchMedia('(max-width: 699.98px)');
@@ -89,6 +90,7 @@ export class App {
     this.aside = new DetailsPanel(this);
     this._build();
     this.calls = new CallManager(this);
+    this.rooms = new RoomManager(this);
 
     const on = (target, type, f) => target.addEventListener(type, f, { signal });
     on(client, 'state', () => this._renderConnection());
@@ -135,6 +137,7 @@ export class App {
 
   destroy() {
     this.calls?.destroy();
+    this.rooms?.destroy();
     this.ac?.abort();
     clearInterval(this._minute);
     this.client?.close();
@@ -150,6 +153,7 @@ export class App {
   _build() {
     const me = this.me;
     this.bellBtn = h('button', { type: 'button', class: 'icon-btn', onclick: () => this._bell() });
+    this.roomsBtn = h('button', { type: 'button', class: 'icon-btn', 'aria-label': 'Rooms and broadcasts', title: 'Rooms and broadcasts', 'aria-haspopup': 'dialog', html: icons.users, onclick: () => this.rooms.openList(this.roomsBtn) });
     this.settingsBtn = h('button', { type: 'button', class: 'icon-btn', 'aria-label': 'Settings', title: 'Settings', 'aria-haspopup': 'dialog', html: icons.settings, onclick: () => this.openSettings() });
     this.themeBtn = h('button', { type: 'button', class: 'icon-btn', onclick: () => toggleTheme() });
     const signOutBtn = h('button', { type: 'button', class: 'icon-btn', 'aria-label': 'Sign out', title: 'Sign out', html: icons.logout, onclick: () => this.signOut() });
@@ -172,7 +176,7 @@ export class App {
       h('header', { class: 'side-head' },
         h('div', { class: 'brand' }, h('span', { class: 'mark', 'aria-hidden': 'true' }),
           h('div', { class: 'brand-text' }, h('strong', {}, 'Parley'), this.inboxName)),
-        h('div', { class: 'toolbar', role: 'toolbar', 'aria-label': 'Console' }, this.bellBtn, this.settingsBtn, this.themeBtn, signOutBtn)),
+        h('div', { class: 'toolbar', role: 'toolbar', 'aria-label': 'Console' }, this.bellBtn, this.roomsBtn, this.settingsBtn, this.themeBtn, signOutBtn)),
       h('div', { class: 'me' }, this.myAvatar,
         h('div', { class: 'me-text' }, h('strong', {}, me.display_name || me.name), h('span', { class: 'me-sub' }, this.connEl, this.inboxStatusEl)),
         h('label', { class: 'status-pick' }, h('span', { class: 'sr-only' }, 'Your status'), this.statusSelect)),
@@ -551,6 +555,7 @@ export class App {
   _fromHash() {
     const id = new URLSearchParams(location.hash.slice(1)).get('c');
     if (/^#(signin|invite)=/.test(location.hash)) return;
+    if (this.rooms?.fromHash()) return;
     this.select(id || null, { fromHash: true });
   }
 

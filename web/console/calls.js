@@ -31,9 +31,9 @@ export class CallManager {
     calls.addEventListener('outgoing', (e) => this.show(e.detail), { signal });
   }
 
-  // busy: a call is on (or starting): the header's buttons wait.
+  // busy: a call is on (or starting), or a group call: the header's buttons wait.
   get busy() {
-    return !!this.placing || !!(this.screen && this.screen.session.state !== 'ended') || !!this.app.client.calls?.current;
+    return !!this.placing || !!(this.screen && this.screen.session.state !== 'ended') || !!this.app.client.calls?.current || !!this.app.rooms?.busy;
   }
 
   destroy() {

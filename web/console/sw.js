@@ -5,7 +5,7 @@
 // conversation there) or opens a new one. Pushes from the server (Web
 // Push) become notifications.
 
-const CACHE = 'parley-console-v2';
+const CACHE = 'parley-console-v3';
 const SHELL = [
   '/console/', '/console/main.js', '/console/app.js', '/console/session.js', '/console/signin.js',
   '/console/list.js', '/console/chat.js', '/console/details.js', '/console/settings.js', '/console/notify.js',
@@ -14,6 +14,7 @@ const SHELL = [
   '/sdk/index.js', '/sdk/client.js', '/sdk/conversation.js', '/sdk/outbox.js', '/sdk/ids.js', '/sdk/visitor.js', '/sdk/console.js', '/sdk/call.js', '/sdk/errors.js',
   '/ui/thread.js', '/ui/styles.js', '/ui/dom.js', '/ui/icons.js', '/ui/format.js', '/ui/recorder.js',
   '/console/calls.js', '/ui/callscreen.js', '/ui/callstyles.js', '/sdk/call.js', '/sdk/errors.js',
+  '/console/rooms.js', '/ui/roomscreen.js', '/sdk/room.js',
 ];
 
 self.addEventListener('install', (event) => {

@@ -3,6 +3,7 @@
 export { Client, ParleyError, INBOX, readJSON } from './client.js';
 export { Conversation } from './conversation.js';
 export { Calls, CallSession } from './call.js';
+export { Rooms, Room, SIMULCAST } from './room.js';
 export { clientId } from './ids.js';
 export { visitorSession, widgetConfig } from './visitor.js';
 export { consoleAuth } from './console.js';

@@ -19,6 +19,7 @@ import (
 	"github.com/parley-chat/parley/internal/chat"
 	"github.com/parley-chat/parley/internal/inbox"
 	"github.com/parley-chat/parley/internal/push"
+	"github.com/parley-chat/parley/internal/rooms"
 	"github.com/parley-chat/parley/protocol"
 )
 
@@ -111,12 +112,16 @@ type API struct {
 	chat    *chat.Service
 	inboxes *inbox.Service
 	push    *push.Service
-	log     *slog.Logger
-	limits  *userLimiter // message sends, per user
-	byIP    ipLimits
-	origins map[string]bool // nil: any origin
-	openapi []byte          // the served document, servers filled in
-	handler http.Handler
+	// rooms is nil on a server without an SFU; recordings has an empty
+	// Dir then.
+	rooms      *rooms.Service
+	recordings rooms.Recordings
+	log        *slog.Logger
+	limits     *userLimiter // message sends, per user
+	byIP       ipLimits
+	origins    map[string]bool // nil: any origin
+	openapi    []byte          // the served document, servers filled in
+	handler    http.Handler
 }
 
 // New returns the REST API.
@@ -212,6 +217,18 @@ var routes = []route{
 
 	// Calls.
 	{"GET", "/ice-servers", authenticated, (*API).iceServers},
+
+	// Group calls (rooms), broadcasts (channels) and their recordings.
+	{"GET", "/rooms", authenticated, (*API).listRooms},
+	{"POST", "/rooms", authenticated, (*API).createRoom},
+	{"GET", "/rooms/{id}", authenticated, (*API).getRoom},
+	{"DELETE", "/rooms/{id}", authenticated, (*API).closeRoom},
+	{"POST", "/rooms/{id}/invite", authenticated, (*API).inviteToRoom},
+	{"POST", "/rooms/{id}/recording", authenticated, (*API).startRecording},
+	{"DELETE", "/rooms/{id}/recording", authenticated, (*API).stopRecording},
+	{"GET", "/channels", authenticated, (*API).listChannels},
+	{"GET", "/recordings", authenticated, (*API).listRecordings},
+	{"GET", "/recordings/{name}", authenticated, (*API).downloadRecording},
 }
 
 func (a *API) mux() *http.ServeMux {

@@ -251,6 +251,9 @@ func (c *conn) teardown() {
 		if s.calls != nil {
 			s.calls.Disconnected(c.connID)
 		}
+		if s.rooms != nil {
+			s.rooms.Disconnected(c.connID)
+		}
 	}
 	if announced {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

@@ -86,9 +86,12 @@ func (c *conn) handle(p *[]byte) {
 		}
 	}
 	var res any
-	if strings.HasPrefix(env.Event, "call:") && c.srv.calls != nil {
+	switch {
+	case strings.HasPrefix(env.Event, "call:") && c.srv.calls != nil:
 		res, err = c.srv.calls.Dispatch(ctx, c.id, c.connID, env.Event, decoder(env.Data))
-	} else {
+	case (strings.HasPrefix(env.Event, "room:") || strings.HasPrefix(env.Event, "channel:")) && c.srv.rooms != nil:
+		res, err = c.srv.rooms.Dispatch(ctx, c.id, c.connID, env.Event, decoder(env.Data))
+	default:
 		res, err = c.srv.chat.Dispatch(ctx, c.id, env.Event, decoder(env.Data))
 	}
 	if err != nil {

@@ -31,6 +31,7 @@ import (
 	"github.com/parley-chat/parley/internal/bus"
 	"github.com/parley-chat/parley/internal/calls"
 	"github.com/parley-chat/parley/internal/chat"
+	"github.com/parley-chat/parley/internal/rooms"
 	"github.com/parley-chat/parley/internal/transport/clientip"
 	"github.com/parley-chat/parley/protocol"
 )
@@ -118,6 +119,7 @@ type Server struct {
 	auth  *auth.Authenticator
 	chat  *chat.Service
 	calls *calls.Service // nil: call:* events are unknown
+	rooms *rooms.Service // nil: room:* and channel:* events are unknown
 	log   *slog.Logger
 	hub   hub
 	flush flusher
@@ -169,6 +171,10 @@ func New(cfg Config, a *auth.Authenticator, c *chat.Service, b bus.Bus, log *slo
 // SetCalls routes call:* requests to the calls service and tells it of
 // closed connections. Call it before serving.
 func (s *Server) SetCalls(c *calls.Service) { s.calls = c }
+
+// SetRooms routes room:* and channel:* requests to the rooms service and
+// tells it of closed connections. Call it before serving.
+func (s *Server) SetRooms(r *rooms.Service) { s.rooms = r }
 
 // Conns returns the number of open WebSocket connections.
 func (s *Server) Conns() int {

@@ -78,6 +78,8 @@ export class Parley {
       '--public-url', this.url, '--log-level', 'warn',
       // TURN on a free port of its own (servers run side by side), relaying on loopback.
       '--turn-listen', '127.0.0.1:0', '--turn-public-ip', '127.0.0.1', '--turn-allow-private-peers',
+      // The SFU's media on a free loopback UDP port too.
+      '--sfu-udp-addr', '127.0.0.1:0',
       ...this.extra], { stdio: ['ignore', 'pipe', 'pipe'] });
     this.proc.stdout.on('data', (b) => (this.stdout += b));
     this.proc.stderr.on('data', (b) => (this.stderr += b));

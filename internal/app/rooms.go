@@ -1,0 +1,39 @@
+package app
+
+import (
+	"fmt"
+	"path/filepath"
+
+	"github.com/parley-chat/parley/internal/auth"
+	"github.com/parley-chat/parley/internal/rooms"
+	"github.com/parley-chat/parley/internal/sfu"
+	"github.com/parley-chat/parley/protocol"
+)
+
+// startRooms starts the SFU on sfu_udp_addr and the rooms service over it,
+// and routes room:* and channel:* to it. An empty sfu_udp_addr leaves
+// rooms and channels off.
+func (a *App) startRooms(iceFor func(auth.Identity) []protocol.ICEServer) error {
+	cfg := a.Cfg
+	if cfg.SFUUDPAddr == "" {
+		return nil
+	}
+	s, err := sfu.New(sfu.Config{
+		UDPAddr:    cfg.SFUUDPAddr,
+		PublicIP:   cfg.SFUPublicIP,
+		MaxBitrate: cfg.SFUMaxBitrate * 1000,
+		Logger:     a.Log.With("component", "sfu"),
+	})
+	if err != nil {
+		return fmt.Errorf("sfu: %w", err)
+	}
+	a.SFU = s
+	a.Recordings = rooms.Recordings{Dir: filepath.Join(cfg.DataDir, "recordings")}
+	rec := rooms.SFURecorder{S: s, Recs: a.Recordings, Log: a.Log.With("component", "recording")}
+	a.Rooms = rooms.New(rooms.SFUMedia{S: s}, rec, a.Bus, rooms.Config{
+		MaxParticipants: cfg.RoomMaxParticipants,
+		ICEServers:      iceFor,
+	}, a.Log.With("component", "rooms"))
+	a.WS.SetRooms(a.Rooms)
+	return nil
+}

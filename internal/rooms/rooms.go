@@ -1,0 +1,942 @@
+// Package rooms runs group calls and broadcast channels on the server's
+// SFU: who may create, join, publish in, watch and close a room, room ids
+// and limits, the relay of each participant's negotiation and room events
+// to exactly its WebSocket connection (through the bus: the user's topic,
+// one device by bus.Event.Device), and leaving when a connection closes.
+// Media never passes through here; it goes between browsers and the SFU
+// (Media). It knows nothing of WebSocket or HTTP: transports call Dispatch
+// and the REST methods with the caller's identity.
+//
+// Permissions, in an account (docs/protocol.md, Rooms and channels):
+// owners, agents and members create and join rooms and publish in
+// channels; visitors join only the rooms they were invited to and may
+// watch channels; owners, agents, API keys and a room's creator close it;
+// only owners (and API keys) record and get recordings.
+//
+// State lives in memory on one node, like the SFU's rooms.
+package rooms
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"regexp"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/parley-chat/parley/internal/apperr"
+	"github.com/parley-chat/parley/internal/auth"
+	"github.com/parley-chat/parley/internal/bus"
+	"github.com/parley-chat/parley/internal/chat"
+	"github.com/parley-chat/parley/internal/ids"
+	"github.com/parley-chat/parley/protocol"
+)
+
+// Config tunes rooms. Zero values take the defaults in brackets.
+type Config struct {
+	// MaxParticipants is the most participants a room may have; a room
+	// created with a lower max_participants keeps its own [16]. Channels
+	// have no limit on viewers.
+	MaxParticipants int
+	// EmptyTimeout closes a room nobody has been in for this long [5m].
+	EmptyTimeout time.Duration
+	// MaxPerConnection is how many rooms and channels one connection may
+	// be in at once [8].
+	MaxPerConnection int
+	// MaxPerAccount is how many rooms and channels an account may have
+	// open at once [1000].
+	MaxPerAccount int
+	// ICEServers gives a participant its STUN/TURN servers (RoomJoined).
+	ICEServers func(auth.Identity) []protocol.ICEServer
+}
+
+func (c *Config) defaults() {
+	if c.MaxParticipants <= 0 {
+		c.MaxParticipants = 16
+	}
+	if c.EmptyTimeout <= 0 {
+		c.EmptyTimeout = 5 * time.Minute
+	}
+	if c.MaxPerConnection <= 0 {
+		c.MaxPerConnection = 8
+	}
+	if c.MaxPerAccount <= 0 {
+		c.MaxPerAccount = 1000
+	}
+}
+
+// Error codes of rooms (documented in docs/protocol.md).
+const (
+	CodeRoomFull    = "room_full"      // the room has max_participants already
+	CodeChannelBusy = "channel_busy"   // the channel has a broadcaster already
+	CodeNotInRoom   = "not_in_room"    // a request for a room this connection is not in
+	CodeUnavailable = "unavailable"    // no SFU on this server
+	CodeTooMany     = "too_many_rooms" // the account has MaxPerAccount rooms and channels open
+)
+
+// Reasons of room:closed.
+const (
+	ReasonClosed       = "closed"
+	ReasonShuttingDown = "shutting_down"
+	ReasonExpired      = "expired"
+)
+
+// Service is the rooms domain. It is safe for concurrent use.
+type Service struct {
+	media Media
+	rec   Recorder
+	bus   bus.Bus
+	cfg   Config
+	log   *slog.Logger
+	now   func() time.Time
+
+	mu       sync.Mutex
+	rooms    map[string]*room              // by id (rooms and channels)
+	channels map[chanKey]*room             // by account and name
+	byConn   map[string]map[string]*member // connection → room id → member
+	perAcct  map[string]int                // open rooms and channels per account
+	closed   bool
+}
+
+type chanKey struct{ account, name string }
+
+type room struct {
+	id, account, kind string
+	name, channel     string
+	createdBy         string
+	created           time.Time
+	max               int
+	invited           []string
+	members           map[string]*member // by participant id
+	publisher         string             // a channel's broadcaster (participant id)
+	// viewers holds the participant ids of a channel's viewers (read by
+	// the SFU's callbacks, which must not take s.mu): only the broadcaster
+	// hears them come and go, so a thousand viewers do not cost each viewer
+	// a thousand events.
+	viewers sync.Map
+	empty   *time.Timer
+	stopRec func()
+}
+
+type member struct {
+	id, user, conn string
+	publish        bool
+	room           *room
+	sess           MediaSession  // nil until the SFU admitted it (under s.mu)
+	ready          chan struct{} // closed when connect is done, admitted or not
+	gone           atomic.Bool   // left: drop what the SFU still says
+}
+
+// New returns the rooms service over an SFU (media) and, if rec is not
+// nil, a recorder.
+func New(media Media, rec Recorder, b bus.Bus, cfg Config, log *slog.Logger) *Service {
+	cfg.defaults()
+	if log == nil {
+		log = slog.Default()
+	}
+	return &Service{media: media, rec: rec, bus: b, cfg: cfg, log: log, now: time.Now,
+		rooms: map[string]*room{}, channels: map[chanKey]*room{}, byConn: map[string]map[string]*member{}, perAcct: map[string]int{}}
+}
+
+// Config returns the service's configuration, defaults applied.
+func (s *Service) Config() Config { return s.cfg }
+
+var channelName = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+
+// maxTrackID bounds the track ids a client names (browsers make 36-byte UUIDs).
+const maxTrackID = 128
+
+func errNotInRoom() error {
+	return apperr.New(apperr.Conflict, CodeNotInRoom, "you are not in that room")
+}
+
+func errNoRoom(id string) error {
+	return apperr.NotFoundf("no room %q in your account", id)
+}
+
+func errStopping() error {
+	return apperr.New(apperr.Unavailable, apperr.CodeShuttingDown, "the server is stopping")
+}
+
+func staff(id auth.Identity) bool {
+	return id.Role == protocol.RoleOwner || id.Role == protocol.RoleAgent || id.Role == protocol.RoleMember
+}
+
+// Dispatch runs one room:* or channel:* request from a connection.
+func (s *Service) Dispatch(ctx context.Context, id auth.Identity, conn, event string, decode func(any) error) (any, error) {
+	if id.UserID == "" {
+		return nil, apperr.Forbiddenf("rooms are for users")
+	}
+	switch event {
+	case protocol.EvRoomJoin:
+		var r protocol.RoomJoin
+		if err := decode(&r); err != nil {
+			return nil, err
+		}
+		return s.Join(id, conn, r)
+	case protocol.EvRoomLeave:
+		var r protocol.RoomRef
+		if err := decode(&r); err != nil {
+			return nil, err
+		}
+		return struct{}{}, s.Leave(conn, r.Room)
+	case protocol.EvRoomSignal:
+		var r protocol.RoomSignal
+		if err := decode(&r); err != nil {
+			return nil, err
+		}
+		return struct{}{}, s.Signal(conn, r)
+	case protocol.EvRoomSubscribe:
+		var r protocol.RoomSubscribe
+		if err := decode(&r); err != nil {
+			return nil, err
+		}
+		return struct{}{}, s.Subscribe(conn, r)
+	case protocol.EvRoomMute:
+		var r protocol.RoomMute
+		if err := decode(&r); err != nil {
+			return nil, err
+		}
+		return struct{}{}, s.Mute(conn, r)
+	case protocol.EvChannelPublish, protocol.EvChannelSubscribe, protocol.EvChannelLeave:
+		var r protocol.ChannelRef
+		if err := decode(&r); err != nil {
+			return nil, err
+		}
+		switch event {
+		case protocol.EvChannelPublish:
+			return s.Publish(id, conn, r.Channel)
+		case protocol.EvChannelSubscribe:
+			return s.Watch(id, conn, r.Channel)
+		}
+		return struct{}{}, s.LeaveChannel(id, conn, r.Channel)
+	}
+	return nil, apperr.New(apperr.Invalid, apperr.CodeUnknownEvent, "unknown event %q", event)
+}
+
+// Create makes a room in the caller's account.
+func (s *Service) Create(id auth.Identity, r protocol.CreateRoom) (protocol.Room, error) {
+	if !staff(id) && !id.IsService() {
+		return protocol.Room{}, apperr.Forbiddenf("only the account's owners, agents and members create rooms")
+	}
+	if len(r.Name) > 200 {
+		return protocol.Room{}, apperr.Invalidf("name: at most 200 bytes")
+	}
+	if r.MaxParticipants < 0 || r.MaxParticipants > s.cfg.MaxParticipants {
+		return protocol.Room{}, apperr.Invalidf("max_participants: 0 (the server's %d) up to %d", s.cfg.MaxParticipants, s.cfg.MaxParticipants)
+	}
+	if len(r.Invite) > 1000 {
+		return protocol.Room{}, apperr.Invalidf("invite: at most 1000 users")
+	}
+	for _, u := range r.Invite {
+		if u == "" || len(u) > 64 {
+			return protocol.Room{}, apperr.Invalidf("invite: user ids")
+		}
+	}
+	max := r.MaxParticipants
+	if max == 0 {
+		max = s.cfg.MaxParticipants
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return protocol.Room{}, errStopping()
+	}
+	if err := s.roomyLocked(id.AccountID); err != nil {
+		return protocol.Room{}, err
+	}
+	rm := &room{id: ids.New("room"), account: id.AccountID, kind: protocol.RoomKindRoom, name: r.Name,
+		createdBy: id.UserID, created: s.now().UTC(), max: max, invited: slices.Clone(r.Invite),
+		members: map[string]*member{}}
+	s.rooms[rm.id] = rm
+	s.perAcct[rm.account]++
+	s.armEmpty(rm)
+	return s.viewLocked(rm, true), nil
+}
+
+// roomyLocked says whether the account may open one more room or channel.
+func (s *Service) roomyLocked(account string) error {
+	if s.perAcct[account] >= s.cfg.MaxPerAccount {
+		return apperr.New(apperr.Conflict, CodeTooMany, "the account has %d rooms and channels open, its most: close some", s.cfg.MaxPerAccount)
+	}
+	return nil
+}
+
+// armEmpty starts a room's empty timer (under s.mu).
+func (s *Service) armEmpty(rm *room) {
+	if rm.kind != protocol.RoomKindRoom {
+		return
+	}
+	if rm.empty != nil {
+		rm.empty.Stop()
+	}
+	rm.empty = time.AfterFunc(s.cfg.EmptyTimeout, func() { s.expire(rm) })
+}
+
+func (s *Service) expire(rm *room) {
+	var o outbox
+	defer o.flush()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.rooms[rm.id] != rm || len(rm.members) > 0 {
+		return
+	}
+	s.closeLocked(&o, rm, ReasonExpired)
+}
+
+// canSee: the room is the caller's account's, and the caller is staff,
+// an API key, or invited.
+func canSee(id auth.Identity, rm *room) bool {
+	if rm.account != id.AccountID {
+		return false
+	}
+	return staff(id) || id.IsService() || slices.Contains(rm.invited, id.UserID)
+}
+
+// Get returns a room with its participants and their tracks.
+func (s *Service) Get(id auth.Identity, roomID string) (protocol.Room, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	rm := s.rooms[roomID]
+	if rm == nil || !canSee(id, rm) {
+		return protocol.Room{}, errNoRoom(roomID)
+	}
+	return s.viewLocked(rm, staff(id) || id.IsService()), nil
+}
+
+// List returns the rooms (not channels) of the caller's account it may see,
+// oldest first.
+func (s *Service) List(id auth.Identity) []protocol.Room {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := []protocol.Room{}
+	for _, rm := range s.rooms {
+		if rm.kind == protocol.RoomKindRoom && canSee(id, rm) {
+			out = append(out, s.viewLocked(rm, staff(id) || id.IsService()))
+		}
+	}
+	slices.SortFunc(out, func(a, b protocol.Room) int { return a.CreatedAt.Compare(b.CreatedAt) })
+	return out
+}
+
+// Close ends a room: everyone in it gets room:closed and is out.
+func (s *Service) Close(id auth.Identity, roomID string) error {
+	var o outbox
+	defer o.flush()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	rm := s.rooms[roomID]
+	if rm == nil || !canSee(id, rm) || rm.kind != protocol.RoomKindRoom {
+		return errNoRoom(roomID)
+	}
+	if id.Role != protocol.RoleOwner && id.Role != protocol.RoleAgent && !id.IsService() && rm.createdBy != id.UserID {
+		return apperr.Forbiddenf("only owners, agents and the room's creator close it")
+	}
+	s.closeLocked(&o, rm, ReasonClosed)
+	return nil
+}
+
+// Invite lets more visitors (by user id) join a room: owners, agents, API
+// keys and the room's creator.
+func (s *Service) Invite(id auth.Identity, roomID string, users []string) (protocol.Room, error) {
+	if len(users) == 0 || len(users) > 1000 {
+		return protocol.Room{}, apperr.Invalidf("invite: 1 to 1000 user ids")
+	}
+	for _, u := range users {
+		if u == "" || len(u) > 64 {
+			return protocol.Room{}, apperr.Invalidf("invite: user ids")
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	rm := s.rooms[roomID]
+	if rm == nil || !canSee(id, rm) || rm.kind != protocol.RoomKindRoom {
+		return protocol.Room{}, errNoRoom(roomID)
+	}
+	if id.Role != protocol.RoleOwner && id.Role != protocol.RoleAgent && !id.IsService() && rm.createdBy != id.UserID {
+		return protocol.Room{}, apperr.Forbiddenf("only owners, agents and the room's creator invite")
+	}
+	for _, u := range users {
+		if !slices.Contains(rm.invited, u) {
+			if len(rm.invited) >= 1000 {
+				return protocol.Room{}, apperr.Invalidf("invite: a room invites at most 1000 users")
+			}
+			rm.invited = append(rm.invited, u)
+		}
+	}
+	return s.viewLocked(rm, true), nil
+}
+
+// closeLocked removes a room, tells its participants and closes it in the SFU.
+func (s *Service) closeLocked(o *outbox, rm *room, reason string) {
+	if rm.empty != nil {
+		rm.empty.Stop()
+	}
+	if rm.stopRec != nil {
+		stop := rm.stopRec
+		rm.stopRec = nil
+		o.add(stop)
+	}
+	delete(s.rooms, rm.id)
+	if s.perAcct[rm.account]--; s.perAcct[rm.account] <= 0 {
+		delete(s.perAcct, rm.account)
+	}
+	if rm.kind == protocol.RoomKindChannel {
+		delete(s.channels, chanKey{rm.account, rm.channel})
+	}
+	for _, m := range rm.members {
+		m.gone.Store(true)
+		s.forgetLocked(m)
+		s.toMember(o, m, protocol.EvRoomClosed, protocol.RoomEvent{Reason: reason})
+	}
+	rm.members = map[string]*member{}
+	media := s.media
+	o.add(func() { media.CloseRoom(rm.id) })
+}
+
+// Join admits the caller's connection to a room.
+func (s *Service) Join(id auth.Identity, conn string, r protocol.RoomJoin) (protocol.RoomJoined, error) {
+	if r.Room == "" {
+		return protocol.RoomJoined{}, apperr.Invalidf("room: required")
+	}
+	m, err := func() (*member, error) {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if s.closed {
+			return nil, errStopping()
+		}
+		rm := s.rooms[r.Room]
+		if rm == nil || rm.account != id.AccountID || rm.kind != protocol.RoomKindRoom {
+			return nil, errNoRoom(r.Room)
+		}
+		if !staff(id) && !slices.Contains(rm.invited, id.UserID) {
+			return nil, apperr.Forbiddenf("visitors join only the rooms they are invited to")
+		}
+		if len(rm.members) >= rm.max {
+			return nil, apperr.New(apperr.Conflict, CodeRoomFull, "the room has %d participants, its most", rm.max)
+		}
+		return s.admitLocked(id, conn, rm, r.Publish)
+	}()
+	if err != nil {
+		return protocol.RoomJoined{}, err
+	}
+	return s.connect(id, m)
+}
+
+// admitLocked makes the connection a participant of rm, holding its place
+// (it counts toward the room's limit) while the SFU admits it (connect).
+func (s *Service) admitLocked(id auth.Identity, conn string, rm *room, publish bool) (*member, error) {
+	mine := s.byConn[conn]
+	if mine[rm.id] != nil {
+		return nil, apperr.New(apperr.Conflict, apperr.CodeConflict, "this connection is in that room already")
+	}
+	if len(mine) >= s.cfg.MaxPerConnection {
+		return nil, apperr.New(apperr.Conflict, apperr.CodeConflict, "a connection may be in %d rooms at most", s.cfg.MaxPerConnection)
+	}
+	m := &member{id: ids.New("par"), user: id.UserID, conn: conn, publish: publish, room: rm, ready: make(chan struct{})}
+	if rm.kind == protocol.RoomKindChannel && !publish {
+		rm.viewers.Store(m.id, struct{}{}) // before the SFU tells anyone of it
+	}
+	rm.members[m.id] = m
+	if mine == nil {
+		mine = map[string]*member{}
+		s.byConn[conn] = mine
+	}
+	mine[rm.id] = m
+	if rm.empty != nil {
+		rm.empty.Stop()
+		rm.empty = nil
+	}
+	return m, nil
+}
+
+// connect admits an admitted participant to the SFU, without holding s.mu
+// (making its two PeerConnections takes a few milliseconds, and a thousand
+// viewers joining a channel must not queue behind each other on the lock).
+func (s *Service) connect(id auth.Identity, m *member) (protocol.RoomJoined, error) {
+	defer close(m.ready)
+	rm := m.room
+	name := id.DisplayName
+	if name == "" {
+		name = id.UserName
+	}
+	sess, err := s.media.Join(rm.id, MediaParticipant{
+		ID: m.id, UserID: id.UserID, Name: name, CanPublish: m.publish,
+		OnSignal: func(sig protocol.RoomSignal) {
+			if m.gone.Load() {
+				return
+			}
+			sig.Room, sig.Channel = rm.id, rm.channel
+			s.publish(m, protocol.EvRoomSignal, sig)
+		},
+		OnEvent: func(event string, ev protocol.RoomEvent) {
+			if m.gone.Load() || event == protocol.EvRoomClosed { // we announce closing ourselves
+				return
+			}
+			if !m.publish && ev.Participant != nil && rm.kind == protocol.RoomKindChannel {
+				if _, viewer := rm.viewers.Load(ev.Participant.ID); viewer {
+					return
+				}
+			}
+			ev.Room, ev.Channel = rm.id, rm.channel
+			s.publish(m, event, ev)
+		},
+	})
+	var o outbox
+	defer o.flush()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err != nil {
+		if !m.gone.Load() {
+			s.leaveLocked(&o, m)
+		}
+		return protocol.RoomJoined{}, apperr.Wrap("rooms.Join", err)
+	}
+	if m.gone.Load() { // the room closed, or the connection left, meanwhile
+		o.add(sess.Leave)
+		if s.rooms[rm.id] != rm {
+			return protocol.RoomJoined{}, errNoRoom(rm.id)
+		}
+		return protocol.RoomJoined{}, errNotInRoom()
+	}
+	m.sess = sess
+	out := protocol.RoomJoined{ParticipantID: m.id, Room: s.viewLocked(rm, staff(id))}
+	if !m.publish && rm.kind == protocol.RoomKindChannel { // a viewer sees the broadcaster only
+		out.Room.Participants = slices.DeleteFunc(out.Room.Participants, func(p protocol.RoomParticipant) bool {
+			_, viewer := rm.viewers.Load(p.ID)
+			return viewer
+		})
+	}
+	if s.cfg.ICEServers != nil {
+		out.ICEServers = s.cfg.ICEServers(id)
+	}
+	return out, nil
+}
+
+// session waits until the connection's participant in a room is admitted
+// by the SFU and returns its session; nil if there is none.
+func (s *Service) session(conn, roomID string) (*member, MediaSession) {
+	s.mu.Lock()
+	m := s.memberOf(conn, roomID)
+	s.mu.Unlock()
+	if m == nil {
+		return nil, nil
+	}
+	select {
+	case <-m.ready:
+	case <-time.After(10 * time.Second):
+		return nil, nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if m.gone.Load() || m.sess == nil {
+		return nil, nil
+	}
+	return m, m.sess
+}
+
+// memberOf finds the connection's participant in a room (under s.mu).
+func (s *Service) memberOf(conn, roomID string) *member {
+	return s.byConn[conn][roomID]
+}
+
+// Leave takes the connection out of a room (or a channel, by its room id).
+func (s *Service) Leave(conn, roomID string) error {
+	var o outbox
+	defer o.flush()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	m := s.memberOf(conn, roomID)
+	if m == nil {
+		return errNotInRoom()
+	}
+	s.leaveLocked(&o, m)
+	return nil
+}
+
+// leaveLocked removes a member; an emptied channel closes, an emptied room
+// waits EmptyTimeout.
+func (s *Service) leaveLocked(o *outbox, m *member) {
+	m.gone.Store(true)
+	rm := m.room
+	s.forgetLocked(m)
+	delete(rm.members, m.id)
+	if rm.kind == protocol.RoomKindChannel && !m.publish { // forgotten after the SFU's last word on it
+		time.AfterFunc(time.Minute, func() { rm.viewers.Delete(m.id) })
+	}
+	if rm.publisher == m.id {
+		rm.publisher = ""
+	}
+	if sess := m.sess; sess != nil { // else connect leaves it when the SFU answers
+		o.add(sess.Leave)
+	}
+	if len(rm.members) == 0 && s.rooms[rm.id] == rm {
+		if rm.kind == protocol.RoomKindChannel {
+			s.closeLocked(o, rm, ReasonClosed)
+		} else {
+			s.armEmpty(rm)
+		}
+	}
+}
+
+func (s *Service) forgetLocked(m *member) {
+	if mine := s.byConn[m.conn]; mine != nil {
+		delete(mine, m.room.id)
+		if len(mine) == 0 {
+			delete(s.byConn, m.conn)
+		}
+	}
+}
+
+// Signal passes a connection's negotiation to its participant in the SFU.
+func (s *Service) Signal(conn string, r protocol.RoomSignal) error {
+	switch {
+	case r.PC != protocol.PCPub && r.PC != protocol.PCSub:
+		return apperr.Invalidf("pc: pub or sub")
+	case r.Kind == protocol.SignalOffer && r.PC != protocol.PCPub:
+		return apperr.Invalidf("only the pub connection is offered by the client")
+	case r.Kind == protocol.SignalAnswer && r.PC != protocol.PCSub:
+		return apperr.Invalidf("only the sub connection is answered by the client")
+	case (r.Kind == protocol.SignalOffer || r.Kind == protocol.SignalAnswer) && r.SDP == "":
+		return apperr.Invalidf("sdp: required")
+	case r.Kind != protocol.SignalOffer && r.Kind != protocol.SignalAnswer && r.Kind != protocol.SignalCandidate:
+		return apperr.Invalidf("kind: offer, answer or candidate")
+	}
+	m, sess := s.session(conn, r.Room)
+	if m == nil {
+		return errNotInRoom()
+	}
+	if r.PC == protocol.PCPub && !m.publish {
+		return apperr.Forbiddenf("you joined to watch: join with publish to send")
+	}
+	if err := sess.Signal(r); err != nil {
+		return apperr.Invalidf("the SFU refused the %s: %v", r.Kind, err)
+	}
+	return nil
+}
+
+// Subscribe sets how the connection shows one track.
+func (s *Service) Subscribe(conn string, r protocol.RoomSubscribe) error {
+	if r.Track == "" || len(r.Track) > maxTrackID || r.Width < 0 || r.Height < 0 || r.Width > 16384 || r.Height > 16384 {
+		return apperr.Invalidf("track and a width and height from 0 to 16384")
+	}
+	m, sess := s.session(conn, r.Room)
+	if m == nil {
+		return errNotInRoom()
+	}
+	if err := sess.Subscribe(r.Track, r.Width, r.Height, r.Paused); err != nil {
+		return apperr.NotFoundf("no track %q in the room", r.Track)
+	}
+	return nil
+}
+
+// Mute mutes or unmutes one of the connection's own tracks.
+func (s *Service) Mute(conn string, r protocol.RoomMute) error {
+	if r.Track == "" || len(r.Track) > maxTrackID {
+		return apperr.Invalidf("track: a track id of at most %d bytes", maxTrackID)
+	}
+	m, sess := s.session(conn, r.Room)
+	if m == nil {
+		return errNotInRoom()
+	}
+	if err := sess.Mute(r.Track, r.Muted); err != nil {
+		return apperr.New(apperr.Conflict, CodeNotInRoom, "no track %q of yours in the room", r.Track)
+	}
+	return nil
+}
+
+// Disconnected is told when a connection closes: it leaves every room.
+func (s *Service) Disconnected(conn string) {
+	var o outbox
+	defer o.flush()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, m := range s.byConn[conn] {
+		s.leaveLocked(&o, m)
+	}
+}
+
+// --- channels ---
+
+// channelLocked returns the channel of that name, made on first use.
+func (s *Service) channelLocked(id auth.Identity, name string) (*room, error) {
+	if !channelName.MatchString(name) {
+		return nil, apperr.Invalidf("channel: 1 to 64 characters of A-Z a-z 0-9 _ -")
+	}
+	if s.closed {
+		return nil, errStopping()
+	}
+	k := chanKey{id.AccountID, name}
+	rm := s.channels[k]
+	if rm == nil {
+		if err := s.roomyLocked(id.AccountID); err != nil {
+			return nil, err
+		}
+		rm = &room{id: ids.New("chan"), account: id.AccountID, kind: protocol.RoomKindChannel, channel: name,
+			createdBy: id.UserID, created: s.now().UTC(), members: map[string]*member{}}
+		s.channels[k] = rm
+		s.rooms[rm.id] = rm
+		s.perAcct[rm.account]++
+	}
+	return rm, nil
+}
+
+// Publish makes the connection a channel's broadcaster.
+func (s *Service) Publish(id auth.Identity, conn, name string) (protocol.RoomJoined, error) {
+	if !staff(id) {
+		return protocol.RoomJoined{}, apperr.Forbiddenf("only the account's owners, agents and members broadcast")
+	}
+	m, err := func() (*member, error) {
+		var o outbox
+		defer o.flush()
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		rm, err := s.channelLocked(id, name)
+		if err != nil {
+			return nil, err
+		}
+		if rm.publisher != "" {
+			return nil, apperr.New(apperr.Conflict, CodeChannelBusy, "channel %q has a broadcaster already", name)
+		}
+		m, err := s.admitLocked(id, conn, rm, true)
+		if err != nil {
+			s.dropIfEmptyLocked(&o, rm)
+			return nil, err
+		}
+		rm.publisher = m.id
+		return m, nil
+	}()
+	if err != nil {
+		return protocol.RoomJoined{}, err
+	}
+	return s.connect(id, m)
+}
+
+// Watch makes the connection a viewer of a channel.
+func (s *Service) Watch(id auth.Identity, conn, name string) (protocol.RoomJoined, error) {
+	m, err := func() (*member, error) {
+		var o outbox
+		defer o.flush()
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		rm, err := s.channelLocked(id, name)
+		if err != nil {
+			return nil, err
+		}
+		m, err := s.admitLocked(id, conn, rm, false)
+		if err != nil {
+			s.dropIfEmptyLocked(&o, rm)
+		}
+		return m, err
+	}()
+	if err != nil {
+		return protocol.RoomJoined{}, err
+	}
+	return s.connect(id, m)
+}
+
+func (s *Service) dropIfEmptyLocked(o *outbox, rm *room) {
+	if len(rm.members) == 0 && s.rooms[rm.id] == rm {
+		s.closeLocked(o, rm, ReasonClosed)
+	}
+}
+
+// LeaveChannel stops broadcasting or watching.
+func (s *Service) LeaveChannel(id auth.Identity, conn, name string) error {
+	if !channelName.MatchString(name) {
+		return apperr.Invalidf("channel: 1 to 64 characters of A-Z a-z 0-9 _ -")
+	}
+	var o outbox
+	defer o.flush()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	rm := s.channels[chanKey{id.AccountID, name}]
+	if rm == nil {
+		return errNotInRoom()
+	}
+	m := s.memberOf(conn, rm.id)
+	if m == nil {
+		return errNotInRoom()
+	}
+	s.leaveLocked(&o, m)
+	return nil
+}
+
+// Channels lists the account's channels with their broadcaster's bitrate
+// and resolution, by name.
+func (s *Service) Channels(id auth.Identity) []protocol.Channel {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := []protocol.Channel{}
+	for k, rm := range s.channels {
+		if k.account != id.AccountID {
+			continue
+		}
+		v := s.viewLocked(rm, true)
+		ch := protocol.Channel{Name: rm.channel, Room: rm.id, StartedAt: rm.created, Viewers: len(rm.members)}
+		for _, p := range v.Participants {
+			if p.ID != rm.publisher {
+				continue
+			}
+			ch.Viewers--
+			ch.Publisher = &protocol.User{ID: p.UserID, DisplayName: p.Name}
+			for _, t := range p.Tracks {
+				ch.Bitrate += t.Bitrate
+				if t.Kind == "video" {
+					ch.Live = true
+					ch.Width, ch.Height, ch.Codec = t.Width, t.Height, t.Codec
+				} else if ch.Codec == "" {
+					ch.Live = true
+				}
+			}
+		}
+		if rm.publisher == "" {
+			ch.Viewers = len(rm.members)
+		}
+		out = append(out, ch)
+	}
+	slices.SortFunc(out, func(a, b protocol.Channel) int {
+		if a.Name < b.Name {
+			return -1
+		}
+		if a.Name > b.Name {
+			return 1
+		}
+		return 0
+	})
+	return out
+}
+
+// --- recording ---
+
+// StartRecording records a room's tracks (owners and API keys).
+func (s *Service) StartRecording(id auth.Identity, roomID string) (protocol.Room, error) {
+	if id.Role != protocol.RoleOwner && !id.IsService() {
+		return protocol.Room{}, apperr.Forbiddenf("only owners record")
+	}
+	if s.rec == nil {
+		return protocol.Room{}, apperr.New(apperr.Unavailable, CodeUnavailable, "recording is not available on this server")
+	}
+	var o outbox
+	defer o.flush()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	rm := s.rooms[roomID]
+	if rm == nil || rm.account != id.AccountID {
+		return protocol.Room{}, errNoRoom(roomID)
+	}
+	if rm.stopRec != nil {
+		return protocol.Room{}, apperr.New(apperr.Conflict, apperr.CodeConflict, "the room is being recorded already")
+	}
+	stop, err := s.rec.Start(rm.account, rm.id)
+	if err != nil {
+		return protocol.Room{}, apperr.Wrap("rooms.StartRecording", err)
+	}
+	rm.stopRec = stop
+	s.announceRecording(&o, rm)
+	return s.viewLocked(rm, true), nil
+}
+
+// StopRecording stops a room's recording.
+func (s *Service) StopRecording(id auth.Identity, roomID string) (protocol.Room, error) {
+	if id.Role != protocol.RoleOwner && !id.IsService() {
+		return protocol.Room{}, apperr.Forbiddenf("only owners record")
+	}
+	var o outbox
+	defer o.flush()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	rm := s.rooms[roomID]
+	if rm == nil || rm.account != id.AccountID {
+		return protocol.Room{}, errNoRoom(roomID)
+	}
+	if rm.stopRec == nil {
+		return protocol.Room{}, apperr.New(apperr.Conflict, apperr.CodeConflict, "the room is not being recorded")
+	}
+	o.add(rm.stopRec)
+	rm.stopRec = nil
+	s.announceRecording(&o, rm)
+	return s.viewLocked(rm, true), nil
+}
+
+// announceRecording tells everyone in the room whether it is being
+// recorded (under s.mu): nobody should be recorded without seeing it.
+func (s *Service) announceRecording(o *outbox, rm *room) {
+	on := rm.stopRec != nil
+	for _, m := range rm.members {
+		s.toMember(o, m, protocol.EvRoomRecording, protocol.RoomEvent{Recording: &on})
+	}
+}
+
+// Shutdown ends every room (the server is stopping); recordings are finished.
+func (s *Service) Shutdown() {
+	var o outbox
+	s.mu.Lock()
+	s.closed = true
+	for _, rm := range s.rooms {
+		s.closeLocked(&o, rm, ReasonShuttingDown)
+	}
+	s.mu.Unlock()
+	o.flush()
+}
+
+// Active counts rooms and channels.
+func (s *Service) Active() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.rooms)
+}
+
+// viewLocked is the room as the API shows it; full adds who is invited.
+func (s *Service) viewLocked(rm *room, full bool) protocol.Room {
+	v := protocol.Room{ID: rm.id, Kind: rm.kind, Name: rm.name, Channel: rm.channel, CreatedBy: rm.createdBy,
+		CreatedAt: rm.created, MaxParticipants: rm.max, Recording: rm.stopRec != nil, Participants: []protocol.RoomParticipant{}}
+	if full {
+		v.Invited = slices.Clone(rm.invited)
+	}
+	if len(rm.members) == 0 {
+		return v
+	}
+	ps, _ := s.media.Participants(rm.id)
+	for _, p := range ps {
+		if rm.members[p.ID] == nil {
+			continue // leaving
+		}
+		if p.Tracks == nil {
+			p.Tracks = []protocol.RoomTrack{}
+		}
+		v.Participants = append(v.Participants, p)
+	}
+	return v
+}
+
+// --- delivery ---
+
+// publish sends an event to exactly one participant's connection.
+func (s *Service) publish(m *member, event string, v any) {
+	data, err := json.Marshal(v)
+	if err != nil {
+		s.log.Error("rooms: encoding event", "event", event, "err", err)
+		return
+	}
+	s.bus.Publish(chat.UserTopic(m.user), bus.Event{Name: event, Device: m.conn, Data: data})
+}
+
+// toMember queues an event for a participant, sent after the lock is released.
+func (s *Service) toMember(o *outbox, m *member, event string, ev protocol.RoomEvent) {
+	ev.Room, ev.Channel = m.room.id, m.room.channel
+	o.add(func() { s.publish(m, event, ev) })
+}
+
+// outbox collects what a change must do after the lock is released.
+type outbox struct{ fs []func() }
+
+func (o *outbox) add(f func()) { o.fs = append(o.fs, f) }
+
+func (o *outbox) flush() {
+	for _, f := range o.fs {
+		f()
+	}
+}

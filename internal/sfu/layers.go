@@ -1,0 +1,211 @@
+package sfu
+
+import (
+	"time"
+
+	"github.com/pion/rtcp"
+	"github.com/pion/webrtc/v4"
+)
+
+// allocateDown picks the layer a subscriber gets of a track: the smallest
+// that covers the size it asked for, stepped down while it does not fit the
+// subscriber's share of its estimated bandwidth or Config.MaxBitrate. The
+// switch itself happens at the next keyframe of that layer, which is
+// requested here.
+func (r *room) allocateDown(d *downTrack) {
+	want := r.chooseLayer(d)
+	d.mu.Lock()
+	old := d.target.Swap(want)
+	if want < 0 {
+		d.current.Store(-1)
+	}
+	cur := d.current.Load()
+	d.mu.Unlock()
+	if want >= 0 && want != cur {
+		d.track.requestKeyframe(want)
+	}
+	_ = old
+}
+
+func (r *room) chooseLayer(d *downTrack) int32 {
+	d.prefMu.Lock()
+	w, h, paused := d.prefW, d.prefH, d.paused
+	d.prefMu.Unlock()
+	if paused {
+		return -1
+	}
+	t := d.track
+	if t.kind == webrtc.RTPCodecTypeAudio {
+		return 0
+	}
+	now := time.Now().UnixNano()
+	unwanted := t.unwanted.Load()
+	var views [maxLayers]layerView
+	t.mu.Lock()
+	for i, l := range t.layers {
+		// a layer counts if it is sending, or if dynacast paused it (the
+		// publisher resumes it once it is wanted again)
+		if l != nil && (l.lastArrival.Load() == 0 || now-l.lastArrival.Load() < int64(1500*time.Millisecond) || unwanted&(1<<i) != 0) {
+			views[i] = layerView{ok: true, width: int(l.width.Load()), height: int(l.height.Load()), bitrate: int(l.bitrate.Load())}
+		}
+	}
+	t.mu.Unlock()
+	want := pickLayer(views, w, h, d.sub.videoBudget(), r.s.cfg.MaxBitrate)
+	if want < 0 {
+		return d.current.Load() // nothing to choose from: keep what it gets
+	}
+	return want
+}
+
+// layerView is what pickLayer knows of a layer: whether it can be chosen,
+// its size (0 if no keyframe seen yet) and measured bitrate (0 if unknown).
+type layerView struct {
+	ok                     bool
+	width, height, bitrate int
+}
+
+// pickLayer chooses among the available layers: the smallest covering
+// w×h (0×0: the top one), then lower while its bitrate exceeds budget or
+// max (0: no max), down to the lowest available. Unknown sizes are guessed
+// by halving from the top layer's (1280×720 if that is unknown too),
+// unknown bitrates from nominalBitrate. It returns -1 if no layer is
+// available.
+func pickLayer(views [maxLayers]layerView, w, h, budget, max int) int32 {
+	top, low := int32(-1), int32(-1)
+	for i := int32(maxLayers - 1); i >= 0; i-- {
+		if views[i].ok {
+			if top < 0 {
+				top = i
+			}
+			low = i
+		}
+	}
+	if top < 0 {
+		return -1
+	}
+	want := top
+	if w > 0 || h > 0 {
+		tw, th := views[top].width, views[top].height
+		if tw == 0 {
+			tw, th = 1280, 720
+		}
+		for i := low; i <= top; i++ {
+			v := views[i]
+			if !v.ok {
+				continue
+			}
+			lw, lh := v.width, v.height
+			if lw == 0 { // not seen yet: assume each layer halves the size
+				lw, lh = tw>>(top-i), th>>(top-i)
+			}
+			if lw >= w && lh >= h {
+				want = i
+				break
+			}
+		}
+	}
+	for want > low {
+		v := views[want]
+		br := nominalBitrate[want]
+		if v.bitrate > 0 {
+			br = v.bitrate
+		}
+		if v.ok && br <= budget && (max == 0 || br <= max) {
+			break
+		}
+		want--
+	}
+	return want
+}
+
+// videoBudget is the subscriber's estimated bandwidth shared among the video
+// tracks it watches.
+func (p *Participant) videoBudget() int {
+	est := initialBitrate
+	if p.bwe != nil {
+		est = p.bwe.GetTargetBitrate()
+	}
+	n := 0
+	p.mu.Lock()
+	for t, d := range p.downs {
+		if t.kind == webrtc.RTPCodecTypeVideo && d.target.Load() >= 0 {
+			n++
+		}
+	}
+	p.mu.Unlock()
+	if n == 0 {
+		return est
+	}
+	return est / n
+}
+
+// dynacast tells a simulcast publisher which layers somebody watches, when
+// that set changes, so its client can stop encoding the others.
+func (r *room) dynacast(t *pubTrack) {
+	if !t.simul {
+		return
+	}
+	var known, mask int32
+	t.mu.Lock()
+	for i, l := range t.layers {
+		if l != nil {
+			known |= 1 << i
+		}
+	}
+	t.mu.Unlock()
+	if downs := t.downs.Load(); downs != nil {
+		for _, d := range *downs {
+			if l := d.target.Load(); l >= 0 {
+				mask |= 1 << l
+			}
+			if l := d.current.Load(); l >= 0 {
+				mask |= 1 << l
+			}
+		}
+	}
+	if sinks := t.sinks.Load(); sinks != nil && len(*sinks) > 0 {
+		if top := t.topLayer(); top >= 0 {
+			mask |= 1 << top
+		}
+	}
+	mask &= known
+	prev := t.wantedMask
+	if prev < 0 {
+		prev = known
+	}
+	if mask == prev {
+		return
+	}
+	t.wantedMask = mask
+	t.unwanted.Store(known &^ mask)
+	rids := []string{}
+	t.mu.Lock()
+	for i, l := range t.layers {
+		if l != nil && mask&(1<<i) != 0 {
+			rids = append(rids, l.rid)
+		}
+	}
+	t.mu.Unlock()
+	ti := t.info()
+	t.pub.event(Event{Type: EventLayersWanted, Room: r.id, Track: &ti, Layers: rids})
+}
+
+// remb sends Config.MaxBitrate to a video publisher as its REMB ceiling.
+func (r *room) remb(t *pubTrack) {
+	max := r.s.cfg.MaxBitrate
+	if max <= 0 || t.kind != webrtc.RTPCodecTypeVideo {
+		return
+	}
+	var ssrcs []uint32
+	t.mu.Lock()
+	for _, l := range t.layers {
+		if l != nil {
+			ssrcs = append(ssrcs, l.ssrc)
+		}
+	}
+	t.mu.Unlock()
+	if len(ssrcs) == 0 {
+		return
+	}
+	_ = t.pub.pub.WriteRTCP([]rtcp.Packet{&rtcp.ReceiverEstimatedMaximumBitrate{Bitrate: float32(max), SSRCs: ssrcs}})
+}
