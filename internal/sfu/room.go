@@ -209,7 +209,7 @@ func (r *room) leave(p *Participant) {
 	delete(r.tracks, p)
 	closed := r.closed
 	r.mu.Unlock()
-	if !closed {
+	if !closed && !p.opts.Hidden {
 		r.broadcast(Event{Type: EventParticipantLeft, Participant: &pi}, p)
 	}
 	r.s.maybeRemove(r)

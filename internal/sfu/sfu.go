@@ -257,9 +257,11 @@ func (s *SFU) Join(roomID string, o ParticipantOptions) (*Participant, error) {
 		p.q.run(o.OnSignal, o.OnEvent)
 	}()
 	s.mu.Unlock()
-	pi := p.info()
-	for _, x := range others {
-		x.event(Event{Type: EventParticipantJoined, Room: roomID, Participant: &pi})
+	if !o.Hidden {
+		pi := p.info()
+		for _, x := range others {
+			x.event(Event{Type: EventParticipantJoined, Room: roomID, Participant: &pi})
+		}
 	}
 	for _, t := range tracks {
 		p.subscribe(t)

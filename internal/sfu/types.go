@@ -35,6 +35,10 @@ type ParticipantOptions struct {
 	ID, UserID, Name string
 	// CanPublish is false for broadcast viewers: their pub offers are refused.
 	CanPublish bool
+	// Hidden participants' joining and leaving are not announced to the
+	// others (a broadcast's thousand viewers would otherwise cost a million
+	// events); they are still listed in RoomInfo and get the room's events.
+	Hidden bool
 	// OnSignal carries SFU → client signals (sub offers, pub answers,
 	// candidates). It is called from one goroutine per participant, in order,
 	// and must not block for long.
