@@ -352,7 +352,8 @@ func (p *Participant) offerSub(restart bool) {
 // onTrack runs when a stream of the client's media arrives on the pub PC.
 func (p *Participant) onTrack(remote *webrtc.TrackRemote, receiver *webrtc.RTPReceiver) {
 	t, isNew := p.room.trackFor(p, remote)
-	if t == nil {
+	if t == nil { // refused (MaxTracks) or leaving: nobody reads it
+		_ = receiver.Stop()
 		return
 	}
 	l, ok := t.addLayer(remote, receiver)

@@ -115,6 +115,10 @@ func (r *room) trackFor(p *Participant, remote *webrtc.TrackRemote) (t *pubTrack
 	if t = m[remote.ID()]; t != nil {
 		return t, false
 	}
+	if len(m) >= r.s.cfg.MaxTracks {
+		r.s.log.Warn("sfu: too many tracks", "participant", p.opts.ID, "max", r.s.cfg.MaxTracks)
+		return nil, false
+	}
 	t = p.newTrack(remote)
 	m[t.id] = t
 	return t, true
