@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"github.com/pion/rtp"
-	"golang.org/x/sys/unix"
 )
 
 var relay = flag.Bool("relay", false, "run TestRelayThroughput (SFU_RELAY_SUBS, SFU_RELAY_PPS, SFU_RELAY_SECONDS)")
@@ -138,14 +137,6 @@ func TestRelayThroughput(t *testing.T) {
 	for _, p := range parts {
 		p.Leave()
 	}
-}
-
-func processCPU(t *testing.T) time.Duration {
-	var ru unix.Rusage
-	if err := unix.Getrusage(unix.RUSAGE_SELF, &ru); err != nil {
-		t.Fatal(err)
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 func heapMB() string {
