@@ -454,6 +454,7 @@ func (p *Participant) unsubscribe(t *pubTrack) {
 		return
 	}
 	t.removeDown(d)
+	p.s.retire(d)
 	if closed {
 		return
 	}
@@ -547,6 +548,7 @@ func (p *Participant) Leave() {
 	p.mu.Unlock()
 	for t, d := range downs {
 		t.removeDown(d)
+		p.s.retire(d)
 	}
 	p.room.leave(p)
 	p.closePCs()

@@ -145,26 +145,8 @@ func heapMB() string {
 	return fmt.Sprintf("%.1f MB", float64(ms.HeapInuse)/(1<<20))
 }
 
-// forwarded counts the packets every downtrack has sent.
-func forwarded(s *SFU) uint64 {
-	var total uint64
-	s.mu.Lock()
-	rooms := make([]*room, 0, len(s.rooms))
-	for _, r := range s.rooms {
-		rooms = append(rooms, r)
-	}
-	s.mu.Unlock()
-	for _, r := range rooms {
-		for _, p := range r.others(nil) {
-			p.mu.Lock()
-			for _, d := range p.downs {
-				total += d.packets.Load()
-			}
-			p.mu.Unlock()
-		}
-	}
-	return total
-}
+// forwarded counts the packets sent to subscribers.
+func forwarded(s *SFU) uint64 { return s.Stats().Forwarded }
 
 // TestRelayChild is the client side of TestRelayThroughput, in its own
 // process: one publisher sending synthetic VP8 at SFU_RELAY_PPS, and

@@ -31,6 +31,8 @@ type SFU struct {
 	closed bool
 	rooms  map[string]*room
 	wg     sync.WaitGroup
+
+	gone totals // counters of downtracks that are gone
 }
 
 // New starts an SFU listening on cfg.UDPAddr.
