@@ -1,12 +1,11 @@
 package sfu
 
 import (
+	"log/slog"
 	"net"
 	"sort"
 	"sync"
 	"time"
-
-	"log/slog"
 
 	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
@@ -164,8 +163,10 @@ func (s *SFU) track(f func()) bool {
 	return true
 }
 
-// Close ends every room, releases the UDP port and waits for the SFU's
-// goroutines to end.
+// Close ends every room (participants get EventRoomClosed), waits for the
+// SFU's goroutines to end — including each participant's delivery of what
+// was queued for it, so OnSignal and OnEvent must return — and releases the
+// UDP port.
 func (s *SFU) Close() error {
 	s.mu.Lock()
 	if s.closed {
@@ -183,9 +184,9 @@ func (s *SFU) Close() error {
 	return s.mux.Close()
 }
 
-// LocalAddr is the UDP address media arrives on.
-// With a UDPAddr without host it is the unspecified address and the port
-// every interface's socket shares.
+// LocalAddr is the UDP address media arrives on. With a UDPAddr without
+// host it is the unspecified address and the port every interface's socket
+// shares.
 func (s *SFU) LocalAddr() net.Addr { return s.lis.addr }
 
 var (
@@ -194,8 +195,8 @@ var (
 	errRoomClosed = apperr.New(apperr.Conflict, apperr.CodeConflict, "the room is closing")
 )
 
-// room returns the room, creating it (and its housekeeping goroutine) if
-// absent. s.mu is held.
+// roomLocked returns the room, creating it (and its housekeeping goroutine)
+// if absent. s.mu is held.
 func (s *SFU) roomLocked(id string) *room {
 	r := s.rooms[id]
 	if r == nil {
