@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"runtime/pprof"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -42,7 +43,9 @@ func envInt(name string, def int) int {
 // second of this process, with one publisher and N subscribers running in a
 // child process so that their CPU is not counted. Run it with
 //
-//	go test -run TestRelayThroughput -relay -v ./internal/sfu/
+//	go test -run TestRelayThroughput -v ./internal/sfu/ -args -relay
+//
+// SFU_RELAY_HEAPPROFILE=file writes a heap profile while media flows.
 func TestRelayThroughput(t *testing.T) {
 	if os.Getenv("SFU_RELAY_CHILD") != "" || !*relay {
 		t.Skip("needs -relay")
@@ -118,6 +121,13 @@ func TestRelayThroughput(t *testing.T) {
 	cpu0, f0, t0 := processCPU(t), forwarded(s), time.Now()
 	time.Sleep(time.Duration(secs) * time.Second)
 	cpu1, f1, t1 := processCPU(t), forwarded(s), time.Now()
+	heap := heapMB()
+	if path := os.Getenv("SFU_RELAY_HEAPPROFILE"); path != "" {
+		if f, err := os.Create(path); err == nil {
+			_ = pprof.WriteHeapProfile(f)
+			_ = f.Close()
+		}
+	}
 	_ = stdin.Close()
 	var m relayMsg
 	select {
@@ -133,7 +143,7 @@ func TestRelayThroughput(t *testing.T) {
 		loss = 1 - float64(m.Recv)/float64(m.Sent*uint64(n))
 	}
 	t.Logf("1 publisher → %d subscribers at %d packets/s of 1100 bytes: %.0f forwarded/s, SFU CPU %.2f cores, %.0f forwarded per SFU CPU-second, loss %.2f%%, heap %s",
-		n, pps, fwd/t1.Sub(t0).Seconds(), cpu/t1.Sub(t0).Seconds(), fwd/cpu, 100*loss, heapMB())
+		n, pps, fwd/t1.Sub(t0).Seconds(), cpu/t1.Sub(t0).Seconds(), fwd/cpu, 100*loss, heap)
 	for _, p := range parts {
 		p.Leave()
 	}
