@@ -33,13 +33,20 @@ type Config struct {
 	// to one publisher track (one simulcast layer). Defaults to 500ms.
 	PLIInterval time.Duration
 
-	// Logger receives the SFU's logs. Defaults to slog.Default().
+	// MaxTracks is how many tracks one participant may publish at once;
+	// streams beyond it are not read (their packets are dropped). Defaults
+	// to 8 (camera, microphone, screen and its audio, with room to spare).
+	MaxTracks int
+
+	// Logger receives the SFU's logs, pion's included (its Info and below
+	// at Debug). Defaults to slog.Default().
 	Logger *slog.Logger
 }
 
 const (
 	defaultUDPAddr     = ":7882"
 	defaultPLIInterval = 500 * time.Millisecond
+	defaultMaxTracks   = 8
 )
 
 func (c *Config) setDefaults() {
@@ -48,6 +55,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.PLIInterval == 0 {
 		c.PLIInterval = defaultPLIInterval
+	}
+	if c.MaxTracks == 0 {
+		c.MaxTracks = defaultMaxTracks
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
@@ -67,6 +77,9 @@ func (c *Config) validate() error {
 	}
 	if c.PLIInterval < 0 {
 		return errors.New("sfu: PLIInterval must not be negative")
+	}
+	if c.MaxTracks < 0 {
+		return errors.New("sfu: MaxTracks must not be negative")
 	}
 	return nil
 }

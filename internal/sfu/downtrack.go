@@ -77,6 +77,8 @@ type downTrack struct {
 	lastTS    uint32
 	lastAt    int64 // unix nanoseconds of the last forwarded packet
 	rtxSeq    uint16
+	skips     [16]uint16 // input seqs of padding skipped since the switch, a ring
+	nskips    int
 	hist      [histSize]histEntry
 
 	hdr     rtp.Header
@@ -194,13 +196,14 @@ func (d *downTrack) forward(layer int32, s *slot, key bool, audioLevel []byte, n
 	}
 	var out uint16
 	if seqBefore(in, d.lastIn) || in == d.lastIn {
-		// late or repeated packet: forward it in place if it belongs to
-		// the current numbering, else drop it
-		if seqBefore(in, d.switchSeq) {
+		// late or repeated packet: forward it in its place if it belongs
+		// to the current numbering, else drop it
+		off, ok := d.offsetAt(in)
+		if !ok {
 			d.mu.Unlock()
 			return
 		}
-		out = in - d.seqOff
+		out = in - off
 	} else {
 		d.lastIn = in
 		out = in - d.seqOff
@@ -217,17 +220,41 @@ func (d *downTrack) forward(layer int32, s *slot, key bool, audioLevel []byte, n
 }
 
 // skip closes the gap a dropped packet (padding, say) of the current layer
-// would leave in this subscriber's sequence numbers.
+// would leave in this subscriber's sequence numbers. Only a packet right
+// after the newest one is skipped, so a gap from a loss stays a gap (the
+// subscriber NACKs it).
 func (d *downTrack) skip(layer int32, in uint16) {
 	if d.current.Load() != layer {
 		return
 	}
 	d.mu.Lock()
-	if d.started && layer == d.current.Load() && seqBefore(d.lastIn, in) && in-d.lastIn == 1 {
+	if d.started && layer == d.current.Load() && in-d.lastIn == 1 {
 		d.lastIn = in
 		d.seqOff++
+		d.skips[d.nskips%len(d.skips)] = in
+		d.nskips++
 	}
 	d.mu.Unlock()
+}
+
+// offsetAt is the sequence offset that applied when input packet in was
+// due: the current one, less one for each padding packet skipped after it.
+// ok is false if in precedes the current numbering or more skips than the
+// ring remembers. d.mu is held.
+func (d *downTrack) offsetAt(in uint16) (off uint16, ok bool) {
+	if seqBefore(in, d.switchSeq) {
+		return 0, false
+	}
+	off = d.seqOff
+	n := min(d.nskips, len(d.skips))
+	for i := 1; i <= n; i++ {
+		s := d.skips[(d.nskips-i)%len(d.skips)]
+		if seqBefore(s, in) {
+			return off, true
+		}
+		off--
+	}
+	return off, d.nskips <= len(d.skips)
 }
 
 // switchTo starts forwarding layer at input packet (in, ts), continuing the
@@ -249,6 +276,7 @@ func (d *downTrack) switchTo(layer int32, in uint16, ts uint32, now int64) {
 	}
 	d.switchSeq = in
 	d.lastIn = in - 1
+	d.nskips = 0
 	d.current.Store(layer)
 }
 

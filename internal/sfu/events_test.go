@@ -186,6 +186,25 @@ func TestEventsTapAndClose(t *testing.T) {
 	}
 
 	c := join(t, s, "r", "c", false, clientOptions{})
+	a.waitEvent(EventParticipantJoined, 5*time.Second)
+	// a hidden viewer comes and goes unannounced
+	h := newClient(t, "h", clientOptions{})
+	hp, err := s.Join("r", ParticipantOptions{ID: "h", Hidden: true, OnSignal: func(sig Signal) { h.sigs <- sig }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.p, h.signal = hp, hp.HandleSignal
+	h.start()
+	if ri, _ := s.Room("r"); len(ri.Participants) != 3 {
+		t.Fatalf("room lists %d participants, want a, c and the hidden h", len(ri.Participants))
+	}
+	h.close()
+	time.Sleep(100 * time.Millisecond)
+	for len(a.events) > 0 {
+		if ev := <-a.events; ev.Type == EventParticipantJoined || ev.Type == EventParticipantLeft {
+			t.Fatalf("hidden participant announced: %s %s", ev.Type, ev.Participant.ID)
+		}
+	}
 	if !s.CloseRoom("r") {
 		t.Fatal("CloseRoom: no room")
 	}

@@ -127,6 +127,14 @@ func testForward(t *testing.T, addr string) {
 		}
 		ssrcs[prev.SSRC] = true
 	}
+	if st := s.Stats(); st.Forwarded < frames*nsub || st.Subscriptions != nsub || st.Tracks != 1 || st.Participants != nsub+1 {
+		t.Errorf("stats %+v", st)
+	}
+	for _, c := range subs {
+		if l := c.p.Subscriptions(); len(l) != 1 || l[0].TrackID != "cam" || l[0].Layer != "" || l[0].Packets < frames {
+			t.Errorf("%s: subscriptions %+v", c.id, l)
+		}
+	}
 	if g := s.batch(); g != nil {
 		var flushes, batched uint64
 		for _, c := range g {

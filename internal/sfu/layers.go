@@ -15,18 +15,18 @@ import (
 func (r *room) allocateDown(d *downTrack) {
 	want := r.chooseLayer(d)
 	d.mu.Lock()
-	old := d.target.Swap(want)
+	d.target.Store(want)
 	if want < 0 {
-		d.current.Store(-1)
+		d.current.Store(-1) // paused: stop now, resume at a keyframe
 	}
 	cur := d.current.Load()
 	d.mu.Unlock()
 	if want >= 0 && want != cur {
 		d.track.requestKeyframe(want)
 	}
-	_ = old
 }
 
+// chooseLayer is the layer d should get now, or -1 for none.
 func (r *room) chooseLayer(d *downTrack) int32 {
 	d.prefMu.Lock()
 	w, h, paused := d.prefW, d.prefH, d.paused

@@ -352,7 +352,8 @@ func (p *Participant) offerSub(restart bool) {
 // onTrack runs when a stream of the client's media arrives on the pub PC.
 func (p *Participant) onTrack(remote *webrtc.TrackRemote, receiver *webrtc.RTPReceiver) {
 	t, isNew := p.room.trackFor(p, remote)
-	if t == nil {
+	if t == nil { // refused (MaxTracks) or leaving: nobody reads it
+		_ = receiver.Stop()
 		return
 	}
 	l, ok := t.addLayer(remote, receiver)
@@ -453,6 +454,7 @@ func (p *Participant) unsubscribe(t *pubTrack) {
 		return
 	}
 	t.removeDown(d)
+	p.s.retire(d)
 	if closed {
 		return
 	}
@@ -546,6 +548,7 @@ func (p *Participant) Leave() {
 	p.mu.Unlock()
 	for t, d := range downs {
 		t.removeDown(d)
+		p.s.retire(d)
 	}
 	p.room.leave(p)
 	p.closePCs()

@@ -87,3 +87,27 @@ func TestRepublish(t *testing.T) {
 	sub.close()
 	pub.close()
 }
+
+// A participant cannot publish more than Config.MaxTracks tracks.
+func TestMaxTracks(t *testing.T) {
+	deadline(t, 30*time.Second)
+	s := newTestSFU(t, Config{MaxTracks: 1})
+	pub := join(t, s, "r", "pub", true, clientOptions{})
+	tracks := []*webrtc.TrackLocalStaticRTP{vp8Track(t, "one", "s", ""), vp8Track(t, "two", "s", "")}
+	for _, tr := range tracks {
+		pub.publish(tr)
+	}
+	tk := time.NewTicker(5 * time.Millisecond)
+	defer tk.Stop()
+	for n := uint32(0); n < 100; n++ {
+		<-tk.C
+		for _, tr := range tracks {
+			_ = tr.WriteRTP(&rtp.Packet{Header: rtp.Header{Version: 2, SequenceNumber: uint16(n), Timestamp: n * 3000, Marker: true}, Payload: vp8(true, 'm', n)})
+		}
+	}
+	ri, _ := s.Room("r")
+	if len(ri.Participants) != 1 || len(ri.Participants[0].Tracks) != 1 {
+		t.Fatalf("published: %+v", ri.Participants)
+	}
+	pub.close()
+}

@@ -107,3 +107,42 @@ func TestRewriteContinuity(t *testing.T) {
 		t.Fatalf("history for %d: %+v", h[5].SequenceNumber, e)
 	}
 }
+
+// A packet that arrives late, after padding was skipped, takes the number
+// its gap left, not one already used.
+func TestRewriteLateAfterPadding(t *testing.T) {
+	g := newRewriteRig(t, [3]uint16{100, 0, 0})
+	g.d.target.Store(0)
+	g.send(0, true, false)  // 100
+	g.seq[0]++              // 101 is lost for now
+	g.send(0, false, false) // 102
+	g.send(0, false, false) // 103
+	g.send(0, false, true)  // 104: padding, skipped
+	g.send(0, false, false) // 105
+	g.send(0, false, true)  // 106: padding, skipped
+	g.send(0, false, false) // 107
+	// 101 arrives at last
+	late := g.t.layers[0].cache.spare
+	late.pkt.Header = rtp.Header{Version: 2, SequenceNumber: 101, Timestamp: 1, Marker: true}
+	late.pkt.Payload = vp8(false, 'l', 101)
+	g.t.fanout(g.t.layers[0], g.t.layers[0].cache.commit(), g.now)
+
+	seen := map[uint16]bool{}
+	var outs []uint16
+	for _, h := range g.w.hdrs {
+		if seen[h.SequenceNumber] {
+			t.Fatalf("seq %d used twice: %v", h.SequenceNumber, outs)
+		}
+		seen[h.SequenceNumber] = true
+		outs = append(outs, h.SequenceNumber)
+	}
+	want := []uint16{100, 102, 103, 104, 105, 101}
+	if len(outs) != len(want) {
+		t.Fatalf("forwarded %v, want %v", outs, want)
+	}
+	for i := range want {
+		if outs[i] != want[i] {
+			t.Fatalf("forwarded %v, want %v", outs, want)
+		}
+	}
+}

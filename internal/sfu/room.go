@@ -115,6 +115,10 @@ func (r *room) trackFor(p *Participant, remote *webrtc.TrackRemote) (t *pubTrack
 	if t = m[remote.ID()]; t != nil {
 		return t, false
 	}
+	if len(m) >= r.s.cfg.MaxTracks {
+		r.s.log.Warn("sfu: too many tracks", "participant", p.opts.ID, "max", r.s.cfg.MaxTracks)
+		return nil, false
+	}
 	t = p.newTrack(remote)
 	m[t.id] = t
 	return t, true
@@ -209,7 +213,7 @@ func (r *room) leave(p *Participant) {
 	delete(r.tracks, p)
 	closed := r.closed
 	r.mu.Unlock()
-	if !closed {
+	if !closed && !p.opts.Hidden {
 		r.broadcast(Event{Type: EventParticipantLeft, Participant: &pi}, p)
 	}
 	r.s.maybeRemove(r)

@@ -1,12 +1,11 @@
 package sfu
 
 import (
+	"log/slog"
 	"net"
 	"sort"
 	"sync"
 	"time"
-
-	"log/slog"
 
 	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
@@ -31,6 +30,8 @@ type SFU struct {
 	closed bool
 	rooms  map[string]*room
 	wg     sync.WaitGroup
+
+	gone totals // counters of downtracks that are gone
 }
 
 // New starts an SFU listening on cfg.UDPAddr.
@@ -162,8 +163,10 @@ func (s *SFU) track(f func()) bool {
 	return true
 }
 
-// Close ends every room, releases the UDP port and waits for the SFU's
-// goroutines to end.
+// Close ends every room (participants get EventRoomClosed), waits for the
+// SFU's goroutines to end — including each participant's delivery of what
+// was queued for it, so OnSignal and OnEvent must return — and releases the
+// UDP port.
 func (s *SFU) Close() error {
 	s.mu.Lock()
 	if s.closed {
@@ -181,9 +184,9 @@ func (s *SFU) Close() error {
 	return s.mux.Close()
 }
 
-// LocalAddr is the UDP address media arrives on.
-// With a UDPAddr without host it is the unspecified address and the port
-// every interface's socket shares.
+// LocalAddr is the UDP address media arrives on. With a UDPAddr without
+// host it is the unspecified address and the port every interface's socket
+// shares.
 func (s *SFU) LocalAddr() net.Addr { return s.lis.addr }
 
 var (
@@ -192,8 +195,8 @@ var (
 	errRoomClosed = apperr.New(apperr.Conflict, apperr.CodeConflict, "the room is closing")
 )
 
-// room returns the room, creating it (and its housekeeping goroutine) if
-// absent. s.mu is held.
+// roomLocked returns the room, creating it (and its housekeeping goroutine)
+// if absent. s.mu is held.
 func (s *SFU) roomLocked(id string) *room {
 	r := s.rooms[id]
 	if r == nil {
@@ -257,9 +260,11 @@ func (s *SFU) Join(roomID string, o ParticipantOptions) (*Participant, error) {
 		p.q.run(o.OnSignal, o.OnEvent)
 	}()
 	s.mu.Unlock()
-	pi := p.info()
-	for _, x := range others {
-		x.event(Event{Type: EventParticipantJoined, Room: roomID, Participant: &pi})
+	if !o.Hidden {
+		pi := p.info()
+		for _, x := range others {
+			x.event(Event{Type: EventParticipantJoined, Room: roomID, Participant: &pi})
+		}
 	}
 	for _, t := range tracks {
 		p.subscribe(t)

@@ -182,6 +182,9 @@ func TestSimulcastSwitchOnKeyframe(t *testing.T) {
 	if tags := drain(100 * time.Millisecond); slices.ContainsFunc(tags, func(b byte) bool { return b != 'q' }) {
 		t.Fatalf("layers after the switch: %q", tags)
 	}
+	if l := sub.p.Subscriptions(); len(l) != 1 || l[0].Layer != "q" || l[0].Target != "q" {
+		t.Fatalf("subscriptions %+v", l)
+	}
 	// dynacast: only q is watched now
 	timeout := time.After(5 * time.Second)
 	for wanted := false; !wanted; {

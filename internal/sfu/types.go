@@ -35,6 +35,10 @@ type ParticipantOptions struct {
 	ID, UserID, Name string
 	// CanPublish is false for broadcast viewers: their pub offers are refused.
 	CanPublish bool
+	// Hidden participants' joining and leaving are not announced to the
+	// others (a broadcast's thousand viewers would otherwise cost a million
+	// events); they are still listed in RoomInfo and get the room's events.
+	Hidden bool
 	// OnSignal carries SFU → client signals (sub offers, pub answers,
 	// candidates). It is called from one goroutine per participant, in order,
 	// and must not block for long.
@@ -45,10 +49,14 @@ type ParticipantOptions struct {
 }
 
 // TrackSink receives a published track's packets for server-side recording.
-// It gets packets as published (original SSRC and sequence numbers), of the
-// highest simulcast layer only. The packet is only valid during the call:
-// copy what you keep. WriteRTP must not block for long; it runs on the
-// forwarding path. Close is called once, when the track ends or the tap stops.
+// It gets packets as published (original SSRC, sequence numbers and
+// timestamps), of the highest simulcast layer received so far: when a higher
+// layer starts (they arrive within moments of each other) the SSRC changes
+// once, at that layer's first packet. A keyframe is requested when the sink
+// is attached, and dynacast keeps that layer on. The packet is only valid
+// during the call: copy what you keep. WriteRTP must not block for long; it
+// runs on the forwarding path. After an error the sink gets no more packets.
+// Close is called once, when the track ends or the tap stops.
 type TrackSink interface {
 	WriteRTP(*rtp.Packet) error
 	Close() error
