@@ -22,6 +22,9 @@ type Media interface {
 type MediaParticipant struct {
 	ID, UserID, Name string
 	CanPublish       bool
+	// Hidden participants (a channel's viewers) come and go unannounced:
+	// a thousand viewers must not cost each other a million events.
+	Hidden bool
 	// OnSignal carries the SFU's side of negotiation (Room is left empty).
 	OnSignal func(protocol.RoomSignal)
 	// OnEvent carries room events for this participant: event is the

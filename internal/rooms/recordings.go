@@ -101,7 +101,8 @@ func (r SFURecorder) Start(account, room string) (func(), error) {
 	}
 	stopTap, err := r.S.Tap(room, func(t sfu.TrackInfo) sfu.TrackSink {
 		sink, err := rec.OnTrack(record.TrackInfo{Participant: t.ParticipantID, Track: t.ID,
-			Options: record.Options{Codec: t.Codec, Width: t.Width, Height: t.Height}})
+			Options: record.Options{Codec: t.Codec, Width: t.Width, Height: t.Height,
+				RequestKeyframe: func() { r.S.RequestKeyframe(room, t.ParticipantID, t.ID) }}})
 		if err != nil {
 			r.Log.Warn("rooms: not recording a track", "room", room, "track", t.ID, "codec", t.Codec, "err", err)
 			return nil

@@ -464,6 +464,7 @@ func (s *Service) connect(id auth.Identity, m *member) (protocol.RoomJoined, err
 	}
 	sess, err := s.media.Join(rm.id, MediaParticipant{
 		ID: m.id, UserID: id.UserID, Name: name, CanPublish: m.publish,
+		Hidden: !m.publish && rm.kind == protocol.RoomKindChannel,
 		OnSignal: func(sig protocol.RoomSignal) {
 			if m.gone.Load() {
 				return

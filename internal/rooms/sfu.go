@@ -16,7 +16,7 @@ var _ Media = SFUMedia{}
 // Join implements Media.
 func (m SFUMedia) Join(roomID string, p MediaParticipant) (MediaSession, error) {
 	part, err := m.S.Join(roomID, sfu.ParticipantOptions{
-		ID: p.ID, UserID: p.UserID, Name: p.Name, CanPublish: p.CanPublish,
+		ID: p.ID, UserID: p.UserID, Name: p.Name, CanPublish: p.CanPublish, Hidden: p.Hidden,
 		OnSignal: func(sig sfu.Signal) { p.OnSignal(signalOut(sig)) },
 		OnEvent: func(ev sfu.Event) {
 			name, out, ok := eventOut(ev)

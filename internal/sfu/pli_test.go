@@ -49,6 +49,21 @@ func TestPLIForwardedAndLimited(t *testing.T) {
 	if got < 3 || got > 7 {
 		t.Fatalf("publisher got %d PLIs in 1 s for ~200 requests, want about 5", got)
 	}
+
+	// A recorder's request goes the same way, under the same limit.
+	time.Sleep(250 * time.Millisecond)
+	before = pub.plis.Load()
+	if !s.RequestKeyframe("r", "pub", "cam") || !s.RequestKeyframe("r", "pub", "cam") {
+		t.Fatal("RequestKeyframe did not find the track")
+	}
+	if s.RequestKeyframe("r", "pub", "nope") || s.RequestKeyframe("r", "sub", "cam") || s.RequestKeyframe("nope", "pub", "cam") {
+		t.Fatal("RequestKeyframe found a track that is not there")
+	}
+	eventually(t, "a PLI for the recorder", func() bool { return pub.plis.Load() > before })
+	time.Sleep(100 * time.Millisecond)
+	if got := pub.plis.Load() - before; got != 1 {
+		t.Fatalf("two requests within PLIInterval made %d PLIs, want 1", got)
+	}
 	sub.close()
 	pub.close()
 }

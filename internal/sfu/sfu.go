@@ -313,6 +313,26 @@ func (s *SFU) CloseRoom(id string) bool {
 	return true
 }
 
+// RequestKeyframe asks the publisher of a track for a keyframe of its top
+// layer (the one taps get), at most once per PLIInterval, as subscribers'
+// requests are limited: for a recorder that lost a packet it cannot
+// repair. It reports whether the track exists.
+func (s *SFU) RequestKeyframe(roomID, participantID, trackID string) bool {
+	s.mu.Lock()
+	r := s.rooms[roomID]
+	s.mu.Unlock()
+	if r == nil {
+		return false
+	}
+	for _, t := range r.allTracks() {
+		if t.id == trackID && t.pub.opts.ID == participantID {
+			t.requestKeyframe(t.topLayer())
+			return true
+		}
+	}
+	return false
+}
+
 // Tap calls onTrack for each track published in the room, now and later,
 // until stop is called, and feeds the sink it returns (nil: skip the
 // track) with the track's packets. The room is created if absent and kept
