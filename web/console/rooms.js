@@ -4,6 +4,7 @@
 // opens full screen (web/ui/roomscreen.js). Links: /console/#room=ROOM_ID
 // joins a room, /console/#watch=CHANNEL watches a broadcast.
 
+import '../sdk/room.js'; // client.rooms
 import { h } from '../ui/dom.js';
 import { icons } from '../ui/icons.js';
 import { RoomScreen, roomCSS } from '../ui/roomscreen.js';

@@ -18,7 +18,6 @@ import { Outbox, safeStorage } from './outbox.js';
 import { clientId } from './ids.js';
 import { ParleyError, readJSON } from './errors.js';
 import { Calls } from './call.js';
-import { Rooms } from './room.js';
 
 export { ParleyError, readJSON };
 
@@ -61,7 +60,6 @@ export class Client extends EventTarget {
     this.iceServers = []; // STUN/TURN for calls, from chat:connected
     this.limits = {};
     this.calls = new Calls(this);
-    this.rooms = new Rooms(this);
     this._onOnline = () => this.state === 'offline' && this._dial();
     this._onVisible = () => document.visibilityState === 'visible' && this.state === 'offline' && this._dial();
   }

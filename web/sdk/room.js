@@ -1,6 +1,8 @@
 // Group calls (rooms) and broadcasts (channels) through the server's SFU
 // (docs/protocol.md, Rooms and channels).
 //
+// Importing this module gives every Client a client.rooms (made on first
+// use), so the widget, which has no group calls, does not load it.
 // client.rooms is a Rooms. join(roomId) enters a group call, publish(name)
 // broadcasts on a channel, watch(name) views one; each returns a Room once
 // the server has admitted us. A Room has two RTCPeerConnections with the
@@ -22,6 +24,7 @@
 // participant id; room.localStream our camera and microphone.
 
 import { ParleyError } from './errors.js';
+import { Client } from './client.js';
 
 // The simulcast encodings of camera video: quarter, half and full size.
 export const SIMULCAST = [
@@ -586,3 +589,12 @@ export class Room extends EventTarget {
     this._fire('closed', reason);
   }
 }
+
+Object.defineProperty(Client.prototype, 'rooms', {
+  configurable: true,
+  get() {
+    const rooms = new Rooms(this);
+    Object.defineProperty(this, 'rooms', { value: rooms, configurable: true });
+    return rooms;
+  },
+});

@@ -9,8 +9,8 @@
   var d = script.dataset;
   // Every module the widget imports, fetched at once instead of one level
   // of imports after another (sdk-unit.test.mjs keeps this list complete).
-  var modules = ['widget/parley-chat.js', 'widget/styles.js', 'sdk/index.js', 'sdk/client.js', 'sdk/conversation.js',
-    'sdk/outbox.js', 'sdk/ids.js', 'sdk/visitor.js', 'sdk/console.js', 'sdk/call.js', 'sdk/errors.js', 'ui/thread.js', 'ui/styles.js', 'ui/dom.js', 'ui/icons.js',
+  var modules = ['widget/parley-chat.js', 'widget/styles.js', 'sdk/client.js', 'sdk/conversation.js',
+    'sdk/outbox.js', 'sdk/ids.js', 'sdk/visitor.js', 'sdk/call.js', 'sdk/errors.js', 'ui/thread.js', 'ui/styles.js', 'ui/dom.js', 'ui/icons.js',
     'ui/format.js', 'ui/recorder.js'];
   var head = document.head || document.documentElement;
   for (var i = 0; i < modules.length; i++) {

@@ -16,7 +16,8 @@
 // desktop and fills the screen on a phone; "Minimize" hides the panel while
 // the call goes on, and the launcher turns green to come back to it.
 
-import { Client, INBOX, visitorSession, widgetConfig } from '../sdk/index.js';
+import { Client, INBOX } from '../sdk/client.js';
+import { visitorSession, widgetConfig } from '../sdk/visitor.js';
 import { Thread } from '../ui/thread.js';
 import { tokensCSS, threadCSS } from '../ui/styles.js';
 import { h } from '../ui/dom.js';
