@@ -48,6 +48,11 @@ type downTrack struct {
 	// layers' packets cheaply.
 	target  atomic.Int32
 	current atomic.Int32
+	// probeUntil (unix ns) holds a layer tried above the estimate's (probeUp)
+	probeUntil atomic.Int64
+	// sized is the layer the subscriber's size asks for among all the
+	// publisher has (-1: paused), whatever the bandwidth: dynacast keeps it on
+	sized atomic.Int32
 
 	// preference from SetTrackPreference, guarded by prefMu
 	prefMu         sync.Mutex
@@ -92,6 +97,7 @@ func newDownTrack(t *pubTrack, sub *Participant) *downTrack {
 	d := &downTrack{track: t, sub: sub, attrs: interceptor.Attributes{}}
 	d.target.Store(-1)
 	d.current.Store(-1)
+	d.sized.Store(-1)
 	return d
 }
 

@@ -1,6 +1,7 @@
 package sfu
 
 import (
+	"math"
 	"time"
 
 	"github.com/pion/rtcp"
@@ -32,6 +33,7 @@ func (r *room) chooseLayer(d *downTrack) int32 {
 	w, h, paused := d.prefW, d.prefH, d.paused
 	d.prefMu.Unlock()
 	if paused {
+		d.sized.Store(-1)
 		return -1
 	}
 	t := d.track
@@ -40,21 +42,76 @@ func (r *room) chooseLayer(d *downTrack) int32 {
 	}
 	now := time.Now().UnixNano()
 	unwanted := t.unwanted.Load()
-	var views [maxLayers]layerView
+	var views, known [maxLayers]layerView
 	t.mu.Lock()
 	for i, l := range t.layers {
-		// a layer counts if it is sending, or if dynacast paused it (the
-		// publisher resumes it once it is wanted again)
-		if l != nil && (l.lastArrival.Load() == 0 || now-l.lastArrival.Load() < int64(1500*time.Millisecond) || unwanted&(1<<i) != 0) {
-			views[i] = layerView{ok: true, width: int(l.width.Load()), height: int(l.height.Load()), bitrate: int(l.bitrate.Load())}
+		if l == nil {
+			continue
+		}
+		known[i] = layerView{ok: true, width: int(l.width.Load()), height: int(l.height.Load()), bitrate: int(l.bitrate.Load())}
+		// a layer can be chosen if it is sending, or if dynacast paused it
+		// (the publisher resumes it once it is wanted again)
+		if l.lastArrival.Load() == 0 || now-l.lastArrival.Load() < int64(1500*time.Millisecond) || unwanted&(1<<i) != 0 {
+			views[i] = known[i]
 		}
 	}
 	t.mu.Unlock()
-	want := pickLayer(views, w, h, d.sub.videoBudget(), r.s.cfg.MaxBitrate)
+	// What the size asks for among the layers a simulcast publisher may
+	// send, arriving or not, is what dynacast keeps on: a layer the browser
+	// never started or stopped by itself (Chromium leaves its top layer off
+	// when short of CPU or bandwidth) is asked for instead of being written
+	// off for good.
+	if t.simul {
+		for i := range known {
+			known[i].ok = true
+		}
+	}
+	d.sized.Store(pickLayer(known, w, h, math.MaxInt, r.s.cfg.MaxBitrate))
+	budget := d.sub.videoBudget()
+	want := pickLayer(views, w, h, budget, r.s.cfg.MaxBitrate)
 	if want < 0 {
 		return d.current.Load() // nothing to choose from: keep what it gets
 	}
+	sized := pickLayer(views, w, h, math.MaxInt, r.s.cfg.MaxBitrate)
+	cur := d.current.Load()
+	if cur > want && now < d.probeUntil.Load() {
+		return cur // a probe up: give the estimate time to follow
+	}
+	if up := probeUp(views, cur, want, sized, budget); up > want {
+		d.probeUntil.Store(now + int64(probeHold))
+		return up
+	}
 	return want
+}
+
+// probeHold is how long a layer tried by probeUp is kept before the
+// estimate may take it back.
+const probeHold = 4 * time.Second
+
+// probeUp is the layer above cur to try, or -1. gcc never estimates more
+// than 1.5× what it sees arrive, so a subscriber held to a low layer (by
+// congestion that has passed, or by a publisher that paused the others)
+// would never be allowed back up. When the budget sits near that ceiling
+// (the estimate is limited by the flow, not by delay or loss), the next
+// layer up, no higher than the size asks for, is tried; if the link cannot
+// carry it, the estimate drops and allocateDown steps back after probeHold.
+func probeUp(views [maxLayers]layerView, cur, want, sized int32, budget int) int32 {
+	if cur < 0 || cur != want || cur >= sized {
+		return -1
+	}
+	br := views[cur].bitrate
+	if br <= 0 {
+		br = nominalBitrate[cur]
+	}
+	if budget < br*14/10 {
+		return -1
+	}
+	for i := cur + 1; i <= sized; i++ {
+		if views[i].ok {
+			return i
+		}
+	}
+	return -1
 }
 
 // layerView is what pickLayer knows of a layer: whether it can be chosen,
@@ -161,6 +218,9 @@ func (r *room) dynacast(t *pubTrack) {
 			if l := d.current.Load(); l >= 0 {
 				mask |= 1 << l
 			}
+			if l := d.sized.Load(); l >= 0 {
+				mask |= 1 << l
+			}
 		}
 	}
 	if sinks := t.sinks.Load(); sinks != nil && len(*sinks) > 0 {
@@ -168,7 +228,8 @@ func (r *room) dynacast(t *pubTrack) {
 			mask |= 1 << top
 		}
 	}
-	mask &= known
+	// mask may hold a layer asked for but never seen (named below by the
+	// usual RIDs)
 	prev := t.wantedMask
 	if prev < 0 {
 		prev = known
@@ -181,8 +242,12 @@ func (r *room) dynacast(t *pubTrack) {
 	rids := []string{}
 	t.mu.Lock()
 	for i, l := range t.layers {
-		if l != nil && mask&(1<<i) != 0 {
+		switch {
+		case mask&(1<<i) == 0:
+		case l != nil:
 			rids = append(rids, l.rid)
+		default:
+			rids = append(rids, layerRID[i])
 		}
 	}
 	t.mu.Unlock()

@@ -36,3 +36,34 @@ func TestPickLayer(t *testing.T) {
 		}
 	}
 }
+
+// A subscriber held to a layer whose estimate is capped by what it
+// receives tries the next one up, but only near that cap, only up to the
+// size it asked for, and only from where the estimate put it.
+func TestProbeUp(t *testing.T) {
+	all := [maxLayers]layerView{
+		{ok: true, bitrate: 150_000},
+		{ok: true, bitrate: 500_000},
+		{ok: true, bitrate: 1_500_000},
+	}
+	noMid := all
+	noMid[1].ok = false
+	for _, c := range []struct {
+		name                     string
+		views                    [maxLayers]layerView
+		cur, want, sized, budget int32
+		up                       int32
+	}{
+		{"capped at 1.5× q: try h", all, 0, 0, 2, 225_000, 1},
+		{"not near the cap (congested): stay", all, 0, 0, 2, 180_000, -1},
+		{"capped at 1.5× h: try f", all, 1, 1, 2, 750_000, 2},
+		{"the size asks for h only", all, 1, 1, 1, 750_000, -1},
+		{"h is gone: try f", noMid, 0, 0, 2, 225_000, 2},
+		{"the estimate wants lower than we get: no probe", all, 1, 0, 2, 800_000, -1},
+		{"paused", all, -1, 0, 2, 1_000_000, -1},
+	} {
+		if got := probeUp(c.views, c.cur, c.want, c.sized, int(c.budget)); got != c.up {
+			t.Errorf("%s: probeUp = %d, want %d", c.name, got, c.up)
+		}
+	}
+}
