@@ -68,10 +68,13 @@
 // 900 ms it measures layer bitrates, chooses each subscriber's layer (the
 // smallest covering the size it asked for with SetTrackPreference, stepped
 // down while its share of the subscriber's gcc estimate or Config.MaxBitrate
-// is exceeded), asks for a keyframe where a switch is pending (at most one
-// PLI per layer per Config.PLIInterval), tells simulcast publishers which
-// layers somebody watches (layers_wanted, dynacast) and sends MaxBitrate as
-// REMB. Subscribers' PLI and FIR go to the publisher under the same limit.
+// is exceeded; gcc never estimates above 1.5× what arrives, so a subscriber
+// whose estimate sits at that ceiling tries the next layer up for 4 s),
+// asks for a keyframe where a switch is pending (at most one PLI per layer
+// per Config.PLIInterval), tells simulcast publishers which layers somebody
+// watches or whose size asks for (layers_wanted, dynacast: a layer the
+// browser never started is asked for by its usual RID) and sends
+// MaxBitrate as REMB. Subscribers' PLI and FIR go to the publisher under the same limit.
 //
 // Events and signals for one participant go through one queue and one
 // goroutine, so they arrive in order and a slow consumer does not block the
