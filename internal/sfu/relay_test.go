@@ -48,7 +48,7 @@ func envInt(name string, def int) int {
 // SFU_RELAY_HEAPPROFILE=file writes a heap profile while media flows.
 func TestRelayThroughput(t *testing.T) {
 	if os.Getenv("SFU_RELAY_CHILD") != "" || !*relay {
-		t.Skip("needs -relay")
+		t.Skip("a load measurement for BENCHMARKS.md, not a check: run it with -args -relay")
 	}
 	n := envInt("SFU_RELAY_SUBS", 25)
 	pps := envInt("SFU_RELAY_PPS", 800)
