@@ -131,6 +131,32 @@ test('a broadcast opened from a link, full screen', async () => {
   await pubCtx.close();
 });
 
+test('a broadcast on its public page: a visitor without an account watches; bad links are refused', async () => {
+  const pubCtx = await browser.newContext();
+  const anchor = await roomPage(pubCtx, parley, 'anchor');
+  await join(anchor, { channel: 'public-show', media: { video: { width: { ideal: 640 }, height: { ideal: 360 } } } });
+  const ctx = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  const page = await ctx.newPage();
+  const errors = collectErrors(page, [/favicon/]);
+  await page.goto(`${parley.url}/watch/${parley.address}/public-show`);
+  await page.locator('.room-screen[data-kind=channel] .room-tile.has-video').waitFor({ timeout: 30000 });
+  assert.equal(await tiles(page).count(), 1, 'the broadcaster only');
+  const frames = () => page.evaluate(() => document.querySelector('.room-tile.has-video video').getVideoPlaybackQuality().totalVideoFrames);
+  const before = await frames();
+  await eventually('frames keep arriving', async () => (await frames()) > before + 10, { timeout: 15000 });
+  assert.equal(await page.evaluate(() => window.parleyWatch.client.me.role), 'visitor', 'an anonymous visitor of the inbox');
+  await page.waitForTimeout(500);
+  await page.screenshot({ path: pathJoin(shots, 'watch-page.png') });
+  await audit(page, 'the public viewer page', ['.room-screen']);
+  assert.deepEqual(errors, []);
+  for (const [path, status] of [['/watch/AAAAAAAA/public-show', 404], [`/watch/${parley.address}/no%20spaces`, 404]]) {
+    const res = await page.goto(parley.url + path);
+    assert.equal(res.status(), status, path);
+  }
+  await ctx.close();
+  await pubCtx.close();
+});
+
 test('a group call on a phone', async () => {
   const r = await parley.api('POST', '/auth/login', { body: { login: 'owner@acme.example', password: 'correct horse battery' } });
   const list = await parley.api('POST', '/rooms', { token: r.json.token, body: { name: 'On the go' } });

@@ -87,6 +87,7 @@ export class RoomManager {
     const screen = new RoomScreen({
       room: r, title: title || r.info?.name || (channel ? channel : 'Group call'),
       link: room ? roomLink(r.id) : watchLink(r.channel),
+      linkNote: room ? undefined : 'The link is copied: anyone in your team who opens it watches this broadcast.',
       onClose: () => this.close(),
       onRecord: this.app.isOwner ? (on) => this.app.client.api(on ? 'POST' : 'DELETE', `/rooms/${encodeURIComponent(r.id)}/recording`) : null,
     });

@@ -71,11 +71,12 @@ function initials(name) {
 }
 
 export class RoomScreen {
-  constructor({ room, title = '', link = '', onClose = () => {}, onRecord = null }) {
+  constructor({ room, title = '', link = '', linkNote = 'The link is copied: anyone in your team who opens it joins this room.', onClose = () => {}, onRecord = null }) {
     this.room = room;
     this.onRecord = onRecord; // (on) => Promise: start or stop the server's recording (owners)
     this.title = title;
     this.link = link;
+    this.linkNote = linkNote; // what copying the link says
     this.onClose = onClose;
     this.tiles = new Map(); // participant id (or 'self') → tile
     this.ac = new AbortController();
@@ -160,7 +161,7 @@ export class RoomScreen {
   async _copy() {
     try {
       await navigator.clipboard.writeText(this.link);
-      this._say('The link is copied: anyone in your team who opens it joins this room.');
+      this._say(this.linkNote);
     } catch {
       this._say(this.link);
     }

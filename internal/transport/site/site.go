@@ -10,11 +10,13 @@ import (
 	"html/template"
 	"log/slog"
 	"net/http"
+	"regexp"
 	"strings"
 
 	"github.com/parley-chat/parley/internal/apperr"
 	"github.com/parley-chat/parley/internal/inbox"
 	"github.com/parley-chat/parley/internal/store"
+	"github.com/parley-chat/parley/protocol"
 	"github.com/parley-chat/parley/web"
 )
 
@@ -55,6 +57,7 @@ func (s *Site) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /{$}", s.landing)
 	mux.HandleFunc("GET /chat/{address}", s.chatPage)
+	mux.HandleFunc("GET /watch/{address}/{channel}", s.watchPage)
 	mux.HandleFunc("GET /widget.js", s.file("/widget/loader.js", true))
 	for _, dir := range []string{"/sdk/", "/ui/", "/widget/"} {
 		mux.HandleFunc("GET "+dir, s.dir(true)) // other sites load these: CORS
@@ -179,6 +182,39 @@ func (s *Site) chatPage(w http.ResponseWriter, r *http.Request) {
 	pageHeaders(w, true)
 	s.render(w, http.StatusOK, "chat.html", cfg)
 }
+
+// watchPage is a broadcast's public viewer page: the inbox's address
+// makes the viewer its visitor, as the chat page does.
+func (s *Site) watchPage(w http.ResponseWriter, r *http.Request) {
+	channel := r.PathValue("channel")
+	if !channelName.MatchString(channel) {
+		s.errorPage(w, http.StatusNotFound, "No such broadcast", "A broadcast's name is 1 to 64 letters, digits, _ or -.")
+		return
+	}
+	if err := s.limit(r); err != nil {
+		w.Header().Set("Retry-After", "60")
+		s.errorPage(w, http.StatusTooManyRequests, "Too many attempts", "Too many links were opened from your address. Wait a minute and try again.")
+		return
+	}
+	cfg, err := s.inbox.Widget(r.Context(), r.PathValue("address"))
+	if apperr.Is(err, apperr.CodeAddressInvalid) {
+		s.errorPage(w, http.StatusNotFound, "Broadcast link not valid", "This broadcast link is no longer valid. Ask the site for its current link.")
+		return
+	}
+	if err != nil {
+		s.log.Error("site: watch page", "err", err)
+		s.errorPage(w, http.StatusInternalServerError, "Broadcast unavailable", "The broadcast could not be opened; try again later.")
+		return
+	}
+	pageHeaders(w, true)
+	s.render(w, http.StatusOK, "watch.html", struct {
+		protocol.WidgetConfig
+		Channel string
+	}{cfg, channel})
+}
+
+// channelName is what rooms accept as a channel's name.
+var channelName = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
 
 // console serves the agent console's single page.
 func (s *Site) console(w http.ResponseWriter, r *http.Request) {

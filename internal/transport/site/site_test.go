@@ -144,6 +144,25 @@ func TestPages(t *testing.T) {
 	}
 	f.limited = false
 
+	// A broadcast's public page: the inbox's address and the channel, for
+	// watch.js; a bad name or address is a 404, and the limit applies.
+	resp, body = f.get(t, "/watch/"+f.address+"/launch-day_2")
+	if resp.StatusCode != 200 || !strings.Contains(body, `data-address="`+f.address+`" data-channel="launch-day_2"`) ||
+		!strings.Contains(body, `src="/ui/watch.js"`) {
+		t.Fatalf("watch page: %d\n%s", resp.StatusCode, body)
+	}
+	for _, bad := range []string{"/watch/Zz9Yy8Xx/launch", "/watch/" + f.address + "/%3Cb%3E", "/watch/" + f.address + "/" + strings.Repeat("x", 65)} {
+		resp, body = f.get(t, bad)
+		if resp.StatusCode != 404 || strings.Contains(body, "<b>") || strings.Contains(body, "watch.js") {
+			t.Fatalf("watch page %s: %d\n%s", bad, resp.StatusCode, body)
+		}
+	}
+	f.limited = true
+	if resp, _ = f.get(t, "/watch/"+f.address+"/launch"); resp.StatusCode != 429 {
+		t.Fatalf("a limited watch page: %d", resp.StatusCode)
+	}
+	f.limited = false
+
 	resp, body = f.get(t, "/console/")
 	if resp.StatusCode != 200 || !strings.Contains(body, `rel="manifest"`) || !strings.Contains(resp.Header.Get("Content-Security-Policy"), "frame-ancestors 'none'") {
 		t.Fatalf("console: %d %v", resp.StatusCode, resp.Header)
