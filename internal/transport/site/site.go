@@ -164,23 +164,10 @@ func (s *Site) defaultInbox(ctx context.Context) (store.Inbox, error) {
 
 // chatPage is the full-page chat of an address (like a 3CX link).
 func (s *Site) chatPage(w http.ResponseWriter, r *http.Request) {
-	if err := s.limit(r); err != nil {
-		w.Header().Set("Retry-After", "60")
-		s.errorPage(w, http.StatusTooManyRequests, "Too many attempts", "Too many chat links were opened from your address. Wait a minute and try again.")
-		return
+	if cfg, ok := s.addressed(w, r, "chat"); ok {
+		pageHeaders(w, true)
+		s.render(w, http.StatusOK, "chat.html", cfg)
 	}
-	cfg, err := s.inbox.Widget(r.Context(), r.PathValue("address"))
-	if apperr.Is(err, apperr.CodeAddressInvalid) {
-		s.errorPage(w, http.StatusNotFound, "Chat link not valid", "This chat address is no longer valid. Ask the site for its current link.")
-		return
-	}
-	if err != nil {
-		s.log.Error("site: chat page", "err", err)
-		s.errorPage(w, http.StatusInternalServerError, "Chat unavailable", "The chat could not be opened; try again later.")
-		return
-	}
-	pageHeaders(w, true)
-	s.render(w, http.StatusOK, "chat.html", cfg)
 }
 
 // watchPage is a broadcast's public viewer page: the inbox's address
@@ -191,26 +178,36 @@ func (s *Site) watchPage(w http.ResponseWriter, r *http.Request) {
 		s.errorPage(w, http.StatusNotFound, "No such broadcast", "A broadcast's name is 1 to 64 letters, digits, _ or -.")
 		return
 	}
+	if cfg, ok := s.addressed(w, r, "broadcast"); ok {
+		pageHeaders(w, true)
+		s.render(w, http.StatusOK, "watch.html", struct {
+			protocol.WidgetConfig
+			Channel string
+		}{cfg, channel})
+	}
+}
+
+// addressed looks up the inbox of the request's {address}, under the
+// per-IP limit on address lookups; when it cannot, it has answered with
+// an error page naming what (chat or broadcast) could not be opened.
+func (s *Site) addressed(w http.ResponseWriter, r *http.Request, what string) (protocol.WidgetConfig, bool) {
 	if err := s.limit(r); err != nil {
 		w.Header().Set("Retry-After", "60")
-		s.errorPage(w, http.StatusTooManyRequests, "Too many attempts", "Too many links were opened from your address. Wait a minute and try again.")
-		return
+		s.errorPage(w, http.StatusTooManyRequests, "Too many attempts", "Too many "+what+" links were opened from your address. Wait a minute and try again.")
+		return protocol.WidgetConfig{}, false
 	}
 	cfg, err := s.inbox.Widget(r.Context(), r.PathValue("address"))
 	if apperr.Is(err, apperr.CodeAddressInvalid) {
-		s.errorPage(w, http.StatusNotFound, "Broadcast link not valid", "This broadcast link is no longer valid. Ask the site for its current link.")
-		return
+		title := strings.ToUpper(what[:1]) + what[1:]
+		s.errorPage(w, http.StatusNotFound, title+" link not valid", "This "+what+" address is no longer valid. Ask the site for its current link.")
+		return protocol.WidgetConfig{}, false
 	}
 	if err != nil {
-		s.log.Error("site: watch page", "err", err)
-		s.errorPage(w, http.StatusInternalServerError, "Broadcast unavailable", "The broadcast could not be opened; try again later.")
-		return
+		s.log.Error("site: "+what+" page", "err", err)
+		s.errorPage(w, http.StatusInternalServerError, strings.ToUpper(what[:1])+what[1:]+" unavailable", "The "+what+" could not be opened; try again later.")
+		return protocol.WidgetConfig{}, false
 	}
-	pageHeaders(w, true)
-	s.render(w, http.StatusOK, "watch.html", struct {
-		protocol.WidgetConfig
-		Channel string
-	}{cfg, channel})
+	return cfg, true
 }
 
 // channelName is what rooms accept as a channel's name.
