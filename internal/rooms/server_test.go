@@ -279,15 +279,6 @@ func TestRoomsOff(t *testing.T) {
 	wantCode(t, request(t, c, protocol.EvRoomJoin, protocol.RoomJoin{Room: "room_x"}, nil), apperr.CodeUnknownEvent)
 }
 
-// skipWithoutSFU skips a test that needs a working SFU while the sfu
-// branch is a skeleton.
-func skipWithoutSFU(t *testing.T, err error) {
-	var e *client.Error
-	if errors.As(err, &e) && e.Code == "not_implemented" {
-		t.Skip("the SFU does not admit participants yet (sfu skeleton)")
-	}
-}
-
 // WebSocket: error codes of room requests, and the ones that need the SFU
 // to admit participants.
 func TestRoomsWebSocket(t *testing.T) {
@@ -326,7 +317,6 @@ func TestRoomsWebSocket(t *testing.T) {
 
 	var ja protocol.RoomJoined
 	err := request(t, alice, protocol.EvRoomJoin, protocol.RoomJoin{Room: rm.ID, Publish: true}, &ja)
-	skipWithoutSFU(t, err)
 	if err != nil || ja.ParticipantID == "" || ja.Room.ID != rm.ID {
 		t.Fatalf("join: %+v %v", ja, err)
 	}

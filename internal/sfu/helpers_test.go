@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -23,7 +24,14 @@ import (
 	"go.uber.org/goleak"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) {
+	if os.Getenv("SFU_RELAY_CHILD") != "" { // BenchmarkRelayThroughput's clients
+		var once sync.Once
+		testing.Benchmark(func(b *testing.B) { once.Do(func() { relayChild(b) }) })
+		return
+	}
+	goleak.VerifyTestMain(m)
+}
 
 // deadline fails the test if it runs longer than d, instead of hanging.
 func deadline(t testing.TB, d time.Duration) {

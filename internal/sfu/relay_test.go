@@ -3,7 +3,6 @@ package sfu
 import (
 	"bufio"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -18,8 +17,6 @@ import (
 
 	"github.com/pion/rtp"
 )
-
-var relay = flag.Bool("relay", false, "run TestRelayThroughput (SFU_RELAY_SUBS, SFU_RELAY_PPS, SFU_RELAY_SECONDS)")
 
 // relayMsg travels between the SFU (this process) and its clients (a child
 // process) as one JSON line.
@@ -38,25 +35,25 @@ func envInt(name string, def int) int {
 	return def
 }
 
-// TestRelayThroughput measures the whole SFU — reading the publisher,
+// BenchmarkRelayThroughput measures the whole SFU — reading the publisher,
 // forwarding, SRTP, RTCP, the estimator, garbage collection — per CPU
 // second of this process, with one publisher and N subscribers running in a
-// child process so that their CPU is not counted. Run it with
+// child process so that their CPU is not counted. It is one long run,
+// whatever b.N:
 //
-//	go test -run TestRelayThroughput -v ./internal/sfu/ -args -relay
+//	go test -run '^$' -bench RelayThroughput -benchtime 1x -v ./internal/sfu/
 //
-// SFU_RELAY_HEAPPROFILE=file writes a heap profile while media flows.
-func TestRelayThroughput(t *testing.T) {
-	if os.Getenv("SFU_RELAY_CHILD") != "" || !*relay {
-		t.Skip("a load measurement for BENCHMARKS.md, not a check: run it with -args -relay")
-	}
+// SFU_RELAY_SUBS (25), SFU_RELAY_PPS (800) and SFU_RELAY_SECONDS (5) set the
+// load; SFU_RELAY_HEAPPROFILE=file writes a heap profile while media flows.
+func BenchmarkRelayThroughput(b *testing.B) {
+	t := b
 	n := envInt("SFU_RELAY_SUBS", 25)
 	pps := envInt("SFU_RELAY_PPS", 800)
 	secs := envInt("SFU_RELAY_SECONDS", 5)
 	deadline(t, time.Duration(secs+90)*time.Second)
 	s := newTestSFU(t, Config{})
 
-	cmd := exec.Command(os.Args[0], "-test.run=^TestRelayChild$")
+	cmd := exec.Command(os.Args[0], "-test.run=^$") // TestMain runs relayChild
 	cmd.Env = append(os.Environ(), "SFU_RELAY_CHILD=1", "SFU_RELAY_SUBS="+strconv.Itoa(n), "SFU_RELAY_PPS="+strconv.Itoa(pps))
 	cmd.Stderr = io.Discard
 	stdin, err := cmd.StdinPipe()
@@ -144,6 +141,8 @@ func TestRelayThroughput(t *testing.T) {
 	}
 	t.Logf("1 publisher → %d subscribers at %d packets/s of 1100 bytes: %.0f forwarded/s, SFU CPU %.2f cores, %.0f forwarded per SFU CPU-second, loss %.2f%%, heap %s",
 		n, pps, fwd/t1.Sub(t0).Seconds(), cpu/t1.Sub(t0).Seconds(), fwd/cpu, 100*loss, heap)
+	b.ReportMetric(fwd/cpu, "forwards/cpu-s")
+	b.ReportMetric(100*loss, "loss-%")
 	for _, p := range parts {
 		p.Leave()
 	}
@@ -158,13 +157,11 @@ func heapMB() string {
 // forwarded counts the packets sent to subscribers.
 func forwarded(s *SFU) uint64 { return s.Stats().Forwarded }
 
-// TestRelayChild is the client side of TestRelayThroughput, in its own
-// process: one publisher sending synthetic VP8 at SFU_RELAY_PPS, and
-// SFU_RELAY_SUBS subscribers counting what arrives.
-func TestRelayChild(t *testing.T) {
-	if os.Getenv("SFU_RELAY_CHILD") == "" {
-		t.Skip("run by TestRelayThroughput")
-	}
+// relayChild is the client side of BenchmarkRelayThroughput, in its own
+// process (TestMain runs it when SFU_RELAY_CHILD is set): one publisher
+// sending synthetic VP8 at SFU_RELAY_PPS, and SFU_RELAY_SUBS subscribers
+// counting what arrives.
+func relayChild(t testing.TB) {
 	n := envInt("SFU_RELAY_SUBS", 25)
 	pps := envInt("SFU_RELAY_PPS", 800)
 	var wmu sync.Mutex
