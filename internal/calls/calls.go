@@ -211,7 +211,7 @@ func (s *Service) toUser(o *outbox, user, name string, v any) {
 func (s *Service) toDevice(o *outbox, p party, name string, v any) {
 	data, _ := json.Marshal(v)
 	o.events = append(o.events, func() {
-		s.bus.Publish(chat.UserTopic(p.user), bus.Event{Name: name, Device: p.conn, Data: data})
+		chat.ToDevice(s.bus, p.user, p.conn, name, data)
 	})
 }
 

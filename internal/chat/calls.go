@@ -7,6 +7,7 @@ import (
 
 	"github.com/parley-chat/parley/internal/apperr"
 	"github.com/parley-chat/parley/internal/auth"
+	"github.com/parley-chat/parley/internal/bus"
 	"github.com/parley-chat/parley/internal/ids"
 	"github.com/parley-chat/parley/internal/store"
 	"github.com/parley-chat/parley/protocol"
@@ -17,6 +18,13 @@ import (
 
 // UserTopic names a user's topic (all their devices).
 func UserTopic(userID string) string { return userTopic(userID) }
+
+// ToDevice publishes an event (data: its JSON) to one device of a user,
+// the connection conn: what calls and rooms send to the device in a call or
+// a room, not to every device of its user.
+func ToDevice(b bus.Bus, user, conn, event string, data []byte) error {
+	return b.Publish(userTopic(user), bus.Event{Name: event, Device: conn, Data: data})
+}
 
 // CallParties checks that id may call in a conversation and returns it
 // with the users a call rings: the other member of a direct conversation;
