@@ -111,13 +111,8 @@ type room struct {
 	invited           []string
 	members           map[string]*member // by participant id
 	publisher         string             // a channel's broadcaster (participant id)
-	// viewers holds the participant ids of a channel's viewers (read by
-	// the SFU's callbacks, which must not take s.mu): only the broadcaster
-	// hears them come and go, so a thousand viewers do not cost each viewer
-	// a thousand events.
-	viewers sync.Map
-	empty   *time.Timer
-	stopRec func()
+	empty             *time.Timer
+	stopRec           func()
 }
 
 type member struct {
@@ -436,9 +431,6 @@ func (s *Service) admitLocked(id auth.Identity, conn string, rm *room, publish b
 		return nil, apperr.New(apperr.Conflict, apperr.CodeConflict, "a connection may be in %d rooms at most", s.cfg.MaxPerConnection)
 	}
 	m := &member{id: ids.New("par"), user: id.UserID, conn: conn, publish: publish, room: rm, ready: make(chan struct{})}
-	if rm.kind == protocol.RoomKindChannel && !publish {
-		rm.viewers.Store(m.id, struct{}{}) // before the SFU tells anyone of it
-	}
 	rm.members[m.id] = m
 	if mine == nil {
 		mine = map[string]*member{}
@@ -464,7 +456,7 @@ func (s *Service) connect(id auth.Identity, m *member) (protocol.RoomJoined, err
 	}
 	sess, err := s.media.Join(rm.id, MediaParticipant{
 		ID: m.id, UserID: id.UserID, Name: name, CanPublish: m.publish,
-		Hidden: !m.publish && rm.kind == protocol.RoomKindChannel,
+		Hidden: viewer(m),
 		OnSignal: func(sig protocol.RoomSignal) {
 			if m.gone.Load() {
 				return
@@ -475,11 +467,6 @@ func (s *Service) connect(id auth.Identity, m *member) (protocol.RoomJoined, err
 		OnEvent: func(event string, ev protocol.RoomEvent) {
 			if m.gone.Load() || event == protocol.EvRoomClosed { // we announce closing ourselves
 				return
-			}
-			if !m.publish && ev.Participant != nil && rm.kind == protocol.RoomKindChannel {
-				if _, viewer := rm.viewers.Load(ev.Participant.ID); viewer {
-					return
-				}
 			}
 			ev.Room, ev.Channel = rm.id, rm.channel
 			s.publish(m, event, ev)
@@ -504,11 +491,9 @@ func (s *Service) connect(id auth.Identity, m *member) (protocol.RoomJoined, err
 	}
 	m.sess = sess
 	out := protocol.RoomJoined{ParticipantID: m.id, Room: s.viewLocked(rm, staff(id))}
-	if !m.publish && rm.kind == protocol.RoomKindChannel { // a viewer sees the broadcaster only
-		out.Room.Participants = slices.DeleteFunc(out.Room.Participants, func(p protocol.RoomParticipant) bool {
-			_, viewer := rm.viewers.Load(p.ID)
-			return viewer
-		})
+	if viewer(m) { // a viewer sees the broadcaster only
+		out.Room.Participants = slices.DeleteFunc(out.Room.Participants, func(p protocol.RoomParticipant) bool { return p.ID != rm.publisher })
+		s.toBroadcaster(&o, m, protocol.EvRoomParticipantJoined, protocol.RoomParticipant{ID: m.id, UserID: m.user, Name: name, JoinedAt: time.Now().UTC()})
 	}
 	if s.cfg.ICEServers != nil {
 		out.ICEServers = s.cfg.ICEServers(id)
@@ -564,8 +549,8 @@ func (s *Service) leaveLocked(o *outbox, m *member) {
 	rm := m.room
 	s.forgetLocked(m)
 	delete(rm.members, m.id)
-	if rm.kind == protocol.RoomKindChannel && !m.publish { // forgotten after the SFU's last word on it
-		time.AfterFunc(time.Minute, func() { rm.viewers.Delete(m.id) })
+	if viewer(m) && m.sess != nil { // the broadcaster heard of it
+		s.toBroadcaster(o, m, protocol.EvRoomParticipantLeft, protocol.RoomParticipant{ID: m.id, UserID: m.user})
 	}
 	if rm.publisher == m.id {
 		rm.publisher = ""
@@ -689,34 +674,17 @@ func (s *Service) Publish(id auth.Identity, conn, name string) (protocol.RoomJoi
 	if !staff(id) {
 		return protocol.RoomJoined{}, apperr.Forbiddenf("only the account's owners, agents and members broadcast")
 	}
-	m, err := func() (*member, error) {
-		var o outbox
-		defer o.flush()
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		rm, err := s.channelLocked(id, name)
-		if err != nil {
-			return nil, err
-		}
-		if rm.publisher != "" {
-			return nil, apperr.New(apperr.Conflict, CodeChannelBusy, "channel %q has a broadcaster already", name)
-		}
-		m, err := s.admitLocked(id, conn, rm, true)
-		if err != nil {
-			s.dropIfEmptyLocked(&o, rm)
-			return nil, err
-		}
-		rm.publisher = m.id
-		return m, nil
-	}()
-	if err != nil {
-		return protocol.RoomJoined{}, err
-	}
-	return s.connect(id, m)
+	return s.enterChannel(id, conn, name, true)
 }
 
 // Watch makes the connection a viewer of a channel.
 func (s *Service) Watch(id auth.Identity, conn, name string) (protocol.RoomJoined, error) {
+	return s.enterChannel(id, conn, name, false)
+}
+
+// enterChannel admits the connection to a channel (made if need be) as
+// its broadcaster or a viewer, then to the SFU.
+func (s *Service) enterChannel(id auth.Identity, conn, name string, publish bool) (protocol.RoomJoined, error) {
 	m, err := func() (*member, error) {
 		var o outbox
 		defer o.flush()
@@ -726,11 +694,18 @@ func (s *Service) Watch(id auth.Identity, conn, name string) (protocol.RoomJoine
 		if err != nil {
 			return nil, err
 		}
-		m, err := s.admitLocked(id, conn, rm, false)
+		if publish && rm.publisher != "" {
+			return nil, apperr.New(apperr.Conflict, CodeChannelBusy, "channel %q has a broadcaster already", name)
+		}
+		m, err := s.admitLocked(id, conn, rm, publish)
 		if err != nil {
 			s.dropIfEmptyLocked(&o, rm)
+			return nil, err
 		}
-		return m, err
+		if publish {
+			rm.publisher = m.id
+		}
+		return m, nil
 	}()
 	if err != nil {
 		return protocol.RoomJoined{}, err
@@ -922,13 +897,26 @@ func (s *Service) publish(m *member, event string, v any) {
 		s.log.Error("rooms: encoding event", "event", event, "err", err)
 		return
 	}
-	s.bus.Publish(chat.UserTopic(m.user), bus.Event{Name: event, Device: m.conn, Data: data})
+	chat.ToDevice(s.bus, m.user, m.conn, event, data)
 }
 
 // toMember queues an event for a participant, sent after the lock is released.
 func (s *Service) toMember(o *outbox, m *member, event string, ev protocol.RoomEvent) {
 	ev.Room, ev.Channel = m.room.id, m.room.channel
 	o.add(func() { s.publish(m, event, ev) })
+}
+
+// viewer tells a channel's viewer from its broadcaster.
+func viewer(m *member) bool { return m.room.kind == protocol.RoomKindChannel && !m.publish }
+
+// toBroadcaster tells a channel's broadcaster of a viewer coming or going.
+// Viewers join the SFU hidden, so that they do not hear of each other (a
+// thousand viewers would cost a million events); the broadcaster hears of
+// every one from here.
+func (s *Service) toBroadcaster(o *outbox, m *member, event string, p protocol.RoomParticipant) {
+	if b := m.room.members[m.room.publisher]; b != nil && b.sess != nil {
+		s.toMember(o, b, event, protocol.RoomEvent{Participant: &p})
+	}
 }
 
 // outbox collects what a change must do after the lock is released.

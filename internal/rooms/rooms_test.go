@@ -48,7 +48,9 @@ func (f *fakeMedia) Join(room string, p MediaParticipant) (MediaSession, error) 
 	f.rooms[room][p.ID] = s
 	f.mu.Unlock()
 	for _, o := range others {
-		o.p.OnEvent(protocol.EvRoomParticipantJoined, protocol.RoomEvent{Participant: &protocol.RoomParticipant{ID: p.ID, UserID: p.UserID}})
+		if !p.Hidden { // as the SFU: hidden participants come unannounced
+			o.p.OnEvent(protocol.EvRoomParticipantJoined, protocol.RoomEvent{Participant: &protocol.RoomParticipant{ID: p.ID, UserID: p.UserID}})
+		}
 	}
 	return s, nil
 }
@@ -116,7 +118,9 @@ func (s *fakeSession) Leave() {
 	others := s.m.others(s.room, s.p.ID)
 	s.m.mu.Unlock()
 	for _, o := range others {
-		o.p.OnEvent(protocol.EvRoomParticipantLeft, protocol.RoomEvent{Participant: &protocol.RoomParticipant{ID: s.p.ID}})
+		if !s.p.Hidden {
+			o.p.OnEvent(protocol.EvRoomParticipantLeft, protocol.RoomEvent{Participant: &protocol.RoomParticipant{ID: s.p.ID}})
+		}
 	}
 }
 
@@ -346,6 +350,9 @@ func TestChannels(t *testing.T) {
 		t.Fatalf("a viewer's room lists %+v", w.Room.Participants)
 	}
 	f.s.Disconnected("con_v4")
+	if got := f.in["usr_alice"].names("con_a"); count(got, protocol.EvRoomParticipantLeft) != 1 {
+		t.Fatalf("the broadcaster did not hear the viewer leave: %v", got)
+	}
 	// A viewer cannot publish on its connection.
 	code(t, f.s.Signal("con_v1", protocol.RoomSignal{Room: pub.Room.ID, PC: "pub", Kind: "offer", SDP: "v=0"}), apperr.CodeForbidden)
 	ch := f.s.Channels(bob)
