@@ -57,11 +57,13 @@ type mmsghdr struct {
 
 // attachFast puts the fast path on the server socket and on the relay
 // sockets g makes: it returns what pion should read the server socket
-// through, the relay generator to give pion, and how to stop.
+// through, the relay generator to give pion, and how to stop. Without
+// epoll (a sandbox that forbids it), pion's goroutines relay instead; an
+// error means the socket could not be taken over and is gone.
 func attachFast(f *fastRelays, udp *net.UDPConn, g pturn.RelayAddressGenerator) (net.PacketConn, pturn.RelayAddressGenerator, func() error, error) {
 	l, err := newEvLoop()
 	if err != nil {
-		return nil, nil, nil, err
+		return f.pollServer(udp), f.pollGenerator(g), func() error { return nil }, nil
 	}
 	server, err := l.adopt(udp, f.toPeer, nil)
 	if err != nil {

@@ -133,8 +133,9 @@ func Start(cfg Config, log *slog.Logger) (*Server, error) {
 	port := udp.LocalAddr().(*net.UDPAddr).Port
 	fast := newFastRelays()
 	serverConn, fastGen, stopFast, err := attachFast(fast, udp, gen())
-	if err != nil { // no event loop here: pion's goroutines relay through the fast path
-		serverConn, fastGen, stopFast = fast.pollServer(udp), fast.pollGenerator(gen()), func() error { return nil }
+	if err != nil {
+		s.closeAll()
+		return nil, fmt.Errorf("turn: udp %s: %w", cfg.Listen, err)
 	}
 	s.closer = append(s.closer, stopFast)
 	pcs := []pturn.PacketConnConfig{{PacketConn: serverConn, RelayAddressGenerator: fastGen, PermissionHandler: perm}}
