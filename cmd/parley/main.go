@@ -10,6 +10,7 @@
 //	parley turn-secret [flags]             print the TURN REST secret (coturn's static-auth-secret)
 //	parley bench chat [bench flags]        measure the chat server (see BENCHMARKS.md)
 //	parley loadtest [flags]                Go participants in a server's rooms or channels; forwarded packets, loss, jitter
+//	parley version                         print the version (also --version)
 //
 // Every server setting is a flag, a PARLEY_* variable or a YAML key; see
 // "parley --help" and docs/configuration.md.
@@ -55,10 +56,8 @@ Usage:
   parley bench chat [--help]              measure the chat server (BENCHMARKS.md)
   parley loadtest [--help]                Go (pion) participants in a server's rooms or
                                           channels: forwarded packets/s, loss, jitter, CPU
+  parley version                          print the version, commit and Go version (also --version)
 
-Settings (flag, environment variable, default). A YAML file given with
---config (or PARLEY_CONFIG) is read first; PARLEY_* variables override it and
-flags override both:
 `
 
 func main() {
@@ -73,7 +72,9 @@ func main() {
 
 func run(args []string, stdout, stderr io.Writer) error {
 	cmd, rest := "serve", args
-	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+	if len(args) > 0 && (args[0] == "--version" || args[0] == "-version") {
+		cmd, rest = "version", args[1:]
+	} else if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
 		cmd, rest = args[0], args[1:]
 	}
 	switch cmd {
@@ -93,6 +94,9 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return bench.Main(rest, stdout, stderr)
 	case "loadtest":
 		return loadtest.Main(rest, stdout, stderr)
+	case "version":
+		fmt.Fprintln(stdout, app.Version())
+		return nil
 	case "help":
 		fmt.Fprint(stdout, usageHead+config.Usage())
 		return nil
@@ -149,6 +153,9 @@ func serve(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	url := cfg.PublicURLOrDefault()
+	if err := app.RememberPublicURL(ctx, a.Store, url); err != nil {
+		return err
+	}
 	fmt.Fprintf(stdout, "Parley is running: open %s\n", url)
 	if first != nil {
 		fmt.Fprintf(stdout, "\nFirst start: created account %q (%s).\n", first.Account.Name, first.Account.ID)
@@ -307,6 +314,12 @@ func signinLink(args []string, stdout io.Writer) error {
 		u = owners[0]
 	} else if u, err = st.GetUserByName(ctx, *acct, *user); err != nil {
 		return fmt.Errorf("user %q in account %s: %w", *user, *acct, err)
+	}
+	// The running server's URL, not one derived from this command's flags.
+	if cfg.PublicURL == "" {
+		if cfg.PublicURL, err = app.RememberedPublicURL(ctx, st); err != nil {
+			return err
+		}
 	}
 	link, err := app.SigninLink(ctx, a, cfg, u)
 	if err != nil {
