@@ -7,7 +7,7 @@
 // connection; an external coturn configured with the same secret accepts
 // them as well. Each user may hold a bounded number of allocations, and
 // relays to peers in IANA's special-purpose address blocks (loopback,
-// private, link-local, shared, reserved ...: peers.go) are refused with
+// private, link-local, shared, reserved ...: package specialip) are refused with
 // 403 Forbidden, the local ones unless configured, so the relay is no way
 // into the operator's network.
 package turn
@@ -28,6 +28,7 @@ import (
 
 	pturn "github.com/pion/turn/v5"
 
+	"github.com/parley-chat/parley/internal/specialip"
 	"github.com/parley-chat/parley/protocol"
 )
 
@@ -137,7 +138,7 @@ func Start(cfg Config, log *slog.Logger) (*Server, error) {
 			MinPort: uint16(cfg.RelayPortMin), MaxPort: uint16(cfg.RelayPortMax)}
 	}
 	perm := s.permission
-	ref := &refuser{allowed: func(peer net.IP) bool { return peerIPAllowed(peer, cfg.AllowPrivatePeers) }, key: s.key}
+	ref := &refuser{allowed: func(peer net.IP) bool { return specialip.AllowedIP(peer, cfg.AllowPrivatePeers) }, key: s.key}
 
 	// One UDP socket: pion keeps allocations (and RFC 5766 reservation
 	// tokens) per socket, so several sockets sharing the port by
@@ -268,10 +269,10 @@ func (s *Server) adjust(user string, d int) {
 	}
 }
 
-// permission is pion's check of a peer (peers.go); the refuser has
+// permission is pion's check of a peer (package specialip); the refuser has
 // answered the authenticated requests it refuses already.
 func (s *Server) permission(_ net.Addr, peer net.IP) bool {
-	return peerIPAllowed(peer, s.cfg.AllowPrivatePeers)
+	return specialip.AllowedIP(peer, s.cfg.AllowPrivatePeers)
 }
 
 // Allocations is the number of open allocations.

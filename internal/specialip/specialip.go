@@ -1,23 +1,28 @@
-package turn
+// Package specialip tells a public unicast address from the special-purpose
+// ones, for the servers Parley reaches at an address someone else gave it:
+// a TURN relay's peer, a Web Push endpoint. Reaching a special-purpose
+// address on someone's word is how a server is made to call into the
+// network it runs in.
+package specialip
 
 import (
 	"net"
 	"net/netip"
 )
 
-// A relay's peer is another caller: a public unicast address. Every block
-// of IANA's IPv4 and IPv6 Special-Purpose Address Registries (RFC 6890)
-// and the multicast ranges is refused, the "globally reachable" ones
-// included: anycast services, AS112 DNS sinks, AMT relays and identifier
-// prefixes are not where a caller is, and the translation prefixes
-// (64:ff9b::/96, 6to4, Teredo, IPv4-mapped) carry an IPv4 address inside
-// that could reach a refused one. The blocks marked local (loopback,
-// private-use, shared, link-local, unique-local) are allowed with
-// AllowPrivatePeers, for tests and calls inside one network.
+// Blocks are every block of IANA's IPv4 and IPv6 Special-Purpose Address
+// Registries (RFC 6890) and the multicast ranges. All are refused, the
+// "globally reachable" ones included: anycast services, AS112 DNS sinks,
+// AMT relays and identifier prefixes are not where a caller or a push
+// service is, and the translation prefixes (64:ff9b::/96, 6to4, Teredo,
+// IPv4-mapped) carry an IPv4 address inside that could reach a refused
+// one. The blocks marked Local (loopback, private-use, shared,
+// link-local, unique-local) are allowed on request, for tests and for
+// peers inside one network.
 //
 // From iana.org/assignments/iana-ipv4-special-registry and
 // iana-ipv6-special-registry (as of 2025), and the multicast registries.
-var specialPurpose = []specialBlock{
+var Blocks = []Block{
 	// IPv4
 	{"0.0.0.0/8", `"This network"`, "RFC 791 §3.2", false},
 	{"0.0.0.0/32", `"This host on this network"`, "RFC 1122 §3.2.1.3", false},
@@ -75,37 +80,38 @@ var specialPurpose = []specialBlock{
 	{"ff00::/8", "Multicast", "RFC 4291 §2.7", false},
 }
 
-type specialBlock struct {
-	prefix, name, rfc string
-	local             bool // a local network's: allowed with AllowPrivatePeers
+// Block is one registry entry.
+type Block struct {
+	Prefix, Name, RFC string
+	Local             bool // a local network's: allowed when local addresses are
 }
 
-var specialPrefixes = func() []netip.Prefix {
-	out := make([]netip.Prefix, len(specialPurpose))
-	for i, b := range specialPurpose {
-		out[i] = netip.MustParsePrefix(b.prefix)
+var prefixes = func() []netip.Prefix {
+	out := make([]netip.Prefix, len(Blocks))
+	for i, b := range Blocks {
+		out[i] = netip.MustParsePrefix(b.Prefix)
 	}
 	return out
 }()
 
-// peerAllowed says whether a relay may reach peer.
-func peerAllowed(peer netip.Addr, allowLocal bool) bool {
-	if !peer.IsValid() {
+// Allowed says whether a may be reached: it is in no block, or only in
+// local ones and allowLocal is set.
+func Allowed(a netip.Addr, allowLocal bool) bool {
+	if !a.IsValid() {
 		return false
 	}
-	for i, p := range specialPrefixes {
-		if p.Contains(peer) && !(allowLocal && specialPurpose[i].local) {
+	for i, p := range prefixes {
+		if p.Contains(a) && !(allowLocal && Blocks[i].Local) {
 			return false
 		}
 	}
 	return true
 }
 
-// peerIPAllowed is peerAllowed for pion's net.IP, whose IPv4 addresses
-// come as 4 bytes from an IPv4 XOR-PEER-ADDRESS and as 16 from
-// net.ParseIP: both are IPv4. An IPv6 XOR-PEER-ADDRESS holding ::ffff:a.b.c.d
-// is decoded as 16 bytes too, and so also judged as the IPv4 it names.
-func peerIPAllowed(ip net.IP, allowLocal bool) bool {
+// AllowedIP is Allowed for a net.IP, whose IPv4 addresses come as 4 bytes
+// (pion's IPv4 XOR-PEER-ADDRESS) or 16 (net.ParseIP): both are IPv4. An
+// IPv6 address ::ffff:a.b.c.d is judged as the IPv4 it names.
+func AllowedIP(ip net.IP, allowLocal bool) bool {
 	a, ok := netip.AddrFromSlice(ip)
-	return ok && peerAllowed(a.Unmap(), allowLocal)
+	return ok && Allowed(a.Unmap(), allowLocal)
 }

@@ -1,4 +1,4 @@
-package turn
+package specialip
 
 import (
 	"net"
@@ -7,16 +7,16 @@ import (
 )
 
 // Every block of the special-purpose registries is refused (its first and
-// last address), the local ones allowed only with AllowPrivatePeers.
+// last address), the local ones allowed only when asked.
 func TestSpecialPurposeBlocksAreRefused(t *testing.T) {
-	for _, b := range specialPurpose {
-		p := netip.MustParsePrefix(b.prefix)
+	for _, b := range Blocks {
+		p := netip.MustParsePrefix(b.Prefix)
 		for _, a := range []netip.Addr{p.Addr(), lastAddr(p)} {
-			if peerAllowed(a, false) {
-				t.Errorf("%s (%s, %s) is allowed", a, b.name, b.rfc)
+			if Allowed(a, false) {
+				t.Errorf("%s (%s, %s) is allowed", a, b.Name, b.RFC)
 			}
-			if got := peerAllowed(a, true); got != (b.local && !inNonLocalBlock(a)) {
-				t.Errorf("%s (%s) with private peers allowed: %v, want %v", a, b.name, got, b.local)
+			if got := Allowed(a, true); got != (b.Local && !inNonLocalBlock(a)) {
+				t.Errorf("%s (%s) with private peers allowed: %v, want %v", a, b.Name, got, b.Local)
 			}
 		}
 	}
@@ -25,8 +25,8 @@ func TestSpecialPurposeBlocksAreRefused(t *testing.T) {
 // inNonLocalBlock: a local block may hold a smaller block that is not
 // (none does today; the check keeps the table test honest if one comes).
 func inNonLocalBlock(a netip.Addr) bool {
-	for _, b := range specialPurpose {
-		if !b.local && netip.MustParsePrefix(b.prefix).Contains(a) {
+	for _, b := range Blocks {
+		if !b.Local && netip.MustParsePrefix(b.Prefix).Contains(a) {
 			return true
 		}
 	}
@@ -71,13 +71,13 @@ func TestPeerFilter(t *testing.T) {
 		if ip == nil {
 			t.Fatalf("bad test address %q", c.ip)
 		}
-		if got := peerIPAllowed(ip, false); got != c.strict {
+		if got := AllowedIP(ip, false); got != c.strict {
 			t.Errorf("%s: allowed=%v, want %v", c.ip, got, c.strict)
 		}
-		if got := peerIPAllowed(ip, true); got != c.open {
+		if got := AllowedIP(ip, true); got != c.open {
 			t.Errorf("%s with private peers allowed: allowed=%v, want %v", c.ip, got, c.open)
 		}
-		if v4 := ip.To4(); v4 != nil && peerIPAllowed(v4, false) != c.strict {
+		if v4 := ip.To4(); v4 != nil && AllowedIP(v4, false) != c.strict {
 			t.Errorf("%s in its 4-byte form is judged otherwise", c.ip)
 		}
 	}
