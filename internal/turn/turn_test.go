@@ -2,11 +2,21 @@ package turn_test
 
 import (
 	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/base64"
+	"encoding/pem"
 	"errors"
 	"io"
 	"log/slog"
+	"math/big"
 	"net"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -38,13 +48,18 @@ func start(t *testing.T, cfg turn.Config) *turn.Server {
 	return s
 }
 
-// serverAddr is the host:port of the TURN URL of a transport.
+// serverAddr is the host:port of the TURN URL of a transport (udp, tcp, or
+// tls for turns:).
 func serverAddr(t *testing.T, s *turn.Server, transport string) string {
 	t.Helper()
+	scheme := "turn:"
+	if transport == "tls" {
+		scheme, transport = "turns:", "tcp"
+	}
 	for _, ice := range s.Credentials("x", time.Now()) {
 		for _, u := range ice.URLs {
-			if strings.HasPrefix(u, "turn:") && strings.HasSuffix(u, "?transport="+transport) {
-				return strings.TrimSuffix(strings.TrimPrefix(u, "turn:"), "?transport="+transport)
+			if strings.HasPrefix(u, scheme) && strings.HasSuffix(u, "?transport="+transport) {
+				return strings.TrimSuffix(strings.TrimPrefix(u, scheme), "?transport="+transport)
 			}
 		}
 	}
@@ -57,8 +72,14 @@ func client(t *testing.T, s *turn.Server, transport, username, password string) 
 	t.Helper()
 	addr := serverAddr(t, s, transport)
 	var conn net.PacketConn
-	if transport == "tcp" {
-		c, err := net.Dial("tcp", addr)
+	if transport == "tcp" || transport == "tls" {
+		var c net.Conn
+		var err error
+		if transport == "tls" {
+			c, err = tls.Dial("tcp", addr, &tls.Config{InsecureSkipVerify: true}) //nolint:gosec // the test's own certificate
+		} else {
+			c, err = net.Dial("tcp", addr)
+		}
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -130,8 +151,9 @@ func relay(t *testing.T, relayConn net.PacketConn) {
 }
 
 func TestRelaysOverUDPAndTCP(t *testing.T) {
-	s := start(t, turn.Config{AllowPrivatePeers: true})
-	for _, transport := range []string{"udp", "tcp"} {
+	cert, key := selfSigned(t)
+	s := start(t, turn.Config{AllowPrivatePeers: true, TLSListen: "127.0.0.1:0", CertFile: cert, KeyFile: key})
+	for _, transport := range []string{"udp", "tcp", "tls"} {
 		t.Run(transport, func(t *testing.T) {
 			u, p := creds(s, "alice")
 			cl := client(t, s, transport, u, p)
@@ -225,10 +247,11 @@ func TestQuotaPerUser(t *testing.T) {
 // 401, a wrong password to the client), over UDP and TCP; a public peer
 // is allowed. The client checks each answer's MESSAGE-INTEGRITY.
 func TestSpecialPurposePeersAreRefusedWith403(t *testing.T) {
-	s := start(t, turn.Config{})
+	cert, key := selfSigned(t)
+	s := start(t, turn.Config{TLSListen: "127.0.0.1:0", CertFile: cert, KeyFile: key})
 	forbidden := []string{"127.0.0.1", "10.1.2.3", "172.16.0.1", "192.168.1.1", "169.254.169.254", "0.0.0.0",
 		"0.1.2.3", "100.64.0.1", "192.0.0.10", "198.18.0.1", "203.0.113.7", "240.0.0.1", "255.255.255.255", "224.0.0.1"}
-	for _, transport := range []string{"udp", "tcp"} {
+	for _, transport := range []string{"udp", "tcp", "tls"} {
 		t.Run(transport, func(t *testing.T) {
 			u, p := creds(s, "eve")
 			cl := client(t, s, transport, u, p)
@@ -282,6 +305,9 @@ func channelBind(t *testing.T, cl *pturn.Client, s *turn.Server, transport, user
 		stun.NewLongTermIntegrity(username, "parley", password), stun.Fingerprint)
 	if res.Type.Class == stun.ClassSuccessResponse {
 		return 0
+	}
+	if err := stun.Fingerprint.Check(res); err != nil {
+		t.Fatalf("the answer's FINGERPRINT: %v", err)
 	}
 	var code stun.ErrorCodeAttribute
 	if err := code.GetFrom(res); err != nil {
@@ -423,4 +449,32 @@ func TestPublicIPBehindNAT(t *testing.T) {
 		!strings.Contains(out, "public_ip=198.51.100.7") || !strings.Contains(out, "relays_bound_to=127.0.0.1") {
 		t.Fatalf("the start log does not say the relays are behind a NAT: %s", out)
 	}
+}
+
+// selfSigned writes a certificate for 127.0.0.1 and its key, for turns:.
+func selfSigned(t *testing.T) (certFile, keyFile string) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "127.0.0.1"},
+		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return certFile, keyFile
 }
