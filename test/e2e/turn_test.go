@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"regexp"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 )
@@ -48,6 +49,35 @@ func TestCoturnClientRelaysThroughEmbeddedTURN(t *testing.T) {
 				t.Fatalf("sent %d, received %d, lost %d through the relays:\n%s", sent, recv, lost, out)
 			}
 		})
+	}
+}
+
+// turnutils_uclient asking for a channel to a special-purpose peer is told
+// 403 Forbidden, as coturn tells it, not 401 (a wrong password to it).
+func TestCoturnClientIsRefusedSpecialPurposePeersWith403(t *testing.T) {
+	uclient, err := exec.LookPath("turnutils_uclient")
+	if err != nil {
+		t.Fatal("turnutils_uclient is missing: install coturn (apt-get install coturn), or run make deps")
+	}
+	const secret = "e2e-turn-secret-0123456789"
+	port := freeUDPAndTCPPort(t)
+	start(t, t.TempDir(), "--turn-listen", "127.0.0.1:"+port, "--turn-secret", secret)
+	for i, peer := range []string{"10.0.0.1", "100.64.0.1", "198.18.0.1"} {
+		for _, transport := range []string{"", "-t"} {
+			// A user each: a refused client leaves its allocations to expire,
+			// and a user holds ten at most.
+			user := "e2e-" + strconv.Itoa(i) + transport
+			args := []string{"-c", "-e", peer, "-r", "9", "-n", "1", "-m", "1", "-W", secret, "-u", user, "-p", port}
+			if transport != "" {
+				args = append(args, transport)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute) // a guard against a hang only
+			out, _ := exec.CommandContext(ctx, uclient, append(args, "127.0.0.1")...).CombinedOutput()
+			cancel()
+			if !strings.Contains(string(out), "channel bind: error 403") || strings.Contains(string(out), "error 401") {
+				t.Errorf("turnutils_uclient %v: want channel bind: error 403, got:\n%s", args, out)
+			}
+		}
 	}
 }
 
