@@ -87,8 +87,12 @@ func (l *refusingListener) Accept() (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &refusingConn{Conn: c, frames: pturn.NewSTUNConn(c), r: l.r, buf: make([]byte, 0xFFFF+20)}, nil
+	return &refusingConn{Conn: c, frames: pturn.NewSTUNConn(c), r: l.r, buf: make([]byte, frameBuffer)}, nil
 }
+
+// frameBuffer holds any frame pion takes: it reads with a 1600-byte buffer
+// (its InboundMTU), and a larger frame ends the connection here as there.
+const frameBuffer = 2048
 
 // refusingConn reads the stream one TURN frame at a time (STUN message or
 // ChannelData, as pion does), answers the refused requests itself and
