@@ -7,9 +7,9 @@
 // connection; an external coturn configured with the same secret accepts
 // them as well. Each user may hold a bounded number of allocations, and
 // relays to peers in IANA's special-purpose address blocks (loopback,
-// private, link-local, shared, reserved ...: package specialip) are refused with
-// 403 Forbidden, the local ones unless configured, so the relay is no way
-// into the operator's network.
+// private, link-local, shared, reserved ...: package specialip) are
+// refused with 403 Forbidden, the local ones unless configured, so the
+// relay is no way into the operator's network.
 package turn
 
 import (
@@ -138,7 +138,7 @@ func Start(cfg Config, log *slog.Logger) (*Server, error) {
 			MinPort: uint16(cfg.RelayPortMin), MaxPort: uint16(cfg.RelayPortMax)}
 	}
 	perm := s.permission
-	ref := &refuser{allowed: func(peer net.IP) bool { return specialip.AllowedIP(peer, cfg.AllowPrivatePeers) }, key: s.key}
+	ref := &refuser{allowed: func(peer net.IP) bool { return s.permission(nil, peer) }, key: s.key}
 
 	// One UDP socket: pion keeps allocations (and RFC 5766 reservation
 	// tokens) per socket, so several sockets sharing the port by
