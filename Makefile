@@ -1,7 +1,8 @@
 # `make test` is the one command that runs every test (CI calls it through
 # .ci/run). It installs what the tests need when it is missing: Go modules,
-# Debian's chromium, Node.js and the browser tests' npm packages, and the
-# WordPress, PHP and MariaDB client packages of the plugin's test.
+# Debian's chromium, Node.js and the browser tests' npm packages, coturn
+# (its turnutils_uclient, for the TURN test), and the WordPress, PHP and
+# MariaDB client packages of the plugin's test.
 GO ?= go
 PKGS := ./...
 BIN_DIR := $(CURDIR)/.bin
@@ -24,6 +25,7 @@ deps:
 	$(GO) mod download
 	./scripts/deps-browser.sh
 	./scripts/deps-media.sh
+	./scripts/deps-turn.sh
 	./scripts/deps-wordpress.sh
 
 vet:

@@ -116,8 +116,10 @@ type Config struct {
 	// TURNCertFile and TURNKeyFile enable turns: with this certificate. Default empty.
 	TURNCertFile string `yaml:"turn_cert_file" env:"PARLEY_TURN_CERT_FILE" flag:"turn-cert-file" default:"" help:"certificate (PEM) for TURN over TLS"`
 	TURNKeyFile  string `yaml:"turn_key_file" env:"PARLEY_TURN_KEY_FILE" flag:"turn-key-file" default:"" help:"private key (PEM) for TURN over TLS"`
-	// TURNPublicIP is the relay address peers reach. Defaults to empty: the first non-loopback IPv4.
-	TURNPublicIP string `yaml:"turn_public_ip" env:"PARLEY_TURN_PUBLIC_IP" flag:"turn-public-ip" default:"" help:"relay address peers reach (empty = the first non-loopback IPv4)"`
+	// TURNPublicIP is the relay address peers reach. Defaults to empty:
+	// turn_listen's IP, or the first non-loopback IPv4 when it listens on all.
+	// An address the host does not have is a NAT's (said in the log at start).
+	TURNPublicIP string `yaml:"turn_public_ip" env:"PARLEY_TURN_PUBLIC_IP" flag:"turn-public-ip" default:"" help:"IPv4 relay address peers reach (empty = turn_listen's IP, or the first non-loopback IPv4 when it listens on all; one this host lacks means a NAT forwards it)"`
 	// TURNHost is the name in the advertised turn: URLs. Defaults to empty: the public URL's host.
 	TURNHost string `yaml:"turn_host" env:"PARLEY_TURN_HOST" flag:"turn-host" default:"" help:"host name in the advertised TURN URLs (empty = the public URL's host)"`
 	// TURNRelayPortMin and TURNRelayPortMax bound relay ports. Default 49152-65535.
@@ -130,8 +132,9 @@ type Config struct {
 	TURNCredentialTTL time.Duration `yaml:"turn_credential_ttl" env:"PARLEY_TURN_CREDENTIAL_TTL" flag:"turn-credential-ttl" default:"12h" help:"lifetime of minted TURN credentials"`
 	// TURNAllocationsPerUser bounds one user's open TURN allocations. Defaults to 10.
 	TURNAllocationsPerUser int `yaml:"turn_allocations_per_user" env:"PARLEY_TURN_ALLOCATIONS_PER_USER" flag:"turn-allocations-per-user" default:"10" help:"open TURN allocations per user"`
-	// TURNAllowPrivatePeers lets relays reach loopback and private addresses. Defaults to false.
-	TURNAllowPrivatePeers bool `yaml:"turn_allow_private_peers" env:"PARLEY_TURN_ALLOW_PRIVATE_PEERS" flag:"turn-allow-private-peers" default:"false" help:"let TURN relays reach loopback and private addresses"`
+	// TURNAllowPrivatePeers lets relays reach loopback, private, shared,
+	// link-local and unique-local addresses. Defaults to false.
+	TURNAllowPrivatePeers bool `yaml:"turn_allow_private_peers" env:"PARLEY_TURN_ALLOW_PRIVATE_PEERS" flag:"turn-allow-private-peers" default:"false" help:"let TURN relays reach loopback, private, shared (100.64/10), link-local and unique-local addresses"`
 	// TURNURLs are more TURN servers handed to clients with the same
 	// credentials (an external coturn with the same secret). Default empty.
 	TURNURLs []string `yaml:"turn_urls" env:"PARLEY_TURN_URLS" flag:"turn-urls" default:"" help:"more TURN URLs handed to clients with the same credentials (e.g. an external coturn)"`

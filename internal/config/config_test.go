@@ -418,6 +418,8 @@ func TestValidate(t *testing.T) {
 		{"upload_file_max", func(c *Config) { c.UploadFileMax = 0 }},
 		{"commit_batch_max", func(c *Config) { c.CommitBatchMax = 0 }},
 		{"shutdown_timeout", func(c *Config) { c.ShutdownTimeout = 0 }},
+		{"turn_public_ip", func(c *Config) { c.TURNPublicIP = "turn.example.com" }},
+		{"turn_public_ip", func(c *Config) { c.TURNPublicIP = "2001:db8::1" }}, // the relays are IPv4
 	}
 	for _, tt := range tests {
 		c := Default()

@@ -80,8 +80,8 @@ func (c *Config) Validate() error {
 	if (c.TURNCertFile == "") != (c.TURNKeyFile == "") {
 		bad("turn_cert_file", "turn_cert_file and turn_key_file go together")
 	}
-	if c.TURNPublicIP != "" && net.ParseIP(c.TURNPublicIP) == nil {
-		bad("turn_public_ip", "want an IP address, got %q", c.TURNPublicIP)
+	if ip := net.ParseIP(c.TURNPublicIP); c.TURNPublicIP != "" && ip.To4() == nil {
+		bad("turn_public_ip", "want an IPv4 address (the relays are IPv4), got %q", c.TURNPublicIP)
 	}
 	positiveDur("turn_credential_ttl", c.TURNCredentialTTL)
 	positiveDur("call_ring_timeout", c.CallRingTimeout)

@@ -26,6 +26,7 @@ import (
 
 	"github.com/parley-chat/parley/internal/apperr"
 	"github.com/parley-chat/parley/internal/auth"
+	"github.com/parley-chat/parley/internal/specialip"
 	"github.com/parley-chat/parley/internal/store"
 	"github.com/parley-chat/parley/protocol"
 )
@@ -45,9 +46,11 @@ type Config struct {
 	Subject string
 	// PublicURL is the server's base URL, for links in notifications.
 	PublicURL string
-	// AllowPrivate lets endpoints resolve to loopback and private addresses
-	// (tests, or a push service on the operator's own network). Off, the
-	// server never becomes a way to reach the operator's network. [false]
+	// AllowPrivate lets endpoints resolve to loopback, private, shared,
+	// link-local and unique-local addresses (tests, or a push service on
+	// the operator's own network); other special-purpose addresses stay
+	// refused. Off, the server never becomes a way to reach the operator's
+	// network. [false]
 	AllowPrivate bool
 	// TTL is how long a push service keeps an undelivered message [1h].
 	TTL time.Duration
@@ -135,20 +138,16 @@ func (s *Service) loadKeys(ctx context.Context) error {
 	return s.st.PutSetting(ctx, settingPublic, s.pub)
 }
 
-// checkAddr refuses connections to loopback, private, link-local and
-// unspecified addresses unless allowed. It runs on the address actually
-// dialled, after DNS, so a name that resolves inside cannot slip through.
+// checkAddr refuses connections to special-purpose addresses (package
+// specialip), the local ones (loopback, private, link-local ...) unless
+// allowed. It runs on the address actually dialled, after DNS, so a name
+// that resolves inside cannot slip through.
 func (s *Service) checkAddr(_, address string, _ syscall.RawConn) error {
-	if s.cfg.AllowPrivate {
-		return nil
-	}
 	host, _, err := net.SplitHostPort(address)
 	if err != nil {
 		return err
 	}
-	ip := net.ParseIP(host)
-	if ip == nil || ip.IsLoopback() || ip.IsPrivate() || ip.IsLinkLocalUnicast() || ip.IsLinkLocalMulticast() ||
-		ip.IsUnspecified() || ip.IsMulticast() {
+	if !specialip.AllowedIP(net.ParseIP(host), s.cfg.AllowPrivate) {
 		return fmt.Errorf("push: endpoint address %s is not public", host)
 	}
 	return nil

@@ -65,7 +65,7 @@ func attachFast(f *fastRelays, udp *net.UDPConn, g pturn.RelayAddressGenerator) 
 	if err != nil {
 		return f.pollServer(udp), f.pollGenerator(g), func() error { return nil }, nil
 	}
-	server, err := l.adopt(udp, f.toPeer, nil)
+	server, err := l.adopt(udp, f.fromClient, nil)
 	if err != nil {
 		l.Close()
 		return nil, nil, nil, err

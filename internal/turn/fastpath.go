@@ -36,6 +36,9 @@ type sendFunc func(b []byte, to netip.AddrPort)
 // pion's channel events) and by its client (for the client's ChannelData).
 type fastRelays struct {
 	toClients sendFunc // from the server socket
+	// refuse answers a request before pion does (refuse.go): it returns
+	// the response, or nil to leave the request to pion.
+	refuse func(b []byte) []byte
 
 	mu       sync.RWMutex
 	byRelay  map[string]*relay         // relay address (as pion reports it) →
@@ -145,6 +148,22 @@ func (f *fastRelays) toPeer(b []byte, from netip.AddrPort) bool {
 	return true
 }
 
+// fromClient handles what a client sends to the server socket that pion
+// need not see: ChannelData on a bound channel, and the requests refused
+// before pion. It reports whether it did.
+func (f *fastRelays) fromClient(b []byte, from netip.AddrPort) bool {
+	if f.toPeer(b, from) {
+		return true
+	}
+	if f.refuse != nil && len(b) > 0 && b[0]&0xC0 == 0 {
+		if resp := f.refuse(b); resp != nil {
+			f.toClients(resp, from)
+			return true
+		}
+	}
+	return false
+}
+
 // toClient sends data from a peer with a bound channel to the client as
 // ChannelData, padded to 4 bytes as pion does. Only the relay socket's
 // reader calls it.
@@ -172,7 +191,7 @@ func (r *relay) toClient(data []byte, from netip.AddrPort) bool {
 // The portable readers: pion's own goroutines read through these.
 
 // serverConn is the server socket as pion's read loop sees it: ChannelData
-// the fast path relays never reaches pion.
+// the fast path relays, and requests refused before pion, never reach it.
 type serverConn struct {
 	*net.UDPConn
 	f *fastRelays
@@ -189,7 +208,7 @@ func (c *serverConn) ReadFrom(p []byte) (int, net.Addr, error) {
 		if err != nil {
 			return n, nil, err
 		}
-		if !c.f.toPeer(p[:n], unmap(from)) {
+		if !c.f.fromClient(p[:n], unmap(from)) {
 			return n, net.UDPAddrFromAddrPort(from), nil
 		}
 	}

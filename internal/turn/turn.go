@@ -6,8 +6,10 @@
 // password base64(HMAC-SHA1(secret, username)). The server mints them per
 // connection; an external coturn configured with the same secret accepts
 // them as well. Each user may hold a bounded number of allocations, and
-// relays to loopback, private, link-local and unspecified peers are refused
-// unless configured, so the relay is no way into the operator's network.
+// relays to peers in IANA's special-purpose address blocks (loopback,
+// private, link-local, shared, reserved ...: package specialip) are
+// refused with 403 Forbidden, the local ones unless configured, so the
+// relay is no way into the operator's network.
 package turn
 
 import (
@@ -26,6 +28,7 @@ import (
 
 	pturn "github.com/pion/turn/v5"
 
+	"github.com/parley-chat/parley/internal/specialip"
 	"github.com/parley-chat/parley/protocol"
 )
 
@@ -39,7 +42,10 @@ type Config struct {
 	// CertFile and KeyFile enable turns: with this certificate.
 	CertFile, KeyFile string
 	// PublicIP is the relay address given to clients: the address peers
-	// reach this machine at ["" = the first non-loopback IPv4, else 127.0.0.1].
+	// reach this machine at ["" = Listen's IP if it is a specific one, else
+	// the first non-loopback IPv4, else 127.0.0.1]. Relay sockets are bound
+	// to it; an address the host does not have is a NAT's, and the relays
+	// are bound to Listen's IP (addr.go).
 	PublicIP string
 	// Host is the name or address in the advertised URLs ["" = PublicIP].
 	Host string
@@ -53,8 +59,9 @@ type Config struct {
 	CredentialTTL time.Duration
 	// AllocationsPerUser bounds one user's open allocations [10].
 	AllocationsPerUser int
-	// AllowPrivatePeers lets relays reach loopback and private addresses
-	// (tests, or calls inside one network) [false].
+	// AllowPrivatePeers lets relays reach loopback, private-use, shared
+	// (100.64/10), link-local and unique-local addresses (tests, or calls
+	// inside one network); the other special-purpose blocks stay refused [false].
 	AllowPrivatePeers bool
 }
 
@@ -105,33 +112,45 @@ func Start(cfg Config, log *slog.Logger) (*Server, error) {
 		return nil, fmt.Errorf("turn: relay ports %d-%d are not a range", cfg.RelayPortMin, cfg.RelayPortMax)
 	}
 	s := &Server{cfg: cfg, log: log, count: make(map[string]int)}
-	relayIP := net.ParseIP(cfg.PublicIP)
-	if relayIP == nil {
-		relayIP = firstPublicIPv4()
-	}
 	bindHost, _, err := net.SplitHostPort(cfg.Listen)
 	if err != nil {
 		return nil, fmt.Errorf("turn: listen %q: %w", cfg.Listen, err)
 	}
-	if bindHost == "" {
-		bindHost = "0.0.0.0"
+	listen, err := listenIP(bindHost)
+	if err != nil {
+		return nil, err
 	}
+	plan, err := planRelay(listen, cfg.PublicIP, hostAddrs())
+	if err != nil {
+		return nil, err
+	}
+	if plan.nat {
+		log.Warn("turn: the public IP is not one of this host's addresses: relaying through a NAT, "+
+			"which must forward it to this host (UDP relay ports included), or every relayed packet is lost",
+			"public_ip", plan.advertised, "relays_bound_to", plan.bind,
+			"relay_ports", fmt.Sprintf("%d-%d", cfg.RelayPortMin, cfg.RelayPortMax))
+	} else {
+		log.Info("turn relay address", "advertised", plan.advertised, "bound", plan.bind)
+	}
+	relayIP := net.IP(plan.advertised.AsSlice())
 	gen := func() pturn.RelayAddressGenerator {
-		return &pturn.RelayAddressGeneratorPortRange{RelayAddress: relayIP, Address: bindHost,
+		return &pturn.RelayAddressGeneratorPortRange{RelayAddress: relayIP, Address: plan.bind.String(),
 			MinPort: uint16(cfg.RelayPortMin), MaxPort: uint16(cfg.RelayPortMax)}
 	}
 	perm := s.permission
+	ref := &refuser{allowed: func(peer net.IP) bool { return s.permission(nil, peer) }, key: s.key}
 
 	// One UDP socket: pion keeps allocations (and RFC 5766 reservation
 	// tokens) per socket, so several sockets sharing the port by
 	// SO_REUSEPORT would split one client's allocations between them.
-	udp, tcp, err := listenBoth(cfg.Listen, bindHost)
+	udp, tcp, err := listenBoth(cfg.Listen, listen.String())
 	if err != nil {
 		return nil, err
 	}
 	s.closer = append(s.closer, udp.Close, tcp.Close)
 	port := udp.LocalAddr().(*net.UDPAddr).Port
 	fast := newFastRelays()
+	fast.refuse = ref.answer
 	serverConn, fastGen, stopFast, err := attachFast(fast, udp, gen())
 	if err != nil {
 		s.closeAll()
@@ -139,7 +158,7 @@ func Start(cfg Config, log *slog.Logger) (*Server, error) {
 	}
 	s.closer = append(s.closer, stopFast)
 	pcs := []pturn.PacketConnConfig{{PacketConn: serverConn, RelayAddressGenerator: fastGen, PermissionHandler: perm}}
-	lcs := []pturn.ListenerConfig{{Listener: tcp, RelayAddressGenerator: gen(), PermissionHandler: perm}}
+	lcs := []pturn.ListenerConfig{{Listener: &refusingListener{Listener: tcp, r: ref}, RelayAddressGenerator: gen(), PermissionHandler: perm}}
 	host := cfg.Host
 	if host == "" {
 		host = relayIP.String()
@@ -159,7 +178,7 @@ func Start(cfg Config, log *slog.Logger) (*Server, error) {
 			return nil, fmt.Errorf("turn: tls: %w", err)
 		}
 		s.closer = append(s.closer, tl.Close)
-		lcs = append(lcs, pturn.ListenerConfig{Listener: tl, RelayAddressGenerator: gen(), PermissionHandler: perm})
+		lcs = append(lcs, pturn.ListenerConfig{Listener: &refusingListener{Listener: tl, r: ref}, RelayAddressGenerator: gen(), PermissionHandler: perm})
 		_, tport, _ := net.SplitHostPort(tl.Addr().String())
 		s.urls = append(s.urls, "turns:"+net.JoinHostPort(host, tport)+"?transport=tcp")
 	}
@@ -219,6 +238,12 @@ func (s *Server) auth(ra *pturn.RequestAttributes) (string, []byte, bool) {
 	return user, pturn.GenerateAuthKey(ra.Username, ra.Realm, restPassword(s.cfg.Secret, ra.Username)), true
 }
 
+// key is auth for the requests answered before pion (refuse.go).
+func (s *Server) key(username, realm string) ([]byte, bool) {
+	_, key, ok := s.auth(&pturn.RequestAttributes{Username: username, Realm: realm})
+	return key, ok
+}
+
 func splitUsername(u string) (exp int64, user string, ok bool) {
 	ts, user, found := strings.Cut(u, ":")
 	if !found || user == "" {
@@ -244,14 +269,10 @@ func (s *Server) adjust(user string, d int) {
 	}
 }
 
-// permission refuses peers on loopback, private, link-local, multicast
-// and unspecified addresses unless allowed.
+// permission is pion's check of a peer (package specialip); the refuser has
+// answered the authenticated requests it refuses already.
 func (s *Server) permission(_ net.Addr, peer net.IP) bool {
-	if s.cfg.AllowPrivatePeers {
-		return true
-	}
-	return !(peer.IsLoopback() || peer.IsPrivate() || peer.IsLinkLocalUnicast() || peer.IsLinkLocalMulticast() ||
-		peer.IsMulticast() || peer.IsUnspecified() || peer.Equal(net.IPv4bcast))
+	return specialip.AllowedIP(peer, s.cfg.AllowPrivatePeers)
 }
 
 // Allocations is the number of open allocations.
@@ -269,20 +290,6 @@ func (s *Server) closeAll() {
 		c()
 	}
 	s.closer = nil
-}
-
-// firstPublicIPv4 is the first non-loopback IPv4 address of this machine,
-// or 127.0.0.1.
-func firstPublicIPv4() net.IP {
-	addrs, err := net.InterfaceAddrs()
-	if err == nil {
-		for _, a := range addrs {
-			if n, ok := a.(*net.IPNet); ok && !n.IP.IsLoopback() && n.IP.To4() != nil {
-				return n.IP.To4()
-			}
-		}
-	}
-	return net.IPv4(127, 0, 0, 1)
 }
 
 // ICE hands clients their ICE servers: the embedded server's (if it runs)

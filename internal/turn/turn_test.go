@@ -2,15 +2,28 @@ package turn_test
 
 import (
 	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/base64"
+	"encoding/pem"
+	"errors"
 	"io"
 	"log/slog"
+	"math/big"
 	"net"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/pion/stun/v4"
 	pturn "github.com/pion/turn/v5"
 	"go.uber.org/goleak"
 
@@ -27,7 +40,6 @@ func start(t *testing.T, cfg turn.Config) *turn.Server {
 		cfg.Listen = "127.0.0.1:0"
 	}
 	cfg.Secret = secret
-	cfg.PublicIP = "127.0.0.1"
 	s, err := turn.Start(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
@@ -36,13 +48,18 @@ func start(t *testing.T, cfg turn.Config) *turn.Server {
 	return s
 }
 
-// serverAddr is the host:port of the TURN URL of a transport.
+// serverAddr is the host:port of the TURN URL of a transport (udp, tcp, or
+// tls for turns:).
 func serverAddr(t *testing.T, s *turn.Server, transport string) string {
 	t.Helper()
+	scheme := "turn:"
+	if transport == "tls" {
+		scheme, transport = "turns:", "tcp"
+	}
 	for _, ice := range s.Credentials("x", time.Now()) {
 		for _, u := range ice.URLs {
-			if strings.HasPrefix(u, "turn:") && strings.HasSuffix(u, "?transport="+transport) {
-				return strings.TrimSuffix(strings.TrimPrefix(u, "turn:"), "?transport="+transport)
+			if strings.HasPrefix(u, scheme) && strings.HasSuffix(u, "?transport="+transport) {
+				return strings.TrimSuffix(strings.TrimPrefix(u, scheme), "?transport="+transport)
 			}
 		}
 	}
@@ -55,8 +72,14 @@ func client(t *testing.T, s *turn.Server, transport, username, password string) 
 	t.Helper()
 	addr := serverAddr(t, s, transport)
 	var conn net.PacketConn
-	if transport == "tcp" {
-		c, err := net.Dial("tcp", addr)
+	if transport == "tcp" || transport == "tls" {
+		var c net.Conn
+		var err error
+		if transport == "tls" {
+			c, err = tls.Dial("tcp", addr, &tls.Config{InsecureSkipVerify: true}) //nolint:gosec // the test's own certificate
+		} else {
+			c, err = net.Dial("tcp", addr)
+		}
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -128,8 +151,9 @@ func relay(t *testing.T, relayConn net.PacketConn) {
 }
 
 func TestRelaysOverUDPAndTCP(t *testing.T) {
-	s := start(t, turn.Config{AllowPrivatePeers: true})
-	for _, transport := range []string{"udp", "tcp"} {
+	cert, key := selfSigned(t)
+	s := start(t, turn.Config{AllowPrivatePeers: true, TLSListen: "127.0.0.1:0", CertFile: cert, KeyFile: key})
+	for _, transport := range []string{"udp", "tcp", "tls"} {
 		t.Run(transport, func(t *testing.T) {
 			u, p := creds(s, "alice")
 			cl := client(t, s, transport, u, p)
@@ -218,25 +242,85 @@ func TestQuotaPerUser(t *testing.T) {
 	}
 }
 
-func TestPrivatePeersAreRefused(t *testing.T) {
-	s := start(t, turn.Config{})
-	u, p := creds(s, "eve")
-	cl := client(t, s, "udp", u, p)
-	rc, err := cl.Allocate()
+// Peers in the special-purpose registries are refused with 403 Forbidden,
+// to CreatePermission and to ChannelBind alike (pion answers the latter
+// 401, a wrong password to the client), over UDP and TCP; a public peer
+// is allowed. The client checks each answer's MESSAGE-INTEGRITY.
+func TestSpecialPurposePeersAreRefusedWith403(t *testing.T) {
+	cert, key := selfSigned(t)
+	s := start(t, turn.Config{TLSListen: "127.0.0.1:0", CertFile: cert, KeyFile: key})
+	forbidden := []string{"127.0.0.1", "10.1.2.3", "172.16.0.1", "192.168.1.1", "169.254.169.254", "0.0.0.0",
+		"0.1.2.3", "100.64.0.1", "192.0.0.10", "198.18.0.1", "203.0.113.7", "240.0.0.1", "255.255.255.255", "224.0.0.1"}
+	for _, transport := range []string{"udp", "tcp", "tls"} {
+		t.Run(transport, func(t *testing.T) {
+			u, p := creds(s, "eve")
+			cl := client(t, s, transport, u, p)
+			if _, err := allocate(t, cl); err != nil {
+				t.Fatal(err)
+			}
+			for i, ip := range forbidden {
+				peer := &net.UDPAddr{IP: net.ParseIP(ip).To4(), Port: 9}
+				var te *stun.TurnError
+				if err := cl.CreatePermission(peer); !errors.As(err, &te) || te.ErrorCodeAttr.Code != stun.CodeForbidden {
+					t.Errorf("CreatePermission %s: %v, want 403 Forbidden", ip, err)
+				}
+				if code := channelBind(t, cl, s, transport, u, p, peer, 0x4001+uint16(i)); code != stun.CodeForbidden {
+					t.Errorf("ChannelBind %s: %d, want 403 Forbidden", ip, code)
+				}
+			}
+			public := &net.UDPAddr{IP: net.IPv4(8, 8, 8, 8), Port: 9} // a permission only: nothing is sent
+			if err := cl.CreatePermission(public); err != nil {
+				t.Fatalf("CreatePermission for a public peer: %v", err)
+			}
+			if code := channelBind(t, cl, s, transport, u, p, public, 0x5000); code != 0 {
+				t.Fatalf("ChannelBind for a public peer: %d", code)
+			}
+		})
+	}
+}
+
+// channelBind asks for channel number to peer on cl's allocation and
+// returns the error code of the answer (0 for success).
+func channelBind(t *testing.T, cl *pturn.Client, s *turn.Server, transport, username, password string, peer *net.UDPAddr, number uint16) stun.ErrorCode {
+	t.Helper()
+	server, err := net.ResolveUDPAddr("udp", serverAddr(t, s, transport))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer rc.Close()
-	for _, peer := range []string{"127.0.0.1:9", "10.1.2.3:9", "192.168.1.1:9", "172.16.0.1:9", "169.254.169.254:80", "0.0.0.0:9"} {
-		a, _ := net.ResolveUDPAddr("udp4", peer)
-		if err := cl.CreatePermission(a); err == nil {
-			t.Errorf("a permission for %s was granted", peer)
+	ask := func(setters ...stun.Setter) *stun.Message {
+		msg := stun.MustBuild(append([]stun.Setter{stun.TransactionID, stun.NewType(stun.MethodChannelBind, stun.ClassRequest),
+			peerAddress{IP: peer.IP, Port: peer.Port}}, setters...)...)
+		res, err := cl.PerformTransaction(msg, server, false)
+		if err != nil {
+			t.Fatalf("ChannelBind: %v", err)
 		}
+		return res.Msg
 	}
-	// A public address is allowed (nothing is sent there: a permission only).
-	if err := cl.CreatePermission(&net.UDPAddr{IP: net.ParseIP("203.0.113.7"), Port: 9}); err != nil {
-		t.Fatalf("a public peer: %v", err)
+	var nonce stun.Nonce
+	if err := nonce.GetFrom(ask()); err != nil { // unauthenticated: 401 with a nonce
+		t.Fatalf("no nonce: %v", err)
 	}
+	res := ask(stun.RawAttribute{Type: stun.AttrChannelNumber, Value: []byte{byte(number >> 8), byte(number), 0, 0}},
+		stun.NewUsername(username), stun.NewRealm("parley"), nonce,
+		stun.NewLongTermIntegrity(username, "parley", password), stun.Fingerprint)
+	if res.Type.Class == stun.ClassSuccessResponse {
+		return 0
+	}
+	if err := stun.Fingerprint.Check(res); err != nil {
+		t.Fatalf("the answer's FINGERPRINT: %v", err)
+	}
+	var code stun.ErrorCodeAttribute
+	if err := code.GetFrom(res); err != nil {
+		t.Fatalf("an error response without a code: %v", res)
+	}
+	return code.Code
+}
+
+// peerAddress is an XOR-PEER-ADDRESS attribute.
+type peerAddress stun.XORMappedAddress
+
+func (a peerAddress) AddTo(m *stun.Message) error {
+	return stun.XORMappedAddress(a).AddToAs(m, stun.AttrXORPeerAddress)
 }
 
 func mustInt(t *testing.T, s string) int64 {
@@ -293,4 +377,104 @@ func TestRelaysABurstThroughAChannel(t *testing.T) {
 			t.Fatalf("datagram %d to the peer (%d bytes): got %d bytes from %v, %v", i, len(data), n, from, err)
 		}
 	}
+}
+
+// syncLog is a log the server writes while the test reads it.
+type syncLog struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *syncLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *syncLog) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// Listening on one address without a public IP, the relay address clients
+// are given is that address, where the relay sockets are bound: a peer's
+// datagram to it reaches the client. (It was the host's first non-loopback
+// IPv4, where nothing listened.)
+func TestRelayAddressIsTheListenAddress(t *testing.T) {
+	var log syncLog
+	s, err := turn.Start(turn.Config{Listen: "127.0.0.1:0", Secret: secret, AllowPrivatePeers: true},
+		slog.New(slog.NewTextHandler(&log, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	u, p := creds(s, "alice")
+	rc, err := allocate(t, client(t, s, "udp", u, p))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ip := rc.LocalAddr().(*net.UDPAddr).IP.String(); ip != "127.0.0.1" {
+		t.Fatalf("the relay address is %s, want the listen address 127.0.0.1", rc.LocalAddr())
+	}
+	relay(t, rc)
+	if !strings.Contains(log.String(), "advertised=127.0.0.1 bound=127.0.0.1") {
+		t.Fatalf("the start log does not say where relays are: %s", log.String())
+	}
+}
+
+// A public IP the host does not have is a NAT's: the relay address given is
+// that IP, the relays are bound to the listen address, and the start log
+// says so. A public IP the host has on another interface than the one it
+// listens on cannot work and fails the start.
+func TestPublicIPBehindNAT(t *testing.T) {
+	var log syncLog
+	// The client reaches the server on loopback (Host): the NAT is pretend.
+	s, err := turn.Start(turn.Config{Listen: "127.0.0.1:0", PublicIP: "198.51.100.7", Host: "127.0.0.1", Secret: secret, AllowPrivatePeers: true},
+		slog.New(slog.NewTextHandler(&log, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	u, p := creds(s, "alice")
+	rc, err := allocate(t, client(t, s, "udp", u, p))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ip := rc.LocalAddr().(*net.UDPAddr).IP.String(); ip != "198.51.100.7" {
+		t.Fatalf("the relay address is %s, want the public IP", rc.LocalAddr())
+	}
+	out := log.String()
+	if !strings.Contains(out, "level=WARN") || !strings.Contains(out, "NAT") ||
+		!strings.Contains(out, "public_ip=198.51.100.7") || !strings.Contains(out, "relays_bound_to=127.0.0.1") {
+		t.Fatalf("the start log does not say the relays are behind a NAT: %s", out)
+	}
+}
+
+// selfSigned writes a certificate for 127.0.0.1 and its key, for turns:.
+func selfSigned(t *testing.T) (certFile, keyFile string) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "127.0.0.1"},
+		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return certFile, keyFile
 }
