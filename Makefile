@@ -1,8 +1,9 @@
 # `make test` is the one command that runs every test (CI calls it through
 # .ci/run). It installs what the tests need when it is missing: Go modules,
 # Debian's chromium, Node.js and the browser tests' npm packages, coturn
-# (its turnutils_uclient, for the TURN test), and the WordPress, PHP and
-# MariaDB client packages of the plugin's test.
+# (its turnutils_uclient, for the TURN test), ffmpeg, and the WordPress and PHP
+# packages of the plugin's test; it starts MariaDB when nothing answers on
+# 127.0.0.1:3306 (installing mariadb-server if needed).
 GO ?= go
 PKGS := ./...
 BIN_DIR := $(CURDIR)/.bin
