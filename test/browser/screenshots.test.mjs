@@ -141,6 +141,37 @@ test('landing page screenshot', async () => {
   await ctx.close();
 });
 
+// On a 390 px phone nothing on the landing page covers anything else: the
+// Copy button sits beside or below the snippet, not on it, and the chat
+// button in the corner leaves the chat link (and the rest) uncovered.
+test('landing page on a phone: nothing covered', async () => {
+  const ctx = await context({ viewport: { width: 390, height: 844 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true }, 11);
+  const page = await ctx.newPage();
+  await page.goto(parley.url + '/');
+  await W.launcher(page).waitFor();
+  await page.waitForTimeout(300);
+  const overlap = (a, b) => a && b && a.x < b.x + b.width && b.x < a.x + a.width && a.y < b.y + b.height && b.y < a.y + a.height;
+  const code = await page.locator('#snippet code').boundingBox();
+  const copy = await page.locator('#copy').boundingBox();
+  assert.ok(!overlap(code, copy), `the Copy button covers the snippet: ${JSON.stringify({ code, copy })}`);
+  // The chat button covers no link or button, at the first view and at
+  // the end of the page.
+  const covered = () => page.evaluate(() => {
+    const l = document.querySelector('parley-chat').shadowRoot.querySelector('.launcher').getBoundingClientRect();
+    return [...document.querySelectorAll('a, button')].filter((el) => {
+      const r = el.getBoundingClientRect();
+      return r.width && r.x < l.right && l.x < r.right && r.y < l.bottom && l.y < r.bottom;
+    }).map((el) => el.textContent.trim());
+  });
+  assert.deepEqual(await covered(), [], 'at the first view');
+  await page.screenshot({ path: join(shots, 'landing-phone-top.png') });
+  await page.evaluate(() => window.scrollTo(0, document.body.scrollHeight));
+  await page.waitForTimeout(200);
+  assert.deepEqual(await covered(), [], 'at the end of the page');
+  await page.screenshot({ path: join(shots, 'landing-phone.png'), fullPage: true });
+  await ctx.close();
+});
+
 // visitors seeds the inbox with a few conversations from different places.
 async function visitors() {
   const people = [
