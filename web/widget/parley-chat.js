@@ -7,8 +7,9 @@
 //
 // Attributes: address (required), server (defaults to where this module
 // comes from), identity, mode ("bubble" | "page"), data-position, color,
-// theme ("day" | "night"; otherwise by the visitor's local time, or their
-// system's dark mode, until they pick one with the toggle).
+// theme ("day" | "night"; "time": night from 19:00 to 7:00 the visitor's
+// local time or in dark mode; otherwise "auto": their system's light or
+// dark mode), until they pick one with the toggle.
 //
 // Calls: the header's video and phone buttons call the team; a call from
 // the team opens the panel and rings. The call screen (ui/callscreen.js,
@@ -40,11 +41,19 @@ function styles() {
   return sheet;
 }
 
-// autoTheme: night from 19:00 to 7:00 the visitor's local time, or when
-// their system asks for dark.
-export function autoTheme(now = new Date(), prefersDark = matchMedia('(prefers-color-scheme: dark)').matches) {
+const prefersDark = () => matchMedia('(prefers-color-scheme: dark)').matches;
+
+// autoTheme follows the visitor's system: night in dark mode, day in light
+// mode, whatever the hour (a night theme on a light page looked broken).
+export function autoTheme(dark = prefersDark()) {
+  return dark ? 'night' : 'day';
+}
+
+// clockTheme, for theme="time": night from 19:00 to 7:00 the visitor's
+// local time, or when their system asks for dark.
+export function clockTheme(now = new Date(), dark = prefersDark()) {
   const hr = now.getHours();
-  return prefersDark || hr >= NIGHT_FROM || hr < NIGHT_UNTIL ? 'night' : 'day';
+  return dark || hr >= NIGHT_FROM || hr < NIGHT_UNTIL ? 'night' : 'day';
 }
 
 class ParleyChat extends HTMLElement {
@@ -140,7 +149,8 @@ class ParleyChat extends HTMLElement {
     try {
       chosen = localStorage.getItem(THEME_KEY);
     } catch { /* no storage */ }
-    return chosen === 'day' || chosen === 'night' ? chosen : autoTheme();
+    if (chosen === 'day' || chosen === 'night') return chosen;
+    return forced === 'time' ? clockTheme() : autoTheme();
   }
 
   _applyTheme() {
