@@ -127,6 +127,7 @@ class ParleyChat extends HTMLElement {
   _setStatus(status) {
     this.status = status;
     this._renderStatus();
+    this._renderCallButtons();
   }
 
   _renderStatus() {
@@ -134,7 +135,10 @@ class ParleyChat extends HTMLElement {
     const cls = typing ? 'typing' : this.status;
     for (const d of [this.dot, this.headDot]) d.className = `dot ${cls}`;
     let text = typing ? 'typing…' : STATUS_LABEL[this.status] || '';
-    if (!typing && this.status === 'offline') text = 'Offline · leave a message';
+    // Who can answer: someone online answers calls too; otherwise the
+    // visitor is told to write, and the call buttons are gone.
+    if (!typing && this.status === 'offline') text = 'Nobody is available right now · leave a message';
+    if (!typing && (this.status === 'away' || this.status === 'busy')) text = `${STATUS_LABEL[this.status]} · leave a message`;
     if (!typing && this.status === 'online') text = 'Online · we reply quickly';
     this.statusEl.textContent = text;
     this.dot.title = STATUS_LABEL[this.status] || '';
@@ -407,13 +411,19 @@ class ParleyChat extends HTMLElement {
 
   // --- calls ---
 
-  // _renderCallButtons: the visitor can call the team once the chat is
-  // connected (the conversation exists, or opens with the call).
+  // _canCall: the visitor can call the team once the chat is connected
+  // (the conversation exists, or opens with the call) and someone of the
+  // team is online to answer (the inbox's status, inbox:status).
+  _canCall() {
+    return !!this.client?.calls && CAN_CALL && !this._gone && this.status === 'online';
+  }
+
   _renderCallButtons() {
-    const can = !!this.client?.calls && CAN_CALL && !this._gone;
+    if (!this.videoBtn) return;
+    const can = this._canCall();
     const busy = !!this._placing || !!this.call;
     for (const [btn, media] of [[this.videoBtn, 'video'], [this.audioBtn, 'audio']]) {
-      btn.hidden = !can;
+      btn.hidden = !can && !busy; // a call under way keeps them, disabled
       btn.disabled = busy;
       btn.toggleAttribute('aria-busy', this._placing === media);
       const label = media === 'video' ? 'Start a video call' : 'Start an audio call';
