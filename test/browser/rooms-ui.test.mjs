@@ -173,6 +173,22 @@ test('a broadcast on its public page: a visitor without an account watches; bad 
     const v = await video();
     return !v.paused && !v.muted && v.t > unmuted.t + 1;
   }, { timeout: 15000 });
+  // On a phone the button is as easy to find and tap, and covers no control.
+  const phoneCtx = await browser.newContext({ viewport: { width: 390, height: 844 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true });
+  const phone = await phoneCtx.newPage();
+  await phone.goto(`${parley.url}/watch/${parley.address}/public-show`);
+  const tap = phone.getByRole('button', { name: 'Turn on sound' });
+  await tap.waitFor();
+  const b = await tap.boundingBox();
+  assert.ok(b.height >= 44 && b.width >= 120 && b.x >= 0 && b.x + b.width <= 390 && b.y + b.height <= 844, `the sound button on a phone: ${JSON.stringify(b)}`);
+  const stop = await phone.getByRole('button', { name: 'Stop watching' }).boundingBox();
+  assert.ok(b.y + b.height <= stop.y || stop.y + stop.height <= b.y, 'the sound button covers Stop watching');
+  await tap.tap();
+  await eventually('the phone plays with sound', async () => phone.evaluate(() => {
+    const v = document.querySelector('.room-tile video');
+    return !!v && !v.muted && !v.paused;
+  }));
+  await phoneCtx.close();
   assert.deepEqual(errors, []);
   for (const [path, status] of [['/watch/AAAAAAAA/public-show', 404], [`/watch/${parley.address}/no%20spaces`, 404]]) {
     const res = await page.goto(parley.url + path);
