@@ -108,7 +108,8 @@ export class RoomScreen {
     this.livePill = h('span', { class: 'call-pill room-live', hidden: true }, 'LIVE');
     this.recPill = h('span', { class: 'call-rec', hidden: true }, h('i', { 'aria-hidden': 'true' }), 'REC');
     this.top = h('header', { class: 'room-top' }, h('div', { class: 'room-title' }, this.titleEl, this.subEl), this.livePill, this.recPill);
-    this.grid = h('div', { class: 'room-grid', role: 'list', 'aria-label': this.isChannel ? 'Broadcast' : 'Participants' });
+    // A click on the picture counts too: it is where people click first.
+    this.grid = h('div', { class: 'room-grid', role: 'list', 'aria-label': this.isChannel ? 'Broadcast' : 'Participants', onclick: () => !this.sound.el.hidden && this.sound.turnOn() });
     this.empty = h('div', { class: 'room-empty', hidden: true }, h('strong'), h('span'));
     this.micBtn = h('button', { type: 'button', class: 'call-btn', onclick: () => r.setMuted(!r.muted) });
     this.camBtn = h('button', { type: 'button', class: 'call-btn', onclick: () => r.setCameraOff(!r.cameraOff) });
