@@ -130,3 +130,46 @@ test('the console declines: the visitor is told, and the call is in the conversa
   await W.panel(visitor).locator('.call-event', { hasText: /declined/i }).waitFor();
   await close();
 });
+
+// A call the page starts by script, nobody having clicked it: under the
+// browser's default autoplay policy a page that captures the microphone
+// may play sound, so the other side is heard at once and no "Turn on
+// sound" button shows (the screen would offer one if the sound were
+// refused: web/ui/autoplay.js, as the watch page does in rooms-ui).
+test('a call started without a click is heard at once: capturing the microphone allows sound', async () => {
+  const contexts = [];
+  const ctx = async (opts) => {
+    const c = await browser.newContext({ permissions: ['camera', 'microphone'], ...opts });
+    contexts.push(c);
+    return c.newPage();
+  };
+  const agent = await ctx({ storageState: consoleState });
+  await agent.goto(parley.url + '/console/');
+  await agent.locator('nav[aria-label="Conversations"]').waitFor();
+  const visitor = await ctx();
+  await visitor.goto(host.url);
+  await W.launcher(visitor).waitFor();
+  await visitor.evaluate(async () => {
+    const w = document.querySelector('parley-chat');
+    w.open();
+    for (let i = 0; i < 400 && !(w.client?.state === 'connected' && w.client.calls); i++) await new Promise((r) => setTimeout(r, 50));
+    const id = (await w.client.openInbox()).id;
+    await w.client.calls.start(id, 'video');
+  });
+  await button(agent, 'agent', 'Accept').click();
+  await eventually('the visitor\'s call is active', async () => (await screenOf(visitor, 'visitor').getAttribute('data-state')) === 'active', { timeout: 20000 });
+  const remote = () => visitor.evaluate(() => {
+    const v = document.querySelector('parley-chat').shadowRoot.querySelector('video.remote');
+    return { t: v.currentTime, paused: v.paused, muted: v.muted, audio: v.srcObject?.getAudioTracks().length, clicked: navigator.userActivation.hasBeenActive };
+  });
+  const first = await remote();
+  assert.equal(first.clicked, false, 'nobody clicked the visitor\'s page');
+  assert.equal(first.audio, 1);
+  await eventually('the other side\'s video moves, with sound', async () => {
+    const v = await remote();
+    return !v.paused && !v.muted && v.t > first.t + 1;
+  }, { timeout: 15000 });
+  assert.equal(await screenOf(visitor, 'visitor').locator('button.sound-btn').isVisible(), false);
+  await button(agent, 'agent', 'Hang up').click();
+  await Promise.all(contexts.map((c) => c.close()));
+});

@@ -141,13 +141,56 @@ test('a broadcast on its public page: a visitor without an account watches; bad 
   await page.goto(`${parley.url}/watch/${parley.address}/public-show`);
   await page.locator('.room-screen[data-kind=channel] .room-tile.has-video').waitFor({ timeout: 30000 });
   assert.equal(await tiles(page).count(), 1, 'the broadcaster only');
-  const frames = () => page.evaluate(() => document.querySelector('.room-tile.has-video video').getVideoPlaybackQuality().totalVideoFrames);
-  const before = await frames();
-  await eventually('frames keep arriving', async () => (await frames()) > before + 10, { timeout: 15000 });
+  // Opened from a link, nothing clicked: the browser's default policy
+  // refuses sound, so the video plays muted (moving, not black) and a big
+  // button offers the sound.
+  const video = () => page.evaluate(() => {
+    const v = document.querySelector('.room-tile.has-video video');
+    return { t: v.currentTime, frames: v.getVideoPlaybackQuality().totalVideoFrames, paused: v.paused, muted: v.muted, audio: v.srcObject.getAudioTracks().length, clicked: navigator.userActivation.hasBeenActive };
+  });
+  const first = await video();
+  assert.equal(first.clicked, false, 'nobody has clicked the page');
+  assert.equal(first.audio, 1, 'the broadcast has sound');
+  await eventually('the video moves, muted', async () => {
+    const v = await video();
+    return !v.paused && v.muted && v.t > first.t + 1 && v.frames > first.frames + 10;
+  }, { timeout: 15000 });
+  const sound = page.getByRole('button', { name: 'Turn on sound' });
+  await sound.waitFor();
+  const box = await sound.boundingBox();
+  assert.ok(box.height >= 44 && box.width >= 44, `the sound button is big enough to tap: ${JSON.stringify(box)}`);
   assert.equal(await page.evaluate(() => window.parleyWatch.client.me.role), 'visitor', 'an anonymous visitor of the inbox');
   await page.waitForTimeout(500);
   await page.screenshot({ path: pathJoin(shots, 'watch-page.png') });
   await audit(page, 'the public viewer page', ['.room-screen']);
+  // A click turns the sound on: playing, unmuted, still moving.
+  await sound.click();
+  await sound.waitFor({ state: 'hidden' });
+  const unmuted = await video();
+  assert.equal(unmuted.muted, false);
+  assert.equal(unmuted.paused, false);
+  await eventually('the video plays on with sound', async () => {
+    const v = await video();
+    return !v.paused && !v.muted && v.t > unmuted.t + 1;
+  }, { timeout: 15000 });
+  // On a phone the button is as easy to find and tap, and covers no control.
+  const phoneCtx = await browser.newContext({ viewport: { width: 390, height: 844 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true });
+  const phone = await phoneCtx.newPage();
+  await phone.goto(`${parley.url}/watch/${parley.address}/public-show`);
+  const tap = phone.getByRole('button', { name: 'Turn on sound' });
+  await tap.waitFor();
+  const b = await tap.boundingBox();
+  assert.ok(b.height >= 44 && b.width >= 120 && b.x >= 0 && b.x + b.width <= 390 && b.y + b.height <= 844, `the sound button on a phone: ${JSON.stringify(b)}`);
+  const stop = await phone.getByRole('button', { name: 'Stop watching' }).boundingBox();
+  assert.ok(b.y + b.height <= stop.y || stop.y + stop.height <= b.y, 'the sound button covers Stop watching');
+  // A tap on the picture, where people tap first, turns the sound on too.
+  await phone.locator('.room-tile video').tap();
+  await tap.waitFor({ state: 'hidden' });
+  await eventually('the phone plays with sound', async () => phone.evaluate(() => {
+    const v = document.querySelector('.room-tile video');
+    return !!v && !v.muted && !v.paused;
+  }));
+  await phoneCtx.close();
   assert.deepEqual(errors, []);
   for (const [path, status] of [['/watch/AAAAAAAA/public-show', 404], [`/watch/${parley.address}/no%20spaces`, 404]]) {
     const res = await page.goto(parley.url + path);

@@ -1,5 +1,5 @@
-// The day/night theme follows the visitor's local time, their system's dark
-// mode and their own choice; and screenshots of the widget (desktop and a
+// The day/night theme follows the visitor's system's dark mode (or, with
+// theme="time", their local time) and their own choice; and screenshots of the widget (desktop and a
 // 360 px phone, day and night), the full-page chat, the console and a
 // call, kept in
 // test/browser/screenshots (`make screenshots` copies them to docs/).
@@ -44,13 +44,40 @@ async function context(opts, hour) {
 
 const themeOf = (page) => page.locator('parley-chat .root').evaluate((el) => (el.classList.contains('pl-night') ? 'night' : el.classList.contains('pl-day') ? 'day' : '?'));
 
-test('day and night by local time, dark mode and the toggle', async () => {
-  for (const [hour, scheme, want] of [[10, 'light', 'day'], [22, 'light', 'night'], [5, 'light', 'night'], [10, 'dark', 'night']]) {
+test('day and night by dark mode (or, with theme="time", local time) and the toggle', async () => {
+  // By default the system's light or dark mode decides, whatever the hour:
+  // a night widget on a light page in light mode looked broken.
+  for (const [hour, scheme, want] of [[10, 'light', 'day'], [22, 'light', 'day'], [5, 'light', 'day'], [10, 'dark', 'night'], [22, 'dark', 'night']]) {
     const ctx = await context({ colorScheme: scheme }, hour);
     const page = await ctx.newPage();
     await page.goto(host.url);
     await W.launcher(page).waitFor();
     assert.equal(await themeOf(page), want, `${hour}:00 with ${scheme} scheme`);
+    await ctx.close();
+  }
+  // data-theme="time": night from 19:00 to 7:00 local time, or in dark mode.
+  const timed = await hostPage(parley, { css: DEMO_CSS, content: DEMO_BODY, extraAttrs: 'data-theme="time"' });
+  try {
+    for (const [hour, scheme, want] of [[10, 'light', 'day'], [22, 'light', 'night'], [5, 'light', 'night'], [10, 'dark', 'night']]) {
+      const ctx = await context({ colorScheme: scheme }, hour);
+      const page = await ctx.newPage();
+      await page.goto(timed.url);
+      await W.launcher(page).waitFor();
+      assert.equal(await themeOf(page), want, `theme=time, ${hour}:00 with ${scheme} scheme`);
+      await ctx.close();
+    }
+  } finally {
+    await timed.close();
+  }
+  // The full-page chat and the console follow the system too.
+  for (const [path, scheme, want] of [[`/chat/${parley.address}`, 'light', 'day'], [`/chat/${parley.address}`, 'dark', 'night'], ['/console/', 'light', 'day'], ['/console/', 'dark', 'night']]) {
+    const ctx = await context({ colorScheme: scheme }, 22);
+    const page = await ctx.newPage();
+    await page.goto(parley.url + path);
+    const theme = path === '/console/'
+      ? () => page.evaluate(() => (document.documentElement.classList.contains('pl-night') ? 'night' : document.documentElement.classList.contains('pl-day') ? 'day' : '?'))
+      : () => themeOf(page);
+    await eventually(`${path} at 22:00 in ${scheme} mode is ${want}`, async () => (await theme()) === want);
     await ctx.close();
   }
   // The visitor's own choice wins, and is remembered.
@@ -96,9 +123,9 @@ async function conversation(page) {
 test('widget screenshots: desktop and phone, day and night', async () => {
   for (const [name, opts, hour] of [
     ['widget-desktop-day', { viewport: { width: 1280, height: 800 }, colorScheme: 'light' }, 11],
-    ['widget-desktop-night', { viewport: { width: 1280, height: 800 }, colorScheme: 'light' }, 21],
+    ['widget-desktop-night', { viewport: { width: 1280, height: 800 }, colorScheme: 'dark' }, 21],
     ['widget-phone-day', { viewport: { width: 360, height: 740 }, isMobile: true, hasTouch: true, deviceScaleFactor: 2, colorScheme: 'light' }, 11],
-    ['widget-phone-night', { viewport: { width: 360, height: 740 }, isMobile: true, hasTouch: true, deviceScaleFactor: 2, colorScheme: 'light' }, 21],
+    ['widget-phone-night', { viewport: { width: 360, height: 740 }, isMobile: true, hasTouch: true, deviceScaleFactor: 2, colorScheme: 'dark' }, 21],
   ]) {
     const ctx = await context(opts, hour);
     const page = await ctx.newPage();
@@ -141,6 +168,37 @@ test('landing page screenshot', async () => {
   await ctx.close();
 });
 
+// On a 390 px phone nothing on the landing page covers anything else: the
+// Copy button sits beside or below the snippet, not on it, and the chat
+// button in the corner leaves the chat link (and the rest) uncovered.
+test('landing page on a phone: nothing covered', async () => {
+  const ctx = await context({ viewport: { width: 390, height: 844 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true }, 11);
+  const page = await ctx.newPage();
+  await page.goto(parley.url + '/');
+  await W.launcher(page).waitFor();
+  await page.waitForTimeout(300);
+  const overlap = (a, b) => a && b && a.x < b.x + b.width && b.x < a.x + a.width && a.y < b.y + b.height && b.y < a.y + a.height;
+  const code = await page.locator('#snippet code').boundingBox();
+  const copy = await page.locator('#copy').boundingBox();
+  assert.ok(!overlap(code, copy), `the Copy button covers the snippet: ${JSON.stringify({ code, copy })}`);
+  // The chat button covers no link or button, at the first view and at
+  // the end of the page.
+  const covered = () => page.evaluate(() => {
+    const l = document.querySelector('parley-chat').shadowRoot.querySelector('.launcher').getBoundingClientRect();
+    return [...document.querySelectorAll('a, button')].filter((el) => {
+      const r = el.getBoundingClientRect();
+      return r.width && r.x < l.right && l.x < r.right && r.y < l.bottom && l.y < r.bottom;
+    }).map((el) => el.textContent.trim());
+  });
+  assert.deepEqual(await covered(), [], 'at the first view');
+  await page.screenshot({ path: join(shots, 'landing-phone-top.png') });
+  await page.evaluate(() => window.scrollTo(0, document.body.scrollHeight));
+  await page.waitForTimeout(200);
+  assert.deepEqual(await covered(), [], 'at the end of the page');
+  await page.screenshot({ path: join(shots, 'landing-phone.png'), fullPage: true });
+  await ctx.close();
+});
+
 // visitors seeds the inbox with a few conversations from different places.
 async function visitors() {
   const people = [
@@ -171,7 +229,7 @@ test('console screenshots: desktop and phone, day and night', async () => {
   await parley.api('POST', `/conversations/${convs[0]}/messages`, { token: owner, body: { text: 'Hi! It runs slightly large: an M fits like an L elsewhere. I would pick S.' } });
   for (const [name, opts, hour] of [
     ['console-desktop-day', { viewport: { width: 1280, height: 800 }, colorScheme: 'light' }, 11],
-    ['console-desktop-night', { viewport: { width: 1280, height: 800 }, colorScheme: 'light' }, 21],
+    ['console-desktop-night', { viewport: { width: 1280, height: 800 }, colorScheme: 'dark' }, 21],
     ['console-phone-day', { viewport: { width: 360, height: 740 }, isMobile: true, hasTouch: true, deviceScaleFactor: 2, colorScheme: 'light' }, 11],
   ]) {
     const ctx = await context(opts, hour);

@@ -13,7 +13,7 @@ const SHELL = [
   '/console/icons/192.png', '/console/icons/32.png',
   '/sdk/index.js', '/sdk/client.js', '/sdk/conversation.js', '/sdk/outbox.js', '/sdk/ids.js', '/sdk/visitor.js', '/sdk/console.js', '/sdk/call.js', '/sdk/errors.js',
   '/ui/thread.js', '/ui/styles.js', '/ui/dom.js', '/ui/icons.js', '/ui/format.js', '/ui/recorder.js',
-  '/console/calls.js', '/ui/callscreen.js', '/ui/callstyles.js', '/sdk/call.js', '/sdk/errors.js',
+  '/console/calls.js', '/ui/callscreen.js', '/ui/callstyles.js', '/ui/autoplay.js', '/sdk/call.js', '/sdk/errors.js',
   '/console/rooms.js', '/ui/roomscreen.js', '/sdk/room.js',
 ];
 

@@ -1,22 +1,18 @@
-// Day and night, like the widget: night from 19:00 to 7:00 local time or
-// when the system asks for dark, until the agent picks one with the toggle
-// (remembered). The root element carries pl-day or pl-night, and --accent
+// Day and night, like the widget: the system's light or dark mode, until
+// the agent picks one with the toggle (remembered). The root element carries pl-day or pl-night, and --accent
 // follows the inbox's colour.
 
 import { readableOn } from './kit.js';
 
 const KEY = 'parley.console.theme';
 const ACCENT_KEY = 'parley.console.accent'; // the inbox colour, so the sign-in screen wears it too
-const NIGHT_FROM = 19;
-const NIGHT_UNTIL = 7;
 const DEFAULT_ACCENT = '#4f46e5';
 
 const dark = matchMedia('(prefers-color-scheme: dark)');
 const listeners = new Set();
 
-export function autoTheme(now = new Date()) {
-  const hr = now.getHours();
-  return dark.matches || hr >= NIGHT_FROM || hr < NIGHT_UNTIL ? 'night' : 'day';
+export function autoTheme() {
+  return dark.matches ? 'night' : 'day';
 }
 
 function chosen() {
@@ -63,7 +59,6 @@ export function startTheme() {
   applyTheme();
   if (started) return;
   started = true;
-  setInterval(applyTheme, 60000);
   dark.addEventListener?.('change', applyTheme);
   addEventListener('storage', (e) => e.key === KEY && applyTheme());
 }

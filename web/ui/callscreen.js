@@ -21,10 +21,12 @@
 //
 // Hooks (tests rely on them): root .call-screen with data-state = the
 // session's state; video.remote, video.local; .call-timer; .call-quality
-// with data-quality; .call-stats with [data-stat=…]; buttons by aria-label.
+// with data-quality; .call-stats with [data-stat=…]; buttons by aria-label;
+// .sound-btn when the browser refused to start the sound (autoplay.js).
 
 import { h } from './dom.js';
 import { callCSS } from './callstyles.js';
+import { startPlayback, SoundButton } from './autoplay.js';
 
 export { callCSS };
 
@@ -154,7 +156,10 @@ export class CallScreen {
       this.declineAct, this.acceptAct, this.muteBtn, this.camBtn, this.switchBtn, this.shareBtn, this.recBtn, this.statsBtn,
       this.cancelBtn, this.hangupBtn, this.closeBtn);
     this.notice = h('div', { class: 'call-notice', role: 'status', hidden: true });
-    this.dock = h('div', { class: 'call-dock' }, this.notice, this.actions);
+    // A call resumed after a reload, or taken without a click: the browser
+    // starts the other side muted and this button turns the sound on.
+    this.sound = new SoundButton(() => [this.remote]);
+    this.dock = h('div', { class: 'call-dock' }, this.sound.el, this.notice, this.actions);
     this.live = h('div', { class: 'sr-only', 'aria-live': 'polite', 'aria-atomic': 'true' });
 
     this.el = h('section', {
@@ -443,15 +448,11 @@ export class CallScreen {
   }
 
   _play(video, isRemote) {
-    const p = video.play?.();
-    if (!p?.catch) return;
-    p.catch((e) => {
-      if (!isRemote || e?.name !== 'NotAllowedError' || this.closed) return;
-      // Autoplay with sound was refused (no gesture on this page yet).
-      this._notice('Your browser paused the sound of this call.', {
-        action: 'Turn on sound', onAction: () => { video.play().catch(() => {}); this._notice(''); },
-      });
-    });
+    if (!isRemote) {
+      video.play?.()?.catch?.(() => {});
+      return;
+    }
+    startPlayback(video).then((how) => !this.closed && this.sound.show(how));
   }
 
   _controls() {
@@ -476,6 +477,7 @@ export class CallScreen {
     show(this.cancelBtn, v === 'outgoing');
     show(this.hangupBtn, live);
     show(this.closeBtn, v === 'ended');
+    if (v === 'ended') this.sound.hide();
     this.top.hidden = v === 'ended' || v === 'incoming' && !this.minBtn;
     this.el.classList.toggle('top-bare', v !== 'active');
 

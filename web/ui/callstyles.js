@@ -3,8 +3,9 @@
 // tokens: --accent, --font, and .pl-day / .pl-night on an ancestor. Video
 // sits on near-black in both themes; ringing and audio calls sit on the
 // accent (day) or a deep night gradient lit by the accent (night).
+import { soundCSS } from './autoplay.js';
 
-export const callCSS = `
+export const callCSS = soundCSS + `
 .call-screen {
   --call-ink: #05070d; --call-glass: rgba(255, 255, 255, .16); --call-glass-hover: rgba(255, 255, 255, .26);
   position: absolute; inset: 0; z-index: 20; overflow: hidden; isolation: isolate;

@@ -13,10 +13,12 @@
 //
 // Hooks (tests rely on them): .room-screen with data-state = the room's
 // state and data-kind room|channel; .room-tile with data-participant
-// (data-self on yours), .speaking, data-muted; buttons by aria-label.
+// (data-self on yours), .speaking, data-muted; buttons by aria-label;
+// .sound-btn when the browser refused to start the sound (autoplay.js).
 
 import { h } from './dom.js';
 import { callCSS, callIcons } from './callscreen.js';
+import { startPlayback, SoundButton } from './autoplay.js';
 
 export const roomCSS = callCSS + `
 .room-screen { display: flex; flex-direction: column; }
@@ -106,7 +108,8 @@ export class RoomScreen {
     this.livePill = h('span', { class: 'call-pill room-live', hidden: true }, 'LIVE');
     this.recPill = h('span', { class: 'call-rec', hidden: true }, h('i', { 'aria-hidden': 'true' }), 'REC');
     this.top = h('header', { class: 'room-top' }, h('div', { class: 'room-title' }, this.titleEl, this.subEl), this.livePill, this.recPill);
-    this.grid = h('div', { class: 'room-grid', role: 'list', 'aria-label': this.isChannel ? 'Broadcast' : 'Participants' });
+    // A click on the picture counts too: it is where people click first.
+    this.grid = h('div', { class: 'room-grid', role: 'list', 'aria-label': this.isChannel ? 'Broadcast' : 'Participants', onclick: () => !this.sound.el.hidden && this.sound.turnOn() });
     this.empty = h('div', { class: 'room-empty', hidden: true }, h('strong'), h('span'));
     this.micBtn = h('button', { type: 'button', class: 'call-btn', onclick: () => r.setMuted(!r.muted) });
     this.camBtn = h('button', { type: 'button', class: 'call-btn', onclick: () => r.setCameraOff(!r.cameraOff) });
@@ -116,8 +119,11 @@ export class RoomScreen {
     this.leaveBtn = h('button', { type: 'button', class: 'call-btn danger hangup', 'aria-label': this.isChannel ? (r.publishing ? 'End the broadcast' : 'Stop watching') : 'Leave the room', title: 'Leave', html: callIcons.hangup, onclick: () => this.leave() });
     this.closeBtn = h('button', { type: 'button', class: 'call-close', hidden: true, onclick: () => this.onClose(this) }, 'Close');
     this.notice = h('div', { class: 'call-notice', role: 'status', hidden: true });
+    // Opened from a link, nobody has clicked yet: the browser starts the
+    // others muted and this button turns their sound on.
+    this.sound = new SoundButton(() => [...this.tiles.values()].filter((t) => !t.p?.self).map((t) => t.video));
     const actions = h('div', { class: 'call-actions' }, r.publishing ? [this.micBtn, this.camBtn] : null, this.shareBtn, this.recBtn, this.linkBtn, this.leaveBtn, this.closeBtn);
-    this.dock = h('div', { class: 'call-dock' }, this.notice, actions);
+    this.dock = h('div', { class: 'call-dock' }, this.sound.el, this.notice, actions);
     this.el = h('div', { class: 'call-screen room-screen', role: 'region', 'aria-label': this.title || 'Group call', dataset: { kind: r.kind } },
       h('div', { class: 'call-bg' }), this.top, this.grid, this.empty, this.dock);
   }
@@ -242,6 +248,7 @@ export class RoomScreen {
     this.empty.children[1].textContent = line;
     this.grid.hidden = r.state === 'closed';
     const ended = r.state === 'closed';
+    if (ended) this.sound.hide();
     this.leaveBtn.hidden = ended;
     this.closeBtn.hidden = !ended;
     this.micBtn.hidden = this.camBtn.hidden = ended;
@@ -293,7 +300,8 @@ export class RoomScreen {
     t.p = p;
     if (t.video.srcObject !== p.stream) {
       t.video.srcObject = p.stream;
-      t.video.play().catch(() => {});
+      if (p.self) t.video.play().catch(() => {});
+      else startPlayback(t.video).then((how) => this.room.state !== 'closed' && this.sound.show(how));
     }
     const hasVideo = !p.cameraOff && p.stream.getVideoTracks().some((v) => v.readyState === 'live') && (p.self || t.video.videoWidth > 0);
     t.el.classList.toggle('has-video', hasVideo);

@@ -7,8 +7,9 @@
 //
 // Attributes: address (required), server (defaults to where this module
 // comes from), identity, mode ("bubble" | "page"), data-position, color,
-// theme ("day" | "night"; otherwise by the visitor's local time, or their
-// system's dark mode, until they pick one with the toggle).
+// theme ("day" | "night"; "time": night from 19:00 to 7:00 the visitor's
+// local time or in dark mode; otherwise "auto": their system's light or
+// dark mode), until they pick one with the toggle.
 //
 // Calls: the header's video and phone buttons call the team; a call from
 // the team opens the panel and rings. The call screen (ui/callscreen.js,
@@ -40,11 +41,19 @@ function styles() {
   return sheet;
 }
 
-// autoTheme: night from 19:00 to 7:00 the visitor's local time, or when
-// their system asks for dark.
-export function autoTheme(now = new Date(), prefersDark = matchMedia('(prefers-color-scheme: dark)').matches) {
+const prefersDark = () => matchMedia('(prefers-color-scheme: dark)').matches;
+
+// autoTheme follows the visitor's system: night in dark mode, day in light
+// mode, whatever the hour (a night theme on a light page looked broken).
+export function autoTheme(dark = prefersDark()) {
+  return dark ? 'night' : 'day';
+}
+
+// clockTheme, for theme="time": night from 19:00 to 7:00 the visitor's
+// local time, or when their system asks for dark.
+export function clockTheme(now = new Date(), dark = prefersDark()) {
   const hr = now.getHours();
-  return prefersDark || hr >= NIGHT_FROM || hr < NIGHT_UNTIL ? 'night' : 'day';
+  return dark || hr >= NIGHT_FROM || hr < NIGHT_UNTIL ? 'night' : 'day';
 }
 
 class ParleyChat extends HTMLElement {
@@ -118,6 +127,7 @@ class ParleyChat extends HTMLElement {
   _setStatus(status) {
     this.status = status;
     this._renderStatus();
+    this._renderCallButtons();
   }
 
   _renderStatus() {
@@ -125,7 +135,10 @@ class ParleyChat extends HTMLElement {
     const cls = typing ? 'typing' : this.status;
     for (const d of [this.dot, this.headDot]) d.className = `dot ${cls}`;
     let text = typing ? 'typing…' : STATUS_LABEL[this.status] || '';
-    if (!typing && this.status === 'offline') text = 'Offline · leave a message';
+    // Who can answer: someone online answers calls too; otherwise the
+    // visitor is told to write, and the call buttons are gone.
+    if (!typing && this.status === 'offline') text = 'Nobody is available right now · leave a message';
+    if (!typing && (this.status === 'away' || this.status === 'busy')) text = `${STATUS_LABEL[this.status]} · leave a message`;
     if (!typing && this.status === 'online') text = 'Online · we reply quickly';
     this.statusEl.textContent = text;
     this.dot.title = STATUS_LABEL[this.status] || '';
@@ -140,7 +153,8 @@ class ParleyChat extends HTMLElement {
     try {
       chosen = localStorage.getItem(THEME_KEY);
     } catch { /* no storage */ }
-    return chosen === 'day' || chosen === 'night' ? chosen : autoTheme();
+    if (chosen === 'day' || chosen === 'night') return chosen;
+    return forced === 'time' ? clockTheme() : autoTheme();
   }
 
   _applyTheme() {
@@ -397,13 +411,19 @@ class ParleyChat extends HTMLElement {
 
   // --- calls ---
 
-  // _renderCallButtons: the visitor can call the team once the chat is
-  // connected (the conversation exists, or opens with the call).
+  // _canCall: the visitor can call the team once the chat is connected
+  // (the conversation exists, or opens with the call) and someone of the
+  // team is online to answer (the inbox's status, inbox:status).
+  _canCall() {
+    return !!this.client?.calls && CAN_CALL && !this._gone && this.status === 'online';
+  }
+
   _renderCallButtons() {
-    const can = !!this.client?.calls && CAN_CALL && !this._gone;
+    if (!this.videoBtn) return;
+    const can = this._canCall();
     const busy = !!this._placing || !!this.call;
     for (const [btn, media] of [[this.videoBtn, 'video'], [this.audioBtn, 'audio']]) {
-      btn.hidden = !can;
+      btn.hidden = !can && !busy; // a call under way keeps them, disabled
       btn.disabled = busy;
       btn.toggleAttribute('aria-busy', this._placing === media);
       const label = media === 'video' ? 'Start a video call' : 'Start an audio call';

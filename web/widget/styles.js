@@ -50,7 +50,8 @@ header::after { content: ""; position: absolute; inset: 0; background: linear-gr
 .avatar .dot { position: absolute; right: -3px; bottom: -3px; width: 13px; height: 13px; box-shadow: 0 0 0 2px rgba(255,255,255,.9); }
 .title { flex: 1; min-width: 0; z-index: 1; }
 .title h2 { margin: 0; font-size: 16px; font-weight: 650; letter-spacing: -.01em; white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }
-.title p { margin: 2px 0 0; font-size: 12.5px; opacity: .9; white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }
+/* the status may take two lines: "Nobody is available right now · leave a message" must be read whole */
+.title p { margin: 2px 0 0; font-size: 12.5px; line-height: 1.3; opacity: .9; overflow: hidden; display: -webkit-box; -webkit-box-orient: vertical; -webkit-line-clamp: 2; line-clamp: 2; }
 header .icon-btn { color: #fff; z-index: 1; }
 .head-actions { position: relative; z-index: 1; display: flex; align-items: center; gap: 0; margin-right: -2px; }
 .head-actions .icon-btn { width: 34px; height: 36px; border-radius: 11px; }

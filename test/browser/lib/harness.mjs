@@ -20,6 +20,10 @@ const CHROMIUM_ARGS = [
   '--disable-sync', '--no-first-run', '--disable-quic',
   '--use-fake-ui-for-media-stream', '--use-fake-device-for-media-stream',
   '--auto-select-desktop-capture-source=Entire screen', // screen sharing without a picker
+  // Chromium's desktop default, said out loud: media with sound starts only
+  // once the person has interacted with the page. The fake devices send a
+  // beep, so every stream the tests play has sound in it.
+  '--autoplay-policy=document-user-activation-required',
 ];
 
 // parleyBinary is the binary under test: $PARLEY_BIN (the Makefile builds
@@ -38,7 +42,32 @@ export async function launchBrowser() {
   if (!existsSync(CHROMIUM)) {
     throw new Error(`Chromium is not at ${CHROMIUM}: install Debian's package with "apt-get install -y chromium" (make test does), or set CHROMIUM`);
   }
-  return chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, headless: true });
+  const browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, headless: true });
+  withoutDriverGestures(browser);
+  return browser;
+}
+
+// withoutDriverGestures stops Playwright from handing the page a user
+// activation with every evaluate and locator call (it sends
+// Runtime.callFunctionOn with userGesture: true). With it, any page a test
+// had looked at counted as clicked, and autoplay with sound was always
+// allowed: a page that relied on autoplay passed its tests and was black
+// for real visitors. Now only real input (click, keyboard) activates a
+// page, as for a person. Playwright has no option for this, so it is
+// patched in its in-process server; if that changes, this fails loudly.
+function withoutDriverGestures(browser) {
+  const server = browser._connection?.toImpl?.(browser);
+  const proto = server?._session && Object.getPrototypeOf(server._session);
+  if (typeof proto?.send !== 'function') {
+    throw new Error('harness: cannot reach playwright-core\'s CDP session to stop evaluate() from activating pages; update withoutDriverGestures for this playwright-core version');
+  }
+  if (proto.send.withoutGestures) return;
+  const send = proto.send;
+  proto.send = function (method, params) {
+    if (method === 'Runtime.callFunctionOn' && params?.userGesture) params = { ...params, userGesture: false };
+    return send.call(this, method, params);
+  };
+  proto.send.withoutGestures = true;
 }
 
 // freePort asks the kernel for an unused loopback port.
