@@ -209,6 +209,6 @@ func (a *API) download(w http.ResponseWriter, r *http.Request, id auth.Identity)
 	media.SetDownloadHeaders(h, att.ContentType, att.Name)
 	h.Set("Cache-Control", "private")
 	h.Set("ETag", `"`+att.SHA256+`"`)
-	http.ServeContent(w, r, "", att.CreatedAt, f)
+	serveFile(w, r, att.CreatedAt, f, att.Size)
 	return nil
 }
