@@ -221,7 +221,9 @@ func (c *conn) authenticate(ctx context.Context, token, reqID string) bool {
 // connection holds live events while it fetches the missed messages from
 // the store, queues them in seq order, then queues the held events minus
 // the messages it already replayed: each message reaches the client once,
-// in order, even while others keep sending.
+// in order, even while others keep sending. The replay is paced by what
+// the client reads (enqueueReplay), so a backlog larger than the send queue
+// reaches a slow client whole instead of cutting it as a slow consumer.
 func (c *conn) syncReq(ctx context.Context, env protocol.Envelope) {
 	var req protocol.SyncRequest
 	if err := decoder(env.Data)(&req); err != nil {
@@ -277,7 +279,9 @@ func (c *conn) syncReq(ctx context.Context, env protocol.Envelope) {
 				failed = apperr.Wrap("ws.sync", err)
 				break
 			}
-			c.enqueue(eventFrame(ev, "", data))
+			if !c.enqueueReplay(ctx, eventFrame(ev, "", data)) {
+				return // closing: no reply, the client resumes again
+			}
 		}
 		if failed != nil {
 			break
@@ -289,7 +293,9 @@ func (c *conn) syncReq(ctx context.Context, env protocol.Envelope) {
 				failed = apperr.Wrap("ws.sync", err)
 				break
 			}
-			c.enqueue(eventFrame(protocol.EvMessage, "", data))
+			if !c.enqueueReplay(ctx, eventFrame(protocol.EvMessage, "", data)) {
+				return
+			}
 			seq = m.Seq
 		}
 		if failed != nil {
