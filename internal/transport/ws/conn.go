@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+	"unicode/utf8"
 
 	gws "github.com/gobwas/ws"
 	"golang.org/x/time/rate"
@@ -52,9 +53,12 @@ type conn struct {
 	readerDone  bool     // teardown finished; the last of reader and writer closes the socket
 	authed      bool
 	acctCounted bool
-	announced   bool          // chat.Connected was called: chat.Disconnected is owed
-	sync        *syncState    // while holding events for chat:sync, or suppressing truncated ones
-	drained     chan struct{} // a paced replay waits on it; closed when the queue shrinks or the connection ends
+	announced   bool       // chat.Connected was called: chat.Disconnected is owed
+	sync        *syncState // while holding events for chat:sync, or suppressing truncated ones
+
+	// drained (under mu) is what a paced replay waits on; closed when the
+	// writer takes the queue or the connection ends.
+	drained chan struct{}
 
 	topics []string // guarded by srv.hub.mu
 }
@@ -156,7 +160,13 @@ func (c *conn) readLoop() {
 		}
 		switch {
 		case h.OpCode == gws.OpContinuation && frag != nil:
-		case (h.OpCode == gws.OpText || h.OpCode == gws.OpBinary) && frag == nil:
+		case h.OpCode == gws.OpText && frag == nil:
+		case h.OpCode == gws.OpBinary && frag == nil:
+			// The protocol is JSON text; RFC 6455 §7.4.1: 1003, a type
+			// of data the endpoint cannot accept.
+			c.closeWith(protocol.CloseUnsupportedData, true)
+			c.drain()
+			return
 		default:
 			c.closeWith(protocol.CloseProtocolError, true)
 			c.drain()
@@ -201,6 +211,13 @@ func (c *conn) readLoop() {
 		}
 		if frag != nil {
 			p, frag = frag, nil
+		}
+		if !utf8.Valid(*p) {
+			// A text message must be UTF-8 (RFC 6455 §8.1): close 1007.
+			putBuf(p)
+			c.closeWith(protocol.CloseInvalidPayload, true)
+			c.drain()
+			return
 		}
 		if c.isClosing() {
 			putBuf(p) // waiting for the client's close frame

@@ -13,6 +13,7 @@ import (
 	"github.com/parley-chat/parley/internal/auth"
 	"github.com/parley-chat/parley/internal/chat"
 	"github.com/parley-chat/parley/internal/ids"
+	"github.com/parley-chat/parley/internal/textcheck"
 	"github.com/parley-chat/parley/protocol"
 )
 
@@ -23,6 +24,7 @@ func (c *conn) handle(p *[]byte) {
 	if err != nil {
 		reqID = readableID(*p)
 	}
+	textErr := textcheck.JSON(*p)
 	putBuf(p)
 	ctx := c.srv.ctx
 
@@ -49,6 +51,10 @@ func (c *conn) handle(p *[]byte) {
 
 	if err != nil {
 		c.enqueue(errorFrame(reqID, apperr.Invalidf("malformed envelope: %v", err)))
+		return
+	}
+	if err := textErr; err != nil {
+		c.replyError(env.ID, err) // NUL, a lone surrogate…: refused, not stored changed
 		return
 	}
 	if exp := c.id.ExpiresAt; !exp.IsZero() && time.Now().After(exp) {
