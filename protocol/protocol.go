@@ -116,6 +116,12 @@ const (
 	EvInboxRevoked = "inbox:revoked"
 )
 
+// Close codes for frames the protocol does not carry (RFC 6455 §7.4.1).
+const (
+	CloseUnsupportedData = 1003 // a binary frame: the protocol is JSON text
+	CloseInvalidPayload  = 1007 // a text frame that is not valid UTF-8
+)
+
 // WebSocket close codes the server uses (4000–4999 are for applications).
 const (
 	CloseNormal        = 1000

@@ -232,6 +232,7 @@ func (a *App) close() {
 	if err := a.Store.Close(); err != nil {
 		a.Log.Error("closing store", "err", err)
 	}
+	a.Blobs.Close() // REST uploads have finished: nothing is in its upload folder
 	a.Chat.Close()
 	a.Push.Close()
 	if a.TURN != nil {

@@ -50,6 +50,7 @@ func (k Kind) String() string {
 const (
 	CodeInternal            = "internal"
 	CodeBadRequest          = "bad_request"          // malformed JSON or missing fields
+	CodeInvalidText         = "invalid_text"         // a string with invalid UTF-8, a lone surrogate, NUL or another control character
 	CodeUnknownEvent        = "unknown_event"        // a WebSocket event the server does not handle
 	CodeUnauthenticated     = "unauthenticated"      // no token, or a token that does not verify
 	CodeTokenExpired        = "token_expired"        // a token whose exp has passed

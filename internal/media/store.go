@@ -17,7 +17,6 @@ import (
 	"math"
 	"os"
 	"path/filepath"
-	"time"
 
 	"github.com/parley-chat/parley/internal/apperr"
 )
@@ -52,21 +51,21 @@ type Stored struct {
 }
 
 // Store is a content-addressed blob store on local disk. A blob lives at
-// <root>/<first 2 hex>/<sha256 hex>; uploads in progress live in <root>/tmp,
-// on the same filesystem, so moving one into place is an atomic rename. A
-// Store is safe for concurrent use, also by several processes sharing root.
+// <root>/<first 2 hex>/<sha256 hex>; uploads in progress live in this
+// process's folder under <root>/tmp (see tempdir.go), on the same
+// filesystem, so moving one into place is an atomic rename. A Store is safe
+// for concurrent use, also by several processes sharing root.
 type Store struct {
 	root string
-	tmp  string
+	tmp  string // this process's upload folder
+	own  *tempDir
 	lim  Limits
 }
 
-// staleTemp is how old a temp file left by a crash must be before NewStore
-// removes it; young ones may belong to another process's upload in progress.
-const staleTemp = 24 * time.Hour
-
 // NewStore opens (creating if needed) a store under root. A zero field in lim
-// takes its default; a negative one is an error.
+// takes its default; a negative one is an error. It removes what uploads
+// cut short by a crash left behind: the upload folders of processes that no
+// longer run. Close releases the store's own folder.
 func NewStore(root string, lim Limits) (*Store, error) {
 	def := DefaultLimits()
 	for _, f := range []struct {
@@ -88,31 +87,27 @@ func NewStore(root string, lim Limits) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("media: store root: %w", err)
 	}
-	s := &Store{root: root, tmp: filepath.Join(root, "tmp"), lim: lim}
-	if err := os.MkdirAll(s.tmp, 0o750); err != nil {
+	base := filepath.Join(root, "tmp")
+	if err := os.MkdirAll(base, 0o750); err != nil {
 		return nil, fmt.Errorf("media: create store: %w", err)
 	}
-	s.removeStaleTemps(time.Now().Add(-staleTemp))
-	return s, nil
+	own, err := claimTempDir(base)
+	if err != nil {
+		return nil, fmt.Errorf("media: upload folder: %w", err)
+	}
+	sweepTempDirs(base, own.path)
+	return &Store{root: root, tmp: own.path, own: own, lim: lim}, nil
 }
+
+// Close removes the store's upload folder and releases its claim on it.
+// Saves must have returned; a Save after Close fails.
+func (s *Store) Close() { s.own.release() }
 
 // Root returns the store's directory.
 func (s *Store) Root() string { return s.root }
 
 // Limits returns the limits in force (defaults filled in).
 func (s *Store) Limits() Limits { return s.lim }
-
-func (s *Store) removeStaleTemps(before time.Time) {
-	ents, err := os.ReadDir(s.tmp)
-	if err != nil {
-		return
-	}
-	for _, e := range ents {
-		if info, err := e.Info(); err == nil && info.Mode().IsRegular() && info.ModTime().Before(before) {
-			_ = os.Remove(filepath.Join(s.tmp, e.Name()))
-		}
-	}
-}
 
 const copyBuf = 32 << 10
 

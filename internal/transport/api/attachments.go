@@ -11,6 +11,7 @@ import (
 	"github.com/parley-chat/parley/internal/apperr"
 	"github.com/parley-chat/parley/internal/auth"
 	"github.com/parley-chat/parley/internal/media"
+	"github.com/parley-chat/parley/internal/textcheck"
 	"github.com/parley-chat/parley/protocol"
 )
 
@@ -101,6 +102,9 @@ func (a *API) sendMultipart(w http.ResponseWriter, r *http.Request, id auth.Iden
 				return protocol.Message{}, apperr.New(apperr.TooLarge, apperr.CodeMessageTooLarge, "field %s is over %d bytes", name, fieldMax)
 			}
 			v := string(b)
+			if err := textcheck.String(v); err != nil {
+				return protocol.Message{}, err
+			}
 			switch name {
 			case "client_id":
 				req.ClientID = v
@@ -209,6 +213,6 @@ func (a *API) download(w http.ResponseWriter, r *http.Request, id auth.Identity)
 	media.SetDownloadHeaders(h, att.ContentType, att.Name)
 	h.Set("Cache-Control", "private")
 	h.Set("ETag", `"`+att.SHA256+`"`)
-	http.ServeContent(w, r, "", att.CreatedAt, f)
+	serveFile(w, r, att.CreatedAt, f, att.Size)
 	return nil
 }

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"io"
@@ -13,23 +14,34 @@ import (
 
 	"github.com/parley-chat/parley/internal/apperr"
 	"github.com/parley-chat/parley/internal/auth"
+	"github.com/parley-chat/parley/internal/textcheck"
 	"github.com/parley-chat/parley/protocol"
 )
 
 // decodeJSON reads one JSON value from the body into v. An empty body is
-// allowed when optional is set (v keeps its zero value).
+// allowed when optional is set (v keeps its zero value). Every string in
+// it is checked first (textcheck): encoding/json would store invalid UTF-8
+// and lone surrogates changed, and NUL as it is.
 func (a *API) decodeJSON(w http.ResponseWriter, r *http.Request, v any, optional bool) error {
 	r.Body = http.MaxBytesReader(w, r.Body, a.cfg.MaxJSONBytes)
-	dec := json.NewDecoder(r.Body)
-	err := dec.Decode(v)
+	body, err := io.ReadAll(r.Body)
 	var mbe *http.MaxBytesError
+	switch {
+	case errors.As(err, &mbe):
+		return apperr.New(apperr.TooLarge, apperr.CodeMessageTooLarge, "the request body is over %d bytes", mbe.Limit)
+	case err != nil:
+		return apperr.Invalidf("reading the request body: %v", err)
+	}
+	if err := textcheck.JSON(body); err != nil {
+		return err
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	err = dec.Decode(v)
 	switch {
 	case err == io.EOF && optional:
 		return nil
 	case err == io.EOF:
 		return apperr.Invalidf("a JSON request body is required")
-	case errors.As(err, &mbe):
-		return apperr.New(apperr.TooLarge, apperr.CodeMessageTooLarge, "the request body is over %d bytes", mbe.Limit)
 	case err != nil:
 		return apperr.Invalidf("malformed JSON body: %v", err)
 	}

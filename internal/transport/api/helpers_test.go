@@ -316,11 +316,12 @@ func oggOpus() []byte {
 	return append(p, head...)
 }
 
-// blobFiles lists the regular files under the blob directory.
+// blobFiles lists the regular files under the blob directory, but for the
+// lock file that claims the store's upload folder.
 func (e *env) blobFiles() []string {
 	var out []string
 	_ = filepath.WalkDir(e.blobDir, func(p string, d fs.DirEntry, err error) error {
-		if err == nil && d.Type().IsRegular() {
+		if err == nil && d.Type().IsRegular() && !strings.HasSuffix(p, ".lock") {
 			out = append(out, p)
 		}
 		return nil

@@ -158,6 +158,6 @@ func (a *API) downloadRecording(w http.ResponseWriter, r *http.Request, id auth.
 	h := w.Header()
 	media.SetDownloadHeaders(h, ct, name)
 	h.Set("Cache-Control", "private")
-	http.ServeContent(w, r, "", info.ModTime(), f)
+	serveFile(w, r, info.ModTime(), f, info.Size())
 	return nil
 }

@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+	"unicode/utf8"
 
 	gws "github.com/gobwas/ws"
 	"golang.org/x/time/rate"
@@ -54,6 +55,10 @@ type conn struct {
 	acctCounted bool
 	announced   bool       // chat.Connected was called: chat.Disconnected is owed
 	sync        *syncState // while holding events for chat:sync, or suppressing truncated ones
+
+	// drained (under mu) is what a paced replay waits on; closed when the
+	// writer takes the queue or the connection ends.
+	drained chan struct{}
 
 	topics []string // guarded by srv.hub.mu
 }
@@ -155,7 +160,13 @@ func (c *conn) readLoop() {
 		}
 		switch {
 		case h.OpCode == gws.OpContinuation && frag != nil:
-		case (h.OpCode == gws.OpText || h.OpCode == gws.OpBinary) && frag == nil:
+		case h.OpCode == gws.OpText && frag == nil:
+		case h.OpCode == gws.OpBinary && frag == nil:
+			// The protocol is JSON text; RFC 6455 §7.4.1: 1003, a type
+			// of data the endpoint cannot accept.
+			c.closeWith(protocol.CloseUnsupportedData, true)
+			c.drain()
+			return
 		default:
 			c.closeWith(protocol.CloseProtocolError, true)
 			c.drain()
@@ -201,6 +212,13 @@ func (c *conn) readLoop() {
 		if frag != nil {
 			p, frag = frag, nil
 		}
+		if !utf8.Valid(*p) {
+			// A text message must be UTF-8 (RFC 6455 §8.1): close 1007.
+			putBuf(p)
+			c.closeWith(protocol.CloseInvalidPayload, true)
+			c.drain()
+			return
+		}
 		if c.isClosing() {
 			putBuf(p) // waiting for the client's close frame
 			continue
@@ -241,6 +259,7 @@ func (c *conn) teardown() {
 	c.mu.Lock()
 	c.dead = true
 	c.sync = nil
+	c.wakeLocked()
 	authed, announced, counted := c.authed, c.announced, c.acctCounted
 	if c.writing {
 		c.nc.SetWriteDeadline(time.Now().Add(closeGrace))
@@ -299,6 +318,55 @@ func (c *conn) enqueueLocked(f []byte) {
 	}
 }
 
+// wakeLocked wakes a replay waiting for the queue to drain (see
+// enqueueReplay): the writer took the queue, or the connection is ending.
+func (c *conn) wakeLocked() {
+	if c.drained != nil {
+		close(c.drained)
+		c.drained = nil
+	}
+}
+
+// replayMark is how full a paced replay lets the queue get: a small share
+// of the slow-consumer limit, so that live events keep room beside it and
+// one blocking write of what is queued fits a slow link's write timeout.
+func replayMark(queueBytes int) int { return min(queueBytes/4, 256<<10) }
+
+// enqueueReplay queues a frame of a chat:sync replay, first waiting while
+// the queue holds more than replayMark: a backlog goes out as fast as the
+// client reads it instead of all at once, which would count as a slow
+// consumer (4008). Waking on progress also marks the connection alive,
+// since its reader waits for this request and cannot see the client's
+// pongs meanwhile. False when the connection is closing or ctx is done:
+// the replay stops.
+func (c *conn) enqueueReplay(ctx context.Context, f []byte) bool {
+	mark := replayMark(c.srv.cfg.SendQueueBytes)
+	c.mu.Lock()
+	for {
+		if c.closing || c.dead {
+			c.mu.Unlock()
+			return false
+		}
+		if c.queued == 0 || c.queued+len(f) <= mark {
+			c.enqueueLocked(f)
+			c.mu.Unlock()
+			return true
+		}
+		if c.drained == nil {
+			c.drained = make(chan struct{})
+		}
+		ch := c.drained
+		c.mu.Unlock()
+		select {
+		case <-ch:
+			c.seen.Store(c.srv.tick.Load())
+		case <-ctx.Done():
+			return false
+		}
+		c.mu.Lock()
+	}
+}
+
 func (c *conn) heldBytesLocked() int {
 	if c.sync == nil {
 		return 0
@@ -333,6 +401,7 @@ func (c *conn) closeWithLocked(code int, drop bool) {
 		c.queued = 0
 	}
 	c.sync = nil
+	c.wakeLocked()
 	f := sharedCloseFrame(code)
 	c.queue = append(c.queue, f)
 	c.queued += len(f)
@@ -363,6 +432,7 @@ func (c *conn) writeLoop(pending [][]byte) {
 			}
 			batch, c.queue = c.queue, batch[:0]
 			c.queued = 0
+			c.wakeLocked()
 			c.mu.Unlock()
 		}
 		c.mu.Lock()

@@ -143,6 +143,7 @@ func (c *conn) flushOnce(frames [][]byte) [][]byte {
 	}
 	frames, c.queue = c.queue, frames[:0]
 	c.queued = 0
+	c.wakeLocked()
 	c.mu.Unlock()
 
 	rest, err := c.writeNonBlocking(frames)
@@ -263,6 +264,7 @@ func (c *conn) writeFailed() {
 	c.dead = true
 	clear(c.queue)
 	c.queue, c.queued, c.writing = nil, 0, false
+	c.wakeLocked()
 	done := c.readerDone
 	c.mu.Unlock()
 	c.nc.Close()

@@ -13,6 +13,7 @@ import (
 	"github.com/parley-chat/parley/internal/auth"
 	"github.com/parley-chat/parley/internal/chat"
 	"github.com/parley-chat/parley/internal/ids"
+	"github.com/parley-chat/parley/internal/textcheck"
 	"github.com/parley-chat/parley/protocol"
 )
 
@@ -23,6 +24,7 @@ func (c *conn) handle(p *[]byte) {
 	if err != nil {
 		reqID = readableID(*p)
 	}
+	textErr := textcheck.JSON(*p)
 	putBuf(p)
 	ctx := c.srv.ctx
 
@@ -49,6 +51,10 @@ func (c *conn) handle(p *[]byte) {
 
 	if err != nil {
 		c.enqueue(errorFrame(reqID, apperr.Invalidf("malformed envelope: %v", err)))
+		return
+	}
+	if err := textErr; err != nil {
+		c.replyError(env.ID, err) // NUL, a lone surrogate…: refused, not stored changed
 		return
 	}
 	if exp := c.id.ExpiresAt; !exp.IsZero() && time.Now().After(exp) {
@@ -221,7 +227,9 @@ func (c *conn) authenticate(ctx context.Context, token, reqID string) bool {
 // connection holds live events while it fetches the missed messages from
 // the store, queues them in seq order, then queues the held events minus
 // the messages it already replayed: each message reaches the client once,
-// in order, even while others keep sending.
+// in order, even while others keep sending. The replay is paced by what
+// the client reads (enqueueReplay), so a backlog larger than the send queue
+// reaches a slow client whole instead of cutting it as a slow consumer.
 func (c *conn) syncReq(ctx context.Context, env protocol.Envelope) {
 	var req protocol.SyncRequest
 	if err := decoder(env.Data)(&req); err != nil {
@@ -277,7 +285,9 @@ func (c *conn) syncReq(ctx context.Context, env protocol.Envelope) {
 				failed = apperr.Wrap("ws.sync", err)
 				break
 			}
-			c.enqueue(eventFrame(ev, "", data))
+			if !c.enqueueReplay(ctx, eventFrame(ev, "", data)) {
+				return // closing: no reply, the client resumes again
+			}
 		}
 		if failed != nil {
 			break
@@ -289,7 +299,9 @@ func (c *conn) syncReq(ctx context.Context, env protocol.Envelope) {
 				failed = apperr.Wrap("ws.sync", err)
 				break
 			}
-			c.enqueue(eventFrame(protocol.EvMessage, "", data))
+			if !c.enqueueReplay(ctx, eventFrame(protocol.EvMessage, "", data)) {
+				return
+			}
 			seq = m.Seq
 		}
 		if failed != nil {
