@@ -26,9 +26,9 @@ type SessionOptions struct {
 	// OnReset is called when the server's history of a conversation is
 	// not the one the session saw (its database was restored from a
 	// backup): drop what you hold of the conversation and reload it from
-	// another goroutine (Conn().History); events that follow are its new
+	// another goroutine (c.History); events that follow are its new
 	// history. See Options.OnReset, whose rules it shares.
-	OnReset func(conversationID string, lastSeq int64)
+	OnReset func(c *Conn, conversationID string, lastSeq int64)
 	// Cursors to start from (per conversation, the last seq already held),
 	// and the id of the message at each (optional, see Conn.CursorIDs).
 	Cursors   map[string]int64
@@ -134,13 +134,13 @@ func (s *Session) run(ctx context.Context) {
 
 // reset lowers the cursor of a conversation the server reset (before the
 // connection's cursors are merged in, which then only move it forward).
-func (s *Session) reset(conv string, lastSeq int64) {
+func (s *Session) reset(c *Conn, conv string, lastSeq int64) {
 	s.mu.Lock()
 	s.cursors[conv] = lastSeq
 	delete(s.curIDs, conv)
 	s.mu.Unlock()
 	if s.opt.OnReset != nil {
-		s.opt.OnReset(conv, lastSeq)
+		s.opt.OnReset(c, conv, lastSeq)
 	}
 }
 
@@ -154,9 +154,10 @@ func (s *Session) once(ctx context.Context) error {
 	opt.Resume = true
 	opt.OnEvent = s.opt.OnEvent
 	opt.OnFrame = nil
-	opt.OnReset = s.reset
+	var c *Conn
+	opt.OnReset = func(conv string, lastSeq int64) { s.reset(c, conv, lastSeq) }
 	dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	c, err := Dial(dctx, s.url, tok, &opt)
+	c, err = Dial(dctx, s.url, tok, &opt)
 	cancel()
 	if err != nil {
 		return err

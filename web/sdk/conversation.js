@@ -149,6 +149,17 @@ export class Conversation extends EventTarget {
     });
   }
 
+  // forget drops every message held, when the server's history of the
+  // conversation is not the one they came from (a restored backup); the
+  // client then loads it again.
+  forget() {
+    this.byId.clear();
+    this.bySeq = [];
+    this.hasMore = true;
+    this.loaded = false;
+    this.changed();
+  }
+
   changed() {
     this.fire('change');
   }
