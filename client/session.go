@@ -132,6 +132,61 @@ func (s *Session) run(ctx context.Context) {
 	}
 }
 
+// syncAll syncs until no conversation is truncated. A conversation the
+// user can no longer read (left, or gone with a restored backup) fails the
+// whole request; then each is synced alone and the refused ones are
+// dropped from the cursors, so that they do not stop the session from
+// resuming the others.
+func (s *Session) syncAll(ctx context.Context, c *Conn, req protocol.SyncRequest) error {
+	err := syncRounds(ctx, c, req)
+	if !refused(err) {
+		return err
+	}
+	for conv, seq := range req.Cursors {
+		one := protocol.SyncRequest{Cursors: map[string]int64{conv: seq}, Since: req.Since}
+		if id, ok := req.CursorIDs[conv]; ok {
+			one.CursorIDs = map[string]string{conv: id}
+		}
+		err := syncRounds(ctx, c, one)
+		if refused(err) {
+			s.mu.Lock()
+			delete(s.cursors, conv)
+			delete(s.curIDs, conv)
+			s.mu.Unlock()
+		} else if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// syncRounds calls chat:sync again for truncated conversations, from
+// where the previous round ended, until none is.
+func syncRounds(ctx context.Context, c *Conn, req protocol.SyncRequest) error {
+	for {
+		_, reply, err := c.SyncWith(ctx, req)
+		if err != nil || len(reply.Truncated) == 0 {
+			return err
+		}
+		cur, ids := c.Cursors(), c.CursorIDs()
+		req = protocol.SyncRequest{Cursors: make(map[string]int64, len(reply.Truncated)), CursorIDs: map[string]string{}}
+		for _, conv := range reply.Truncated {
+			req.Cursors[conv] = reply.Seqs[conv]
+			if cur[conv] == reply.Seqs[conv] && ids[conv] != "" {
+				req.CursorIDs[conv] = ids[conv]
+			}
+		}
+		// No since: what the last round replayed was in its current state.
+	}
+}
+
+// refused reports a sync refused because of a conversation the user may
+// not read.
+func refused(err error) bool {
+	var e *Error
+	return errors.As(err, &e) && (e.Code == "not_found" || e.Code == "not_member")
+}
+
 // reset lowers the cursor of a conversation the server reset (before the
 // connection's cursors are merged in, which then only move it forward).
 func (s *Session) reset(c *Conn, conv string, lastSeq int64) {
@@ -179,7 +234,7 @@ func (s *Session) once(ctx context.Context) error {
 	// The first request after a resume=1 dial must be the sync (an empty one
 	// releases what the server held for us).
 	sctx, cancel := context.WithTimeout(ctx, 60*time.Second)
-	_, _, err = c.SyncWith(sctx, req)
+	err = s.syncAll(sctx, c, req)
 	cancel()
 	if err != nil {
 		c.Close()

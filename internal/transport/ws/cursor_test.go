@@ -208,3 +208,35 @@ func TestSyncCursorIDsRefused(t *testing.T) {
 	}
 	none(t, bob, protocol.EvMessage, 100*time.Millisecond)
 }
+
+// A session resumes a conversation that missed more than one sync's worth
+// (truncated: it syncs again) even when its cursors also name a
+// conversation its user has left (refused: dropped, the others resumed),
+// and then gets live messages.
+func TestSessionResumesPastTruncatedAndRefused(t *testing.T) {
+	s := newStack(t, unlimited, chat.Config{SyncLimit: 10})
+	alice, bob := s.dial("alice", nil), s.dial("bob", nil)
+	kept := s.group(alice, "kept", "bob")
+	left := s.group(alice, "left", "bob")
+	if err := bob.Leave(ctxT(t), left.ID); err != nil {
+		t.Fatal(err)
+	}
+	sendN(t, alice, kept.ID, 25)
+
+	w := newResetWatcher(kept.ID)
+	sess := client.NewSession(s.url, func(context.Context) (string, error) { return s.token("bob"), nil },
+		client.SessionOptions{MinBackoff: 20 * time.Millisecond, OnEvent: w.event,
+			Cursors: map[string]int64{kept.ID: 0, left.ID: 0}})
+	defer sess.Close()
+	eventually(t, 5*time.Second, "the session resumed", func() bool { return sess.Conn() != nil })
+	sendN(t, alice, kept.ID, 1)
+	eventually(t, 5*time.Second, "26 messages", func() bool { w.mu.Lock(); defer w.mu.Unlock(); return len(w.seqs) >= 26 })
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !slices.Equal(w.seqs, seqRange(1, 26)) {
+		t.Fatalf("the session got %v, want 1..26", w.seqs)
+	}
+	if sess.Connects() != 1 {
+		t.Fatalf("%d connections, want 1 (last error %v)", sess.Connects(), sess.Err())
+	}
+}
