@@ -33,6 +33,8 @@ const BACKOFF_MAX_MS = 30000;
 
 // Errors that a later retry may cure; anything else drops the message.
 const RETRYABLE = new Set(['offline', 'timeout', 'internal', 'rate_limited', 'shutting_down', 'unauthenticated', 'token_expired']);
+// A chat:sync naming a conversation we may not read fails with one of these.
+const REFUSED = new Set(['not_found', 'not_member']);
 
 export class Client extends EventTarget {
   // url: the Parley server ("https://chat.example.com");
@@ -279,7 +281,27 @@ export class Client extends EventTarget {
   // whose messages are dropped here, before any later event, and which
   // are returned to be reloaded once connected.
   async _sync(since) {
-    let convs = [...this.convs.values()].filter((c) => c.loaded);
+    const loaded = [...this.convs.values()].filter((c) => c.loaded);
+    try {
+      return await this._syncRounds(loaded, since);
+    } catch (e) {
+      if (!REFUSED.has(e.code)) throw e;
+    }
+    // A conversation we may no longer read (left, or gone with a restored
+    // backup) fails the whole sync: sync each alone, forget the refused.
+    const reset = [];
+    for (const c of loaded) {
+      try {
+        reset.push(...(await this._syncRounds([c], since)));
+      } catch (e) {
+        if (!REFUSED.has(e.code)) throw e;
+        c.forget();
+      }
+    }
+    return reset;
+  }
+
+  async _syncRounds(convs, since) {
     const reset = [];
     for (let round = 0; round < 50 && convs.length; round++) {
       const cursors = {};
