@@ -142,10 +142,19 @@ func (s *Session) syncAll(ctx context.Context, c *Conn, req protocol.SyncRequest
 	if !refused(err) {
 		return err
 	}
+	// From where the refused request left each one: a server may have
+	// replayed some conversations before refusing.
+	cur, ids := c.Cursors(), c.CursorIDs()
 	for conv, seq := range req.Cursors {
 		one := protocol.SyncRequest{Cursors: map[string]int64{conv: seq}, Since: req.Since}
 		if id, ok := req.CursorIDs[conv]; ok {
 			one.CursorIDs = map[string]string{conv: id}
+		}
+		if cur[conv] > seq {
+			one.Cursors[conv], one.CursorIDs = cur[conv], nil
+			if ids[conv] != "" {
+				one.CursorIDs = map[string]string{conv: ids[conv]}
+			}
 		}
 		err := syncRounds(ctx, c, one)
 		if refused(err) {

@@ -306,7 +306,11 @@ func (s *Service) Missed(ctx context.Context, id auth.Identity, convID string, a
 		return SyncBatch{}, apperr.Invalidf("cursor for %q must not be negative", convID)
 	}
 	// The message at the cursor comes first, to check the cursor against.
-	ms, err := s.st.ListMessages(ctx, c.ID, 0, max(after-1, 0), s.cfg.SyncLimit+2)
+	from, limit := after, s.cfg.SyncLimit+1
+	if after > 0 {
+		from, limit = after-1, limit+1
+	}
+	ms, err := s.st.ListMessages(ctx, c.ID, 0, from, limit)
 	if err != nil {
 		return SyncBatch{}, apperr.Wrap("chat.Missed", err)
 	}

@@ -196,8 +196,10 @@ func TestSyncCursorIDsRefused(t *testing.T) {
 	s := newStack(t, unlimited, chat.Config{})
 	alice, _ := s.dial("alice", nil), s.dial("bob", nil)
 	cv := s.group(alice, "bad ids", "bob")
-	sendN(t, alice, cv.ID, 2)
 	bob := s.dial("bob", nil)
+	sendN(t, alice, cv.ID, 2)
+	next(t, bob, protocol.EvMessage, 3*time.Second)
+	next(t, bob, protocol.EvMessage, 3*time.Second)
 	for _, req := range []protocol.SyncRequest{
 		{Cursors: map[string]int64{cv.ID: 0}, CursorIDs: map[string]string{cv.ID: "msg_x"}},
 		{Cursors: map[string]int64{cv.ID: 1}, CursorIDs: map[string]string{"cnv_other": "msg_x"}},
