@@ -64,6 +64,15 @@ type Options struct {
 	// requests are still decoded and matched). payload is valid only during
 	// the call. Cursors are not tracked in this mode.
 	OnFrame func(payload []byte)
+	// OnReset is called for each conversation a chat:sync reply lists in
+	// reset: the server's history of it is not the one the cursor came
+	// from (its database was restored from a backup). Drop what you hold
+	// of the conversation and reload it (History); lastSeq is its newest
+	// seq on the server and the connection's cursor from now on. It runs on
+	// the read goroutine, after the events before the reply and before any
+	// later one; it must not wait for a request of this connection (their
+	// replies are read by that goroutine): reload from another goroutine.
+	OnReset func(conversationID string, lastSeq int64)
 	// EventBuffer is the capacity of the Events channel. [1024]
 	EventBuffer int
 	// ReadBufferSize and WriteBufferSize size the socket buffers. [16 KiB, 4 KiB]
@@ -131,6 +140,7 @@ type Conn struct {
 	mu      sync.Mutex
 	pending map[string]chan protocol.Envelope
 	cursors map[string]int64
+	curIDs  map[string]string // the id of the message at each cursor
 	syncs   []*syncCollector
 	closeCd int
 	closeRs string
@@ -206,6 +216,7 @@ func Dial(ctx context.Context, wsURL, token string, opt *Options) (*Conn, error)
 		wbuf:    make([]byte, 0, o.WriteBufferSize),
 		pending: make(map[string]chan protocol.Envelope),
 		cursors: make(map[string]int64),
+		curIDs:  make(map[string]string),
 		done:    make(chan struct{}),
 	}
 	if o.OnEvent == nil && o.OnFrame == nil {
@@ -323,6 +334,40 @@ func (c *Conn) Cursors() map[string]int64 {
 		m[k] = v
 	}
 	return m
+}
+
+// CursorIDs returns, per conversation of Cursors, the id of the message at
+// the cursor's seq (absent after a reset until a newer message arrives):
+// pass it to SyncWith with the cursors, so that the server can recognize a
+// cursor from another history.
+func (c *Conn) CursorIDs() map[string]string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	m := make(map[string]string, len(c.curIDs))
+	for k, v := range c.curIDs {
+		m[k] = v
+	}
+	return m
+}
+
+// applyResets moves the cursor of every conversation a chat:sync reply
+// resets to the server's newest seq, before any later event is read.
+func (c *Conn) applyResets(data []byte) {
+	var r protocol.SyncReply
+	if json.Unmarshal(data, &r) != nil || len(r.Reset) == 0 {
+		return
+	}
+	c.mu.Lock()
+	for _, conv := range r.Reset {
+		c.cursors[conv] = r.Seqs[conv]
+		delete(c.curIDs, conv)
+	}
+	c.mu.Unlock()
+	if c.opt.OnReset != nil {
+		for _, conv := range r.Reset {
+			c.opt.OnReset(conv, r.Seqs[conv])
+		}
+	}
 }
 
 // Close sends a close frame, waits briefly for the server's answer and
@@ -469,6 +514,9 @@ func (c *Conn) dispatch(p []byte) {
 		delete(c.pending, env.ID)
 		c.mu.Unlock()
 		if ch != nil {
+			if env.Event == protocol.EvSync {
+				c.applyResets(env.Data)
+			}
 			ch <- env
 			return
 		}
@@ -480,6 +528,7 @@ func (c *Conn) dispatch(p []byte) {
 			c.mu.Lock()
 			if m.Seq > c.cursors[m.ConversationID] {
 				c.cursors[m.ConversationID] = m.Seq
+				c.curIDs[m.ConversationID] = m.ID
 			}
 			for _, s := range c.syncs {
 				if _, ok := s.convs[m.ConversationID]; ok {

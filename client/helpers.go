@@ -126,6 +126,13 @@ func (c *Conn) SyncSince(ctx context.Context, cursors map[string]int64, since ti
 	return c.sync(ctx, protocol.SyncRequest{Cursors: cursors, Since: &since})
 }
 
+// SyncWith sends a chat:sync request as given, for example with
+// CursorIDs; see Sync. Conversations in the reply's Reset were not
+// replayed (see Options.OnReset).
+func (c *Conn) SyncWith(ctx context.Context, req protocol.SyncRequest) ([]protocol.Message, protocol.SyncReply, error) {
+	return c.sync(ctx, req)
+}
+
 func (c *Conn) sync(ctx context.Context, req protocol.SyncRequest) ([]protocol.Message, protocol.SyncReply, error) {
 	cursors := req.Cursors
 	col := &syncCollector{convs: cursors}

@@ -23,8 +23,16 @@ type SessionOptions struct {
 	OnEvent func(protocol.Envelope)
 	// OnConnect is called after each successful (re)connection and sync.
 	OnConnect func(*Conn)
-	// Cursors to start from (per conversation, the last seq already held).
-	Cursors map[string]int64
+	// OnReset is called when the server's history of a conversation is
+	// not the one the session saw (its database was restored from a
+	// backup): drop what you hold of the conversation and reload it from
+	// another goroutine (c.History); events that follow are its new
+	// history. See Options.OnReset, whose rules it shares.
+	OnReset func(c *Conn, conversationID string, lastSeq int64)
+	// Cursors to start from (per conversation, the last seq already held),
+	// and the id of the message at each (optional, see Conn.CursorIDs).
+	Cursors   map[string]int64
+	CursorIDs map[string]string
 	// MinBackoff and MaxBackoff bound the wait between attempts; it
 	// doubles after each failure, with jitter. [100ms, 10s]
 	MinBackoff, MaxBackoff time.Duration
@@ -45,6 +53,7 @@ type Session struct {
 	mu       sync.Mutex
 	conn     *Conn
 	cursors  map[string]int64
+	curIDs   map[string]string
 	since    time.Time
 	connects int
 	lastErr  error
@@ -60,9 +69,12 @@ func NewSession(wsURL string, tokens TokenSource, opt SessionOptions) *Session {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Session{url: wsURL, tokens: tokens, opt: opt, cancel: cancel, done: make(chan struct{}),
-		cursors: make(map[string]int64)}
+		cursors: make(map[string]int64), curIDs: make(map[string]string)}
 	for k, v := range opt.Cursors {
 		s.cursors[k] = v
+	}
+	for k, v := range opt.CursorIDs {
+		s.curIDs[k] = v
 	}
 	go s.run(ctx)
 	return s
@@ -120,6 +132,82 @@ func (s *Session) run(ctx context.Context) {
 	}
 }
 
+// syncAll syncs until no conversation is truncated. A conversation the
+// user can no longer read (left, or gone with a restored backup) fails the
+// whole request; then each is synced alone and the refused ones are
+// dropped from the cursors, so that they do not stop the session from
+// resuming the others.
+func (s *Session) syncAll(ctx context.Context, c *Conn, req protocol.SyncRequest) error {
+	err := syncRounds(ctx, c, req)
+	if !refused(err) {
+		return err
+	}
+	// From where the refused request left each one: a server may have
+	// replayed some conversations before refusing.
+	cur, ids := c.Cursors(), c.CursorIDs()
+	for conv, seq := range req.Cursors {
+		one := protocol.SyncRequest{Cursors: map[string]int64{conv: seq}, Since: req.Since}
+		if id, ok := req.CursorIDs[conv]; ok {
+			one.CursorIDs = map[string]string{conv: id}
+		}
+		if cur[conv] > seq {
+			one.Cursors[conv], one.CursorIDs = cur[conv], nil
+			if ids[conv] != "" {
+				one.CursorIDs = map[string]string{conv: ids[conv]}
+			}
+		}
+		err := syncRounds(ctx, c, one)
+		if refused(err) {
+			s.mu.Lock()
+			delete(s.cursors, conv)
+			delete(s.curIDs, conv)
+			s.mu.Unlock()
+		} else if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// syncRounds calls chat:sync again for truncated conversations, from
+// where the previous round ended, until none is.
+func syncRounds(ctx context.Context, c *Conn, req protocol.SyncRequest) error {
+	for {
+		_, reply, err := c.SyncWith(ctx, req)
+		if err != nil || len(reply.Truncated) == 0 {
+			return err
+		}
+		cur, ids := c.Cursors(), c.CursorIDs()
+		req = protocol.SyncRequest{Cursors: make(map[string]int64, len(reply.Truncated)), CursorIDs: map[string]string{}}
+		for _, conv := range reply.Truncated {
+			req.Cursors[conv] = reply.Seqs[conv]
+			if cur[conv] == reply.Seqs[conv] && ids[conv] != "" {
+				req.CursorIDs[conv] = ids[conv]
+			}
+		}
+		// No since: what the last round replayed was in its current state.
+	}
+}
+
+// refused reports a sync refused because of a conversation the user may
+// not read.
+func refused(err error) bool {
+	var e *Error
+	return errors.As(err, &e) && (e.Code == "not_found" || e.Code == "not_member")
+}
+
+// reset lowers the cursor of a conversation the server reset (before the
+// connection's cursors are merged in, which then only move it forward).
+func (s *Session) reset(c *Conn, conv string, lastSeq int64) {
+	s.mu.Lock()
+	s.cursors[conv] = lastSeq
+	delete(s.curIDs, conv)
+	s.mu.Unlock()
+	if s.opt.OnReset != nil {
+		s.opt.OnReset(c, conv, lastSeq)
+	}
+}
+
 // once dials, syncs, and waits for the connection to end.
 func (s *Session) once(ctx context.Context) error {
 	tok, err := s.tokens(ctx)
@@ -130,28 +218,32 @@ func (s *Session) once(ctx context.Context) error {
 	opt.Resume = true
 	opt.OnEvent = s.opt.OnEvent
 	opt.OnFrame = nil
+	var c *Conn
+	opt.OnReset = func(conv string, lastSeq int64) { s.reset(c, conv, lastSeq) }
 	dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	c, err := Dial(dctx, s.url, tok, &opt)
+	c, err = Dial(dctx, s.url, tok, &opt)
 	cancel()
 	if err != nil {
 		return err
 	}
 	s.mu.Lock()
-	cursors := make(map[string]int64, len(s.cursors))
+	req := protocol.SyncRequest{Cursors: make(map[string]int64, len(s.cursors)), CursorIDs: make(map[string]string, len(s.curIDs))}
 	for k, v := range s.cursors {
-		cursors[k] = v
+		req.Cursors[k] = v
+		if id := s.curIDs[k]; id != "" && v > 0 {
+			req.CursorIDs[k] = id
+		}
 	}
-	since := s.since
+	if !s.since.IsZero() {
+		since := s.since
+		req.Since = &since
+	}
 	s.mu.Unlock()
 
 	// The first request after a resume=1 dial must be the sync (an empty one
 	// releases what the server held for us).
 	sctx, cancel := context.WithTimeout(ctx, 60*time.Second)
-	if since.IsZero() {
-		_, _, err = c.Sync(sctx, cursors)
-	} else {
-		_, _, err = c.SyncSince(sctx, cursors, since)
-	}
+	err = s.syncAll(sctx, c, req)
 	cancel()
 	if err != nil {
 		c.Close()
@@ -171,9 +263,11 @@ func (s *Session) once(ctx context.Context) error {
 	}
 	s.mu.Lock()
 	s.conn = nil
+	ids := c.CursorIDs()
 	for k, v := range c.Cursors() {
 		if v > s.cursors[k] {
 			s.cursors[k] = v
+			s.curIDs[k] = ids[k]
 		}
 	}
 	s.since = c.Connected().ServerTime

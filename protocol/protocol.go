@@ -345,6 +345,12 @@ type PresenceReply struct {
 // seqs. A conversation the client does not name is not replayed.
 type SyncRequest struct {
 	Cursors map[string]int64 `json:"cursors"`
+	// CursorIDs holds, for some or all cursors above 0, the id of the
+	// message at the cursor's seq. With it the server also recognizes a
+	// cursor from another history whose seq it has again (a restored
+	// backup, then new messages); without it, only a cursor ahead of the
+	// conversation's last seq.
+	CursorIDs map[string]string `json:"cursor_ids,omitempty"`
 	// Since, when set, also replays edits and deletions made after it to
 	// messages at or below each cursor, as chat:message_edited and
 	// chat:message_deleted events with the message's current state. Pass the
@@ -352,12 +358,17 @@ type SyncRequest struct {
 	Since *time.Time `json:"since,omitempty"`
 }
 
-// SyncReply comes after the replayed chat:message events. Seqs holds, per
-// conversation, the last seq replayed; Truncated lists conversations with
-// more to fetch (call chat:sync again with the new cursor).
+// SyncReply comes after the replayed chat:message events and before the
+// live ones. Seqs holds, per conversation, the last seq replayed;
+// Truncated lists conversations with more to fetch (call chat:sync again
+// with the new cursor). Reset lists conversations whose cursor is not from
+// the server's history (its database was restored from a backup): nothing
+// was replayed for them, their Seqs entry is the conversation's newest
+// seq, and the client drops what it holds of them and reloads them.
 type SyncReply struct {
 	Seqs      map[string]int64 `json:"seqs"`
 	Truncated []string         `json:"truncated,omitempty"`
+	Reset     []string         `json:"reset"`
 }
 
 type HistoryRequest struct {

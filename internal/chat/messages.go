@@ -286,12 +286,18 @@ type SyncBatch struct {
 	Changed      []protocol.Message // edited or deleted since, at or below the cursor
 	Messages     []protocol.Message // after the cursor
 	Truncated    bool               // more remain after the last one
+	// Reset: the cursor is not from this conversation's history (see
+	// foreignCursor); nothing is replayed and LastSeq, the conversation's
+	// newest committed seq, is where the client starts again.
+	Reset   bool
+	LastSeq int64
 }
 
 // Missed returns the messages after a cursor, oldest first, at most the
 // configured sync limit, and, when since is not zero, the messages at or
-// below the cursor edited or deleted after since.
-func (s *Service) Missed(ctx context.Context, id auth.Identity, convID string, after int64, since time.Time) (SyncBatch, error) {
+// below the cursor edited or deleted after since. atID, when not empty, is
+// the id the client holds for the message at the cursor's seq.
+func (s *Service) Missed(ctx context.Context, id auth.Identity, convID string, after int64, atID string, since time.Time) (SyncBatch, error) {
 	c, err := s.access(ctx, id, convID)
 	if err != nil {
 		return SyncBatch{}, err
@@ -299,9 +305,21 @@ func (s *Service) Missed(ctx context.Context, id auth.Identity, convID string, a
 	if after < 0 {
 		return SyncBatch{}, apperr.Invalidf("cursor for %q must not be negative", convID)
 	}
-	ms, err := s.st.ListMessages(ctx, c.ID, 0, after, s.cfg.SyncLimit+1)
+	// The message at the cursor comes first, to check the cursor against.
+	from, limit := after, s.cfg.SyncLimit+1
+	if after > 0 {
+		from, limit = after-1, limit+1
+	}
+	ms, err := s.st.ListMessages(ctx, c.ID, 0, from, limit)
 	if err != nil {
 		return SyncBatch{}, apperr.Wrap("chat.Missed", err)
+	}
+	if after > 0 {
+		if foreignCursor(ms, after, atID) {
+			last, err := s.lastSeq(ctx, c.ID)
+			return SyncBatch{Conversation: c, Reset: true, LastSeq: last}, err
+		}
+		ms = ms[1:]
 	}
 	b := SyncBatch{Conversation: c}
 	if len(ms) > s.cfg.SyncLimit {

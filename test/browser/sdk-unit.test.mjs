@@ -67,6 +67,26 @@ test('read positions: others for our ticks, ours for unread', () => {
   assert.equal(c.myReadSeq(), 2);
 });
 
+test('forget drops the messages and read positions of a history the server no longer has', () => {
+  const c = new Conversation(fakeClient(), 'c1', { reads: { usr_me: 4, usr_a: 4 }, read_seq: 4, last_seq: 4, unread: 1 });
+  for (const s of [1, 2, 3, 4]) c.apply(msg(s), { quiet: true });
+  c.loaded = true;
+  c.hasMore = false;
+  let changes = 0;
+  c.addEventListener('change', () => changes++);
+  c.forget();
+  assert.deepEqual(c.list(), []);
+  assert.equal(c.lastSeq, 0);
+  assert.equal(c.loaded, false);
+  assert.equal(c.hasMore, true);
+  assert.equal(c.myReadSeq(), 0);
+  assert.equal(c.readByOthers(), 0);
+  assert.equal(changes, 1);
+  // The restored history's messages, at seqs the old one had, are shown.
+  assert.equal(c.apply(msg(3, { id: 'msg_new3' }), { quiet: true }), true);
+  assert.deepEqual(c.list().map((m) => m.id), ['msg_new3']);
+});
+
 test('typing from someone stops when their message arrives', () => {
   const c = new Conversation(fakeClient(), 'c1');
   c.typing.add('usr_them');

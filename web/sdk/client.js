@@ -33,6 +33,8 @@ const BACKOFF_MAX_MS = 30000;
 
 // Errors that a later retry may cure; anything else drops the message.
 const RETRYABLE = new Set(['offline', 'timeout', 'internal', 'rate_limited', 'shutting_down', 'unauthenticated', 'token_expired']);
+// A chat:sync naming a conversation we may not read fails with one of these.
+const REFUSED = new Set(['not_found', 'not_member']);
 
 export class Client extends EventTarget {
   // url: the Parley server ("https://chat.example.com");
@@ -256,9 +258,10 @@ export class Client extends EventTarget {
     this._authed = true;
     this._attempt = 0;
     const resumed = this._resume;
+    let reset = [];
     if (resumed) {
       try {
-        await this._sync(prevSince);
+        reset = await this._sync(prevSince);
       } catch {
         /* the connection dropped mid-sync: the next one syncs again */
         return;
@@ -266,21 +269,65 @@ export class Client extends EventTarget {
     }
     this._setState('connected');
     this._fire('connected', { ...data, resumed });
+    for (const c of reset) this._reload(c);
     this._flush();
   }
 
   // _sync replays what was missed in every loaded conversation: the
   // server sends the missed chat:message events (and, with since, the edits
-  // and deletions) before its reply.
+  // and deletions) before its reply. Each cursor carries the id of the
+  // message at its seq, so the server can tell a cursor from another
+  // history (a restored backup): it lists those conversations in reset,
+  // whose messages are dropped here, before any later event, and which
+  // are returned to be reloaded once connected.
   async _sync(since) {
-    let cursors = {};
-    for (const c of this.convs.values()) if (c.loaded) cursors[c.id] = c.lastSeq;
-    for (let round = 0; round < 50 && Object.keys(cursors).length; round++) {
-      const r = await this.request('chat:sync', { cursors, since: since || undefined }, { early: true });
-      const next = {};
-      for (const id of r.truncated || []) next[id] = r.seqs[id];
-      cursors = next;
+    const loaded = [...this.convs.values()].filter((c) => c.loaded);
+    try {
+      return await this._syncRounds(loaded, since);
+    } catch (e) {
+      if (!REFUSED.has(e.code)) throw e;
     }
+    // A conversation we may no longer read (left, or gone with a restored
+    // backup) fails the whole sync: sync each alone, forget the refused.
+    const reset = [];
+    for (const c of loaded) {
+      try {
+        reset.push(...(await this._syncRounds([c], since)));
+      } catch (e) {
+        if (!REFUSED.has(e.code)) throw e;
+        c.forget();
+      }
+    }
+    return reset;
+  }
+
+  async _syncRounds(convs, since) {
+    const reset = [];
+    for (let round = 0; round < 50 && convs.length; round++) {
+      const cursors = {};
+      const ids = {};
+      for (const c of convs) {
+        cursors[c.id] = c.lastSeq;
+        if (c.lastSeq) ids[c.id] = c.bySeq[c.bySeq.length - 1].id;
+      }
+      const r = await this.request('chat:sync', { cursors, cursor_ids: ids, since: since || undefined }, { early: true });
+      for (const id of r.reset || []) {
+        const c = this.convs.get(id);
+        if (!c) continue;
+        c.forget();
+        reset.push(c);
+      }
+      convs = (r.truncated || []).map((id) => this.convs.get(id)).filter(Boolean);
+    }
+    return reset;
+  }
+
+  // _reload loads a conversation again after the server reset it.
+  _reload(c) {
+    const p = typeof c.reload === 'function' ? c.reload() : c.loadLatest();
+    Promise.resolve(p).catch(() => {
+      /* still empty and not loaded: opening it loads it */
+    });
   }
 
   _message(m) {

@@ -149,6 +149,19 @@ export class Conversation extends EventTarget {
     });
   }
 
+  // forget drops every message held, and the read positions that went with
+  // them, when the server's history of the conversation is not the one
+  // they came from (a restored backup); the client then loads it again.
+  forget() {
+    this.byId.clear();
+    this.bySeq = [];
+    this.hasMore = true;
+    this.loaded = false;
+    this.reads = {};
+    Object.assign(this.info, { last_seq: 0, read_seq: 0, unread: 0 });
+    this.changed();
+  }
+
   changed() {
     this.fire('change');
   }

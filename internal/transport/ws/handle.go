@@ -246,6 +246,13 @@ func (c *conn) syncReq(ctx context.Context, env protocol.Envelope) {
 		c.replyError(env.ID, apperr.Invalidf("at most %d conversations per chat:sync", chat.MaxSyncConversations))
 		return
 	}
+	if err := checkCursorIDs(req); err != nil {
+		c.mu.Lock()
+		c.releaseLocked(nil, nil)
+		c.mu.Unlock()
+		c.replyError(env.ID, err)
+		return
+	}
 	convs := make([]string, 0, len(req.Cursors))
 	for k := range req.Cursors {
 		convs = append(convs, k)
@@ -261,7 +268,7 @@ func (c *conn) syncReq(ctx context.Context, env protocol.Envelope) {
 	st.suppressed = slices.DeleteFunc(st.suppressed, func(s string) bool { return contains(convs, s) })
 	c.mu.Unlock()
 
-	reply := protocol.SyncReply{Seqs: make(map[string]int64, len(convs))}
+	reply := protocol.SyncReply{Seqs: make(map[string]int64, len(convs)), Reset: []string{}}
 	var failed error
 	for _, conv := range convs {
 		seq := req.Cursors[conv]
@@ -269,10 +276,15 @@ func (c *conn) syncReq(ctx context.Context, env protocol.Envelope) {
 		if req.Since != nil {
 			since = *req.Since
 		}
-		b, err := c.srv.chat.Missed(ctx, c.id, conv, seq, since)
+		b, err := c.srv.chat.Missed(ctx, c.id, conv, seq, req.CursorIDs[conv], since)
 		if err != nil {
 			failed = err
 			break
+		}
+		if b.Reset { // the floor becomes what the server has, not the cursor
+			reply.Seqs[conv] = b.LastSeq
+			reply.Reset = append(reply.Reset, conv)
+			continue
 		}
 		for i := range b.Changed { // older messages first: they precede the new ones
 			m := &b.Changed[i]
@@ -312,14 +324,37 @@ func (c *conn) syncReq(ctx context.Context, env protocol.Envelope) {
 			reply.Truncated = append(reply.Truncated, conv)
 		}
 	}
+	// The reply goes before the held events: a client that resets a
+	// conversation on it keeps every live event that follows.
+	var f []byte
+	if failed != nil {
+		if apperr.KindOf(failed) == apperr.Internal {
+			c.srv.log.Error("ws: request failed", "user", c.id.UserID, "err", failed)
+		}
+		f = errorFrame(env.ID, failed)
+	} else if data, err := json.Marshal(reply); err != nil {
+		f = errorFrame(env.ID, apperr.Wrap("ws.sync", err))
+	} else {
+		f = eventFrame(env.Event, env.ID, data)
+	}
 	c.mu.Lock()
+	c.enqueueLocked(f)
 	c.releaseLocked(reply.Seqs, reply.Truncated)
 	c.mu.Unlock()
-	if failed != nil {
-		c.replyError(env.ID, failed)
-		return
+}
+
+// checkCursorIDs refuses ids for conversations without a cursor above 0,
+// and ids no message could have.
+func checkCursorIDs(req protocol.SyncRequest) error {
+	for conv, id := range req.CursorIDs {
+		if req.Cursors[conv] <= 0 {
+			return apperr.Invalidf("cursor_ids names %q, which has no cursor above 0", conv)
+		}
+		if id == "" || len(id) > protocol.MaxIDLen {
+			return apperr.Invalidf("cursor_ids[%q] must be a message id", conv)
+		}
 	}
-	c.reply(env.Event, env.ID, reply)
+	return nil
 }
 
 func iceServers(f func(auth.Identity) []protocol.ICEServer, id auth.Identity) []protocol.ICEServer {
