@@ -52,7 +52,7 @@ func serverFlags(addr, dataDir, secret string) []string {
 	return []string{
 		"--addr", addr, "--data-dir", dataDir, "--secret", secret,
 		"--conns-per-ip", "0", "--conns-per-account", "0",
-		"--messages-per-second", "1000000", "--messages-burst", "1000000",
+		"--messages-per-second", "1000000", "--messages-burst", "1000000", "--account-budget-per-second", "0",
 		"--log-level", "warn", "--turn-listen", "127.0.0.1:0", // no TURN port clash with other servers
 	}
 }

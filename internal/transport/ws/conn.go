@@ -12,7 +12,6 @@ import (
 	"time"
 
 	gws "github.com/gobwas/ws"
-	"golang.org/x/time/rate"
 
 	"github.com/parley-chat/parley/internal/apperr"
 	"github.com/parley-chat/parley/internal/auth"
@@ -34,10 +33,9 @@ type conn struct {
 	resume bool   // ?resume=1: hold conversation events until the first chat:sync
 
 	// Reader side only.
-	hdr     [gws.MaxHeaderSize]byte
-	req     sync.WaitGroup // the request goroutine the reader waits for
-	limiter *rate.Limiter  // chat:send limit, made on first send
-	seen    atomic.Uint32  // server tick at the last frame read
+	hdr  [gws.MaxHeaderSize]byte
+	req  sync.WaitGroup // the request goroutine the reader waits for
+	seen atomic.Uint32  // server tick at the last frame read
 
 	// Set by authentication (under mu), read-only afterwards.
 	id     auth.Identity
@@ -505,6 +503,10 @@ func errorFrame(reqID string, err error) []byte {
 	if e.Kind == apperr.Internal {
 		msg = "internal error"
 	}
-	data, _ := json.Marshal(protocol.Error{Code: e.Code, Message: msg})
+	var retry int64
+	if e.RetryAfter > 0 {
+		retry = max(1, e.RetryAfter.Milliseconds())
+	}
+	data, _ := json.Marshal(protocol.Error{Code: e.Code, Message: msg, RetryAfterMS: retry})
 	return eventFrame(protocol.EvError, reqID, data)
 }

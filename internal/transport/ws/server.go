@@ -28,6 +28,7 @@ import (
 	gws "github.com/gobwas/ws"
 
 	"github.com/parley-chat/parley/internal/auth"
+	"github.com/parley-chat/parley/internal/budget"
 	"github.com/parley-chat/parley/internal/bus"
 	"github.com/parley-chat/parley/internal/calls"
 	"github.com/parley-chat/parley/internal/chat"
@@ -43,8 +44,10 @@ type Config struct {
 	// MaxFrameBytes is the largest message a client may send; a bigger one
 	// closes the connection with 1009. [64 KiB]
 	MaxFrameBytes int
-	// MessagesPerSecond and MessagesBurst rate-limit chat:send per
-	// connection; over it the request fails with rate_limited. [10, 20]
+	// Budget is the request budget every request spends from (shared with
+	// REST). Nil: a budget of its own, MessagesPerSecond and MessagesBurst
+	// per user and none per account. [10, 20]
+	Budget            *budget.Guard
 	MessagesPerSecond float64
 	MessagesBurst     int
 	// ConnsPerIP limits open sockets per client IP (0 = unlimited).
@@ -147,6 +150,10 @@ func New(cfg Config, a *auth.Authenticator, c *chat.Service, b bus.Bus, log *slo
 	if log == nil {
 		log = slog.Default()
 	}
+	if cfg.Budget == nil {
+		cfg.Budget = budget.NewGuard(budget.NewMemory(),
+			budget.Rate{PerSecond: cfg.MessagesPerSecond, Burst: float64(cfg.MessagesBurst)}, budget.Rate{}, log)
+	}
 	s := &Server{
 		cfg: cfg, auth: a, chat: c, log: log,
 		conns:    make(map[*conn]struct{}),
@@ -157,7 +164,7 @@ func New(cfg Config, a *auth.Authenticator, c *chat.Service, b bus.Bus, log *slo
 	}
 	s.limit = protocol.Limits{
 		MaxMessageBytes:    c.Config().MaxMessageBytes,
-		MessagesPerSecond:  cfg.MessagesPerSecond,
+		MessagesPerSecond:  cfg.Budget.UserRate().PerSecond,
 		MaxFrameBytes:      cfg.MaxFrameBytes,
 		MaxCallBitrateKbps: cfg.MaxCallBitrateKbps,
 	}
@@ -175,6 +182,12 @@ func (s *Server) SetCalls(c *calls.Service) { s.calls = c }
 // SetRooms routes room:* and channel:* requests to the rooms service and
 // tells it of closed connections. Call it before serving.
 func (s *Server) SetRooms(r *rooms.Service) { s.rooms = r }
+
+// Audience is how many of this node's connections follow a conversation:
+// the fan-out a request into it costs (REST prices with it too).
+func (s *Server) Audience(convID string) int {
+	return s.hub.count(chat.ConversationTopic(convID))
+}
 
 // Conns returns the number of open WebSocket connections.
 func (s *Server) Conns() int {
