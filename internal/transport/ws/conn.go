@@ -245,6 +245,7 @@ func (c *conn) teardown() {
 	}
 	c.mu.Unlock()
 	if authed {
+		s.expiry.remove(c, c.id.ExpiresAt)
 		s.hub.unregister(c)
 		if s.calls != nil {
 			s.calls.Disconnected(c.connID)
@@ -383,20 +384,14 @@ func (c *conn) writeLoop(pending [][]byte) {
 }
 
 // onTick runs at each ping tick: it closes a connection silent for two
-// intervals or whose token expired, and pings the others.
-func (c *conn) onTick(tick uint32, now time.Time) {
+// intervals and pings the others. (Token expiry has its own sweep, each
+// second: expiries.)
+func (c *conn) onTick(tick uint32) {
 	if tick-c.seen.Load() > 2 {
 		c.nc.Close() // the reader fails and tears down
 		return
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.authed && !c.id.ExpiresAt.IsZero() && now.After(c.id.ExpiresAt) {
-		c.enqueueLocked(errorFrame("", apperr.New(apperr.Unauthorized, apperr.CodeTokenExpired, "the token has expired")))
-		c.closeWithLocked(protocol.CloseTokenExpired, false)
-		return
-	}
-	c.enqueueLocked(pingFrame)
+	c.enqueue(pingFrame)
 }
 
 // deliver queues a bus event's frame, unless a chat:sync holds or

@@ -51,7 +51,7 @@ func (c *conn) handle(p *[]byte) {
 		return
 	}
 	if exp := c.id.ExpiresAt; !exp.IsZero() && time.Now().After(exp) {
-		c.reject(protocol.CloseTokenExpired, apperr.New(apperr.Unauthorized, apperr.CodeTokenExpired, "the token has expired"), env.ID)
+		c.reject(protocol.CloseTokenExpired, errTokenExpired, env.ID)
 		return
 	}
 	if env.Event != protocol.EvSync {
@@ -237,6 +237,7 @@ func (c *conn) authenticate(ctx context.Context, token, reqID string) bool {
 	}
 	c.enqueueLocked(eventFrame(protocol.EvConnected, "", data))
 	c.mu.Unlock()
+	s.expiry.add(c, id.ExpiresAt)
 	s.hub.register(c, topics)
 	return true
 }

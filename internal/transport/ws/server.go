@@ -118,15 +118,16 @@ const closeGrace = 2 * time.Second
 // Server is the /ws endpoint. Create it with New, mount it on a net/http
 // server, and call Shutdown before exiting.
 type Server struct {
-	cfg   Config
-	auth  *auth.Authenticator
-	chat  *chat.Service
-	calls *calls.Service // nil: call:* events are unknown
-	rooms *rooms.Service // nil: room:* and channel:* events are unknown
-	log   *slog.Logger
-	hub   hub
-	flush flusher
-	limit protocol.Limits
+	cfg    Config
+	auth   *auth.Authenticator
+	chat   *chat.Service
+	calls  *calls.Service // nil: call:* events are unknown
+	rooms  *rooms.Service // nil: room:* and channel:* events are unknown
+	log    *slog.Logger
+	hub    hub
+	flush  flusher
+	expiry expiries // tokens' expiry, swept each second by the pinger
+	limit  protocol.Limits
 
 	ctx    context.Context // requests run under it; cancelled when Shutdown gives up
 	cancel context.CancelFunc
@@ -170,6 +171,7 @@ func New(cfg Config, a *auth.Authenticator, c *chat.Service, b bus.Bus, log *slo
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.hub.init(b, log)
+	s.expiry.init()
 	s.flush.start(cfg.CoalesceRate, cfg.CoalesceDelay)
 	go s.pinger()
 	return s
@@ -316,21 +318,30 @@ func bearerToken(r *http.Request) (token string, subproto bool) {
 	return token, subproto
 }
 
-// pinger is the one server-wide ticker: it pings every connection, closes
-// those silent for two intervals and those whose token has expired.
+// pinger is the one server-wide ticker: it pings every connection and
+// closes those silent for two intervals; each second it closes the
+// connections whose token has expired.
 func (s *Server) pinger() {
 	defer close(s.pingDone)
 	t := time.NewTicker(s.cfg.PingInterval)
 	defer t.Stop()
+	sec := time.NewTicker(time.Second)
+	defer sec.Stop()
 	var snap []*conn
 	for {
 		select {
 		case <-s.stop:
 			return
+		case <-sec.C:
+			snap = s.expiry.pop(time.Now(), snap[:0])
+			for _, c := range snap {
+				c.expire()
+			}
+			clear(snap)
+			continue
 		case <-t.C:
 		}
 		tick := s.tick.Add(1)
-		now := time.Now()
 		s.mu.Lock()
 		snap = snap[:0]
 		for c := range s.conns {
@@ -338,7 +349,7 @@ func (s *Server) pinger() {
 		}
 		s.mu.Unlock()
 		for _, c := range snap {
-			c.onTick(tick, now)
+			c.onTick(tick)
 		}
 		clear(snap)
 	}
