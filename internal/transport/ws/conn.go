@@ -33,9 +33,10 @@ type conn struct {
 	resume bool   // ?resume=1: hold conversation events until the first chat:sync
 
 	// Reader side only.
-	hdr  [gws.MaxHeaderSize]byte
-	req  sync.WaitGroup // the request goroutine the reader waits for
-	seen atomic.Uint32  // server tick at the last frame read
+	hdr   [gws.MaxHeaderSize]byte
+	req   sync.WaitGroup // the request goroutine the reader waits for
+	seen  atomic.Uint32  // server tick at the last frame read
+	pause time.Duration  // set by a request refused over budget: read nothing for this long
 
 	// Set by authentication (under mu), read-only afterwards.
 	id     auth.Identity
@@ -205,6 +206,12 @@ func (c *conn) readLoop() {
 		}
 		c.req.Go(func() { c.handle(p) })
 		c.req.Wait()
+		if c.pause > 0 {
+			// Over budget: what the client sends meanwhile waits in its
+			// own socket buffer instead of costing us a refusal each.
+			time.Sleep(c.pause)
+			c.pause = 0
+		}
 	}
 }
 

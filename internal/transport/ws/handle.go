@@ -74,6 +74,7 @@ func (c *conn) handle(p *[]byte) {
 	}
 	cost, fanOut := c.cost(env)
 	if err := c.srv.cfg.Budget.Spend(ctx, c.id.UserID, c.id.AccountID, cost); err != nil {
+		c.pause = min(apperr.As(err).RetryAfter, maxPause)
 		if env.Event == protocol.EvSync {
 			c.mu.Lock()
 			c.releaseLocked(nil, nil)
@@ -106,6 +107,11 @@ func (c *conn) handle(p *[]byte) {
 	}
 	c.reply(env.Event, env.ID, res)
 }
+
+// maxPause bounds how long a connection refused over budget is not read:
+// long enough that a client ignoring retry_after_ms is slowed to a refusal
+// a second, short enough for pings and close frames.
+const maxPause = time.Second
 
 // cost prices a request (budget.Cost) and returns the fan-out part of it:
 // the conversation's audience on this node and the frame's size.
