@@ -97,6 +97,9 @@ type Error struct {
 	Code      string
 	Message   string
 	CloseCode int
+	// RetryAfter, with rate_limited, is how long until the request would
+	// pass (0: not said).
+	RetryAfter time.Duration
 }
 
 func (e *Error) Error() string {
@@ -297,7 +300,7 @@ func mustJSON(v any) json.RawMessage {
 func decodeError(data []byte) *Error {
 	var pe protocol.Error
 	json.Unmarshal(data, &pe)
-	return &Error{Code: pe.Code, Message: pe.Message}
+	return &Error{Code: pe.Code, Message: pe.Message, RetryAfter: time.Duration(pe.RetryAfterMS) * time.Millisecond}
 }
 
 func parseClose(p []byte) (int, string) {

@@ -182,6 +182,9 @@ const (
 type Error struct {
 	Code    string `json:"code"`
 	Message string `json:"message"`
+	// RetryAfterMS, with rate_limited, is how long until the request would
+	// pass, in milliseconds.
+	RetryAfterMS int64 `json:"retry_after_ms,omitempty"`
 }
 
 // User is what other people see of a user.

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/parley-chat/parley/internal/auth"
+	"github.com/parley-chat/parley/internal/budget"
 	"github.com/parley-chat/parley/internal/bus"
 	"github.com/parley-chat/parley/internal/bus/local"
 	"github.com/parley-chat/parley/internal/calls"
@@ -114,11 +115,15 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 		return nil, err
 	}
 	iceFor := func(id auth.Identity) []protocol.ICEServer { return a.ICE.For(id.UserID, time.Now()) }
+	// One budget for WebSocket and REST: a user's requests spend from it
+	// however they arrive (in memory: one node; Redis with issue 11).
+	guard := budget.NewGuard(budget.NewMemory(),
+		budget.Rate{PerSecond: cfg.MessagesPerSecond, Burst: float64(cfg.MessagesBurst)},
+		budget.Rate{PerSecond: cfg.AccountBudgetPerSecond, Burst: float64(cfg.AccountBudgetBurst)}, log)
 	a.Inbox = inbox.New(st, a.Auth, a.Chat, inbox.Config{PublicURL: cfg.PublicURLOrDefault(), VisitorTokenTTL: cfg.VisitorTokenTTL})
 	a.WS = ws.New(ws.Config{
 		MaxFrameBytes:      int(cfg.MaxFrameBytes),
-		MessagesPerSecond:  cfg.MessagesPerSecond,
-		MessagesBurst:      cfg.MessagesBurst,
+		Budget:             guard,
 		ConnsPerIP:         cfg.ConnsPerIP,
 		ConnsPerAccount:    cfg.ConnsPerAccount,
 		SendQueueBytes:     int(cfg.SendQueueBytes),
@@ -146,8 +151,8 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 	}
 	a.API = api.New(api.Config{
 		AllowedOrigins:           cfg.AllowedOrigins,
-		MessagesPerSecond:        cfg.MessagesPerSecond,
-		MessagesBurst:            cfg.MessagesBurst,
+		Budget:                   guard,
+		Audience:                 a.WS.Audience,
 		TokenTTL:                 cfg.TokenTTL,
 		PublicURL:                cfg.PublicURLOrDefault(),
 		MaxUploadBytes:           max(cfg.UploadImageMax, cfg.UploadVoiceMax, cfg.UploadFileMax),

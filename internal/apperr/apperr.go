@@ -6,6 +6,7 @@ package apperr
 import (
 	"errors"
 	"fmt"
+	"time"
 )
 
 // Kind groups errors by what the caller should do about them.
@@ -60,7 +61,7 @@ const (
 	CodeNotSender           = "not_sender"           // only the sender may edit a message
 	CodeMessageDeleted      = "message_deleted"      // edits to a deleted message are refused
 	CodeMessageTooLarge     = "message_too_large"    // text over the configured limit
-	CodeRateLimited         = "rate_limited"         // too many messages per second
+	CodeRateLimited         = "rate_limited"         // over a request budget or rate; retry later
 	CodeTooManyConns        = "too_many_connections" // per-IP or per-account connection limit
 	CodeFileTooLarge        = "file_too_large"       // upload over its kind's limit
 	CodeUnsupportedType     = "unsupported_type"     // sniffed type not allowed for the kind
@@ -80,6 +81,9 @@ type Error struct {
 	Message string
 	Op      string
 	Err     error // the underlying cause, never shown to clients
+	// RetryAfter, on a RateLimited error, is how long until the request
+	// would pass (0: unknown). Transports tell it to the client.
+	RetryAfter time.Duration
 }
 
 func (e *Error) Error() string {

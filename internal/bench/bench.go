@@ -38,7 +38,11 @@ func Main(args []string, stdout, stderr io.Writer) error {
 	return fmt.Errorf("unknown benchmark %q (try: parley bench chat --help)", args[0])
 }
 
-var allScenarios = []string{"idle", "fanout", "latency", "durable"}
+var allScenarios = []string{"idle", "fanout", "latency", "durable", "abuse"}
+
+// defaultScenarios are what runs without --scenarios; abuse starts servers
+// of its own and is asked for by name.
+var defaultScenarios = []string{"idle", "fanout", "latency", "durable"}
 
 type options struct {
 	scenarios []string
@@ -60,6 +64,12 @@ type options struct {
 	durableWindow   int
 	durableDuration time.Duration
 
+	abuseMembers  int
+	abuseSenders  int
+	abuseConns    int
+	abuseDuration time.Duration
+	abuseBudget   bool
+
 	runs     int
 	json     bool
 	markdown bool
@@ -77,7 +87,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	o := &options{}
 	fs := flag.NewFlagSet("parley bench chat", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	scen := fs.String("scenarios", strings.Join(allScenarios, ","), "comma-separated scenarios: idle, fanout, latency, durable")
+	scen := fs.String("scenarios", strings.Join(defaultScenarios, ","), "comma-separated scenarios: idle, fanout, latency, durable, abuse")
 	fs.IntVar(&o.idleConns, "idle-conns", 19000, "idle: authenticated connections to hold open")
 	fs.IntVar(&o.dialConcurrency, "dial-concurrency", 200, "connections being dialled at once")
 	fs.DurationVar(&o.dialTimeout, "dial-timeout", 30*time.Second, "limit for one dial and its authentication")
@@ -91,6 +101,11 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.IntVar(&o.durableConns, "durable-conns", 64, "durable: connections, each sending into its own group")
 	fs.IntVar(&o.durableWindow, "durable-window", 8, "durable: sends in flight per connection")
 	fs.DurationVar(&o.durableDuration, "durable-duration", 10*time.Second, "durable: how long to send")
+	fs.IntVar(&o.abuseMembers, "abuse-members", 300, "abuse: members of the group (max 1000)")
+	fs.IntVar(&o.abuseSenders, "abuse-senders", 10, "abuse: members who chat, one message a second each")
+	fs.IntVar(&o.abuseConns, "abuse-conns", 4, "abuse: connections of the abusive member, each flooding 4 KB edits")
+	fs.DurationVar(&o.abuseDuration, "abuse-duration", 20*time.Second, "abuse: how long each phase (without, then with the abuser) lasts")
+	fs.BoolVar(&o.abuseBudget, "abuse-budget", true, "abuse: run the server with the default request budget (false: effectively none, as before the budget)")
 	fs.IntVar(&o.runs, "runs", 1, "repeat every scenario this many times (a fresh server each time when spawning); the summary gives medians")
 	fs.BoolVar(&o.json, "json", false, "print the results as JSON on stdout (progress goes to stderr)")
 	fs.BoolVar(&o.markdown, "markdown", false, "also print the summary as a Markdown table for BENCHMARKS.md")
@@ -135,6 +150,8 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 		return nil, errors.New("--profile-dir needs a server this tool starts")
 	case o.members < 1 || o.members > 1000:
 		return nil, errors.New("--members must be 1 to 1000 (the most a group is created with)")
+	case o.abuseMembers < o.abuseSenders+2 || o.abuseMembers > 1000 || o.abuseSenders < 1 || o.abuseConns < 1 || o.abuseDuration <= 0:
+		return nil, errors.New("--abuse-members must be 1000 at most and exceed --abuse-senders by 2; counts and --abuse-duration positive")
 	case o.idleConns < 1 || o.messages < 1 || o.window < 1 || o.rate <= 0 || o.durableConns < 1 || o.durableWindow < 1 || o.runs < 1:
 		return nil, errors.New("counts, windows, --rate and --runs must be positive")
 	case o.connKind != "client" && o.connKind != "raw":
@@ -194,7 +211,7 @@ func chatMain(args []string, stdout, stderr io.Writer) error {
 			if o.inProcess {
 				t, err = inProcessTarget(ctx)
 			} else {
-				t, err = spawnServer(ctx, o.serverBin, o.profileDir, stderr)
+				t, err = spawnServer(ctx, o.serverBin, o.profileDir, false, stderr)
 			}
 			if err != nil {
 				return fmt.Errorf("starting the server: %w", err)
@@ -240,6 +257,8 @@ func chatMain(args []string, stdout, stderr io.Writer) error {
 				r = runLatency(ctx, e)
 			case "durable":
 				r = runDurable(ctx, e)
+			case "abuse":
+				r = runAbuse(ctx, e)
 			}
 			r.Run = run
 			rep.Results = append(rep.Results, r)

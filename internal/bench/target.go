@@ -46,15 +46,19 @@ type target struct {
 }
 
 // serverFlags are the settings the benchmark runs the server with: no
-// per-IP/per-account connection caps and no effective rate limit, since
-// one loopback address carries every simulated user.
-func serverFlags(addr, dataDir, secret string) []string {
-	return []string{
+// per-IP/per-account connection caps, since one loopback address carries
+// every simulated user, and no effective request budget unless
+// withBudget, when the default budgets apply (the abuse scenario).
+func serverFlags(addr, dataDir, secret string, withBudget bool) []string {
+	f := []string{
 		"--addr", addr, "--data-dir", dataDir, "--secret", secret,
 		"--conns-per-ip", "0", "--conns-per-account", "0",
-		"--messages-per-second", "1000000", "--messages-burst", "1000000",
-		"--log-level", "warn", "--turn-listen", "127.0.0.1:0", // no TURN port clash with other servers
+		"--log-level", "warn", "--turn-listen", "127.0.0.1:0", "--sfu-udp-addr", "127.0.0.1:0", // no port clash with other servers
 	}
+	if !withBudget {
+		f = append(f, "--messages-per-second", "1000000", "--messages-burst", "1000000", "--account-budget-per-second", "0")
+	}
+	return f
 }
 
 // raiseNoFile lifts this process's soft RLIMIT_NOFILE to the hard limit;
@@ -110,7 +114,7 @@ func freeLoopbackAddr() (string, error) {
 
 // spawnServer starts `BIN serve …` (or `BIN bench server …` with
 // profileDir, which can profile on SIGUSR1/SIGUSR2) on a free loopback port.
-func spawnServer(ctx context.Context, bin, profileDir string, log io.Writer) (*target, error) {
+func spawnServer(ctx context.Context, bin, profileDir string, withBudget bool, log io.Writer) (*target, error) {
 	if bin == "" {
 		exe, err := os.Executable()
 		if err != nil {
@@ -135,7 +139,7 @@ func spawnServer(ctx context.Context, bin, profileDir string, log io.Writer) (*t
 	if profileDir != "" {
 		args = []string{"bench", "server", "--profile-dir", profileDir}
 	}
-	args = append(args, serverFlags(addr, dir, secret)...)
+	args = append(args, serverFlags(addr, dir, secret, withBudget)...)
 	t := &target{
 		base: "http://" + addr, wsURL: "ws://" + addr + "/ws", secret: []byte(secret),
 		accountID: acct, apiKey: key, mode: "spawned", dataDir: dir,
@@ -218,7 +222,7 @@ func inProcessTarget(ctx context.Context) (*target, error) {
 		return nil, err
 	}
 	secret := auth.NewSecret(32)
-	cfg, _, err := config.Load(serverFlags("127.0.0.1:0", dir, secret), nil)
+	cfg, _, err := config.Load(serverFlags("127.0.0.1:0", dir, secret, false), nil)
 	if err != nil {
 		os.RemoveAll(dir)
 		return nil, err

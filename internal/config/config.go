@@ -162,10 +162,17 @@ type Config struct {
 	MaxMessageBytes int64 `yaml:"max_message_bytes" env:"PARLEY_MAX_MESSAGE_BYTES" flag:"max-message-bytes" default:"8KiB" unit:"bytes" help:"longest message text in bytes"`
 	// MaxFrameBytes is the largest WebSocket frame a client may send. Defaults to 64KiB.
 	MaxFrameBytes int64 `yaml:"max_frame_bytes" env:"PARLEY_MAX_FRAME_BYTES" flag:"max-frame-bytes" default:"64KiB" unit:"bytes" help:"largest WebSocket frame a client may send"`
-	// MessagesPerSecond is the sustained per-connection send rate. Defaults to 10.
-	MessagesPerSecond float64 `yaml:"messages_per_second" env:"PARLEY_MESSAGES_PER_SECOND" flag:"messages-per-second" default:"10" help:"per-connection send rate, messages per second"`
-	// MessagesBurst is the per-connection send burst. Defaults to 20.
-	MessagesBurst int `yaml:"messages_burst" env:"PARLEY_MESSAGES_BURST" flag:"messages-burst" default:"20" help:"per-connection send burst, messages"`
+	// MessagesPerSecond is each user's request budget: the units a second
+	// it refills, one unit being about one message into a small
+	// conversation (docs/operations.md prices every request). Defaults to 10.
+	MessagesPerSecond float64 `yaml:"messages_per_second" env:"PARLEY_MESSAGES_PER_SECOND" flag:"messages-per-second" default:"10" help:"each user's request budget, units per second (one unit: a message into a small conversation)"`
+	// MessagesBurst is each user's budget burst, in units. Defaults to 20.
+	MessagesBurst int `yaml:"messages_burst" env:"PARLEY_MESSAGES_BURST" flag:"messages-burst" default:"20" help:"each user's request budget burst, units"`
+	// AccountBudgetPerSecond is each account's request budget, shared by
+	// all its users; 0 is unlimited. Defaults to 1000.
+	AccountBudgetPerSecond float64 `yaml:"account_budget_per_second" env:"PARLEY_ACCOUNT_BUDGET_PER_SECOND" flag:"account-budget-per-second" default:"1000" help:"each account's request budget, units per second, shared by its users (0 = unlimited)"`
+	// AccountBudgetBurst is each account's budget burst, in units. Defaults to 2000.
+	AccountBudgetBurst int `yaml:"account_budget_burst" env:"PARLEY_ACCOUNT_BUDGET_BURST" flag:"account-budget-burst" default:"2000" help:"each account's request budget burst, units"`
 	// ConnsPerIP limits open WebSocket connections per client IP; 0 is unlimited. Defaults to 200.
 	ConnsPerIP int `yaml:"conns_per_ip" env:"PARLEY_CONNS_PER_IP" flag:"conns-per-ip" default:"200" help:"open WebSocket connections per client IP (0 = unlimited)"`
 	// ConnsPerAccount limits open WebSocket connections per account; 0 is unlimited. Defaults to 20000.

@@ -127,6 +127,10 @@ func (c *Config) Validate() error {
 		bad("messages_per_second", "must be greater than 0, got %s", strconv.FormatFloat(c.MessagesPerSecond, 'g', -1, 64))
 	}
 	positive("messages_burst", int64(c.MessagesBurst))
+	if c.AccountBudgetPerSecond < 0 {
+		bad("account_budget_per_second", "must be 0 (unlimited) or more, got %s", strconv.FormatFloat(c.AccountBudgetPerSecond, 'g', -1, 64))
+	}
+	positive("account_budget_burst", int64(c.AccountBudgetBurst))
 	nonNegative("conns_per_ip", int64(c.ConnsPerIP))
 	nonNegative("conns_per_account", int64(c.ConnsPerAccount))
 	positive("send_queue_bytes", c.SendQueueBytes)

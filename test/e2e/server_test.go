@@ -10,6 +10,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -306,7 +307,7 @@ func TestKilledAfterAckLosesNothing(t *testing.T) {
 	acc, _ := account(t, dir, "durable")
 	aliceTok := token(t, dir, acc, "alice", "member")
 	bobTok := token(t, dir, acc, "bob", "member")
-	s := start(t, dir, "--messages-per-second", "100000", "--messages-burst", "1000")
+	s := start(t, dir, "--messages-per-second", "100000", "--messages-burst", "1000", "--account-budget-per-second", "0")
 	dial(t, s, bobTok) // bob exists once his token has been used
 	alice := dial(t, s, aliceTok)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
@@ -487,5 +488,43 @@ func TestConnectionsGetWorkingTURNCredentials(t *testing.T) {
 	mac.Write([]byte(user))
 	if base64.StdEncoding.EncodeToString(mac.Sum(nil)) != pass {
 		t.Fatal("the credential is not HMAC-SHA1(turn-secret, username)")
+	}
+}
+
+// WebSocket and REST requests of a user spend from one budget: what the
+// WebSocket spent is gone for REST, and REST's refusal is the documented
+// 429 rate_limited with Retry-After and retry_after_ms.
+func TestRESTAndWebSocketShareTheBudget(t *testing.T) {
+	dir := t.TempDir()
+	acc, _ := account(t, dir, "budget")
+	aliceTok := token(t, dir, acc, "alice", "member")
+	bobTok := token(t, dir, acc, "bob", "member")
+	// 8 units that do not refill within the test.
+	s := start(t, dir, "--messages-per-second", "0.0001", "--messages-burst", "8")
+	dial(t, s, bobTok)
+	alice := dial(t, s, aliceTok)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	conv, err := alice.Create(ctx, protocol.CreateConversationRequest{Kind: "direct", Members: []string{"bob"}}) // 5 units
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 2 { // ~1.03 each: two connections follow the conversation
+		if _, err := alice.Send(ctx, protocol.SendRequest{ConversationID: conv.ID, Text: fmt.Sprint("ws ", i)}); err != nil {
+			t.Fatalf("send %d over WebSocket: %v", i, err)
+		}
+	}
+	req, _ := http.NewRequest("POST", s.url()+"/api/v1/conversations/"+conv.ID+"/messages", strings.NewReader(`{"text":"rest"}`))
+	req.Header.Set("Authorization", "Bearer "+aliceTok)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusTooManyRequests || !strings.Contains(string(body), `"code":"rate_limited"`) ||
+		!strings.Contains(string(body), `"retry_after_ms":`) || resp.Header.Get("Retry-After") == "" {
+		t.Fatalf("REST send after the WebSocket spent the budget: %d %v %s", resp.StatusCode, resp.Header, body)
 	}
 }

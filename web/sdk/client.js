@@ -200,7 +200,7 @@ export class Client extends EventTarget {
       const p = this._pending.get(id);
       this._pending.delete(id);
       clearTimeout(p.timer);
-      if (event === 'error') p.reject(new ParleyError(data?.code, data?.message));
+      if (event === 'error') p.reject(new ParleyError(data?.code, data?.message, data?.retry_after_ms ? { retryAfterMs: data.retry_after_ms } : {}));
       else p.resolve(data ?? {});
       return;
     }
@@ -460,7 +460,7 @@ export class Client extends EventTarget {
       return true;
     } catch (e) {
       if (e.code === 'rate_limited') {
-        await new Promise((r) => setTimeout(r, 1000));
+        await new Promise((r) => setTimeout(r, Math.min(e.retryAfterMs || 1000, 30000)));
         return this.connected;
       }
       if (RETRYABLE.has(e.code) || e.code === undefined) {

@@ -7,6 +7,7 @@
 
 const TYPING_REFRESH_MS = 3000; // re-announce while typing (the server forgets after 5 s)
 const TYPING_IDLE_MS = 4000; // stop after this long without a keystroke
+const READ_INTERVAL_MS = 1000; // at most one chat:read a second per conversation
 
 export class Conversation extends EventTarget {
   constructor(client, id, info = {}) {
@@ -22,6 +23,8 @@ export class Conversation extends EventTarget {
     this.loaded = false;
     this._typingSent = 0;
     this._typingTimer = null;
+    this._readSentAt = 0; // when chat:read was last sent
+    this._readTimer = null;
   }
 
   // The newest seq this client holds (the sync cursor).
@@ -103,8 +106,25 @@ export class Conversation extends EventTarget {
     this.reads[this.client.me.id] = seq;
     this.info.unread = 0;
     this.changed();
+    await this._sendRead();
+  }
+
+  // _sendRead tells the server the newest read position, at most once per
+  // READ_INTERVAL_MS (later calls within it are folded into one sent at its
+  // end): each chat:read reaches every member and spends from the user's
+  // request budget, and a busy group would otherwise spend it all on reads.
+  async _sendRead() {
+    const wait = this._readSentAt + READ_INTERVAL_MS - Date.now();
+    if (wait > 0) {
+      this._readTimer ||= setTimeout(() => {
+        this._readTimer = null;
+        this._sendRead();
+      }, wait);
+      return;
+    }
+    this._readSentAt = Date.now();
     try {
-      await this.client.request('chat:read', { conversation_id: this.id, seq });
+      await this.client.request('chat:read', { conversation_id: this.id, seq: this.myReadSeq() });
     } catch {
       /* resent on the next markRead */
     }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/parley-chat/parley/internal/apperr"
 	"github.com/parley-chat/parley/internal/auth"
+	"github.com/parley-chat/parley/internal/budget"
 	"github.com/parley-chat/parley/internal/chat"
 	"github.com/parley-chat/parley/internal/inbox"
 	"github.com/parley-chat/parley/internal/push"
@@ -35,10 +36,16 @@ type Config struct {
 	// origin: tokens in headers, not cookies, authenticate, so a foreign
 	// page gains nothing it does not already hold. ["*"] means the same.
 	AllowedOrigins []string
-	// MessagesPerSecond is each user's sustained message send rate over
-	// REST [10]. MessagesBurst is the burst allowed above it [20].
+	// Budget is the request budget every authenticated request spends from,
+	// shared with the WebSocket endpoint. Nil: a budget of its own,
+	// MessagesPerSecond and MessagesBurst per user [10, 20], none per
+	// account.
+	Budget            *budget.Guard
 	MessagesPerSecond float64
 	MessagesBurst     int
+	// Audience, if set, is how many connections follow a conversation:
+	// the fan-out that requests into it are priced with (nil: none).
+	Audience func(convID string) int
 	// TokenTTL is the lifetime of tokens minted by POST /tokens when the
 	// request names none [24h].
 	TokenTTL time.Duration
@@ -117,7 +124,6 @@ type API struct {
 	rooms      *rooms.Service
 	recordings rooms.Recordings
 	log        *slog.Logger
-	limits     *userLimiter // message sends, per user
 	byIP       ipLimits
 	origins    map[string]bool // nil: any origin
 	openapi    []byte          // the served document, servers filled in
@@ -130,8 +136,11 @@ func New(cfg Config, a *auth.Authenticator, c *chat.Service, in *inbox.Service, 
 	if log == nil {
 		log = slog.Default()
 	}
+	if cfg.Budget == nil {
+		cfg.Budget = budget.NewGuard(budget.NewMemory(),
+			budget.Rate{PerSecond: cfg.MessagesPerSecond, Burst: float64(cfg.MessagesBurst)}, budget.Rate{}, log)
+	}
 	api := &API{cfg: cfg, auth: a, chat: c, inboxes: in, push: p, log: log,
-		limits: newUserLimiter(cfg.MessagesPerSecond, cfg.MessagesBurst),
 		byIP: ipLimits{
 			address: perMinute(cfg.AddressAttemptsPerMinute),
 			login:   perMinute(cfg.LoginAttemptsPerMinute),
@@ -272,6 +281,10 @@ func (a *API) wrap(rt route) http.Handler {
 			var err error
 			id, err = a.authenticate(r)
 			if err != nil {
+				a.writeError(w, r, err)
+				return
+			}
+			if err := a.spend(r, rt, id); err != nil {
 				a.writeError(w, r, err)
 				return
 			}

@@ -449,10 +449,12 @@ func TestRejectedUploadsLeaveNothing(t *testing.T) {
 }
 
 func TestRateLimit(t *testing.T) {
-	e := newEnv(t, api.Config{MessagesPerSecond: 0.5, MessagesBurst: 2})
+	e := newEnv(t, api.Config{MessagesPerSecond: 0.001, MessagesBurst: 8})
 	mia := e.user(e.acc, "mia", protocol.RoleMember)
 	max := e.user(e.acc, "max", protocol.RoleMember)
 	var g protocol.Conversation
+	// Of the 8 units, e.user spent 0.2 (a read), creating spends 5 and a
+	// send 1 (no WebSocket audience here): a third send is refused.
 	mia.mustJSON("POST", "/conversations", protocol.CreateConversationRequest{Kind: "group", Name: "team", Members: []string{"max"}}, 201, &g)
 	mia.send(g.ID, "1")
 	mia.send(g.ID, "2")
@@ -460,6 +462,14 @@ func TestRateLimit(t *testing.T) {
 	if s, _ := strconv.Atoi(r.header.Get("Retry-After")); s < 1 {
 		t.Fatalf("Retry-After %q", r.header.Get("Retry-After"))
 	}
+	if !strings.Contains(string(r.body), `"retry_after_ms":`) {
+		t.Fatalf("no retry_after_ms in %s", r.body)
+	}
+	// Every request spends from the same budget; reads cost less: one
+	// history page (0.5) still fits in the 0.8 left, a second does not.
+	mia.mustJSON("GET", "/conversations/"+g.ID+"/messages", nil, 200, nil)
+	mia.wantErr("GET", "/conversations/"+g.ID+"/messages", nil, 429, "rate_limited")
+	mia.wantErr("PUT", "/presence", protocol.StatusRequest{Status: protocol.StatusAway}, 429, "rate_limited")
 	if n := len(e.messages(g.ID)); n != 2 {
 		t.Fatalf("%d messages stored", n)
 	}

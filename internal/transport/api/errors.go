@@ -12,6 +12,9 @@ import (
 type errorData struct {
 	Code    string `json:"code"`
 	Message string `json:"message"`
+	// RetryAfterMS, with rate_limited from the request budget, is the wait
+	// in milliseconds (Retry-After has it in whole seconds).
+	RetryAfterMS int64 `json:"retry_after_ms,omitempty"`
 }
 
 // errorBody is every error response: {"error": {"code", "message"}}.
@@ -80,6 +83,8 @@ func (a *API) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		var rl *rateLimited
 		if errors.As(err, &rl) && rl.retryAfter > 0 {
 			sec = rl.retryAfter
+		} else if e.RetryAfter > 0 {
+			sec = retrySeconds(e.RetryAfter)
 		}
 		w.Header().Set("Retry-After", strconv.Itoa(sec))
 	case apperr.Unavailable:
@@ -89,5 +94,9 @@ func (a *API) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	if code == "" {
 		code = e.Kind.String()
 	}
-	writeJSON(w, st, errorBody{Error: errorData{Code: code, Message: msg}})
+	var retry int64
+	if e.Kind == apperr.RateLimited && e.RetryAfter > 0 {
+		retry = max(1, e.RetryAfter.Milliseconds())
+	}
+	writeJSON(w, st, errorBody{Error: errorData{Code: code, Message: msg, RetryAfterMS: retry}})
 }

@@ -252,9 +252,6 @@ func (a *API) history(w http.ResponseWriter, r *http.Request, id auth.Identity) 
 // or 200 with the message first stored when client_id (or the
 // Idempotency-Key header) repeats an earlier send.
 func (a *API) send(w http.ResponseWriter, r *http.Request, id auth.Identity) error {
-	if err := a.rateLimit(id); err != nil {
-		return err
-	}
 	convID := r.PathValue("id")
 	start := time.Now().UTC()
 	var (
@@ -283,6 +280,8 @@ func (a *API) send(w http.ResponseWriter, r *http.Request, id auth.Identity) err
 	st := http.StatusCreated
 	if m.CreatedAt.Before(start) { // an idempotent resend: the message first stored
 		st = http.StatusOK
+		_, fanOut := a.cost(r, protocol.EvSend)
+		a.cfg.Budget.Refund(r.Context(), id.UserID, id.AccountID, fanOut) // it delivered nothing
 	}
 	writeJSON(w, st, m)
 	return nil
@@ -298,20 +297,6 @@ func idempotencyKey(r *http.Request, clientID string) (string, error) {
 		return key, nil
 	}
 	return "", apperr.Invalidf("the Idempotency-Key header and client_id differ")
-}
-
-func (a *API) rateLimit(id auth.Identity) error {
-	if id.UserID == "" {
-		return nil // API keys cannot send; chat refuses them
-	}
-	ok, wait := a.limits.allow(id.UserID, time.Now())
-	if ok {
-		return nil
-	}
-	return &rateLimited{
-		err:        apperr.New(apperr.RateLimited, apperr.CodeRateLimited, "too many messages; retry in %s", wait.Round(time.Millisecond)),
-		retryAfter: retrySeconds(wait),
-	}
 }
 
 type editBody struct {

@@ -13,7 +13,6 @@ import (
 	"unicode/utf8"
 
 	gws "github.com/gobwas/ws"
-	"golang.org/x/time/rate"
 
 	"github.com/parley-chat/parley/internal/apperr"
 	"github.com/parley-chat/parley/internal/auth"
@@ -35,10 +34,10 @@ type conn struct {
 	resume bool   // ?resume=1: hold conversation events until the first chat:sync
 
 	// Reader side only.
-	hdr     [gws.MaxHeaderSize]byte
-	req     sync.WaitGroup // the request goroutine the reader waits for
-	limiter *rate.Limiter  // chat:send limit, made on first send
-	seen    atomic.Uint32  // server tick at the last frame read
+	hdr   [gws.MaxHeaderSize]byte
+	req   sync.WaitGroup // the request goroutine the reader waits for
+	seen  atomic.Uint32  // server tick at the last frame read
+	pause time.Duration  // set by a request refused over budget: read nothing for this long
 
 	// Set by authentication (under mu), read-only afterwards.
 	id     auth.Identity
@@ -225,6 +224,12 @@ func (c *conn) readLoop() {
 		}
 		c.req.Go(func() { c.handle(p) })
 		c.req.Wait()
+		if c.pause > 0 {
+			// Over budget: what the client sends meanwhile waits in its
+			// own socket buffer instead of costing us a refusal each.
+			time.Sleep(c.pause)
+			c.pause = 0
+		}
 	}
 }
 
@@ -266,6 +271,7 @@ func (c *conn) teardown() {
 	}
 	c.mu.Unlock()
 	if authed {
+		s.expiry.remove(c, c.id.ExpiresAt)
 		s.hub.unregister(c)
 		if s.calls != nil {
 			s.calls.Disconnected(c.connID)
@@ -455,20 +461,14 @@ func (c *conn) writeLoop(pending [][]byte) {
 }
 
 // onTick runs at each ping tick: it closes a connection silent for two
-// intervals or whose token expired, and pings the others.
-func (c *conn) onTick(tick uint32, now time.Time) {
+// intervals and pings the others. (Token expiry has its own sweep, each
+// second: expiries.)
+func (c *conn) onTick(tick uint32) {
 	if tick-c.seen.Load() > 2 {
 		c.nc.Close() // the reader fails and tears down
 		return
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.authed && !c.id.ExpiresAt.IsZero() && now.After(c.id.ExpiresAt) {
-		c.enqueueLocked(errorFrame("", apperr.New(apperr.Unauthorized, apperr.CodeTokenExpired, "the token has expired")))
-		c.closeWithLocked(protocol.CloseTokenExpired, false)
-		return
-	}
-	c.enqueueLocked(pingFrame)
+	c.enqueue(pingFrame)
 }
 
 // deliver queues a bus event's frame, unless a chat:sync holds or
@@ -575,6 +575,10 @@ func errorFrame(reqID string, err error) []byte {
 	if e.Kind == apperr.Internal {
 		msg = "internal error"
 	}
-	data, _ := json.Marshal(protocol.Error{Code: e.Code, Message: msg})
+	var retry int64
+	if e.RetryAfter > 0 {
+		retry = max(1, e.RetryAfter.Milliseconds())
+	}
+	data, _ := json.Marshal(protocol.Error{Code: e.Code, Message: msg, RetryAfterMS: retry})
 	return eventFrame(protocol.EvError, reqID, data)
 }

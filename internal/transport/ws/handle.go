@@ -7,10 +7,9 @@ import (
 	"strings"
 	"time"
 
-	"golang.org/x/time/rate"
-
 	"github.com/parley-chat/parley/internal/apperr"
 	"github.com/parley-chat/parley/internal/auth"
+	"github.com/parley-chat/parley/internal/budget"
 	"github.com/parley-chat/parley/internal/chat"
 	"github.com/parley-chat/parley/internal/ids"
 	"github.com/parley-chat/parley/internal/textcheck"
@@ -58,7 +57,7 @@ func (c *conn) handle(p *[]byte) {
 		return
 	}
 	if exp := c.id.ExpiresAt; !exp.IsZero() && time.Now().After(exp) {
-		c.reject(protocol.CloseTokenExpired, apperr.New(apperr.Unauthorized, apperr.CodeTokenExpired, "the token has expired"), env.ID)
+		c.reject(protocol.CloseTokenExpired, errTokenExpired, env.ID)
 		return
 	}
 	if env.Event != protocol.EvSync {
@@ -78,19 +77,23 @@ func (c *conn) handle(p *[]byte) {
 	case protocol.EvAuth:
 		c.replyError(env.ID, apperr.Invalidf("already authenticated"))
 		return
-	case protocol.EvSync:
+	}
+	cost, fanOut := c.cost(env)
+	if err := c.srv.cfg.Budget.Spend(ctx, c.id.UserID, c.id.AccountID, cost); err != nil {
+		c.pause = min(apperr.As(err).RetryAfter, maxPause)
+		if env.Event == protocol.EvSync {
+			c.mu.Lock()
+			c.releaseLocked(nil, nil)
+			c.mu.Unlock()
+		}
+		c.replyError(env.ID, err)
+		return
+	}
+	if env.Event == protocol.EvSync {
 		c.syncReq(ctx, env)
 		return
-	case protocol.EvSend:
-		if c.limiter == nil {
-			c.limiter = rate.NewLimiter(rate.Limit(c.srv.cfg.MessagesPerSecond), c.srv.cfg.MessagesBurst)
-		}
-		if !c.limiter.Allow() {
-			c.replyError(env.ID, apperr.New(apperr.RateLimited, apperr.CodeRateLimited,
-				"more than %g messages per second; slow down", c.srv.cfg.MessagesPerSecond))
-			return
-		}
 	}
+	start := time.Now()
 	var res any
 	switch {
 	case strings.HasPrefix(env.Event, "call:") && c.srv.calls != nil:
@@ -104,7 +107,34 @@ func (c *conn) handle(p *[]byte) {
 		c.replyError(env.ID, err)
 		return
 	}
+	if m, ok := res.(protocol.Message); ok && env.Event == protocol.EvSend && m.CreatedAt.Before(start) {
+		// An idempotent resend delivered nothing: only its base is spent.
+		c.srv.cfg.Budget.Refund(ctx, c.id.UserID, c.id.AccountID, fanOut)
+	}
 	c.reply(env.Event, env.ID, res)
+}
+
+// maxPause bounds how long a connection refused over budget is not read:
+// long enough that a client ignoring retry_after_ms is slowed to a refusal
+// a second, short enough for pings and close frames.
+const maxPause = time.Second
+
+// cost prices a request (budget.Cost) and returns the fan-out part of it:
+// the conversation's audience on this node and the frame's size.
+func (c *conn) cost(env protocol.Envelope) (cost, fanOut float64) {
+	base := budget.Cost(env.Event, 0, 0)
+	if !budget.FansOut(env.Event) {
+		return base, 0
+	}
+	var ref struct {
+		ConversationID string `json:"conversation_id"`
+	}
+	json.Unmarshal(env.Data, &ref)
+	if ref.ConversationID == "" {
+		return base, 0
+	}
+	cost = budget.Cost(env.Event, c.srv.Audience(ref.ConversationID), len(env.Data))
+	return cost, cost - base
 }
 
 // decoder decodes request data; missing data decodes as {}.
@@ -219,6 +249,7 @@ func (c *conn) authenticate(ctx context.Context, token, reqID string) bool {
 	}
 	c.enqueueLocked(eventFrame(protocol.EvConnected, "", data))
 	c.mu.Unlock()
+	s.expiry.add(c, id.ExpiresAt)
 	s.hub.register(c, topics)
 	return true
 }

@@ -42,6 +42,16 @@ func (h *hub) init(b bus.Bus, log *slog.Logger) {
 	h.handler = h.onEvent
 }
 
+// count is the number of connections subscribed to a topic.
+func (h *hub) count(name string) int {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	if t := h.topics[name]; t != nil {
+		return len(t.conns)
+	}
+	return 0
+}
+
 // register subscribes c to topics (the slice is kept as c's topic list).
 func (h *hub) register(c *conn, topics []string) {
 	h.mu.Lock()

@@ -28,6 +28,7 @@ import (
 	gws "github.com/gobwas/ws"
 
 	"github.com/parley-chat/parley/internal/auth"
+	"github.com/parley-chat/parley/internal/budget"
 	"github.com/parley-chat/parley/internal/bus"
 	"github.com/parley-chat/parley/internal/calls"
 	"github.com/parley-chat/parley/internal/chat"
@@ -43,8 +44,10 @@ type Config struct {
 	// MaxFrameBytes is the largest message a client may send; a bigger one
 	// closes the connection with 1009. [64 KiB]
 	MaxFrameBytes int
-	// MessagesPerSecond and MessagesBurst rate-limit chat:send per
-	// connection; over it the request fails with rate_limited. [10, 20]
+	// Budget is the request budget every request spends from (shared with
+	// REST). Nil: a budget of its own, MessagesPerSecond and MessagesBurst
+	// per user and none per account. [10, 20]
+	Budget            *budget.Guard
 	MessagesPerSecond float64
 	MessagesBurst     int
 	// ConnsPerIP limits open sockets per client IP (0 = unlimited).
@@ -115,15 +118,16 @@ const closeGrace = 2 * time.Second
 // Server is the /ws endpoint. Create it with New, mount it on a net/http
 // server, and call Shutdown before exiting.
 type Server struct {
-	cfg   Config
-	auth  *auth.Authenticator
-	chat  *chat.Service
-	calls *calls.Service // nil: call:* events are unknown
-	rooms *rooms.Service // nil: room:* and channel:* events are unknown
-	log   *slog.Logger
-	hub   hub
-	flush flusher
-	limit protocol.Limits
+	cfg    Config
+	auth   *auth.Authenticator
+	chat   *chat.Service
+	calls  *calls.Service // nil: call:* events are unknown
+	rooms  *rooms.Service // nil: room:* and channel:* events are unknown
+	log    *slog.Logger
+	hub    hub
+	flush  flusher
+	expiry expiries // tokens' expiry, swept each second by the pinger
+	limit  protocol.Limits
 
 	ctx    context.Context // requests run under it; cancelled when Shutdown gives up
 	cancel context.CancelFunc
@@ -147,6 +151,10 @@ func New(cfg Config, a *auth.Authenticator, c *chat.Service, b bus.Bus, log *slo
 	if log == nil {
 		log = slog.Default()
 	}
+	if cfg.Budget == nil {
+		cfg.Budget = budget.NewGuard(budget.NewMemory(),
+			budget.Rate{PerSecond: cfg.MessagesPerSecond, Burst: float64(cfg.MessagesBurst)}, budget.Rate{}, log)
+	}
 	s := &Server{
 		cfg: cfg, auth: a, chat: c, log: log,
 		conns:    make(map[*conn]struct{}),
@@ -157,12 +165,13 @@ func New(cfg Config, a *auth.Authenticator, c *chat.Service, b bus.Bus, log *slo
 	}
 	s.limit = protocol.Limits{
 		MaxMessageBytes:    c.Config().MaxMessageBytes,
-		MessagesPerSecond:  cfg.MessagesPerSecond,
+		MessagesPerSecond:  cfg.Budget.UserRate().PerSecond,
 		MaxFrameBytes:      cfg.MaxFrameBytes,
 		MaxCallBitrateKbps: cfg.MaxCallBitrateKbps,
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.hub.init(b, log)
+	s.expiry.init()
 	s.flush.start(cfg.CoalesceRate, cfg.CoalesceDelay)
 	go s.pinger()
 	return s
@@ -175,6 +184,12 @@ func (s *Server) SetCalls(c *calls.Service) { s.calls = c }
 // SetRooms routes room:* and channel:* requests to the rooms service and
 // tells it of closed connections. Call it before serving.
 func (s *Server) SetRooms(r *rooms.Service) { s.rooms = r }
+
+// Audience is how many of this node's connections follow a conversation:
+// the fan-out a request into it costs (REST prices with it too).
+func (s *Server) Audience(convID string) int {
+	return s.hub.count(chat.ConversationTopic(convID))
+}
 
 // Conns returns the number of open WebSocket connections.
 func (s *Server) Conns() int {
@@ -303,21 +318,30 @@ func bearerToken(r *http.Request) (token string, subproto bool) {
 	return token, subproto
 }
 
-// pinger is the one server-wide ticker: it pings every connection, closes
-// those silent for two intervals and those whose token has expired.
+// pinger is the one server-wide ticker: it pings every connection and
+// closes those silent for two intervals; each second it closes the
+// connections whose token has expired.
 func (s *Server) pinger() {
 	defer close(s.pingDone)
 	t := time.NewTicker(s.cfg.PingInterval)
 	defer t.Stop()
+	sec := time.NewTicker(time.Second)
+	defer sec.Stop()
 	var snap []*conn
 	for {
 		select {
 		case <-s.stop:
 			return
+		case <-sec.C:
+			snap = s.expiry.pop(time.Now(), snap[:0])
+			for _, c := range snap {
+				c.expire()
+			}
+			clear(snap)
+			continue
 		case <-t.C:
 		}
 		tick := s.tick.Add(1)
-		now := time.Now()
 		s.mu.Lock()
 		snap = snap[:0]
 		for c := range s.conns {
@@ -325,7 +349,7 @@ func (s *Server) pinger() {
 		}
 		s.mu.Unlock()
 		for _, c := range snap {
-			c.onTick(tick, now)
+			c.onTick(tick)
 		}
 		clear(snap)
 	}

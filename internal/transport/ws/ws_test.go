@@ -125,27 +125,40 @@ func TestBadAndExpiredTokens(t *testing.T) {
 func TestTokenExpiresWhileConnected(t *testing.T) {
 	s := newStack(t, ws.Config{}, chat.Config{})
 	// exp is in whole seconds (rounded down), so a token of 2 s lives 1 to
-	// 2 s: the first ping is well within it, the second well after. The
-	// connection then closes with 4003 on that first request after exp.
+	// 2 s: the first ping is well within it. A request after exp is refused
+	// with token_expired, unless the expiry sweep closed the connection
+	// first; either way it closes with 4003.
 	c := s.dialToken(s.tokenFor(s.acct.ID, "alice", protocol.RoleMember, 2*time.Second), nil)
 	if _, err := c.Ping(ctxT(t)); err != nil {
 		t.Fatal(err)
 	}
 	time.Sleep(2100 * time.Millisecond)
-	_, err := c.Ping(ctxT(t))
-	asError(t, err, apperr.CodeTokenExpired)
+	if _, err := c.Ping(ctxT(t)); err == nil {
+		t.Fatal("a request after the token's exp was answered")
+	}
 	waitDone(t, c, 3*time.Second)
 	if c.CloseCode() != protocol.CloseTokenExpired {
 		t.Fatalf("close code %d", c.CloseCode())
 	}
 }
 
-func TestTokenExpiryAtPingTick(t *testing.T) {
-	s := newStack(t, ws.Config{PingInterval: 200 * time.Millisecond}, chat.Config{})
-	c := s.dialToken(s.tokenFor(s.acct.ID, "alice", protocol.RoleMember, time.Second), nil)
+// A connection is closed at its token's expiry, not at the next ping tick
+// (30 s here): the server sends error token_expired, then close 4003.
+func TestTokenExpiryClosesAtExp(t *testing.T) {
+	s := newStack(t, ws.Config{PingInterval: 30 * time.Second}, chat.Config{})
+	c := s.dialToken(s.tokenFor(s.acct.ID, "alice", protocol.RoleMember, 2*time.Second), nil)
+	other := s.dialToken(s.tokenFor(s.acct.ID, "bob", protocol.RoleMember, time.Hour), nil)
+	ev := next(t, c, protocol.EvError, 10*time.Second)
+	var e protocol.Error
+	if err := json.Unmarshal(ev.Data, &e); err != nil || e.Code != apperr.CodeTokenExpired || ev.ID != "" {
+		t.Fatalf("error event %+v (%v), want token_expired without id", ev, err)
+	}
 	waitDone(t, c, 5*time.Second)
 	if c.CloseCode() != protocol.CloseTokenExpired {
 		t.Fatalf("close code %d", c.CloseCode())
+	}
+	if _, err := other.Ping(ctxT(t)); err != nil {
+		t.Fatalf("a connection with a valid token was closed: %v", err)
 	}
 }
 
