@@ -13,6 +13,7 @@ import (
 
 	"github.com/parley-chat/parley/internal/apperr"
 	"github.com/parley-chat/parley/internal/transport/api"
+	"github.com/parley-chat/parley/protocol"
 )
 
 func loadSpec(t *testing.T, b []byte) *openapi3.T {
@@ -119,5 +120,17 @@ func TestOpenAPIDocsCopy(t *testing.T) {
 	}
 	if !json.Valid(b) {
 		t.Fatal("not JSON")
+	}
+}
+
+// TestOpenAPIMessageTypes checks that the Message schema lists every
+// message type history can return, the server's call events included.
+func TestOpenAPIMessageTypes(t *testing.T) {
+	doc := loadSpec(t, api.OpenAPISpec)
+	typ := doc.Components.Schemas["Message"].Value.Properties["type"].Value
+	for _, want := range []string{protocol.TypeText, protocol.TypeImage, protocol.TypeVoice, protocol.TypeFile, protocol.TypeCall} {
+		if !slices.Contains(typ.Enum, any(want)) {
+			t.Errorf("message type %q is not documented", want)
+		}
 	}
 }
