@@ -211,7 +211,7 @@ func (c *conn) authenticate(ctx context.Context, token, reqID string) bool {
 	if c.resume {
 		c.sync = &syncState{holdAll: true}
 	}
-	c.enqueueLocked(eventFrame(protocol.EvConnected, "", data))
+	c.enqueueLocked(eventFrame(protocol.EvConnected, reqID, data)) // reqID: an auth frame's, answered like any request
 	c.mu.Unlock()
 	s.hub.register(c, topics)
 	return true
@@ -225,17 +225,18 @@ func (c *conn) authenticate(ctx context.Context, token, reqID string) bool {
 func (c *conn) syncReq(ctx context.Context, env protocol.Envelope) {
 	var req protocol.SyncRequest
 	if err := decoder(env.Data)(&req); err != nil {
-		c.mu.Lock()
-		c.releaseLocked(nil, nil)
-		c.mu.Unlock()
-		c.replyError(env.ID, err)
+		c.answerSync(env.ID, errorFrame(env.ID, err), err, nil, nil)
 		return
 	}
 	if len(req.Cursors) > chat.MaxSyncConversations {
-		c.mu.Lock()
-		c.releaseLocked(nil, nil)
-		c.mu.Unlock()
-		c.replyError(env.ID, apperr.Invalidf("at most %d conversations per chat:sync", chat.MaxSyncConversations))
+		err := apperr.Invalidf("at most %d conversations per chat:sync", chat.MaxSyncConversations)
+		c.answerSync(env.ID, errorFrame(env.ID, err), err, nil, nil)
+		return
+	}
+	// Refused as a whole before anything is replayed, rather than failing
+	// halfway through the conversations.
+	if err := c.srv.chat.CheckSync(ctx, c.id, req.Cursors); err != nil {
+		c.answerSync(env.ID, errorFrame(env.ID, err), err, nil, nil)
 		return
 	}
 	convs := make([]string, 0, len(req.Cursors))
@@ -253,7 +254,7 @@ func (c *conn) syncReq(ctx context.Context, env protocol.Envelope) {
 	st.suppressed = slices.DeleteFunc(st.suppressed, func(s string) bool { return contains(convs, s) })
 	c.mu.Unlock()
 
-	reply := protocol.SyncReply{Seqs: make(map[string]int64, len(convs))}
+	reply := protocol.SyncReply{Seqs: make(map[string]int64, len(convs)), Truncated: []string{}}
 	var failed error
 	for _, conv := range convs {
 		seq := req.Cursors[conv]
@@ -300,14 +301,30 @@ func (c *conn) syncReq(ctx context.Context, env protocol.Envelope) {
 			reply.Truncated = append(reply.Truncated, conv)
 		}
 	}
-	c.mu.Lock()
-	c.releaseLocked(reply.Seqs, reply.Truncated)
-	c.mu.Unlock()
 	if failed != nil {
-		c.replyError(env.ID, failed)
+		c.answerSync(env.ID, errorFrame(env.ID, failed), failed, reply.Seqs, reply.Truncated)
 		return
 	}
-	c.reply(env.Event, env.ID, reply)
+	data, err := json.Marshal(reply)
+	if err != nil {
+		err = apperr.Wrap("ws.sync", err)
+		c.answerSync(env.ID, errorFrame(env.ID, err), err, reply.Seqs, reply.Truncated)
+		return
+	}
+	c.answerSync(env.ID, eventFrame(env.Event, env.ID, data), nil, reply.Seqs, reply.Truncated)
+}
+
+// answerSync queues the answer to a chat:sync, then the live events held
+// while it replayed: the reply comes before them, as docs/protocol.md
+// promises.
+func (c *conn) answerSync(id string, frame []byte, err error, seqs map[string]int64, truncated []string) {
+	if err != nil && apperr.KindOf(err) == apperr.Internal {
+		c.srv.log.Error("ws: request failed", "user", c.id.UserID, "err", err)
+	}
+	c.mu.Lock()
+	c.enqueueLocked(frame)
+	c.releaseLocked(seqs, truncated)
+	c.mu.Unlock()
 }
 
 func iceServers(f func(auth.Identity) []protocol.ICEServer, id auth.Identity) []protocol.ICEServer {

@@ -1,0 +1,178 @@
+package ws_test
+
+import (
+	"encoding/json"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	gws "github.com/gobwas/ws"
+
+	"github.com/parley-chat/parley/client"
+	"github.com/parley-chat/parley/internal/apperr"
+	"github.com/parley-chat/parley/internal/chat"
+	"github.com/parley-chat/parley/internal/transport/ws"
+	"github.com/parley-chat/parley/protocol"
+)
+
+// Tests of what docs/protocol.md promises a client written from it alone.
+
+// TestConversationListHasMembersAndReads: chat:conversations lists members
+// and reads of small conversations, as chat:create's reply does.
+func TestConversationListHasMembersAndReads(t *testing.T) {
+	tr := newTrio(t, ws.Config{}, chat.Config{})
+	ctx := ctxT(t)
+	if _, err := tr.alice.Send(ctx, protocol.SendRequest{ConversationID: tr.conv.ID, Text: "hi"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tr.bob.MarkRead(ctx, tr.conv.ID, 1); err != nil {
+		t.Fatal(err)
+	}
+	list, err := tr.carol.Conversations(ctx)
+	if err != nil || len(list) != 1 {
+		t.Fatalf("conversations %+v, %v", list, err)
+	}
+	cv := list[0]
+	for _, c := range []*client.Conn{tr.alice, tr.bob, tr.carol} {
+		if !slices.Contains(cv.Members, c.Connected().User.ID) {
+			t.Fatalf("members %v lack %s", cv.Members, c.Connected().User.Name)
+		}
+	}
+	if cv.Reads == nil || cv.Reads[tr.bob.Connected().User.ID] != 1 {
+		t.Fatalf("reads %v", cv.Reads)
+	}
+}
+
+// TestEmptyFieldsArePresent: unread 0 and an empty truncated list are
+// sent, not left out.
+func TestEmptyFieldsArePresent(t *testing.T) {
+	tr := newTrio(t, ws.Config{}, chat.Config{})
+	ctx := ctxT(t)
+	var read, sync json.RawMessage
+	if err := tr.bob.Request(ctx, protocol.EvMarkRead, protocol.ReadRequest{ConversationID: tr.conv.ID}, &read); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(read), `"unread":0`) {
+		t.Fatalf("chat:read reply %s lacks unread", read)
+	}
+	if err := tr.bob.Request(ctx, protocol.EvSync, protocol.SyncRequest{Cursors: map[string]int64{tr.conv.ID: 0}}, &sync); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(sync), `"truncated":[]`) {
+		t.Fatalf("chat:sync reply %s lacks truncated", sync)
+	}
+}
+
+// TestTypingNotEchoed: the typer's own connections do not hear their
+// chat:typing; the others do.
+func TestTypingNotEchoed(t *testing.T) {
+	tr := newTrio(t, ws.Config{}, chat.Config{})
+	ctx := ctxT(t)
+	if err := tr.alice.Typing(ctx, tr.conv.ID, true); err != nil {
+		t.Fatal(err)
+	}
+	next(t, tr.bob, protocol.EvTyping, 3*time.Second)
+	// Events of one conversation arrive in order: alice's chat:typing, had
+	// it been sent to her, would come before her chat:message.
+	if _, err := tr.alice.Send(ctx, protocol.SendRequest{ConversationID: tr.conv.ID, Text: "done"}); err != nil {
+		t.Fatal(err)
+	}
+	for ev := range tr.alice.Events() {
+		if ev.Event == protocol.EvTyping {
+			t.Fatalf("alice heard her own typing: %s", ev.Data)
+		}
+		if ev.Event == protocol.EvMessage {
+			break
+		}
+	}
+}
+
+// TestSyncOfLeftConversationRefusedUpFront: a chat:sync naming a
+// conversation the user left replays nothing and names it in the error.
+func TestSyncOfLeftConversationRefusedUpFront(t *testing.T) {
+	s := newStack(t, ws.Config{}, chat.Config{})
+	alice, bob := s.dial("alice", nil), s.dial("bob", nil)
+	ctx := ctxT(t)
+	var convs []protocol.Conversation
+	for _, name := range []string{"one", "two", "three"} {
+		cv := s.group(alice, name, "bob")
+		if _, err := bob.Send(ctx, protocol.SendRequest{ConversationID: cv.ID, Text: "hi " + name}); err != nil {
+			t.Fatal(err)
+		}
+		convs = append(convs, cv)
+	}
+	// Leave the one sorting last, so that a server replaying in order
+	// would have replayed the others first.
+	slices.SortFunc(convs, func(a, b protocol.Conversation) int { return strings.Compare(a.ID, b.ID) })
+	left := convs[len(convs)-1].ID
+	if err := alice.Leave(ctx, left); err != nil {
+		t.Fatal(err)
+	}
+	again := s.dial("alice", nil)
+	cursors := map[string]int64{}
+	for _, cv := range convs {
+		cursors[cv.ID] = 0
+	}
+	_, _, err := again.Sync(ctx, cursors)
+	e := asError(t, err, apperr.CodeNotMember)
+	if !strings.Contains(e.Message, left) {
+		t.Fatalf("error %q does not name %s", e.Message, left)
+	}
+	// Events are dispatched in order on the read goroutine: a message
+	// replayed before the error would be in the cursors by now.
+	if cur := again.Cursors(); len(cur) != 0 {
+		t.Fatalf("replayed before failing: %v", cur)
+	}
+}
+
+// TestAuthFrameAnsweredWithItsID: chat:connected answers an auth frame
+// with the frame's id, like any reply.
+func TestAuthFrameAnsweredWithItsID(t *testing.T) {
+	s := newStack(t, ws.Config{}, chat.Config{})
+	nc, r := rawDial(t, s.url, nil)
+	defer nc.Close()
+	b, _ := json.Marshal(protocol.Envelope{Event: protocol.EvAuth, ID: "sign-in-7", Data: json.RawMessage(`{"token":"` + s.token("alice") + `"}`)})
+	if err := gws.WriteFrame(nc, gws.MaskFrame(gws.NewTextFrame(b))); err != nil {
+		t.Fatal(err)
+	}
+	env := readEnvelope(t, r)
+	if env.Event != protocol.EvConnected || env.ID != "sign-in-7" {
+		t.Fatalf("got %s id %q", env.Event, env.ID)
+	}
+}
+
+// TestResumeHoldsEveryEventUntilSyncReply: with ?resume=1 nothing, not even
+// presence, comes between connecting and the first chat:sync's reply.
+func TestResumeHoldsEveryEventUntilSyncReply(t *testing.T) {
+	tr := newTrio(t, ws.Config{}, chat.Config{})
+	ctx := ctxT(t)
+	// The sync is written by hand: a reply to an id the client did not
+	// send reaches OnEvent in order with the events around it.
+	order := make(chan protocol.Envelope, 64)
+	again := tr.s.dial("alice", &client.Options{Resume: true, OnEvent: func(env protocol.Envelope) { order <- env }})
+	userTopic := chat.UserTopic(tr.alice.Connected().User.ID)
+	eventually(t, 5*time.Second, "alice's second connection registered", func() bool { return tr.s.srv.TopicConns(userTopic) == 2 })
+	// Carol's status reaches alice's new connection before alice syncs.
+	if _, err := tr.carol.SetStatus(ctx, protocol.StatusAway); err != nil {
+		t.Fatal(err)
+	}
+	if err := again.WriteText([]byte(`{"event":"chat:sync","id":"s1","data":{"cursors":{"` + tr.conv.ID + `":0}}}`)); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for {
+		select {
+		case env := <-order:
+			got = append(got, env.Event+" "+env.ID)
+			switch {
+			case env.Event == protocol.EvUserStatus && !slices.Contains(got, protocol.EvSync+" s1"):
+				t.Fatalf("chat:user_status before the sync reply: %v", got)
+			case env.Event == protocol.EvUserStatus:
+				return
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("no sync reply and status; got %v", got)
+		}
+	}
+}
