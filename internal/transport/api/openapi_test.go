@@ -14,6 +14,7 @@ import (
 	"github.com/parley-chat/parley/internal/apperr"
 	"github.com/parley-chat/parley/internal/transport/api"
 	"github.com/parley-chat/parley/protocol"
+	"github.com/parley-chat/parley/protocol/wiretest"
 )
 
 func loadSpec(t *testing.T, b []byte) *openapi3.T {
@@ -132,5 +133,21 @@ func TestOpenAPIMessageTypes(t *testing.T) {
 		if !slices.Contains(typ.Enum, any(want)) {
 			t.Errorf("message type %q is not documented", want)
 		}
+	}
+}
+
+// TestProtocolServed: the WebSocket protocol's document is served beside
+// this one, byte for byte the embedded copy, and compiles.
+func TestProtocolServed(t *testing.T) {
+	e := newEnv(t, api.Config{})
+	r := e.as("").do("GET", "/protocol.json", nil)
+	if r.status != 200 || !strings.HasPrefix(r.header.Get("Content-Type"), "application/json") {
+		t.Fatalf("status %d, %v", r.status, r.header)
+	}
+	if !bytes.Equal(r.body, protocol.JSONSchema) {
+		t.Fatal("served protocol.json differs from protocol.JSONSchema")
+	}
+	if _, err := wiretest.Load(r.body); err != nil {
+		t.Fatal(err)
 	}
 }
