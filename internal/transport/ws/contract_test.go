@@ -2,6 +2,8 @@ package ws_test
 
 import (
 	"encoding/json"
+	"io"
+	"log/slog"
 	"slices"
 	"strings"
 	"testing"
@@ -11,7 +13,9 @@ import (
 
 	"github.com/parley-chat/parley/client"
 	"github.com/parley-chat/parley/internal/apperr"
+	"github.com/parley-chat/parley/internal/calls"
 	"github.com/parley-chat/parley/internal/chat"
+	"github.com/parley-chat/parley/internal/inbox"
 	"github.com/parley-chat/parley/internal/transport/ws"
 	"github.com/parley-chat/parley/protocol"
 )
@@ -175,4 +179,124 @@ func TestResumeHoldsEveryEventUntilSyncReply(t *testing.T) {
 			t.Fatalf("no sync reply and status; got %v", got)
 		}
 	}
+}
+
+// TestTourOfTheRest runs the requests and events the other tests do not,
+// so that the tap (protocol/wiretest) checks their shapes against
+// docs/protocol.json too.
+func TestTourOfTheRest(t *testing.T) {
+	s := newStack(t, ws.Config{}, chat.Config{})
+	cs := calls.New(s.chat, s.bus, calls.Config{ReconnectGrace: 5 * time.Second}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	t.Cleanup(cs.Close)
+	s.srv.SetCalls(cs)
+	ctx := ctxT(t)
+	const within = 5 * time.Second
+	alice, bob, carol := s.dial("alice", nil), s.dial("bob", nil), s.dial("carol", nil)
+
+	// Conversations: join, member_joined, history, presence.
+	g := s.group(alice, "tour", "bob")
+	if _, err := carol.Join(ctx, g.ID); err != nil {
+		t.Fatal(err)
+	}
+	next(t, alice, protocol.EvMemberJoined, within)
+	if _, err := alice.Send(ctx, protocol.SendRequest{ConversationID: g.ID, Text: "hi"}); err != nil {
+		t.Fatal(err)
+	}
+	if h, err := alice.History(ctx, protocol.HistoryRequest{ConversationID: g.ID}); err != nil || len(h.Messages) != 1 {
+		t.Fatalf("history %+v %v", h, err)
+	}
+	if _, err := alice.Presence(ctx, bob.Connected().User.ID, carol.Connected().User.ID); err != nil {
+		t.Fatal(err)
+	}
+
+	// Calls: declined, cancelled, busy, relayed negotiation, rejoin, end.
+	direct := func(a *client.Conn, with string) string {
+		cv, err := a.Create(ctx, protocol.CreateConversationRequest{Kind: protocol.KindDirect, Members: []string{with}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cv.ID
+	}
+	invite := func(a *client.Conn, conv string) protocol.Call {
+		var c protocol.Call
+		if err := a.Request(ctx, protocol.EvCallInvite, protocol.CallInvite{ConversationID: conv, Media: "audio"}, &c); err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	ab, cb := direct(alice, "bob"), direct(carol, "bob")
+	c := invite(alice, ab)
+	next(t, bob, protocol.EvCallIncoming, within)
+	if err := bob.Request(ctx, protocol.EvCallReject, protocol.CallRef{CallID: c.ID}, nil); err != nil {
+		t.Fatal(err)
+	}
+	next(t, alice, protocol.EvCallEnded, within)
+	c = invite(alice, ab)
+	next(t, bob, protocol.EvCallIncoming, within)
+	if err := alice.Request(ctx, protocol.EvCallCancel, protocol.CallRef{CallID: c.ID}, nil); err != nil {
+		t.Fatal(err)
+	}
+	next(t, bob, protocol.EvCallEnded, within)
+	c = invite(alice, ab)
+	next(t, bob, protocol.EvCallIncoming, within)
+	if err := bob.Request(ctx, protocol.EvCallAccept, protocol.CallRef{CallID: c.ID}, nil); err != nil {
+		t.Fatal(err)
+	}
+	next(t, alice, protocol.EvCallAccepted, within)
+	if busy := invite(carol, cb); busy.State != "ended" || busy.Reason != protocol.OutcomeBusy {
+		t.Fatalf("call to someone in a call: %+v", busy)
+	}
+	next(t, carol, protocol.EvCallBusy, within)
+	if err := bob.Request(ctx, protocol.EvCallAnswer, protocol.CallSignal{CallID: c.ID, Description: json.RawMessage(`{"type":"answer","sdp":"v=0"}`)}, nil); err != nil {
+		t.Fatal(err)
+	}
+	next(t, alice, protocol.EvCallAnswer, within)
+	if err := alice.Request(ctx, protocol.EvCallICE, protocol.CallSignal{CallID: c.ID, Candidate: json.RawMessage(`{"candidate":"candidate:1 1 udp 1 127.0.0.1 9 typ host","sdpMid":"0"}`)}, nil); err != nil {
+		t.Fatal(err)
+	}
+	next(t, bob, protocol.EvCallICE, within)
+	bobAgain := s.dial("bob", nil)
+	if err := bobAgain.Request(ctx, protocol.EvCallRejoin, protocol.CallRef{CallID: c.ID}, nil); err != nil {
+		t.Fatal(err)
+	}
+	next(t, alice, protocol.EvCallRejoined, within)
+	if err := alice.Request(ctx, protocol.EvCallEnd, protocol.CallRef{CallID: c.ID}, nil); err != nil {
+		t.Fatal(err)
+	}
+	next(t, bobAgain, protocol.EvCallEnded, within)
+
+	// The inbox: a visitor, the staff, a settings change, a returning visitor.
+	in := inbox.New(s.store, s.auth, s.chat, inbox.Config{})
+	box, err := in.Ensure(ctx, s.acct.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sess, err := in.OpenSession(ctx, box.Address, protocol.SessionRequest{}, inbox.Client{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := s.dialToken(sess.Token, nil)
+	agent := s.dialToken(s.tokenFor(s.acct.ID, "ann", protocol.RoleAgent, time.Hour), nil)
+	cv, err := v.Inbox(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := v.Send(ctx, protocol.SendRequest{ConversationID: cv.ID, Text: "hello?"}); err != nil {
+		t.Fatal(err)
+	}
+	next(t, agent, protocol.EvMessage, within)
+	owner, err := s.auth.Token(ctx, s.tokenFor(s.acct.ID, "boss", protocol.RoleOwner, time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	welcome := "Hi there"
+	if _, err := in.UpdateSettings(ctx, owner, protocol.InboxSettingsPatch{Welcome: &welcome}); err != nil {
+		t.Fatal(err)
+	}
+	next(t, v, protocol.EvInboxUpdated, within)
+	next(t, agent, protocol.EvInboxSettings, within)
+	if _, err := in.OpenSession(ctx, box.Address, protocol.SessionRequest{Visitor: sess.Visitor, PageURL: "https://shop.example/cart"}, inbox.Client{IP: "192.0.2.1", UserAgent: "Mozilla/5.0"}); err != nil {
+		t.Fatal(err)
+	}
+	next(t, agent, protocol.EvInboxVisitor, within)
 }
