@@ -147,10 +147,11 @@ func (s *Session) once(ctx context.Context) error {
 	// The first request after a resume=1 dial must be the sync (an empty one
 	// releases what the server held for us).
 	sctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	var reply protocol.SyncReply
 	if since.IsZero() {
-		_, _, err = c.Sync(sctx, cursors)
+		_, reply, err = c.Sync(sctx, cursors)
 	} else {
-		_, _, err = c.SyncSince(sctx, cursors, since)
+		_, reply, err = c.SyncSince(sctx, cursors, since)
 	}
 	cancel()
 	if err != nil {
@@ -158,6 +159,9 @@ func (s *Session) once(ctx context.Context) error {
 		return err
 	}
 	s.mu.Lock()
+	for conv := range reply.Refused { // left elsewhere (or gone): nothing more to follow
+		delete(s.cursors, conv)
+	}
 	s.conn = c
 	s.connects++
 	s.mu.Unlock()

@@ -359,10 +359,14 @@ type SyncRequest struct {
 // SyncReply comes after the replayed chat:message events. Seqs holds, per
 // conversation, the last seq replayed; Truncated lists conversations with
 // more to fetch (call chat:sync again with the new cursor); it is empty,
-// not absent, when there are none.
+// not absent, when there are none. Refused names, with the error code
+// refusing each, the conversations of the request the user may not read
+// (left, never joined, unknown): nothing of them is replayed, the others
+// are ({} when none).
 type SyncReply struct {
-	Seqs      map[string]int64 `json:"seqs"`
-	Truncated []string         `json:"truncated"`
+	Seqs      map[string]int64  `json:"seqs"`
+	Truncated []string          `json:"truncated"`
+	Refused   map[string]string `json:"refused"`
 }
 
 type HistoryRequest struct {

@@ -2,10 +2,8 @@ package chat
 
 import (
 	"context"
-	"fmt"
 	"maps"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/parley-chat/parley/internal/apperr"
@@ -99,32 +97,23 @@ func (s *Service) Dispatch(ctx context.Context, id auth.Identity, event string, 
 	return nil, apperr.New(apperr.Invalid, apperr.CodeUnknownEvent, "unknown event %q", event)
 }
 
-// CheckSync refuses a chat:sync before anything is replayed when a cursor
-// is negative or names conversations the caller may not read (left, never
-// joined, unknown); the error names every such conversation, so a client
-// can drop them and sync the rest.
-func (s *Service) CheckSync(ctx context.Context, id auth.Identity, cursors map[string]int64) error {
-	convs := slices.Sorted(maps.Keys(cursors))
-	var refused []string
-	var first *apperr.Error
-	for _, conv := range convs {
+// SyncRefusals checks a chat:sync's cursors before anything is replayed.
+// A negative cursor fails the request; conversations the caller may not
+// read (left, never joined, unknown) are returned with the error code that
+// refuses them, for the reply to report while the others are replayed.
+func (s *Service) SyncRefusals(ctx context.Context, id auth.Identity, cursors map[string]int64) (map[string]string, error) {
+	refused := map[string]string{}
+	for _, conv := range slices.Sorted(maps.Keys(cursors)) {
 		if cursors[conv] < 0 {
-			return apperr.Invalidf("cursor for %q must not be negative", conv)
+			return nil, apperr.Invalidf("cursor for %q must not be negative", conv)
 		}
 		if _, err := s.access(ctx, id, conv); err != nil {
 			e := apperr.As(err)
 			if e.Kind == apperr.Internal || e.Code == apperr.CodeBadRequest {
-				return err
+				return nil, err
 			}
-			if first == nil {
-				first = e
-			}
-			refused = append(refused, fmt.Sprintf("%q (%s)", conv, e.Code))
+			refused[conv] = e.Code
 		}
 	}
-	if first == nil {
-		return nil
-	}
-	return apperr.New(first.Kind, first.Code, "chat:sync names conversations you cannot read: %s; nothing was replayed",
-		strings.Join(refused, ", "))
+	return refused, nil
 }

@@ -92,9 +92,10 @@ func TestTypingNotEchoed(t *testing.T) {
 	}
 }
 
-// TestSyncOfLeftConversationRefusedUpFront: a chat:sync naming a
-// conversation the user left replays nothing and names it in the error.
-func TestSyncOfLeftConversationRefusedUpFront(t *testing.T) {
+// TestSyncOfLeftConversationReported: a chat:sync naming a conversation
+// the user left replays the others and reports that one in refused,
+// instead of replaying part and then failing without saying which.
+func TestSyncOfLeftConversationReported(t *testing.T) {
 	s := newStack(t, ws.Config{}, chat.Config{})
 	alice, bob := s.dial("alice", nil), s.dial("bob", nil)
 	ctx := ctxT(t)
@@ -106,10 +107,10 @@ func TestSyncOfLeftConversationRefusedUpFront(t *testing.T) {
 		}
 		convs = append(convs, cv)
 	}
-	// Leave the one sorting last, so that a server replaying in order
-	// would have replayed the others first.
+	// Leave the one sorting in the middle: a server replaying in order
+	// meets it after replaying one conversation and before another.
 	slices.SortFunc(convs, func(a, b protocol.Conversation) int { return strings.Compare(a.ID, b.ID) })
-	left := convs[len(convs)-1].ID
+	left := convs[1].ID
 	if err := alice.Leave(ctx, left); err != nil {
 		t.Fatal(err)
 	}
@@ -118,15 +119,18 @@ func TestSyncOfLeftConversationRefusedUpFront(t *testing.T) {
 	for _, cv := range convs {
 		cursors[cv.ID] = 0
 	}
-	_, _, err := again.Sync(ctx, cursors)
-	e := asError(t, err, apperr.CodeNotMember)
-	if !strings.Contains(e.Message, left) {
-		t.Fatalf("error %q does not name %s", e.Message, left)
+	msgs, reply, err := again.Sync(ctx, cursors)
+	if err != nil {
+		t.Fatal(err)
 	}
-	// Events are dispatched in order on the read goroutine: a message
-	// replayed before the error would be in the cursors by now.
-	if cur := again.Cursors(); len(cur) != 0 {
-		t.Fatalf("replayed before failing: %v", cur)
+	if len(reply.Refused) != 1 || reply.Refused[left] != apperr.CodeNotMember {
+		t.Fatalf("refused %v, want %s: %s", reply.Refused, left, apperr.CodeNotMember)
+	}
+	if _, ok := reply.Seqs[left]; ok || len(reply.Seqs) != 2 || len(msgs) != 2 {
+		t.Fatalf("seqs %v, %d messages", reply.Seqs, len(msgs))
+	}
+	if cur := again.Cursors(); cur[left] != 0 || len(cur) != 2 {
+		t.Fatalf("cursors %v: the left conversation was replayed", cur)
 	}
 }
 

@@ -233,15 +233,18 @@ func (c *conn) syncReq(ctx context.Context, env protocol.Envelope) {
 		c.answerSync(env.ID, errorFrame(env.ID, err), err, nil, nil)
 		return
 	}
-	// Refused as a whole before anything is replayed, rather than failing
-	// halfway through the conversations.
-	if err := c.srv.chat.CheckSync(ctx, c.id, req.Cursors); err != nil {
+	// Checked before anything is replayed: conversations the user may not
+	// read are reported in the reply, not failed halfway through.
+	refused, err := c.srv.chat.SyncRefusals(ctx, c.id, req.Cursors)
+	if err != nil {
 		c.answerSync(env.ID, errorFrame(env.ID, err), err, nil, nil)
 		return
 	}
 	convs := make([]string, 0, len(req.Cursors))
 	for k := range req.Cursors {
-		convs = append(convs, k)
+		if _, no := refused[k]; !no {
+			convs = append(convs, k)
+		}
 	}
 	slices.Sort(convs)
 
@@ -254,7 +257,7 @@ func (c *conn) syncReq(ctx context.Context, env protocol.Envelope) {
 	st.suppressed = slices.DeleteFunc(st.suppressed, func(s string) bool { return contains(convs, s) })
 	c.mu.Unlock()
 
-	reply := protocol.SyncReply{Seqs: make(map[string]int64, len(convs)), Truncated: []string{}}
+	reply := protocol.SyncReply{Seqs: make(map[string]int64, len(convs)), Truncated: []string{}, Refused: refused}
 	var failed error
 	for _, conv := range convs {
 		seq := req.Cursors[conv]
