@@ -9,5 +9,10 @@ import _ "embed"
 // WebSocket tests check every frame the server sends against it
 // (protocol/wiretest).
 //
+// To change the wire: edit protocol.json (a new event under "events", a new
+// request under "requests", a field in its $defs type, a code in
+// $defs/Error's enum), copy it to docs/ (TestSchemaDocsCopy says so), and
+// say the same in docs/protocol.md.
+//
 //go:embed protocol.json
 var JSONSchema []byte
