@@ -113,7 +113,8 @@ func (c *Conn) Ping(ctx context.Context) (time.Time, error) {
 // missed messages as chat:message events, in order, before its reply; they
 // reach OnEvent/Events like any event, and Sync also returns them. A
 // conversation listed in reply.Truncated has more: call Sync again with
-// reply.Seqs.
+// reply.Seqs. Conversations in reply.Refused may no longer be read (left on
+// another device, or unknown): nothing of them is replayed; drop them.
 func (c *Conn) Sync(ctx context.Context, cursors map[string]int64) ([]protocol.Message, protocol.SyncReply, error) {
 	return c.sync(ctx, protocol.SyncRequest{Cursors: cursors})
 }

@@ -132,16 +132,28 @@ func (s *Session) run(ctx context.Context) {
 	}
 }
 
-// syncAll syncs until no conversation is truncated. A conversation the
-// user can no longer read (left, or gone with a restored backup) fails the
-// whole request; then each is synced alone and the refused ones are
-// dropped from the cursors, so that they do not stop the session from
-// resuming the others.
+// syncAll syncs until no conversation is truncated, and drops from the
+// cursors the conversations the user can no longer read (left, or gone with
+// a restored backup), so that they do not stop the session from resuming
+// the others. The server lists them in the reply's refused; a server that
+// refuses the whole request instead is asked about each conversation alone.
 func (s *Session) syncAll(ctx context.Context, c *Conn, req protocol.SyncRequest) error {
-	err := syncRounds(ctx, c, req)
-	if !refused(err) {
-		return err
+	gone, err := syncRounds(ctx, c, req)
+	if refused(err) {
+		gone, err = s.syncEach(ctx, c, req)
 	}
+	s.mu.Lock()
+	for _, conv := range gone {
+		delete(s.cursors, conv)
+		delete(s.curIDs, conv)
+	}
+	s.mu.Unlock()
+	return err
+}
+
+// syncEach syncs each conversation of req alone and returns the refused ones.
+func (s *Session) syncEach(ctx context.Context, c *Conn, req protocol.SyncRequest) ([]string, error) {
+	var gone []string
 	// From where the refused request left each one: a server may have
 	// replayed some conversations before refusing.
 	cur, ids := c.Cursors(), c.CursorIDs()
@@ -156,26 +168,29 @@ func (s *Session) syncAll(ctx context.Context, c *Conn, req protocol.SyncRequest
 				one.CursorIDs = map[string]string{conv: ids[conv]}
 			}
 		}
-		err := syncRounds(ctx, c, one)
+		refusedHere, err := syncRounds(ctx, c, one)
 		if refused(err) {
-			s.mu.Lock()
-			delete(s.cursors, conv)
-			delete(s.curIDs, conv)
-			s.mu.Unlock()
+			gone = append(gone, conv)
 		} else if err != nil {
-			return err
+			return gone, err
 		}
+		gone = append(gone, refusedHere...)
 	}
-	return nil
+	return gone, nil
 }
 
 // syncRounds calls chat:sync again for truncated conversations, from
-// where the previous round ended, until none is.
-func syncRounds(ctx context.Context, c *Conn, req protocol.SyncRequest) error {
+// where the previous round ended, until none is. It returns the
+// conversations the server refused (the reply's refused).
+func syncRounds(ctx context.Context, c *Conn, req protocol.SyncRequest) ([]string, error) {
+	var gone []string
 	for {
 		_, reply, err := c.SyncWith(ctx, req)
+		for conv := range reply.Refused {
+			gone = append(gone, conv)
+		}
 		if err != nil || len(reply.Truncated) == 0 {
-			return err
+			return gone, err
 		}
 		cur, ids := c.Cursors(), c.CursorIDs()
 		req = protocol.SyncRequest{Cursors: make(map[string]int64, len(reply.Truncated)), CursorIDs: map[string]string{}}

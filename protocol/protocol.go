@@ -100,7 +100,7 @@ const (
 	EvMessageEdited  = "chat:message_edited"  // Message
 	EvMessageDeleted = "chat:message_deleted" // Message (tombstone)
 	EvTyping         = "chat:typing"          // Typing
-	EvRead           = "chat:read"            // ReadState
+	EvRead           = "chat:read"            // ReadEvent
 	EvUserStatus     = "chat:user_status"     // Presence
 	EvMemberJoined   = "chat:member_joined"   // MemberEvent
 	EvMemberLeft     = "chat:member_left"     // MemberEvent
@@ -224,10 +224,12 @@ type Message struct {
 
 // Conversation as listed to a member.
 type Conversation struct {
-	ID      string   `json:"id"`
-	Kind    string   `json:"kind"`
-	Name    string   `json:"name,omitempty"`
-	Members []string `json:"members,omitempty"` // user ids (not listed for large groups)
+	ID   string `json:"id"`
+	Kind string `json:"kind"`
+	Name string `json:"name,omitempty"`
+	// Members are the members' user ids, listed (with Reads) for
+	// conversations of up to 50 members and absent for larger ones.
+	Members []string `json:"members,omitzero"`
 	// VisitorID is, for an inbox conversation, the visitor's user id.
 	VisitorID   string `json:"visitor_id,omitempty"`
 	MemberCount int    `json:"member_count"`
@@ -236,7 +238,7 @@ type Conversation struct {
 	Unread      int64  `json:"unread"`
 	// Reads is each member's read position (user id → seq), for
 	// conversations small enough to list members: the data behind read ticks.
-	Reads       map[string]int64 `json:"reads,omitempty"`
+	Reads       map[string]int64 `json:"reads,omitzero"`
 	LastMessage *Message         `json:"last_message,omitempty"`
 	CreatedAt   time.Time        `json:"created_at"`
 	UpdatedAt   time.Time        `json:"updated_at"`
@@ -316,12 +318,20 @@ type ReadRequest struct {
 	Seq            int64  `json:"seq"`
 }
 
-// ReadState is a member's read position ("read up to seq").
+// ReadState is the reply to chat:read: the caller's read position ("read
+// up to seq") and how many messages of others are still unread after it.
 type ReadState struct {
 	ConversationID string `json:"conversation_id"`
 	UserID         string `json:"user_id"`
 	Seq            int64  `json:"seq"`
-	Unread         int64  `json:"unread,omitempty"`
+	Unread         int64  `json:"unread"`
+}
+
+// ReadEvent is the data of chat:read events: a member's new read position.
+type ReadEvent struct {
+	ConversationID string `json:"conversation_id"`
+	UserID         string `json:"user_id"`
+	Seq            int64  `json:"seq"`
 }
 
 type StatusRequest struct {
@@ -364,14 +374,19 @@ type SyncRequest struct {
 // SyncReply comes after the replayed chat:message events and before the
 // live ones. Seqs holds, per conversation, the last seq replayed;
 // Truncated lists conversations with more to fetch (call chat:sync again
-// with the new cursor). Reset lists conversations whose cursor is not from
-// the server's history (its database was restored from a backup): nothing
-// was replayed for them, their Seqs entry is the conversation's newest
-// seq, and the client drops what it holds of them and reloads them.
+// with the new cursor); it is empty, not absent, when there are none.
+// Refused names, with the error code refusing each, the conversations of
+// the request the user may not read (left, never joined, unknown): nothing
+// of them is replayed, the others are ({} when none). Reset lists
+// conversations whose cursor is not from the server's history (its
+// database was restored from a backup): nothing was replayed for them,
+// their Seqs entry is the conversation's newest seq, and the client drops
+// what it holds of them and reloads them ([] when none).
 type SyncReply struct {
-	Seqs      map[string]int64 `json:"seqs"`
-	Truncated []string         `json:"truncated,omitempty"`
-	Reset     []string         `json:"reset"`
+	Seqs      map[string]int64  `json:"seqs"`
+	Truncated []string          `json:"truncated"`
+	Refused   map[string]string `json:"refused"`
+	Reset     []string          `json:"reset"`
 }
 
 type HistoryRequest struct {

@@ -16,7 +16,10 @@ type Event struct {
 	// topic) the event is for: call signalling goes to a single device of
 	// a user, through the user's topic.
 	Device string
-	Data   []byte
+	// SkipUser, when set, is a user whose connections do not get the event:
+	// someone typing is not told that they type.
+	SkipUser string
+	Data     []byte
 }
 
 // Handler receives events of a topic. It runs on the publisher's goroutine

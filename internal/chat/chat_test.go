@@ -27,7 +27,7 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 // world is a chat service on a real SQLite file with users in two accounts.
 type world struct {
-	t    *testing.T
+	t    testing.TB
 	st   store.Store
 	bus  *local.Bus
 	svc  *chat.Service
@@ -37,7 +37,7 @@ type world struct {
 	ids  map[string]auth.Identity
 }
 
-func newWorld(t *testing.T, cfg chat.Config) *world {
+func newWorld(t testing.TB, cfg chat.Config) *world {
 	t.Helper()
 	ctx := context.Background()
 	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "chat.db"), sqlite.Options{})

@@ -230,11 +230,29 @@ func (s *Service) ListConversations(ctx context.Context, id auth.Identity, befor
 	if err != nil {
 		return nil, apperr.Wrap("chat.ListConversations", err)
 	}
+	// Members and read positions of the small ones, as describe gives them,
+	// in one batch for the page rather than a query per conversation.
+	var small []string
+	for _, sm := range sums {
+		if sm.MemberCount <= listMembersMax {
+			small = append(small, sm.ID)
+		}
+	}
+	members, reads, err := s.st.ListMembersAndReads(ctx, small)
+	if err != nil {
+		return nil, apperr.Wrap("chat.ListConversations", err)
+	}
 	out := make([]protocol.Conversation, 0, len(sums))
 	for _, sm := range sums {
 		pc := protocol.Conversation{ID: sm.ID, Kind: sm.Kind, Name: sm.Name, MemberCount: sm.MemberCount,
 			LastSeq: sm.LastSeq, ReadSeq: sm.ReadSeq, Unread: sm.Unread, CreatedAt: sm.CreatedAt, UpdatedAt: sm.UpdatedAt,
 			VisitorID: visitorOf(sm.Conversation)}
+		if sm.MemberCount <= listMembersMax {
+			pc.Members, pc.Reads = members[sm.ID], reads[sm.ID]
+			if pc.Reads == nil {
+				pc.Reads = map[string]int64{}
+			}
+		}
 		if sm.LastMessage != nil {
 			lm, err := s.expand(ctx, id.AccountID, *sm.LastMessage)
 			if err != nil {

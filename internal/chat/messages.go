@@ -362,10 +362,8 @@ func (s *Service) MarkRead(ctx context.Context, id auth.Identity, r protocol.Rea
 	if err != nil {
 		return protocol.ReadState{}, apperr.Wrap("chat.MarkRead", err)
 	}
-	st := protocol.ReadState{ConversationID: c.ID, UserID: id.UserID, Seq: stored}
 	if stored == seq { // moved (or stayed): tell the others
-		s.publishConv(c, busEvent(protocol.EvRead, c.ID, st))
+		s.publishConv(c, busEvent(protocol.EvRead, c.ID, protocol.ReadEvent{ConversationID: c.ID, UserID: id.UserID, Seq: stored}))
 	}
-	st.Unread = unread
-	return st, nil
+	return protocol.ReadState{ConversationID: c.ID, UserID: id.UserID, Seq: stored, Unread: unread}, nil
 }

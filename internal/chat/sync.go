@@ -2,6 +2,8 @@ package chat
 
 import (
 	"context"
+	"maps"
+	"slices"
 	"time"
 
 	"github.com/parley-chat/parley/internal/apperr"
@@ -93,4 +95,25 @@ func (s *Service) Dispatch(ctx context.Context, id auth.Identity, event string, 
 		return s.OpenInbox(ctx, id)
 	}
 	return nil, apperr.New(apperr.Invalid, apperr.CodeUnknownEvent, "unknown event %q", event)
+}
+
+// SyncRefusals checks a chat:sync's cursors before anything is replayed.
+// A negative cursor fails the request; conversations the caller may not
+// read (left, never joined, unknown) are returned with the error code that
+// refuses them, for the reply to report while the others are replayed.
+func (s *Service) SyncRefusals(ctx context.Context, id auth.Identity, cursors map[string]int64) (map[string]string, error) {
+	refused := map[string]string{}
+	for _, conv := range slices.Sorted(maps.Keys(cursors)) {
+		if cursors[conv] < 0 {
+			return nil, apperr.Invalidf("cursor for %q must not be negative", conv)
+		}
+		if _, err := s.access(ctx, id, conv); err != nil {
+			e := apperr.As(err)
+			if e.Kind == apperr.Internal || e.Code == apperr.CodeBadRequest {
+				return nil, err
+			}
+			refused[conv] = e.Code
+		}
+	}
+	return refused, nil
 }

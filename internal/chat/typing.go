@@ -90,7 +90,9 @@ func (t *typingTracker) clear(c store.Conversation, userID string) {
 }
 
 func (t *typingTracker) announce(c store.Conversation, userID string, typing bool) {
-	t.s.publishConv(c, busEvent(protocol.EvTyping, c.ID, protocol.Typing{ConversationID: c.ID, SenderID: userID, IsTyping: typing}))
+	ev := busEvent(protocol.EvTyping, c.ID, protocol.Typing{ConversationID: c.ID, SenderID: userID, IsTyping: typing})
+	ev.SkipUser = userID
+	t.s.publishConv(c, ev)
 }
 
 func (t *typingTracker) stopAll() {

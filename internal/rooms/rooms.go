@@ -117,11 +117,19 @@ type room struct {
 
 type member struct {
 	id, user, conn string
+	name           string    // as the other participants see it
+	joined         time.Time // when admitted
 	publish        bool
 	room           *room
 	sess           MediaSession  // nil until the SFU admitted it (under s.mu)
 	ready          chan struct{} // closed when connect is done, admitted or not
 	gone           atomic.Bool   // left: drop what the SFU still says
+}
+
+// viewerParticipant is a channel's viewer as its broadcaster hears of it:
+// a participant without tracks (tracks is [], as everywhere on the wire).
+func (m *member) viewerParticipant() protocol.RoomParticipant {
+	return protocol.RoomParticipant{ID: m.id, UserID: m.user, Name: m.name, JoinedAt: m.joined, Tracks: []protocol.RoomTrack{}}
 }
 
 // New returns the rooms service over an SFU (media) and, if rec is not
@@ -430,7 +438,11 @@ func (s *Service) admitLocked(id auth.Identity, conn string, rm *room, publish b
 	if len(mine) >= s.cfg.MaxPerConnection {
 		return nil, apperr.New(apperr.Conflict, apperr.CodeConflict, "a connection may be in %d rooms at most", s.cfg.MaxPerConnection)
 	}
-	m := &member{id: ids.New("par"), user: id.UserID, conn: conn, publish: publish, room: rm, ready: make(chan struct{})}
+	name := id.DisplayName
+	if name == "" {
+		name = id.UserName
+	}
+	m := &member{id: ids.New("par"), user: id.UserID, name: name, joined: time.Now().UTC(), conn: conn, publish: publish, room: rm, ready: make(chan struct{})}
 	rm.members[m.id] = m
 	if mine == nil {
 		mine = map[string]*member{}
@@ -450,12 +462,8 @@ func (s *Service) admitLocked(id auth.Identity, conn string, rm *room, publish b
 func (s *Service) connect(id auth.Identity, m *member) (protocol.RoomJoined, error) {
 	defer close(m.ready)
 	rm := m.room
-	name := id.DisplayName
-	if name == "" {
-		name = id.UserName
-	}
 	sess, err := s.media.Join(rm.id, MediaParticipant{
-		ID: m.id, UserID: id.UserID, Name: name, CanPublish: m.publish,
+		ID: m.id, UserID: id.UserID, Name: m.name, CanPublish: m.publish,
 		Hidden: viewer(m),
 		OnSignal: func(sig protocol.RoomSignal) {
 			if m.gone.Load() {
@@ -493,7 +501,7 @@ func (s *Service) connect(id auth.Identity, m *member) (protocol.RoomJoined, err
 	out := protocol.RoomJoined{ParticipantID: m.id, Room: s.viewLocked(rm, staff(id))}
 	if viewer(m) { // a viewer sees the broadcaster only
 		out.Room.Participants = slices.DeleteFunc(out.Room.Participants, func(p protocol.RoomParticipant) bool { return p.ID != rm.publisher })
-		s.toBroadcaster(&o, m, protocol.EvRoomParticipantJoined, protocol.RoomParticipant{ID: m.id, UserID: m.user, Name: name, JoinedAt: time.Now().UTC()})
+		s.toBroadcaster(&o, m, protocol.EvRoomParticipantJoined, m.viewerParticipant())
 	}
 	if s.cfg.ICEServers != nil {
 		out.ICEServers = s.cfg.ICEServers(id)
@@ -550,7 +558,7 @@ func (s *Service) leaveLocked(o *outbox, m *member) {
 	s.forgetLocked(m)
 	delete(rm.members, m.id)
 	if viewer(m) && m.sess != nil { // the broadcaster heard of it
-		s.toBroadcaster(o, m, protocol.EvRoomParticipantLeft, protocol.RoomParticipant{ID: m.id, UserID: m.user})
+		s.toBroadcaster(o, m, protocol.EvRoomParticipantLeft, m.viewerParticipant())
 	}
 	if rm.publisher == m.id {
 		rm.publisher = ""

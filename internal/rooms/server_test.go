@@ -20,6 +20,7 @@ import (
 	"github.com/parley-chat/parley/internal/config"
 	"github.com/parley-chat/parley/internal/rooms"
 	"github.com/parley-chat/parley/protocol"
+	"github.com/parley-chat/parley/protocol/wiretest"
 )
 
 // server is a whole Parley node (app.New: REST, WebSocket, the SFU on a
@@ -142,7 +143,8 @@ func (s *server) dial(tok string) *client.Conn {
 	s.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	c, err := client.Dial(ctx, "ws"+strings.TrimPrefix(s.url, "http")+"/ws", tok, nil)
+	// Every frame the server sends is checked against docs/protocol.json.
+	c, err := client.Dial(ctx, "ws"+strings.TrimPrefix(s.url, "http")+"/ws", tok, &client.Options{NetDial: wiretest.Tap(s.t)})
 	if err != nil {
 		s.t.Fatal(err)
 	}

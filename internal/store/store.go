@@ -145,6 +145,10 @@ type ConversationStore interface {
 	// ListReadSeqs returns every stored read position of a conversation,
 	// by user id (members and agents who read an inbox alike).
 	ListReadSeqs(ctx context.Context, conversationID string) (map[string]int64, error)
+	// ListMembersAndReads is ListMembers and ListReadSeqs for several
+	// conversations at once, keyed by conversation id (absent: none), so a
+	// page of listed conversations costs the same queries however long it is.
+	ListMembersAndReads(ctx context.Context, conversationIDs []string) (map[string][]string, map[string]map[string]int64, error)
 	// UnreadCount counts messages with seq > after not sent by userID and not deleted.
 	UnreadCount(ctx context.Context, conversationID, userID string, after int64) (int64, error)
 }

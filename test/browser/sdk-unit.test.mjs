@@ -157,3 +157,26 @@ test("the loader preloads exactly the widget's modules", async () => {
   const listed = new Set([...loader.match(/var modules = \[([^\]]+)\]/)[1].matchAll(/'([^']+)'/g)].map((m) => m[1]));
   assert.deepEqual([...listed].sort(), [...seen].sort());
 });
+
+test("calls.start on a visitor's inbox placeholder calls the inbox it opens", async () => {
+  globalThis.MediaStream ??= class { getTracks() { return []; } getVideoTracks() { return []; } };
+  const { Calls, CallSession } = await import('../../web/sdk/call.js');
+  const { INBOX } = await import('../../web/sdk/client.js');
+  const getMedia = CallSession.prototype._getMedia;
+  CallSession.prototype._getMedia = async function () {};
+  try {
+    const invites = [];
+    const client = new EventTarget();
+    client.openInbox = async () => ({ id: 'cnv_inbox' });
+    client.request = async (event, data) => {
+      invites.push([event, data.conversation_id]);
+      return { id: 'call_1', conversation_id: data.conversation_id, state: 'ended', reason: 'missed' };
+    };
+    const calls = new Calls(client);
+    const s = await calls.start(INBOX, 'audio');
+    assert.deepEqual(invites, [['call:invite', 'cnv_inbox']]);
+    assert.equal(s.reason, 'missed');
+  } finally {
+    CallSession.prototype._getMedia = getMedia;
+  }
+});

@@ -27,6 +27,7 @@ import (
 
 	"github.com/parley-chat/parley/client"
 	"github.com/parley-chat/parley/protocol"
+	"github.com/parley-chat/parley/protocol/wiretest"
 )
 
 var parleyBin string
@@ -166,7 +167,8 @@ func dial(t *testing.T, s *server, tok string) *client.Conn {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	c, err := client.Dial(ctx, s.wsURL(), tok, &client.Options{OnFrame: func([]byte) {}})
+	// Every frame the server sends is checked against docs/protocol.json.
+	c, err := client.Dial(ctx, s.wsURL(), tok, &client.Options{OnFrame: func([]byte) {}, NetDial: wiretest.Tap(t)})
 	if err != nil {
 		t.Fatal(err)
 	}

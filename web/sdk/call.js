@@ -16,6 +16,7 @@
 // or too little bandwidth, within the operator's cap.
 
 import { ParleyError } from './errors.js';
+import { INBOX } from './client.js';
 
 const STATS_EVERY_MS = 1000;
 const DISCONNECTED_RESTART_MS = 3000; // "disconnected" this long: restart ICE
@@ -50,9 +51,12 @@ export class Calls extends EventTarget {
     }
   }
 
-  // start calls the other side of a conversation (audio or video).
+  // start calls the other side of a conversation (audio or video). A
+  // visitor's inbox placeholder (INBOX) is opened first: its id is the
+  // conversation to call.
   async start(conversationId, media = 'video') {
     if (this.current) throw new ParleyError('in_call', 'you are already in a call');
+    if (conversationId === INBOX) conversationId = (await this.client.openInbox()).id;
     const s = new CallSession(this, { direction: 'out', media, conversation_id: conversationId });
     this.current = s;
     try {

@@ -287,8 +287,8 @@ export class Client extends EventTarget {
     } catch (e) {
       if (!REFUSED.has(e.code)) throw e;
     }
-    // A conversation we may no longer read (left, or gone with a restored
-    // backup) fails the whole sync: sync each alone, forget the refused.
+    // A server that refuses the whole sync for a conversation we may no
+    // longer read (instead of listing it in refused): sync each alone.
     const reset = [];
     for (const c of loaded) {
       try {
@@ -317,6 +317,8 @@ export class Client extends EventTarget {
         c.forget();
         reset.push(c);
       }
+      // Left elsewhere, or gone with a restored backup: nothing more to follow.
+      for (const id of Object.keys(r.refused || {})) this.convs.get(id)?.forget();
       convs = (r.truncated || []).map((id) => this.convs.get(id)).filter(Boolean);
     }
     return reset;

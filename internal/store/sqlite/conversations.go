@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/parley-chat/parley/internal/store"
@@ -181,6 +182,58 @@ func (s *Store) ListReadSeqs(ctx context.Context, conversationID string) (map[st
 		out[u] = seq
 	}
 	return out, mapErr("list read seqs", rows.Err())
+}
+
+func (s *Store) ListMembersAndReads(ctx context.Context, conversationIDs []string) (map[string][]string, map[string]map[string]int64, error) {
+	members := make(map[string][]string, len(conversationIDs))
+	reads := make(map[string]map[string]int64, len(conversationIDs))
+	const batch = 500 // well under SQLite's limit of bound variables
+	for len(conversationIDs) > 0 {
+		ids := conversationIDs[:min(batch, len(conversationIDs))]
+		conversationIDs = conversationIDs[len(ids):]
+		in := strings.Repeat(",?", len(ids))[1:]
+		args := make([]any, len(ids))
+		for i, id := range ids {
+			args[i] = id
+		}
+		rows, err := s.rdb.QueryContext(ctx, `SELECT conversation_id, user_id FROM members WHERE conversation_id IN (`+in+`) ORDER BY conversation_id, user_id`, args...)
+		if err != nil {
+			return nil, nil, mapErr("list members", err)
+		}
+		for rows.Next() {
+			var conv, user string
+			if err := rows.Scan(&conv, &user); err != nil {
+				rows.Close()
+				return nil, nil, mapErr("list members", err)
+			}
+			members[conv] = append(members[conv], user)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, nil, mapErr("list members", err)
+		}
+		rows, err = s.rdb.QueryContext(ctx, `SELECT conversation_id, user_id, read_seq FROM reads WHERE conversation_id IN (`+in+`)`, args...)
+		if err != nil {
+			return nil, nil, mapErr("list read seqs", err)
+		}
+		for rows.Next() {
+			var conv, user string
+			var seq int64
+			if err := rows.Scan(&conv, &user, &seq); err != nil {
+				rows.Close()
+				return nil, nil, mapErr("list read seqs", err)
+			}
+			if reads[conv] == nil {
+				reads[conv] = map[string]int64{}
+			}
+			reads[conv][user] = seq
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, nil, mapErr("list read seqs", err)
+		}
+	}
+	return members, reads, nil
 }
 
 func (s *Store) UnreadCount(ctx context.Context, conversationID, userID string, after int64) (int64, error) {

@@ -16,6 +16,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"sort"
 	"sync"
@@ -1085,6 +1086,14 @@ func testReadSeq(t *testing.T, s store.Store) {
 	}
 	if none, err := s.ListReadSeqs(ctx, "cnv_none"); err != nil || len(none) != 0 {
 		t.Fatalf("ListReadSeqs of an unknown conversation = %v, %v", none, err)
+	}
+	members, reads, err := s.ListMembersAndReads(ctx, []string{f.conv.ID, "cnv_none"})
+	must(t, err)
+	if m := members[f.conv.ID]; len(m) != 2 || !slices.Contains(m, f.a.ID) || !slices.Contains(m, f.b.ID) || len(members["cnv_none"]) != 0 {
+		t.Fatalf("ListMembersAndReads members = %v", members)
+	}
+	if !maps.Equal(reads[f.conv.ID], all) || len(reads["cnv_none"]) != 0 {
+		t.Fatalf("ListMembersAndReads reads = %v, want %v", reads, all)
 	}
 }
 

@@ -200,6 +200,7 @@ var routes = []route{
 	{"POST", "/conversations/{id}/attachments", authenticated, (*API).upload},
 	{"GET", "/attachments/{id}", authenticated, (*API).download},
 	{"GET", "/openapi.json", public, (*API).serveOpenAPI},
+	{"GET", "/protocol.json", public, (*API).serveProtocol},
 
 	// The website inbox: widgets and visitor sessions (public, limited per IP) ...
 	{"GET", "/widget/{address}", public, (*API).widget},

@@ -116,6 +116,10 @@ func TestConversations(t *testing.T) {
 	if c := list.Conversations[0]; c.LastMessage == nil || c.LastMessage.Text != "hi olivia" || c.Unread != 1 {
 		t.Fatalf("first = %+v", c)
 	}
+	// Members and reads, as docs/protocol.md promises for up to 50 members.
+	if c := list.Conversations[0]; len(c.Members) != 2 || c.Reads == nil {
+		t.Fatalf("listed without members and reads: %+v", c)
+	}
 	// Paging by before.
 	var page protocol.ConversationsReply
 	olivia.mustJSON("GET", "/conversations?limit=1", nil, 200, &page)

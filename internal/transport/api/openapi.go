@@ -6,6 +6,7 @@ import (
 	"net/http"
 
 	"github.com/parley-chat/parley/internal/auth"
+	"github.com/parley-chat/parley/protocol"
 )
 
 // openAPISpec is the hand-written OpenAPI 3.0 document of this package's
@@ -34,10 +35,21 @@ func openAPIDocument(publicURL string) []byte {
 }
 
 func (a *API) serveOpenAPI(w http.ResponseWriter, r *http.Request, _ auth.Identity) error {
+	serveJSONDocument(w, a.openapi)
+	return nil
+}
+
+// serveProtocol serves the WebSocket protocol's JSON Schema document, the
+// one copy embedded in package protocol.
+func (a *API) serveProtocol(w http.ResponseWriter, r *http.Request, _ auth.Identity) error {
+	serveJSONDocument(w, protocol.JSONSchema)
+	return nil
+}
+
+func serveJSONDocument(w http.ResponseWriter, doc []byte) {
 	h := w.Header()
 	h.Set("Content-Type", "application/json; charset=utf-8")
 	h.Set("Cache-Control", "no-cache")
 	h.Set("X-Content-Type-Options", "nosniff")
-	_, _ = w.Write(a.openapi)
-	return nil
+	_, _ = w.Write(doc)
 }

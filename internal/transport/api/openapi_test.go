@@ -13,6 +13,8 @@ import (
 
 	"github.com/parley-chat/parley/internal/apperr"
 	"github.com/parley-chat/parley/internal/transport/api"
+	"github.com/parley-chat/parley/protocol"
+	"github.com/parley-chat/parley/protocol/wiretest"
 )
 
 func loadSpec(t *testing.T, b []byte) *openapi3.T {
@@ -119,5 +121,33 @@ func TestOpenAPIDocsCopy(t *testing.T) {
 	}
 	if !json.Valid(b) {
 		t.Fatal("not JSON")
+	}
+}
+
+// TestOpenAPIMessageTypes checks that the Message schema lists every
+// message type history can return, the server's call events included.
+func TestOpenAPIMessageTypes(t *testing.T) {
+	doc := loadSpec(t, api.OpenAPISpec)
+	typ := doc.Components.Schemas["Message"].Value.Properties["type"].Value
+	for _, want := range []string{protocol.TypeText, protocol.TypeImage, protocol.TypeVoice, protocol.TypeFile, protocol.TypeCall} {
+		if !slices.Contains(typ.Enum, any(want)) {
+			t.Errorf("message type %q is not documented", want)
+		}
+	}
+}
+
+// TestProtocolServed: the WebSocket protocol's document is served beside
+// this one, byte for byte the embedded copy, and compiles.
+func TestProtocolServed(t *testing.T) {
+	e := newEnv(t, api.Config{})
+	r := e.as("").do("GET", "/protocol.json", nil)
+	if r.status != 200 || !strings.HasPrefix(r.header.Get("Content-Type"), "application/json") {
+		t.Fatalf("status %d, %v", r.status, r.header)
+	}
+	if !bytes.Equal(r.body, protocol.JSONSchema) {
+		t.Fatal("served protocol.json differs from protocol.JSONSchema")
+	}
+	if _, err := wiretest.Load(r.body); err != nil {
+		t.Fatal(err)
 	}
 }

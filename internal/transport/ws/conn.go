@@ -475,7 +475,9 @@ func (c *conn) onTick(tick uint32) {
 // suppresses events of its conversation.
 func (c *conn) deliver(f []byte, ev *bus.Event) {
 	c.mu.Lock()
-	if st := c.sync; st != nil && ev.ConversationID != "" && c.interceptLocked(st, f, ev) {
+	// Under ?resume=1 every event waits for the first chat:sync's reply
+	// (presence and calls too); later syncs hold only their conversations.
+	if st := c.sync; st != nil && (ev.ConversationID != "" || st.holdAll) && c.interceptLocked(st, f, ev) {
 		c.mu.Unlock()
 		return
 	}

@@ -20,3 +20,14 @@ func (DiscardConn) Close() error                     { return nil }
 func (DiscardConn) SetWriteDeadline(time.Time) error { return nil }
 func (DiscardConn) SetReadDeadline(time.Time) error  { return nil }
 func (DiscardConn) SetDeadline(time.Time) error      { return nil }
+
+// TopicConns counts the connections subscribed to a bus topic (tests wait
+// for a new connection to be registered, which follows chat:connected).
+func (s *Server) TopicConns(topic string) int {
+	s.hub.mu.RLock()
+	defer s.hub.mu.RUnlock()
+	if t := s.hub.topics[topic]; t != nil {
+		return len(t.conns)
+	}
+	return 0
+}

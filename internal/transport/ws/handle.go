@@ -247,7 +247,7 @@ func (c *conn) authenticate(ctx context.Context, token, reqID string) bool {
 	if c.resume {
 		c.sync = &syncState{holdAll: true}
 	}
-	c.enqueueLocked(eventFrame(protocol.EvConnected, "", data))
+	c.enqueueLocked(eventFrame(protocol.EvConnected, reqID, data)) // reqID: an auth frame's, answered like any request
 	c.mu.Unlock()
 	s.expiry.add(c, id.ExpiresAt)
 	s.hub.register(c, topics)
@@ -264,29 +264,30 @@ func (c *conn) authenticate(ctx context.Context, token, reqID string) bool {
 func (c *conn) syncReq(ctx context.Context, env protocol.Envelope) {
 	var req protocol.SyncRequest
 	if err := decoder(env.Data)(&req); err != nil {
-		c.mu.Lock()
-		c.releaseLocked(nil, nil)
-		c.mu.Unlock()
-		c.replyError(env.ID, err)
+		c.answerSync(env.ID, errorFrame(env.ID, err), err, nil, nil)
 		return
 	}
 	if len(req.Cursors) > chat.MaxSyncConversations {
-		c.mu.Lock()
-		c.releaseLocked(nil, nil)
-		c.mu.Unlock()
-		c.replyError(env.ID, apperr.Invalidf("at most %d conversations per chat:sync", chat.MaxSyncConversations))
+		err := apperr.Invalidf("at most %d conversations per chat:sync", chat.MaxSyncConversations)
+		c.answerSync(env.ID, errorFrame(env.ID, err), err, nil, nil)
+		return
+	}
+	// Checked before anything is replayed: conversations the user may not
+	// read are reported in the reply, not failed halfway through.
+	refused, err := c.srv.chat.SyncRefusals(ctx, c.id, req.Cursors)
+	if err != nil {
+		c.answerSync(env.ID, errorFrame(env.ID, err), err, nil, nil)
 		return
 	}
 	if err := checkCursorIDs(req); err != nil {
-		c.mu.Lock()
-		c.releaseLocked(nil, nil)
-		c.mu.Unlock()
-		c.replyError(env.ID, err)
+		c.answerSync(env.ID, errorFrame(env.ID, err), err, nil, nil)
 		return
 	}
 	convs := make([]string, 0, len(req.Cursors))
 	for k := range req.Cursors {
-		convs = append(convs, k)
+		if _, no := refused[k]; !no {
+			convs = append(convs, k)
+		}
 	}
 	slices.Sort(convs)
 
@@ -299,7 +300,7 @@ func (c *conn) syncReq(ctx context.Context, env protocol.Envelope) {
 	st.suppressed = slices.DeleteFunc(st.suppressed, func(s string) bool { return contains(convs, s) })
 	c.mu.Unlock()
 
-	reply := protocol.SyncReply{Seqs: make(map[string]int64, len(convs)), Reset: []string{}}
+	reply := protocol.SyncReply{Seqs: make(map[string]int64, len(convs)), Truncated: []string{}, Refused: refused, Reset: []string{}}
 	var failed error
 	for _, conv := range convs {
 		seq := req.Cursors[conv]
@@ -355,22 +356,29 @@ func (c *conn) syncReq(ctx context.Context, env protocol.Envelope) {
 			reply.Truncated = append(reply.Truncated, conv)
 		}
 	}
-	// The reply goes before the held events: a client that resets a
-	// conversation on it keeps every live event that follows.
-	var f []byte
 	if failed != nil {
-		if apperr.KindOf(failed) == apperr.Internal {
-			c.srv.log.Error("ws: request failed", "user", c.id.UserID, "err", failed)
-		}
-		f = errorFrame(env.ID, failed)
-	} else if data, err := json.Marshal(reply); err != nil {
-		f = errorFrame(env.ID, apperr.Wrap("ws.sync", err))
-	} else {
-		f = eventFrame(env.Event, env.ID, data)
+		c.answerSync(env.ID, errorFrame(env.ID, failed), failed, reply.Seqs, reply.Truncated)
+		return
+	}
+	data, err := json.Marshal(reply)
+	if err != nil {
+		err = apperr.Wrap("ws.sync", err)
+		c.answerSync(env.ID, errorFrame(env.ID, err), err, reply.Seqs, reply.Truncated)
+		return
+	}
+	c.answerSync(env.ID, eventFrame(env.Event, env.ID, data), nil, reply.Seqs, reply.Truncated)
+}
+
+// answerSync queues the answer to a chat:sync, then the live events held
+// while it replayed: the reply comes before them, as docs/protocol.md
+// promises.
+func (c *conn) answerSync(id string, frame []byte, err error, seqs map[string]int64, truncated []string) {
+	if err != nil && apperr.KindOf(err) == apperr.Internal {
+		c.srv.log.Error("ws: request failed", "user", c.id.UserID, "err", err)
 	}
 	c.mu.Lock()
-	c.enqueueLocked(f)
-	c.releaseLocked(reply.Seqs, reply.Truncated)
+	c.enqueueLocked(frame)
+	c.releaseLocked(seqs, truncated)
 	c.mu.Unlock()
 }
 

@@ -177,7 +177,7 @@ func (h *hub) onEvent(name string, ev bus.Event) {
 	h.mu.RLock()
 	if t := h.topics[name]; t != nil {
 		for _, c := range t.conns {
-			if skip != nil && containsConn(skip, c) || ev.Device != "" && c.connID != ev.Device {
+			if skip != nil && containsConn(skip, c) || ev.Device != "" && c.connID != ev.Device || ev.SkipUser != "" && c.id.UserID == ev.SkipUser {
 				continue
 			}
 			c.deliver(f, &ev)

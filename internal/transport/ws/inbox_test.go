@@ -79,7 +79,7 @@ func TestRegeneratedAddressClosesItsVisitors(t *testing.T) {
 		t.Fatalf("inbox:settings = %s", ev.Data)
 	}
 	// Reconnecting with the old session is refused the same way.
-	_, err = client.Dial(ctxT(t), s.url, oldTok, nil)
+	_, err = client.Dial(ctxT(t), s.url, oldTok, tapped(t, nil))
 	if ce := asError(t, err, apperr.CodeAddressInvalid); ce.CloseCode != protocol.CloseAddressInvalid {
 		t.Fatalf("redial close code %d", ce.CloseCode)
 	}

@@ -23,6 +23,7 @@ import (
 	"github.com/parley-chat/parley/internal/store/sqlite"
 	"github.com/parley-chat/parley/internal/transport/ws"
 	"github.com/parley-chat/parley/protocol"
+	"github.com/parley-chat/parley/protocol/wiretest"
 )
 
 func TestMain(m *testing.M) {
@@ -108,6 +109,19 @@ func (s *stack) dial(user string, opt *client.Options) *client.Conn {
 
 func (s *stack) dialToken(tok string, opt *client.Options) *client.Conn {
 	s.t.Helper()
+	return s.dialWith(tok, tapped(s.t, opt))
+}
+
+// dialUnchecked is dial without checking the server's frames against
+// docs/protocol.json, for the extra readers of throughput tests whose
+// frames a checked connection of the same test already sees.
+func (s *stack) dialUnchecked(user string, opt *client.Options) *client.Conn {
+	s.t.Helper()
+	return s.dialWith(s.token(user), opt)
+}
+
+func (s *stack) dialWith(tok string, opt *client.Options) *client.Conn {
+	s.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	c, err := client.Dial(ctx, s.url, tok, opt)
@@ -127,6 +141,17 @@ func (s *stack) group(creator *client.Conn, name string, members ...string) prot
 		s.t.Fatalf("create group: %v", err)
 	}
 	return cv
+}
+
+// tapped returns a copy of opt (nil: the defaults) whose connection checks
+// every frame the server sends against docs/protocol.json.
+func tapped(t testing.TB, opt *client.Options) *client.Options {
+	var o client.Options
+	if opt != nil {
+		o = *opt
+	}
+	o.NetDial = wiretest.TapWith(t, o.NetDial)
+	return &o
 }
 
 func ctxT(t testing.TB) context.Context {

@@ -21,6 +21,7 @@ import (
 	"github.com/parley-chat/parley/internal/chat"
 	"github.com/parley-chat/parley/internal/transport/ws"
 	"github.com/parley-chat/parley/protocol"
+	"github.com/parley-chat/parley/protocol/wiretest"
 )
 
 func TestAuthMethods(t *testing.T) {
@@ -47,7 +48,7 @@ func TestAuthMethods(t *testing.T) {
 
 func TestSubprotocolIsEchoed(t *testing.T) {
 	s := newStack(t, ws.Config{}, chat.Config{})
-	d := gws.Dialer{Protocols: []string{protocol.Subprotocol, protocol.BearerSubprotocol + s.token("alice")}}
+	d := gws.Dialer{NetDial: wiretest.Tap(t), Protocols: []string{protocol.Subprotocol, protocol.BearerSubprotocol + s.token("alice")}}
 	nc, br, hs, err := d.Dial(ctxT(t), s.url)
 	if err != nil {
 		t.Fatal(err)
@@ -94,7 +95,7 @@ func TestAuthTimeout(t *testing.T) {
 
 func TestFirstFrameMustBeAuth(t *testing.T) {
 	s := newStack(t, ws.Config{}, chat.Config{})
-	_, err := client.Dial(ctxT(t), s.url, "", &client.Options{Auth: client.AuthFrame})
+	_, err := client.Dial(ctxT(t), s.url, "", tapped(t, &client.Options{Auth: client.AuthFrame}))
 	e := asError(t, err, apperr.CodeUnauthenticated)
 	if e.CloseCode != protocol.CloseUnauthorized {
 		t.Fatalf("close code %d", e.CloseCode)
@@ -104,7 +105,7 @@ func TestFirstFrameMustBeAuth(t *testing.T) {
 func TestBadAndExpiredTokens(t *testing.T) {
 	s := newStack(t, ws.Config{}, chat.Config{})
 	for _, m := range []client.AuthMethod{client.AuthHeader, client.AuthSubprotocol, client.AuthFrame} {
-		_, err := client.Dial(ctxT(t), s.url, "not-a-token", &client.Options{Auth: m})
+		_, err := client.Dial(ctxT(t), s.url, "not-a-token", tapped(t, &client.Options{Auth: m}))
 		if e := asError(t, err, apperr.CodeUnauthenticated); e.CloseCode != protocol.CloseUnauthorized {
 			t.Fatalf("auth %d: close code %d", m, e.CloseCode)
 		}
@@ -116,7 +117,7 @@ func TestBadAndExpiredTokens(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = client.Dial(ctxT(t), s.url, tok, nil)
+	_, err = client.Dial(ctxT(t), s.url, tok, tapped(t, nil))
 	if e := asError(t, err, apperr.CodeTokenExpired); e.CloseCode != protocol.CloseUnauthorized {
 		t.Fatalf("close code %d", e.CloseCode)
 	}
@@ -166,7 +167,7 @@ func TestConnsPerIP(t *testing.T) {
 	s := newStack(t, ws.Config{ConnsPerIP: 2}, chat.Config{})
 	s.dial("a", nil)
 	s.dial("b", nil)
-	_, err := client.Dial(ctxT(t), s.url, s.token("c"), nil)
+	_, err := client.Dial(ctxT(t), s.url, s.token("c"), tapped(t, nil))
 	if e := asError(t, err, apperr.CodeTooManyConns); e.CloseCode != protocol.CloseTooManyConns {
 		t.Fatalf("close code %d", e.CloseCode)
 	}
@@ -176,7 +177,7 @@ func TestConnsPerAccount(t *testing.T) {
 	s := newStack(t, ws.Config{ConnsPerAccount: 2}, chat.Config{})
 	a := s.dial("a", nil)
 	s.dial("b", nil)
-	_, err := client.Dial(ctxT(t), s.url, s.token("c"), nil)
+	_, err := client.Dial(ctxT(t), s.url, s.token("c"), tapped(t, nil))
 	if e := asError(t, err, apperr.CodeTooManyConns); e.CloseCode != protocol.CloseTooManyConns {
 		t.Fatalf("close code %d", e.CloseCode)
 	}
@@ -193,7 +194,7 @@ func TestConnsPerAccount(t *testing.T) {
 
 func TestOriginCheck(t *testing.T) {
 	s := newStack(t, ws.Config{AllowedOrigins: []string{"https://chat.example.com"}}, chat.Config{})
-	_, err := client.Dial(ctxT(t), s.url, s.token("a"), &client.Options{Header: http.Header{"Origin": {"https://evil.example"}}})
+	_, err := client.Dial(ctxT(t), s.url, s.token("a"), tapped(t, &client.Options{Header: http.Header{"Origin": {"https://evil.example"}}}))
 	if err == nil || !strings.Contains(err.Error(), "403") {
 		t.Fatalf("err = %v, want 403", err)
 	}
@@ -423,7 +424,7 @@ func TestShutdownGoingAway(t *testing.T) {
 	if s.srv.Conns() != 0 {
 		t.Fatalf("%d connections after shutdown", s.srv.Conns())
 	}
-	if _, err := client.Dial(ctx, s.url, s.token("d"), nil); err == nil || !strings.Contains(err.Error(), "503") {
+	if _, err := client.Dial(ctx, s.url, s.token("d"), tapped(t, nil)); err == nil || !strings.Contains(err.Error(), "503") {
 		t.Fatalf("dial after shutdown: %v", err)
 	}
 }
@@ -444,7 +445,7 @@ func rawReader(nc net.Conn, br *bufio.Reader) *rawR {
 
 func rawDial(t *testing.T, url string, h http.Header) (net.Conn, *rawR) {
 	t.Helper()
-	d := gws.Dialer{}
+	d := gws.Dialer{NetDial: wiretest.Tap(t)}
 	if h != nil {
 		d.Header = gws.HandshakeHeaderHTTP(h)
 	}
