@@ -183,7 +183,10 @@ export class Thread {
   render(initial = false) {
     if (!this.conv) return;
     const log = this.log;
-    const atBottom = initial || this.stick;
+    // The person may have scrolled up since the last scroll event: ask the
+    // log, so that a message arriving in between does not pull them down.
+    const atBottom = initial || (this.stick && this._nearBottom());
+    if (!atBottom) this.stick = false;
     // Away from the bottom, the message in view stays where it is whatever
     // is put above it (an older page) or below it (new messages).
     const anchor = atBottom ? null : this._anchor();
@@ -266,7 +269,7 @@ export class Thread {
     if (!conv || this.stick) {
       if (conv && this._seenSeq < conv.lastSeq) {
         this._seenSeq = conv.lastSeq;
-        this.onSeen();
+        queueMicrotask(() => this.onSeen()); // after this render: marking read changes the conversation
       }
       btn.hidden = true;
       return;
@@ -431,8 +434,12 @@ export class Thread {
     this.typingEl.hidden = false;
   }
 
+  _nearBottom() {
+    return this.log.scrollHeight - this.log.scrollTop - this.log.clientHeight < 40;
+  }
+
   _scrolled() {
-    this.stick = this.log.scrollHeight - this.log.scrollTop - this.log.clientHeight < 40;
+    this.stick = this._nearBottom();
     this._renderJump();
     this._maybeLoadOlder();
   }
@@ -693,8 +700,10 @@ export class Thread {
     if (durationMs < 500 || !blob.size) return this.notice('That recording was too short.', false);
     const ext = type.includes('ogg') ? 'ogg' : type.includes('mp4') ? 'm4a' : 'webm';
     const file = new File([blob], `voice-message.${ext}`, { type });
+    this.stick = true;
     this.conv.sendFile(file, { kind: 'voice', durationMs });
     this.render();
+    this.scrollToBottom();
   }
 
   // --- images ---
