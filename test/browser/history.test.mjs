@@ -9,6 +9,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { setup, teardown, collectErrors } from './lib/harness.mjs';
+import { audit } from './lib/a11y.mjs';
 import { W, C, openWidget, say, signInWithLink, consoleToken, openConversation, state, eventually } from './lib/ui.mjs';
 
 // Seeding sends thousands of messages from one user: lift the send budget.
@@ -217,6 +218,7 @@ test('the widget opens a long conversation at its newest message and scrolls bac
   const jump = page.locator('parley-chat .jump');
   await arrivesWhileScrolledUp(page, 'widget', () => seed(owner, convId, N + 1, N + 1), N + 1, jump);
   assert.equal(await unread(), 1, 'a message below the view is not read yet');
+  await audit(page, 'the widget scrolled up, with its "new messages" button', 'parley-chat');
   await jump.click();
   await eventually('the jump goes down to it', async () => {
     const v = await view(page, 'widget');
@@ -271,6 +273,7 @@ test('the console opens a long conversation at its newest message; unread counts
   await arrivesWhileScrolledUp(agent, 'console', () => seed(s.token, conv.id, N + 1, N + 1), N + 1, jump);
   await eventually('the list counts the message below the view', async () => /^1\s*unread$/.test((await item.locator('.unread').textContent().catch(() => '')) || ''));
   assert.equal((await parley.api('GET', `/conversations/${conv.id}`, { token: owner })).json.unread, 1);
+  await audit(agent, 'the console scrolled up, with its "new messages" button');
   await jump.click();
   await eventually('seen, nothing is unread', async () => (await item.locator('.unread').count()) === 0);
   await eventually('the server agrees', async () => !(await parley.api('GET', `/conversations/${conv.id}`, { token: owner })).json.unread);

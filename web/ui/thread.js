@@ -76,6 +76,7 @@ export class Thread {
     this.conv = conv;
     this.nodes.clear();
     this.list.replaceChildren();
+    this.log.removeAttribute('aria-busy');
     this._cancelMode();
     if (!conv) return;
     const on = (t, f) => {
@@ -83,7 +84,12 @@ export class Thread {
       this._unsub.push(() => conv.removeEventListener(t, f));
     };
     on('change', () => this.render());
-    on('loading', () => this.render());
+    on('loading', () => {
+      // Older messages put above are not news: a screen reader waits for
+      // the page instead of reading it out (the log is a live region).
+      this.log.setAttribute('aria-busy', 'true');
+      this.render();
+    });
     on('reset', () => {
       this.stick = true;
       this._seenSeq = 0;
@@ -181,7 +187,8 @@ export class Thread {
   }
 
   render(initial = false) {
-    if (!this.conv) return;
+    const conv = this.conv;
+    if (!conv) return;
     const log = this.log;
     // The person may have scrolled up since the last scroll event: ask the
     // log, so that a message arriving in between does not pull them down.
@@ -226,6 +233,7 @@ export class Thread {
       const moved = el ? anchorTop(el) - anchor.top : 0;
       if (moved) log.scrollTop += moved;
     }
+    if (!conv.loadingOlder && log.hasAttribute('aria-busy')) requestAnimationFrame(() => !this.conv?.loadingOlder && log.removeAttribute('aria-busy'));
     this._renderJump();
     this._maybeLoadOlder();
   }
