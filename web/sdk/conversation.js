@@ -74,9 +74,9 @@ export class Conversation extends EventTarget {
   // a cursor answers the newest messages, in seq order), and older pages
   // come on demand as the person scrolls back. hasMore tells whether older
   // messages remain on the server.
-  async loadLatest(limit = 50) {
+  async loadLatest(limit = 50, { early = false } = {}) {
     const gen = this._gen;
-    const r = await this.client.request('chat:history', { conversation_id: this.id, limit });
+    const r = await this.client.request('chat:history', { conversation_id: this.id, limit }, { early });
     if (gen !== this._gen) return 0; // reloaded meanwhile: that load answers
     // Messages held from before (live ones that came while the conversation
     // was not loaded) may lie below this page with a gap between: drop them,
@@ -118,8 +118,10 @@ export class Conversation extends EventTarget {
   // when the server says this conversation's cursor belongs to another
   // history, e.g. after a restore). Pages on their way are ignored. It fires
   // "reset" at once (a view scrolls back to the bottom) and "change" when
-  // the new page is in. Offline, the conversation stays unloaded: the next
-  // loadLatest (which the UIs call on every connection) loads it.
+  // the new page is in. It may be called while the client resumes (during
+  // chat:sync, before "connected"). Offline it rejects and the conversation
+  // stays unloaded: the next loadLatest (which the UIs call on every
+  // connection) loads it.
   reload(limit = 50) {
     this._gen++;
     this.byId.clear();
@@ -130,7 +132,7 @@ export class Conversation extends EventTarget {
     this.loadingOlder = false;
     this.fire('reset');
     this.changed();
-    return this.loadLatest(limit);
+    return this.loadLatest(limit, { early: true });
   }
 
   _dropBelow(seq) {
