@@ -389,6 +389,9 @@ type SyncReply struct {
 	Reset     []string          `json:"reset"`
 }
 
+// HistoryRequest asks for a page of a conversation: without a cursor its
+// newest page, with Before the newest page below that seq, with After the
+// oldest page above it. Messages come in seq order either way.
 type HistoryRequest struct {
 	ConversationID string `json:"conversation_id"`
 	Before         int64  `json:"before,omitempty"`
@@ -396,6 +399,8 @@ type HistoryRequest struct {
 	Limit          int    `json:"limit,omitempty"`
 }
 
+// HistoryReply is one page; HasMore tells whether more remain in the
+// direction of paging (older ones unless After was set).
 type HistoryReply struct {
 	Messages []Message `json:"messages"`
 	HasMore  bool      `json:"has_more"`

@@ -3,6 +3,7 @@ package chat
 import (
 	"context"
 	"errors"
+	"math"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -246,7 +247,11 @@ func (s *Service) Delete(ctx context.Context, id auth.Identity, r protocol.Delet
 	return out, nil
 }
 
-// History pages through a conversation: messages before or after a seq.
+// History pages through a conversation. Without a cursor it answers the
+// newest page (what a client shows on opening), with before the newest page
+// below that seq (paging back), with after the oldest page above it (paging
+// forward). Messages are in seq order either way; HasMore tells whether more
+// remain in the direction of paging: older ones unless after is set.
 func (s *Service) History(ctx context.Context, id auth.Identity, r protocol.HistoryRequest) (protocol.HistoryReply, error) {
 	c, err := s.access(ctx, id, r.ConversationID)
 	if err != nil {
@@ -261,13 +266,18 @@ func (s *Service) History(ctx context.Context, id auth.Identity, r protocol.Hist
 	if r.Before < 0 || r.After < 0 || (r.Before > 0 && r.After >= r.Before) {
 		return protocol.HistoryReply{}, apperr.Invalidf("before and after must be positive seqs with after < before")
 	}
-	ms, err := s.st.ListMessages(ctx, c.ID, r.Before, r.After, r.Limit+1)
+	backwards := r.After == 0
+	before := r.Before
+	if backwards && before == 0 {
+		before = math.MaxInt64 // no cursor: the newest page
+	}
+	ms, err := s.st.ListMessages(ctx, c.ID, before, r.After, r.Limit+1)
 	if err != nil {
 		return protocol.HistoryReply{}, apperr.Wrap("chat.History", err)
 	}
 	more := len(ms) > r.Limit
 	if more {
-		if r.Before > 0 && r.After == 0 {
+		if backwards {
 			ms = ms[1:] // newest-first paging: drop the oldest extra
 		} else {
 			ms = ms[:r.Limit]

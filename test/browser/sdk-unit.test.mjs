@@ -180,3 +180,78 @@ test("calls.start on a visitor's inbox placeholder calls the inbox it opens", as
     CallSession.prototype._getMedia = getMedia;
   }
 });
+
+// historyServer answers chat:history as docs/protocol.md says, over n
+// messages: no cursor is the newest page. hold() makes the next answers wait.
+function historyServer(n) {
+  const all = Array.from({ length: n }, (_, i) => msg(i + 1));
+  const srv = { calls: [], held: null };
+  srv.request = async (event, d) => {
+    assert.equal(event, 'chat:history');
+    srv.calls.push(d);
+    if (srv.held) await srv.held;
+    const limit = d.limit || 50;
+    let page;
+    if (d.after) page = all.filter((m) => m.seq > d.after && (!d.before || m.seq < d.before)).slice(0, limit + 1);
+    else page = all.filter((m) => !d.before || m.seq < d.before).slice(-(limit + 1));
+    const more = page.length > limit;
+    if (more) page = d.after ? page.slice(0, limit) : page.slice(1);
+    return { messages: page.map((m) => ({ ...m })), has_more: more };
+  };
+  srv.hold = () => {
+    let release;
+    srv.held = new Promise((r) => (release = r));
+    return () => { srv.held = null; release(); };
+  };
+  return srv;
+}
+
+const seqs = (c) => c.bySeq.map((m) => m.seq);
+const span = (a, b) => Array.from({ length: b - a + 1 }, (_, i) => a + i);
+
+test('a conversation opens at its newest page and pages back to the first message', async () => {
+  const srv = historyServer(2345);
+  const c = new Conversation({ ...fakeClient(), request: srv.request }, 'c1');
+  await c.loadLatest();
+  assert.deepEqual(seqs(c), span(2296, 2345));
+  assert.ok(c.loaded && c.hasMore);
+  // Calls while a page is on its way share it.
+  const [a, b] = [c.loadOlder(), c.loadOlder()];
+  assert.equal(a, b);
+  await a;
+  assert.deepEqual(seqs(c), span(2246, 2345));
+  while (c.hasMore) await c.loadOlder(100);
+  assert.deepEqual(seqs(c), span(1, 2345), 'every message once, in order');
+  assert.equal(await c.loadOlder(), 0);
+});
+
+test('messages held from before the first load are dropped when a gap lies between them and the newest page', async () => {
+  const srv = historyServer(300);
+  const c = new Conversation({ ...fakeClient(), request: srv.request }, 'c1');
+  c.apply(msg(120), { quiet: true }); // heard live, then the connection missed 121..250
+  c.apply(msg(300), { quiet: true });
+  await c.loadLatest();
+  assert.deepEqual(seqs(c), span(251, 300));
+  while (c.hasMore) await c.loadOlder();
+  assert.deepEqual(seqs(c), span(1, 300));
+});
+
+test('reload forgets what is held, ignores pages asked for before, and loads the newest page', async () => {
+  const srv = historyServer(500);
+  const c = new Conversation({ ...fakeClient(), request: srv.request }, 'c1');
+  await c.loadLatest();
+  const resets = [];
+  c.addEventListener('reset', () => resets.push(c.bySeq.length));
+  const release = srv.hold();
+  const older = c.loadOlder();
+  const reloaded = c.reload();
+  assert.deepEqual(resets, [0], 'reset fires with nothing held');
+  assert.ok(!c.loaded);
+  release();
+  assert.equal(await older, 0, 'the page asked for before the reload is ignored');
+  await reloaded;
+  assert.deepEqual(seqs(c), span(451, 500));
+  assert.ok(c.loaded && c.hasMore && !c.loadingOlder);
+  await c.loadOlder();
+  assert.deepEqual(seqs(c), span(401, 500));
+});

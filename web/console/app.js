@@ -455,7 +455,7 @@ export class App {
     const mine = m.sender_id === this.me.id;
     if (!mine) {
       const open = this.isOpen(conv.id);
-      if (open && document.visibilityState === 'visible') this.chat.readIfOpen();
+      if (open && document.visibilityState === 'visible' && this.chat.thread.atBottom) this.chat.readIfOpen();
       else conv.info.unread = (conv.info.unread || 0) + 1;
       // The visitor is the conversation's one member who is not on the team;
       // anyone else we do not know is a teammate who joined since we loaded the team.

@@ -25,6 +25,7 @@ export class ChatView {
       canDelete: () => app.isOwner,
       // Ticks: "read" here means the visitor read it, not a teammate.
       readUpTo: (conv) => conv.reads[app.visitorOf.get(conv.id)] || 0,
+      onSeen: () => this.readIfOpen(), // scrolled down to what came while reading further up
     });
 
     this.backBtn = h('button', { type: 'button', class: 'icon-btn back', 'aria-label': 'Back to the conversations', title: 'Back to the conversations', html: icons.back, onclick: () => app.back() });
@@ -153,10 +154,11 @@ export class ChatView {
     this._readTimer = setTimeout(() => this.readIfOpen(), 120);
   }
 
-  // readIfOpen marks the open conversation read when someone can see it.
+  // readIfOpen marks the open conversation read when someone can see it:
+  // not while the agent reads further up (new messages stay unread).
   readIfOpen() {
     const conv = this.conv;
-    if (!conv?.loaded || document.visibilityState !== 'visible' || !this.app.isOpen(conv.id)) return;
+    if (!conv?.loaded || document.visibilityState !== 'visible' || !this.app.isOpen(conv.id) || !this.thread.atBottom) return;
     conv.markRead();
     if (conv.myReadSeq() >= (conv.info.last_seq || conv.lastSeq) && conv.info.unread) {
       conv.info.unread = 0;

@@ -3,7 +3,9 @@
 // history page or a sync replay appears once), the ones still on their way
 // (by client_id), everyone's read positions and who is typing. Both the
 // widget and the console render from it. It fires "change" whenever what
-// it shows changed, and "message" for each new message from someone else.
+// it shows changed, "message" for each new message from someone else,
+// "loading" when a page of older messages is asked for and "reset" when
+// reload dropped everything held.
 
 const TYPING_REFRESH_MS = 3000; // re-announce while typing (the server forgets after 5 s)
 const TYPING_IDLE_MS = 4000; // stop after this long without a keystroke
@@ -21,6 +23,9 @@ export class Conversation extends EventTarget {
     this.typing = new Set();
     this.hasMore = true; // older messages may exist on the server
     this.loaded = false;
+    this.loadingOlder = false; // a page of older messages is on its way
+    this._older = null; // that page's promise
+    this._gen = 0; // bumped by reload: answers to requests made before are dropped
     this._typingSent = 0;
     this._typingTimer = null;
     this._readSentAt = 0; // when chat:read was last sent
@@ -68,9 +73,19 @@ export class Conversation extends EventTarget {
     return true;
   }
 
-  // History: the newest page, then older pages on demand.
-  async loadLatest(limit = 50) {
-    const r = await this.client.request('chat:history', { conversation_id: this.id, limit });
+  // History: a conversation opens at its newest page (chat:history without
+  // a cursor answers the newest messages, in seq order), and older pages
+  // come on demand as the person scrolls back. hasMore tells whether older
+  // messages remain on the server.
+  async loadLatest(limit = 50, { early = false } = {}) {
+    const gen = this._gen;
+    const r = await this.client.request('chat:history', { conversation_id: this.id, limit }, { early });
+    if (gen !== this._gen) return 0; // reloaded meanwhile: that load answers
+    // Messages held from before (live ones that came while the conversation
+    // was not loaded) may lie below this page with a gap between: drop them,
+    // paging back brings them again in order.
+    const first = r.messages[0]?.seq;
+    if (!this.loaded && first !== undefined && this.bySeq.length && this.bySeq[0].seq < first) this._dropBelow(first);
     for (const m of r.messages) this.apply(m, { quiet: true });
     this.hasMore = r.has_more;
     this.loaded = true;
@@ -78,13 +93,56 @@ export class Conversation extends EventTarget {
     return r.messages.length;
   }
 
-  async loadOlder(limit = 50) {
-    if (!this.hasMore || !this.bySeq.length) return 0;
-    const r = await this.client.request('chat:history', { conversation_id: this.id, before: this.bySeq[0].seq, limit });
-    for (const m of r.messages) this.apply(m, { quiet: true });
-    this.hasMore = r.has_more;
+  // loadOlder fetches the page before the oldest message held. Calls while
+  // one is on its way share it. It resolves with the number of messages.
+  loadOlder(limit = 50) {
+    if (!this.hasMore || !this.bySeq.length) return Promise.resolve(0);
+    if (this._older) return this._older;
+    const gen = this._gen;
+    this.loadingOlder = true;
+    this.fire('loading');
+    const p = this.client.request('chat:history', { conversation_id: this.id, before: this.bySeq[0].seq, limit }).then((r) => {
+      if (gen !== this._gen) return 0;
+      for (const m of r.messages) this.apply(m, { quiet: true });
+      this.hasMore = r.has_more;
+      return r.messages.length;
+    }).finally(() => {
+      if (this._older !== p) return;
+      this._older = null;
+      this.loadingOlder = false;
+      this.changed();
+    });
+    this._older = p;
+    return p;
+  }
+
+  // reload forgets every message held and loads the newest page again:
+  // for when what is held cannot be trusted any more (the client calls it
+  // when the server says this conversation's cursor belongs to another
+  // history, e.g. after a restore). Pages on their way are ignored. It fires
+  // "reset" at once (a view scrolls back to the bottom) and "change" when
+  // the new page is in. It may be called while the client resumes (during
+  // chat:sync, before "connected"). Offline it rejects and the conversation
+  // stays unloaded: the next loadLatest (which the UIs call on every
+  // connection) loads it.
+  reload(limit = 50) {
+    this._gen++;
+    this.byId.clear();
+    this.bySeq = [];
+    this.hasMore = true;
+    this.loaded = false;
+    this._older = null;
+    this.loadingOlder = false;
+    this.fire('reset');
     this.changed();
-    return r.messages.length;
+    return this.loadLatest(limit, { early: true });
+  }
+
+  _dropBelow(seq) {
+    const i = this.bySeq.findIndex((m) => m.seq >= seq);
+    const gone = i < 0 ? this.bySeq : this.bySeq.slice(0, i);
+    for (const m of gone) this.byId.delete(m.id);
+    this.bySeq = i < 0 ? [] : this.bySeq.slice(i);
   }
 
   // The highest seq another member has read (for the sender's ticks).
@@ -173,6 +231,9 @@ export class Conversation extends EventTarget {
   // them, when the server's history of the conversation is not the one
   // they came from (a restored backup); the client then loads it again.
   forget() {
+    this._gen++; // pages asked for before are ignored when they come
+    this._older = null;
+    this.loadingOlder = false;
     this.byId.clear();
     this.bySeq = [];
     this.hasMore = true;

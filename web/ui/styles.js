@@ -50,8 +50,14 @@ export const tokensCSS = `
 
 export const threadCSS = `
 .thread { position: relative; display: flex; flex-direction: column; min-height: 0; flex: 1; }
-.log { flex: 1; min-height: 0; overflow-y: auto; overscroll-behavior: contain; padding: 14px 14px 6px; scroll-behavior: auto; }
-.msgs { margin: 0; padding: 0; list-style: none; display: flex; flex-direction: column; gap: 2px; }
+.log-wrap { position: relative; flex: 1; min-height: 0; display: flex; flex-direction: column; }
+.log { flex: 1; min-height: 0; overflow-y: auto; overscroll-behavior: contain; padding: 14px 14px 6px; scroll-behavior: auto; overflow-anchor: none; /* the thread keeps the message in view itself */ }
+.jump { position: absolute; left: 50%; bottom: 10px; transform: translateX(-50%); z-index: 2; display: inline-flex; align-items: center; gap: 6px; padding: 7px 14px 7px 10px; border-radius: 999px; border: 1px solid var(--line); background: var(--surface-2); color: var(--fg); font: inherit; font-size: 12px; font-weight: 600; cursor: pointer; box-shadow: 0 8px 24px -10px rgba(15,23,42,.45); backdrop-filter: blur(12px); -webkit-backdrop-filter: blur(12px); white-space: nowrap; }
+.jump:hover { filter: brightness(1.04); }
+.jump.has-new { background: var(--accent); color: var(--accent-fg); border-color: transparent; }
+.jump .jump-icon { display: inline-flex; }
+.jump[hidden] { display: none; }
+.msgs { position: relative; margin: 0; padding: 0; list-style: none; display: flex; flex-direction: column; gap: 2px; }
 .log:focus-visible { outline-offset: -2px; }
 .day { align-self: center; margin: 10px 0 6px; padding: 3px 10px; border-radius: 999px; font-size: 12px; color: var(--muted); background: var(--surface-2); border: 1px solid var(--line); }
 .call-event { align-self: center; display: inline-flex; align-items: center; gap: 6px; margin: 8px 0; padding: 4px 12px; border-radius: 999px; font-size: 12px; color: var(--muted); background: var(--surface-2); border: 1px solid var(--line); }

@@ -3,6 +3,11 @@
 // delete, reply and copy by right-click, long-press or keyboard, images,
 // files and voice notes with upload progress, typing, and the composer with
 // the paperclip, drag-and-drop, paste and the voice recorder.
+//
+// A conversation opens at its newest message, at the bottom. Scrolling up
+// loads older pages (the message in view stays where it is as they are
+// put above it); a message arriving while the person reads further up does
+// not move the view but shows a "new messages" button that leads down.
 
 import { h, richText } from './dom.js';
 import { icons } from './icons.js';
@@ -12,18 +17,23 @@ import { Recorder, MAX_RECORDING_MS } from './recorder.js';
 const GROUP_MS = 5 * 60 * 1000;
 const LONG_PRESS_MS = 500;
 const IMAGE_TYPES = /^image\/(png|jpeg|gif|webp)$/;
+const ARROW_DOWN = icons.back.replace('M15 18l-6-6 6-6', 'M6 9l6 6 6-6').replace('width="20" height="20"', 'width="16" height="16"');
 
 export class Thread {
   // client: the SDK Client; names(userId) → display name; welcome: {name,
   // text} shown first; canDelete(m) → may the user delete m (their own
   // always); readUpTo(conv) → the seq our messages count as read up to
-  // (default: read by anyone else); label: the log's accessible name.
-  constructor({ client, names = () => '', welcome = null, canDelete = () => false, readUpTo = (c) => c.readByOthers(), label = 'Messages', placeholder = 'Write a message…' }) {
+  // (default: read by anyone else); label: the log's accessible name;
+  // onSeen() is called when the person scrolls down to the newest message
+  // (the UIs mark the conversation read then: see atBottom).
+  constructor({ client, names = () => '', welcome = null, canDelete = () => false, readUpTo = (c) => c.readByOthers(), label = 'Messages', placeholder = 'Write a message…', onSeen = () => {} }) {
     this.client = client;
     this.readUpTo = readUpTo;
     this.names = names;
     this.welcome = welcome;
     this.canDeleteOthers = canDelete;
+    this.onSeen = onSeen;
+    this._seenSeq = 0; // the newest seq shown while the log was at the bottom
     this.conv = null;
     this.nodes = new Map(); // item key → {el, sig}
     this.mode = null; // {kind: 'reply'|'edit', m}
@@ -33,6 +43,9 @@ export class Thread {
     // The log (a live region that scrolls) holds the list of messages.
     this.list = h('ol', { class: 'msgs' });
     this.log = h('div', { class: 'log', role: 'log', 'aria-label': label, tabindex: '0', onkeydown: (e) => this._logKey(e), onscroll: () => this._scrolled() }, this.list);
+    // Shown while the log is scrolled up: how many messages came since, and
+    // the way down to them.
+    this.jumpBtn = h('button', { type: 'button', class: 'jump', hidden: true, onclick: () => this.scrollToBottom(true) });
     this.typingEl = h('div', { class: 'typing-line', hidden: true, 'aria-live': 'polite' });
     this.noticeEl = h('div', { class: 'notice', role: 'status', hidden: true });
     this.contextEl = h('div', { class: 'context', hidden: true });
@@ -49,7 +62,7 @@ export class Thread {
       this.fileInput, this.attachBtn, this.textarea, Recorder.supported() ? this.micBtn : null, this.sendBtn);
     this.dropEl = h('div', { class: 'drop', hidden: true }, 'Drop files to send');
     this.el = h('div', { class: 'thread', ondragenter: (e) => this._drag(e), ondragover: (e) => this._drag(e), ondragleave: (e) => this._dragLeave(e), ondrop: (e) => this._drop(e) },
-      this.log, this.typingEl, this.noticeEl, this.contextEl, this.composer, this.dropEl);
+      h('div', { class: 'log-wrap' }, this.log, this.jumpBtn), this.typingEl, this.noticeEl, this.contextEl, this.composer, this.dropEl);
     this._onDoc = (e) => this.menu && !this.menu.contains(e.composedPath()[0]) && this._closeMenu(false);
     // Content that grows later (an image that loads, the typing line, a
     // phone's keyboard shrinking the view) keeps the newest message in view.
@@ -63,6 +76,7 @@ export class Thread {
     this.conv = conv;
     this.nodes.clear();
     this.list.replaceChildren();
+    this.log.removeAttribute('aria-busy');
     this._cancelMode();
     if (!conv) return;
     const on = (t, f) => {
@@ -70,7 +84,19 @@ export class Thread {
       this._unsub.push(() => conv.removeEventListener(t, f));
     };
     on('change', () => this.render());
+    on('loading', () => {
+      // Older messages put above are not news: a screen reader waits for
+      // the page instead of reading it out (the log is a live region).
+      this.log.setAttribute('aria-busy', 'true');
+      this.render();
+    });
+    on('reset', () => {
+      this.stick = true;
+      this._seenSeq = 0;
+    });
     on('typing', () => this._renderTyping());
+    this.stick = true;
+    this._seenSeq = 0;
     this.render(true);
     this._renderTyping();
   }
@@ -108,7 +134,10 @@ export class Thread {
     const conv = this.conv;
     const me = this.client.me?.id;
     const items = [];
-    if (conv.loaded && conv.hasMore) items.push({ key: 'more', sig: 'more', make: () => h('li', { class: 'more' }, 'Scroll up for earlier messages') });
+    if (conv.loaded && conv.hasMore) {
+      const text = conv.loadingOlder ? 'Loading earlier messages…' : 'Scroll up for earlier messages';
+      items.push({ key: 'more', sig: text, make: () => h('li', { class: 'more' }, text) });
+    }
     if (this.welcome?.text && (!conv.loaded || !conv.hasMore)) {
       const w = this.welcome;
       items.push({ key: 'welcome', sig: 'w' + w.name + w.text, make: () => h('li', { class: 'row first welcome' },
@@ -158,16 +187,20 @@ export class Thread {
   }
 
   render(initial = false) {
-    if (!this.conv) return;
+    const conv = this.conv;
+    if (!conv) return;
     const log = this.log;
-    const atBottom = initial || this.stick;
+    // The person may have scrolled up since the last scroll event: ask the
+    // log, so that a message arriving in between does not pull them down.
+    const atBottom = initial || (this.stick && this._nearBottom());
+    if (!atBottom) this.stick = false;
+    // Away from the bottom, the message in view stays where it is whatever
+    // is put above it (an older page) or below it (new messages).
+    const anchor = atBottom ? null : this._anchor();
     const list = this.list;
-    const firstBefore = list.querySelector('[data-key^="m"]')?.dataset.key;
-    const heightBefore = log.scrollHeight;
     const items = this._items();
     const keep = new Map();
     let prevEl = null;
-    let grewAtEnd = false;
     for (const it of items) {
       let n = this.nodes.get(it.key);
       if (!n || n.sig !== it.sig) {
@@ -179,7 +212,7 @@ export class Thread {
           const focused = n.el.contains(this.el.getRootNode().activeElement);
           n.el.replaceWith(el);
           if (focused) el.querySelector('.bubble')?.focus({ preventScroll: true });
-        } else grewAtEnd = true;
+        }
         n = { el, sig: it.sig };
       }
       it.update?.(n.el);
@@ -190,10 +223,91 @@ export class Thread {
     }
     for (const [k, n] of this.nodes) if (!keep.has(k)) n.el.remove();
     this.nodes = keep;
-    const firstAfter = list.querySelector('[data-key^="m"]')?.dataset.key;
-    if (atBottom) log.scrollTop = log.scrollHeight;
-    else if (firstBefore && firstAfter !== firstBefore) log.scrollTop += log.scrollHeight - heightBefore; // older page prepended
-    else if (grewAtEnd && items.at(-1)?.mine) log.scrollTop = log.scrollHeight;
+    if (atBottom) {
+      this.stick = true;
+      log.scrollTop = log.scrollHeight;
+    } else if (anchor) {
+      // By key: the row itself may have been made anew (its grouping
+      // changes when an older message from the same sender comes above).
+      const el = keep.get(anchor.key)?.el;
+      const moved = el ? anchorTop(el) - anchor.top : 0;
+      if (moved) log.scrollTop += moved;
+    }
+    if (!conv.loadingOlder && log.hasAttribute('aria-busy')) requestAnimationFrame(() => !this.conv?.loadingOlder && log.removeAttribute('aria-busy'));
+    this._renderJump();
+    this._maybeLoadOlder();
+  }
+
+  // atBottom: the newest message is in view (or the log follows it).
+  get atBottom() {
+    return this.stick;
+  }
+
+  // scrollToBottom brings the newest message into view and follows it.
+  scrollToBottom(focus = false) {
+    this.stick = true;
+    this.log.scrollTop = this.log.scrollHeight;
+    this._renderJump();
+    if (focus) this.focus();
+  }
+
+  // _anchor is the first message in view and where it is, found by
+  // bisection (rows are in document order, top to bottom). Not the "more"
+  // line or a day: those stay first as a page is put under them.
+  _anchor() {
+    const rows = this.list.children;
+    if (!rows.length) return null;
+    const top = this.log.getBoundingClientRect().top;
+    let lo = 0;
+    let hi = rows.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (rows[mid].getBoundingClientRect().bottom <= top) lo = mid + 1;
+      else hi = mid;
+    }
+    while (lo < rows.length - 1 && !isMessageKey(rows[lo].dataset.key)) lo++;
+    return { key: rows[lo].dataset.key, top: anchorTop(rows[lo]) };
+  }
+
+  // _renderJump counts what came since the person scrolled up, and shows
+  // the button down to it (also when far up with nothing new).
+  _renderJump() {
+    const conv = this.conv;
+    const btn = this.jumpBtn;
+    if (!conv || this.stick) {
+      if (conv && this._seenSeq < conv.lastSeq) {
+        this._seenSeq = conv.lastSeq;
+        queueMicrotask(() => this.onSeen()); // after this render: marking read changes the conversation
+      }
+      btn.hidden = true;
+      return;
+    }
+    const me = this.client.me?.id;
+    let n = 0;
+    for (let i = conv.bySeq.length - 1; i >= 0 && conv.bySeq[i].seq > this._seenSeq; i--) {
+      const m = conv.bySeq[i];
+      if (m.sender_id !== me && !m.deleted_at) n++;
+    }
+    const log = this.log;
+    const far = log.scrollHeight - log.scrollTop - log.clientHeight > log.clientHeight;
+    const text = n ? `${n} new message${n === 1 ? '' : 's'}` : 'Jump to the newest';
+    if (btn.dataset.text !== text) {
+      btn.dataset.text = text;
+      btn.replaceChildren(h('span', { class: 'jump-icon', html: ARROW_DOWN }), text);
+    }
+    btn.classList.toggle('has-new', n > 0);
+    btn.hidden = !n && !far;
+  }
+
+  // _maybeLoadOlder asks for the page before the oldest message held when
+  // the person comes within a screen of the top (or the messages held do
+  // not fill the log). A hidden log loads nothing.
+  _maybeLoadOlder() {
+    const conv = this.conv;
+    const log = this.log;
+    if (!conv?.loaded || !conv.hasMore || conv.loadingOlder || !this.client.connected || !log.clientHeight) return;
+    if (log.scrollTop > Math.max(200, log.clientHeight)) return;
+    conv.loadOlder().catch(() => {});
   }
 
   _row(it) {
@@ -328,12 +442,14 @@ export class Thread {
     this.typingEl.hidden = false;
   }
 
+  _nearBottom() {
+    return this.log.scrollHeight - this.log.scrollTop - this.log.clientHeight < 40;
+  }
+
   _scrolled() {
-    this.stick = this.log.scrollHeight - this.log.scrollTop - this.log.clientHeight < 40;
-    if (this.log.scrollTop < 60 && this.conv?.hasMore && this.conv.loaded && !this._loadingOlder && this.client.connected) {
-      this._loadingOlder = true;
-      this.conv.loadOlder().catch(() => {}).finally(() => (this._loadingOlder = false));
-    }
+    this.stick = this._nearBottom();
+    this._renderJump();
+    this._maybeLoadOlder();
   }
 
   // --- the message menu: right-click, long-press, or the keyboard ---
@@ -502,9 +618,10 @@ export class Thread {
       }
       return;
     }
+    this.stick = true; // what one sends is shown, wherever the log was
     this.conv.send(text, { replyTo: mode?.kind === 'reply' ? mode.m.id : undefined });
     this.render();
-    this.log.scrollTop = this.log.scrollHeight;
+    this.scrollToBottom();
   }
 
   sendFiles(files) {
@@ -513,8 +630,9 @@ export class Thread {
       const kind = IMAGE_TYPES.test(f.type) ? 'image' : 'file';
       this.conv.sendFile(f, { kind });
     }
+    this.stick = true;
     this.render();
-    this.log.scrollTop = this.log.scrollHeight;
+    this.scrollToBottom();
   }
 
   _picked() {
@@ -590,8 +708,10 @@ export class Thread {
     if (durationMs < 500 || !blob.size) return this.notice('That recording was too short.', false);
     const ext = type.includes('ogg') ? 'ogg' : type.includes('mp4') ? 'm4a' : 'webm';
     const file = new File([blob], `voice-message.${ext}`, { type });
+    this.stick = true;
     this.conv.sendFile(file, { kind: 'voice', durationMs });
     this.render();
+    this.scrollToBottom();
   }
 
   // --- images ---
@@ -608,6 +728,20 @@ export class Thread {
     this.el.append(box);
     box.querySelector('button').focus();
   }
+}
+
+// anchorTop is where a row's message lies in the list (positioned, so
+// neither scrolling nor an opening animation's transform changes it): its
+// bubble, which stays put when the sender's name above it comes or goes
+// with the grouping.
+function anchorTop(row) {
+  const el = row.querySelector('.bubble') || row;
+  return el.offsetParent === row.parentNode ? el.offsetTop : row.offsetTop + el.offsetTop;
+}
+
+// Message rows are keyed "m" + id (or client id); "more" is the line above them.
+function isMessageKey(key) {
+  return !!key && key !== 'more' && key[0] === 'm';
 }
 
 function kindLabel(m) {

@@ -287,6 +287,7 @@ class ParleyChat extends HTMLElement {
         client, label: `Messages with ${s.inbox.name}`,
         names: (id) => (id === client.me?.id || id === s.user.id ? 'You' : this.cfg.name),
         welcome: s.inbox.welcome ? { name: s.inbox.name, text: s.inbox.welcome } : null,
+        onSeen: () => this._markRead(), // scrolled down to what came while reading further up
       });
       this.body.replaceChildren(this.thread.el, h('div', { class: 'footer' }, 'Chat by ', h('a', { href: 'https://github.com/parley-chat/parley', target: '_blank', rel: 'noopener' }, 'Parley')));
       this._useConversation(client.conversation(s.conversation_id || INBOX));
@@ -345,17 +346,20 @@ class ParleyChat extends HTMLElement {
         if (info) this.client.conversation(c.id, info);
         await c.loadLatest();
         if (!this.isOpen) {
+          // The server counts what is unread (the newest page may hold only part of it).
           const mine = this.client.me?.id;
-          const fresh = c.bySeq.filter((m) => m.sender_id !== mine && m.seq > c.myReadSeq() && !m.deleted_at).length;
-          if (fresh) this._bumpUnread(fresh);
+          const n = info ? info.unread || 0 : c.bySeq.filter((m) => m.sender_id !== mine && m.seq > c.myReadSeq() && !m.deleted_at).length;
+          if (n > this.unread) this._bumpUnread(n - this.unread);
         }
       }
       this._markRead();
     } catch { /* offline again: the next connection retries */ }
   }
 
+  // _markRead: read is what the visitor can see, so not while they read
+  // further up (the thread's "new messages" button counts those).
   _markRead() {
-    if (this.isOpen && document.visibilityState === 'visible' && this.conv?.loaded) this.conv.markRead();
+    if (this.isOpen && document.visibilityState === 'visible' && this.conv?.loaded && this.thread?.atBottom) this.conv.markRead();
   }
 
   _renderConnection(note) {
