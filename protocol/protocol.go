@@ -395,8 +395,10 @@ type SyncReply struct {
 type HistoryRequest struct {
 	ConversationID string `json:"conversation_id"`
 	Before         int64  `json:"before,omitempty"`
-	After          int64  `json:"after,omitempty"`
-	Limit          int    `json:"limit,omitempty"`
+	// After, when set, pages forward from that seq (0: from the first
+	// message); unset, the page is the newest (before Before, if set).
+	After *int64 `json:"after,omitempty"`
+	Limit int    `json:"limit,omitempty"`
 }
 
 // HistoryReply is one page; HasMore tells whether more remain in the

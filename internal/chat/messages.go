@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"math"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -263,15 +264,29 @@ func (s *Service) History(ctx context.Context, id auth.Identity, r protocol.Hist
 	if r.Limit < 1 || r.Limit > maxHistory {
 		return protocol.HistoryReply{}, apperr.Invalidf("limit must be 1 to %d", maxHistory)
 	}
-	if r.Before < 0 || r.After < 0 || (r.Before > 0 && r.After >= r.Before) {
+	backwards := r.After == nil // no after: the newest page (before Before)
+	var after int64
+	if !backwards {
+		after = *r.After
+	}
+	if r.Before < 0 || after < 0 || (r.Before > 0 && after >= r.Before) {
 		return protocol.HistoryReply{}, apperr.Invalidf("before and after must be positive seqs with after < before")
 	}
-	backwards := r.After == 0
-	before := r.Before
-	if backwards && before == 0 {
-		before = math.MaxInt64 // no cursor: the newest page
+	var ms []store.Message
+	if backwards {
+		before := r.Before
+		if before == 0 {
+			before = math.MaxInt64
+		}
+		ms, err = s.st.ListMessages(ctx, c.ID, before, 0, r.Limit+1)
+	} else {
+		// Forward, unbounded above (the store reads the newest of a range
+		// that has no after), then cut at before.
+		ms, err = s.st.ListMessages(ctx, c.ID, 0, after, r.Limit+1)
+		if r.Before > 0 {
+			ms = slices.DeleteFunc(ms, func(m store.Message) bool { return m.Seq >= r.Before })
+		}
 	}
-	ms, err := s.st.ListMessages(ctx, c.ID, before, r.After, r.Limit+1)
 	if err != nil {
 		return protocol.HistoryReply{}, apperr.Wrap("chat.History", err)
 	}

@@ -147,7 +147,7 @@ func serverHistory(t *testing.T, c *client.Conn, conv string) map[int64]string {
 	t.Helper()
 	out := map[int64]string{}
 	for after := int64(0); ; {
-		h, err := c.History(context.Background(), protocol.HistoryRequest{ConversationID: conv, After: after, Limit: 100})
+		h, err := c.History(context.Background(), protocol.HistoryRequest{ConversationID: conv, After: &after, Limit: 100})
 		if err != nil {
 			t.Fatal(err)
 		}

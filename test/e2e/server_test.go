@@ -374,7 +374,7 @@ func TestKilledAfterAckLosesNothing(t *testing.T) {
 	stored := map[string]ack{}
 	var after int64
 	for {
-		h, err := alice2.History(ctx, protocol.HistoryRequest{ConversationID: conv.ID, After: after, Limit: 100})
+		h, err := alice2.History(ctx, protocol.HistoryRequest{ConversationID: conv.ID, After: &after, Limit: 100})
 		if err != nil {
 			t.Fatal(err)
 		}

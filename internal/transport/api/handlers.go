@@ -225,8 +225,12 @@ func (a *API) history(w http.ResponseWriter, r *http.Request, id auth.Identity) 
 	if req.Before, err = queryInt(r, "before"); err != nil {
 		return err
 	}
-	if req.After, err = queryInt(r, "after"); err != nil {
-		return err
+	if r.URL.Query().Has("after") { // after=0 pages from the first message
+		after, err := queryInt(r, "after")
+		if err != nil {
+			return err
+		}
+		req.After = &after
 	}
 	limit, err := queryInt(r, "limit")
 	if err != nil {

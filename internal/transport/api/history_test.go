@@ -41,6 +41,8 @@ func TestHistoryWithoutCursorIsTheNewestPage(t *testing.T) {
 	checkPage(t, "before=31", page("?before=31"), 1, 30, false)
 	checkPage(t, "after=120", page("?after=120"), 121, 130, false)
 	checkPage(t, "after=10&limit=5", page("?after=10&limit=5"), 11, 15, true)
+	checkPage(t, "after=0: the first page", page("?after=0"), 1, 50, true)
+	checkPage(t, "after=0&before=20", page("?after=0&before=20"), 1, 19, false)
 	checkPage(t, "first page by before=limit+1", page("?before=51"), 1, 50, false)
 
 	// Paging back from the newest page reaches seq 1 with every seq once.

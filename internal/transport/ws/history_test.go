@@ -41,8 +41,12 @@ func TestHistoryWithoutCursorIsTheNewestPage(t *testing.T) {
 	checkPage(t, "no cursor, limit 100", page(protocol.HistoryRequest{Limit: 100}), 31, 130, true)
 	checkPage(t, "before 81", page(protocol.HistoryRequest{Before: 81}), 31, 80, true)
 	checkPage(t, "before 31", page(protocol.HistoryRequest{Before: 31}), 1, 30, false)
-	checkPage(t, "after 120", page(protocol.HistoryRequest{After: 120}), 121, 130, false)
-	checkPage(t, "after 10 limit 5", page(protocol.HistoryRequest{After: 10, Limit: 5}), 11, 15, true)
+	after := func(seq int64) *int64 { return &seq }
+	checkPage(t, "after 120", page(protocol.HistoryRequest{After: after(120)}), 121, 130, false)
+	checkPage(t, "after 10 limit 5", page(protocol.HistoryRequest{After: after(10), Limit: 5}), 11, 15, true)
+	checkPage(t, "after 0: the first page", page(protocol.HistoryRequest{After: after(0)}), 1, 50, true)
+	checkPage(t, "after 0 before 20", page(protocol.HistoryRequest{After: after(0), Before: 20}), 1, 19, false)
+	checkPage(t, "after 100 before 110 limit 5", page(protocol.HistoryRequest{After: after(100), Before: 110, Limit: 5}), 101, 105, true)
 	checkPage(t, "first page by before limit+1", page(protocol.HistoryRequest{Before: 51}), 1, 50, false)
 
 	h := page(protocol.HistoryRequest{Limit: 17})
