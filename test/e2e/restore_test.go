@@ -6,9 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
-	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"sync"
@@ -21,38 +19,6 @@ import (
 	"github.com/parley-chat/parley/client"
 	"github.com/parley-chat/parley/protocol"
 )
-
-// startAt is start on a given address (a server restarted on a backup
-// keeps the address its clients reconnect to), with the SFU on a free port
-// (the default one may be taken by another test).
-func startAt(t *testing.T, dataDir, addr string, extra ...string) *server {
-	t.Helper()
-	s := &server{t: t, dataDir: dataDir, addr: addr, stdout: &syncBuffer{}, exited: make(chan struct{})}
-	args := append([]string{"serve", "--addr", s.addr, "--data-dir", dataDir, "--log-level", "warn", "--turn-listen", "127.0.0.1:0",
-		"--public-url", "http://" + s.addr, "--sfu-udp-addr", "127.0.0.1:0"}, extra...)
-	s.cmd = exec.Command(parleyBin, args...)
-	s.cmd.Stdout = s.stdout
-	s.cmd.Stderr = &prefixWriter{t: t}
-	if err := s.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { s.exitErr = s.cmd.Wait(); close(s.exited) }()
-	t.Cleanup(func() { s.cmd.Process.Kill(); <-s.exited })
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		resp, err := http.Get(s.url() + "/healthz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return s
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("parley did not answer /healthz: %v\n%s", err, s.stdout)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
 
 // view is what a client application holds of one conversation: the id of
 // the message at each seq, kept from a client.Session's events, and

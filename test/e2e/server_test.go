@@ -101,12 +101,22 @@ func parley(t *testing.T, args ...string) string {
 	return string(out)
 }
 
-// start runs `parley serve` on dataDir and waits until /healthz answers.
+// start runs `parley serve` on dataDir at a free address and waits until
+// /healthz answers.
 func start(t *testing.T, dataDir string, extra ...string) *server {
 	t.Helper()
-	s := &server{t: t, dataDir: dataDir, addr: freeAddr(t), stdout: &syncBuffer{}, exited: make(chan struct{})}
+	return startAt(t, dataDir, freeAddr(t), extra...)
+}
+
+// startAt runs `parley serve` on dataDir at addr (a server restarted on a
+// backup keeps the address its clients reconnect to), with TURN and the SFU
+// on free ports (the default ones may be taken by another test), and waits
+// until /healthz answers.
+func startAt(t *testing.T, dataDir, addr string, extra ...string) *server {
+	t.Helper()
+	s := &server{t: t, dataDir: dataDir, addr: addr, stdout: &syncBuffer{}, exited: make(chan struct{})}
 	args := append([]string{"serve", "--addr", s.addr, "--data-dir", dataDir, "--log-level", "warn", "--turn-listen", "127.0.0.1:0",
-		"--public-url", "http://" + s.addr}, extra...)
+		"--public-url", "http://" + s.addr, "--sfu-udp-addr", "127.0.0.1:0"}, extra...)
 	s.cmd = exec.Command(parleyBin, args...)
 	s.cmd.Stdout = s.stdout
 	s.cmd.Stderr = &prefixWriter{t: t}

@@ -31,17 +31,24 @@ func expirySecond(exp time.Time) int64 {
 	return s
 }
 
+// slotLocked is the second a connection expiring at exp is filed under: an
+// exp already swept past is due at the next sweep.
+func (e *expiries) slotLocked(exp time.Time) int64 {
+	s := expirySecond(exp)
+	if e.swept != 0 && s <= e.swept {
+		s = e.swept + 1
+	}
+	return s
+}
+
 // add files c to be closed at exp (zero: never).
 func (e *expiries) add(c *conn, exp time.Time) {
 	if exp.IsZero() {
 		return
 	}
-	s := expirySecond(exp)
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if e.swept != 0 && s <= e.swept {
-		s = e.swept + 1 // already due: the next sweep
-	}
+	s := e.slotLocked(exp)
 	m := e.due[s]
 	if m == nil {
 		m = make(map[*conn]struct{}, 1)
@@ -55,12 +62,9 @@ func (e *expiries) remove(c *conn, exp time.Time) {
 	if exp.IsZero() {
 		return
 	}
-	s := expirySecond(exp)
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if e.swept != 0 && s <= e.swept {
-		s = e.swept + 1
-	}
+	s := e.slotLocked(exp) // one already swept past was popped: nothing is there
 	if m := e.due[s]; m != nil {
 		delete(m, c)
 		if len(m) == 0 {
