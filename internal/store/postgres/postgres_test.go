@@ -1,0 +1,309 @@
+package postgres
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"go.uber.org/goleak"
+
+	"github.com/parley-chat/parley/internal/store"
+	"github.com/parley-chat/parley/internal/store/storetest"
+	"github.com/parley-chat/parley/protocol"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// defaultTestURL is the maintenance database the tests create their own
+// databases from; PARLEY_TEST_POSTGRES_URL overrides it.
+const defaultTestURL = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
+
+// testDB creates a database of its own for t (parley_test_<random>, so
+// tests and CI runs never share one) and returns its URL; the database is
+// dropped when t ends. It fails, never skips, when PostgreSQL is not there.
+func testDB(t testing.TB) string {
+	t.Helper()
+	admin := os.Getenv("PARLEY_TEST_POSTGRES_URL")
+	if admin == "" {
+		admin = defaultTestURL
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, admin)
+	if err != nil {
+		t.Fatalf("PostgreSQL does not answer at %s: %v\n"+
+			"Start it (installing Debian's postgresql if missing) with scripts/deps-postgres.sh or `make deps`, "+
+			"or point PARLEY_TEST_POSTGRES_URL at a server where this user may CREATE DATABASE.", admin, err)
+	}
+	defer conn.Close(context.Background())
+	name := "parley_test_" + strings.ToLower(rand.Text()[:12])
+	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
+		t.Fatalf("create test database: %v", err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		conn, err := pgx.Connect(ctx, admin)
+		if err != nil {
+			t.Errorf("drop test database %s: %v", name, err)
+			return
+		}
+		defer conn.Close(context.Background())
+		if _, err := conn.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"); err != nil {
+			t.Errorf("drop test database %s: %v", name, err)
+		}
+	})
+	u, err := url.Parse(admin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.Path = "/" + name
+	return u.String()
+}
+
+func openStore(t testing.TB, dbURL string, opt Options) *Store {
+	t.Helper()
+	s, err := OpenWith(context.Background(), dbURL, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// TestConformance runs storetest; its subtests share one database (the
+// suite uses fresh ids), each with a store of its own.
+func TestConformance(t *testing.T) {
+	t.Parallel()
+	dbURL := testDB(t)
+	storetest.Run(t, func(t *testing.T) store.Store {
+		return openStore(t, dbURL, Options{MaxConns: 4})
+	})
+}
+
+// TestConformanceSmallBatches runs the suite with tiny batches so batch
+// boundaries fall inside the concurrent tests.
+func TestConformanceSmallBatches(t *testing.T) {
+	t.Parallel()
+	dbURL := testDB(t)
+	storetest.Run(t, func(t *testing.T) store.Store {
+		return openStore(t, dbURL, Options{MaxBatch: 3, MaxConns: 4})
+	})
+}
+
+type fixture struct{ accountID, userID, convID string }
+
+func newFixture(t testing.TB, s store.Store) fixture {
+	t.Helper()
+	ctx := context.Background()
+	f := fixture{accountID: "acc_" + rand.Text(), userID: "usr_" + rand.Text()}
+	if err := s.CreateAccount(ctx, store.Account{ID: f.accountID, Name: f.accountID}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.UpsertUser(ctx, store.User{ID: f.userID, AccountID: f.accountID, Name: "u", Role: protocol.RoleMember}); err != nil {
+		t.Fatal(err)
+	}
+	f.convID = newConv(t, s, f)
+	return f
+}
+
+func newConv(t testing.TB, s store.Store, f fixture) string {
+	t.Helper()
+	c, err := s.CreateConversation(context.Background(), store.Conversation{ID: "cnv_" + rand.Text(), AccountID: f.accountID,
+		Kind: protocol.KindGroup}, []string{f.userID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c.ID
+}
+
+func newMsg(conv, sender, clientID string) store.Message {
+	return store.Message{ID: "msg_" + rand.Text(), ConversationID: conv, SenderID: sender, ClientID: clientID,
+		Type: protocol.TypeText, Text: "hello", CreatedAt: time.Now()}
+}
+
+// TestSeveralNodesOneConversation: several stores, each with a pool of its
+// own as separate nodes would have, append to the same conversations at
+// once (every sender also resends half of its messages, sometimes through
+// another node). Each conversation's seqs are exactly 1..N, every
+// acknowledged message is stored with the seq it was acknowledged with,
+// committed callbacks come in ascending seq per node, and resends never
+// create a second message.
+func TestSeveralNodesOneConversation(t *testing.T) {
+	t.Parallel()
+	dbURL := testDB(t)
+	const nodes, senders, perSender = 4, 16, 25
+	var stores []*Store
+	for i := range nodes {
+		stores = append(stores, openStore(t, dbURL, Options{MaxConns: 3, MaxBatch: 8 << i}))
+	}
+	f := newFixture(t, stores[0])
+	// Two conversations, so batches lock several rows (and must not deadlock).
+	convs := []string{f.convID, newConv(t, stores[0], f)}
+
+	type ack struct {
+		id, conv string
+		seq      int64
+	}
+	var (
+		mu    sync.Mutex
+		acks  = map[string]ack{}                // by client id
+		order = make([]map[string]int64, nodes) // last committed seq per conversation, per node
+		wg    sync.WaitGroup
+	)
+	for i := range order {
+		order[i] = map[string]int64{}
+	}
+	ctx := t.Context()
+	for n := range nodes {
+		for g := range senders {
+			wg.Go(func() {
+				for i := range perSender {
+					cl := fmt.Sprintf("n%d-g%d-%d", n, g, i)
+					conv := convs[(g+i)%len(convs)]
+					try := func(node int) {
+						m, created, err := stores[node].AppendMessage(ctx, newMsg(conv, f.userID, cl), func(m store.Message) {
+							mu.Lock()
+							defer mu.Unlock()
+							if m.Seq <= order[node][m.ConversationID] {
+								t.Errorf("node %d: committed seq %d after %d", node, m.Seq, order[node][m.ConversationID])
+							}
+							order[node][m.ConversationID] = m.Seq
+						})
+						if err != nil {
+							t.Errorf("append %s on node %d: %v", cl, node, err)
+							return
+						}
+						mu.Lock()
+						defer mu.Unlock()
+						prev, seen := acks[cl]
+						switch {
+						case created && seen:
+							t.Errorf("%s created twice: %+v and %s seq %d", cl, prev, m.ID, m.Seq)
+						case !created && !seen:
+							// the resend was acknowledged before the original's own return: fine,
+							// it must still be the one stored message
+						case seen && (prev.id != m.ID || prev.seq != m.Seq):
+							t.Errorf("%s resend = %s seq %d, first = %+v", cl, m.ID, m.Seq, prev)
+						}
+						if !seen {
+							acks[cl] = ack{m.ID, m.ConversationID, m.Seq}
+						}
+					}
+					try(n)
+					if i%2 == 0 {
+						try((n + i) % nodes) // a resend, maybe through another node
+					}
+				}
+			})
+		}
+	}
+	wg.Wait()
+	if t.Failed() {
+		return
+	}
+	total := 0
+	for _, conv := range convs {
+		ms, err := stores[1].ListMessages(ctx, conv, 0, 0, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, m := range ms {
+			if m.Seq != int64(i+1) {
+				t.Fatalf("conversation %s: message %d has seq %d (gap or duplicate)", conv, i, m.Seq)
+			}
+			a, ok := acks[m.ClientID]
+			if !ok || a.id != m.ID || a.seq != m.Seq || a.conv != conv {
+				t.Fatalf("stored %s (%s seq %d) was acknowledged as %+v", m.ClientID, m.ID, m.Seq, a)
+			}
+		}
+		c, err := stores[2].GetConversation(ctx, f.accountID, conv)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.LastSeq != int64(len(ms)) {
+			t.Fatalf("LastSeq = %d with %d messages", c.LastSeq, len(ms))
+		}
+		total += len(ms)
+	}
+	if want := nodes * senders * perSender; total != want || len(acks) != want {
+		t.Fatalf("%d stored, %d acknowledged; want %d", total, len(acks), want)
+	}
+}
+
+// TestRefusesNewerSchema: a node must not run on a schema migrated by a
+// newer Parley; Open says so plainly and changes nothing.
+func TestRefusesNewerSchema(t *testing.T) {
+	t.Parallel()
+	dbURL := testDB(t)
+	s := openStore(t, dbURL, Options{})
+	s.Close()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, `INSERT INTO goose_db_version (version_id, is_applied) VALUES (9999, true)`); err != nil {
+		t.Fatal(err)
+	}
+	_, err = Open(ctx, dbURL)
+	if !errors.Is(err, ErrSchemaTooNew) || !strings.Contains(err.Error(), "schema version 9999") {
+		t.Fatalf("Open on a newer schema: %v, want ErrSchemaTooNew naming version 9999", err)
+	}
+	if err := Migrate(ctx, dbURL); !errors.Is(err, ErrSchemaTooNew) {
+		t.Fatalf("Migrate on a newer schema: %v", err)
+	}
+	// Opening an up-to-date database twice (a second node) is fine.
+	if _, err := conn.Exec(ctx, `DELETE FROM goose_db_version WHERE version_id = 9999`); err != nil {
+		t.Fatal(err)
+	}
+	openStore(t, dbURL, Options{})
+	openStore(t, dbURL, Options{})
+}
+
+// BenchmarkAppendParallel measures acknowledged durable appends/s: many
+// concurrent senders (b.SetParallelism × GOMAXPROCS goroutines) spread over
+// 1000 conversations, each append returning only after its batch commits.
+func BenchmarkAppendParallel(b *testing.B) {
+	dbURL := testDB(b)
+	s := openStore(b, dbURL, Options{})
+	f := newFixture(b, s)
+	convs := []string{f.convID}
+	for len(convs) < 1000 {
+		convs = append(convs, newConv(b, s, f))
+	}
+	var next sync.Mutex
+	k := 0
+	b.SetParallelism(128)
+	b.ResetTimer()
+	start := time.Now()
+	before := s.Stats()
+	b.RunParallel(func(pb *testing.PB) {
+		next.Lock()
+		k++
+		i := k
+		next.Unlock()
+		for pb.Next() {
+			i++
+			if _, _, err := s.AppendMessage(context.Background(), newMsg(convs[i%len(convs)], f.userID, rand.Text()), nil); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	el := time.Since(start)
+	st := s.Stats()
+	b.ReportMetric(float64(b.N)/el.Seconds(), "appends/s")
+	if n := st.Batches - before.Batches; n > 0 {
+		b.ReportMetric(float64(st.Writes-before.Writes)/float64(n), "appends/commit")
+	}
+}
