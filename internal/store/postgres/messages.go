@@ -10,10 +10,6 @@ import (
 
 const msgCols = `id, conversation_id, seq, sender_id, client_id, type, text, reply_to, attachment_id, duration_ms, created_at, edited_at, deleted_at`
 
-// msgColsM is msgCols qualified with the alias m.
-const msgColsM = `m.id, m.conversation_id, m.seq, m.sender_id, m.client_id, m.type, m.text, m.reply_to, m.attachment_id,
-	m.duration_ms, m.created_at, m.edited_at, m.deleted_at`
-
 func scanMessage(sc scanner) (store.Message, error) {
 	var m store.Message
 	var created int64

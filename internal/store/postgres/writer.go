@@ -156,29 +156,35 @@ type clientKey struct{ conv, sender, client string }
 
 const (
 	lockConvsSQL = `SELECT id, last_seq FROM conversations WHERE id = ANY($1::text[]) ORDER BY id FOR NO KEY UPDATE`
-	resendsSQL   = `SELECT ` + msgColsM + ` FROM messages m
-		JOIN unnest($1::text[], $2::text[], $3::text[]) AS k(c, s, cl)
-		ON m.conversation_id = k.c AND m.sender_id = k.s AND m.client_id = k.cl
-		WHERE m.client_id <> ''`
+	// insertMsgsSQL skips a message whose (conversation, sender, client id)
+	// is taken: a resend. It returns the ids it inserted.
 	insertMsgsSQL = `INSERT INTO messages (conversation_id, seq, id, sender_id, client_id, type, text, reply_to,
 		attachment_id, duration_ms, created_at)
 		SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
-			$8::text[], $9::text[], $10::bigint[], $11::bigint[])`
+			$8::text[], $9::text[], $10::bigint[], $11::bigint[])
+		ON CONFLICT (conversation_id, sender_id, client_id) WHERE client_id <> '' DO NOTHING
+		RETURNING id`
+	// resendSQL is a point lookup on the unique client-id index.
+	resendSQL   = `SELECT ` + msgCols + ` FROM messages WHERE conversation_id = $1 AND sender_id = $2 AND client_id = $3 AND client_id <> ''`
 	updConvsSQL = `UPDATE conversations c SET last_seq = v.seq, updated_at = GREATEST(c.updated_at, v.at)
 		FROM unnest($1::text[], $2::bigint[], $3::bigint[]) AS v(id, seq, at) WHERE c.id = v.id`
 )
 
-// appendBatch runs the append transaction for reqs in two round trips:
+// appendBatch runs the append transaction for reqs, in three round trips
+// when no message is a resend of an earlier batch's:
 //
 //  1. BEGIN; lock the batch's conversations in id order and read their
-//     last_seq; find earlier messages with the batch's client ids.
-//  2. insert the new messages; write each conversation's last_seq and
-//     updated_at; COMMIT.
+//     last_seq; SAVEPOINT.
+//  2. insert the messages with seqs following last_seq, skipping those whose
+//     client id is taken (resends).
+//  3. write each conversation's last_seq and updated_at; COMMIT.
 //
 // The row locks make another node's batch on the same conversation wait for
-// this commit (and then read the last_seq it wrote), and make the resend
-// lookup see every committed message of those conversations. Locking in id
-// order means two batches never wait for each other in a cycle.
+// this commit (and then read the last_seq it wrote), and make step 2 see
+// every committed message of those conversations. Locking in id order means
+// two batches never wait for each other in a cycle. If step 2 skipped any
+// message, the batch goes back to the savepoint, looks the skipped ones up
+// and inserts the rest again with seqs that leave no gap.
 //
 // On success every request has its outcome (r.err for an unknown
 // conversation); on error nothing was committed.
@@ -195,16 +201,16 @@ func (s *Store) appendBatch(reqs []*request) (err error) {
 		if err != nil && inTx {
 			rollback(conn)
 		}
+		if err != nil {
+			for _, r := range reqs {
+				r.created = false
+			}
+		}
 	}()
 
-	var convIDs []string
-	var cs, ss, cls []string
+	convIDs := make([]string, 0, len(reqs))
 	for _, r := range reqs {
-		r.msg, r.created, r.err = r.in, false, nil
 		convIDs = append(convIDs, r.in.ConversationID)
-		if r.in.ClientID != "" {
-			cs, ss, cls = append(cs, r.in.ConversationID), append(ss, r.in.SenderID), append(cls, r.in.ClientID)
-		}
 	}
 	slices.Sort(convIDs)
 	convIDs = slices.Compact(convIDs)
@@ -212,14 +218,10 @@ func (s *Store) appendBatch(reqs []*request) (err error) {
 	b := &pgx.Batch{}
 	b.Queue("BEGIN")
 	b.Queue(lockConvsSQL, convIDs)
-	if len(cs) > 0 {
-		b.Queue(resendsSQL, cs, ss, cls)
-	}
-	br := conn.SendBatch(ctx, b)
+	b.Queue("SAVEPOINT resends")
 	inTx = true
-	lastSeq := make(map[string]int64, len(convIDs))
-	existing := make(map[clientKey]store.Message, len(cs))
-	err = func() error {
+	committed := make(map[string]int64, len(convIDs)) // last_seq as locked
+	err = runBatch(conn.SendBatch(ctx, b), func(br pgx.BatchResults) error {
 		if _, err := br.Exec(); err != nil {
 			return err
 		}
@@ -227,45 +229,136 @@ func (s *Store) appendBatch(reqs []*request) (err error) {
 		var id string
 		var seq int64
 		if _, err := pgx.ForEachRow(rows, []any{&id, &seq}, func() error {
-			lastSeq[id] = seq
+			committed[id] = seq
 			return nil
 		}); err != nil {
 			return err
 		}
-		if len(cs) > 0 {
-			rows, _ := br.Query()
-			for rows.Next() {
-				m, err := scanMessage(rows)
-				if err != nil {
-					rows.Close()
-					return err
-				}
-				existing[clientKey{m.ConversationID, m.SenderID, m.ClientID}] = m
-			}
-			if err := rows.Err(); err != nil {
-				return err
-			}
-		}
-		return nil
-	}()
-	if cerr := br.Close(); err == nil {
-		err = cerr
-	}
+		_, err := br.Exec()
+		return err
+	})
 	if err != nil {
 		return err
 	}
 
-	// Assign seqs in queue order; a resend (of a committed message or of one
-	// earlier in this batch) gets that message and changes nothing.
-	var ins struct {
-		conv, id, sender, client, typ, text, replyTo, attachment []string
-		seq, duration, created                                   []int64
+	existing := map[clientKey]store.Message{} // resends of committed messages
+	for attempt := 0; ; attempt++ {
+		a := assign(reqs, committed, existing)
+		if len(a.id) == 0 {
+			b = &pgx.Batch{} // nothing new: just COMMIT (releasing the locks)
+			break
+		}
+		inserted := make(map[string]bool, len(a.id))
+		b = &pgx.Batch{}
+		b.Queue(insertMsgsSQL, a.conv, a.seq, a.id, a.sender, a.client, a.typ, a.text,
+			a.replyTo, a.attachment, a.duration, a.created)
+		err = runBatch(conn.SendBatch(ctx, b), func(br pgx.BatchResults) error {
+			rows, _ := br.Query()
+			var id string
+			_, err := pgx.ForEachRow(rows, []any{&id}, func() error {
+				inserted[id] = true
+				return nil
+			})
+			return err
+		})
+		if err != nil {
+			return err
+		}
+		if len(inserted) == len(a.id) {
+			b = &pgx.Batch{}
+			ids := make([]string, 0, len(a.upd))
+			seqs := make([]int64, 0, len(a.upd))
+			ats := make([]int64, 0, len(a.upd))
+			for id, u := range a.upd {
+				ids, seqs, ats = append(ids, id), append(seqs, u.seq), append(ats, u.at)
+			}
+			b.Queue(updConvsSQL, ids, seqs, ats)
+			break
+		}
+		if attempt > 0 {
+			// Under the row locks nothing else can insert into these
+			// conversations; a second skip means a broken invariant.
+			return fmt.Errorf("postgres: append: client ids taken after the resend lookup")
+		}
+		// Some were resends: find what they resend, and insert the rest again.
+		b = &pgx.Batch{}
+		b.Queue("ROLLBACK TO SAVEPOINT resends")
+		var skipped []clientKey
+		for _, r := range reqs {
+			if r.created && !inserted[r.msg.ID] {
+				k := clientKey{r.msg.ConversationID, r.msg.SenderID, r.msg.ClientID}
+				skipped = append(skipped, k)
+				b.Queue(resendSQL, k.conv, k.sender, k.client)
+			}
+		}
+		err = runBatch(conn.SendBatch(ctx, b), func(br pgx.BatchResults) error {
+			if _, err := br.Exec(); err != nil {
+				return err
+			}
+			for _, k := range skipped {
+				m, err := scanMessage(br.QueryRow())
+				if err != nil {
+					return fmt.Errorf("resend of %v: %w", k, err)
+				}
+				existing[k] = m
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
 	}
-	type convUpdate struct{ seq, at int64 }
-	upd := make(map[string]convUpdate)
+	b.Queue("COMMIT")
+	err = runBatch(conn.SendBatch(ctx, b), func(br pgx.BatchResults) error {
+		for range b.Len() {
+			tag, err := br.Exec()
+			if err != nil {
+				return err
+			}
+			if tag.String() == "ROLLBACK" { // COMMIT of a failed transaction
+				return fmt.Errorf("postgres: append transaction rolled back")
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	inTx = false
+	return nil
+}
+
+// runBatch reads br's results with read and closes it.
+func runBatch(br pgx.BatchResults, read func(pgx.BatchResults) error) error {
+	err := read(br)
+	if cerr := br.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// assignment is the messages a batch inserts, as columns, and the new
+// last_seq/updated_at of each conversation.
+type assignment struct {
+	conv, id, sender, client, typ, text, replyTo, attachment []string
+	seq, duration, created                                   []int64
+	upd                                                      map[string]convUpdate
+}
+
+type convUpdate struct{ seq, at int64 }
+
+// assign gives the new messages of reqs the seqs after committed (last_seq
+// per locked conversation), in queue order. A request whose conversation is
+// not locked (unknown) gets ErrNotFound; a resend of a committed message
+// (in existing) or of one earlier in the batch gets that message and
+// created=false.
+func assign(reqs []*request, committed map[string]int64, existing map[clientKey]store.Message) assignment {
+	a := assignment{upd: make(map[string]convUpdate)}
+	inBatch := make(map[clientKey]store.Message)
 	for _, r := range reqs {
+		r.msg, r.created, r.err = r.in, false, nil
 		m := &r.msg
-		last, ok := lastSeq[m.ConversationID]
+		last, ok := committed[m.ConversationID]
 		if !ok {
 			r.err = fmt.Errorf("append message: conversation %s: %w", m.ConversationID, store.ErrNotFound)
 			continue
@@ -276,6 +369,13 @@ func (s *Store) appendBatch(reqs []*request) (err error) {
 				*m = ex
 				continue
 			}
+			if ex, dup := inBatch[k]; dup {
+				*m = ex
+				continue
+			}
+		}
+		if u, ok := a.upd[m.ConversationID]; ok {
+			last = u.seq
 		}
 		if m.CreatedAt.IsZero() {
 			m.CreatedAt = time.Now()
@@ -283,62 +383,24 @@ func (s *Store) appendBatch(reqs []*request) (err error) {
 		m.CreatedAt = m.CreatedAt.UTC()
 		m.Seq = last + 1
 		m.EditedAt, m.DeletedAt = nil, nil
-		lastSeq[m.ConversationID] = m.Seq
-		u := upd[m.ConversationID]
-		upd[m.ConversationID] = convUpdate{seq: m.Seq, at: max(u.at, m.CreatedAt.UnixNano())}
+		a.upd[m.ConversationID] = convUpdate{seq: m.Seq, at: max(a.upd[m.ConversationID].at, m.CreatedAt.UnixNano())}
 		if m.ClientID != "" {
-			existing[k] = *m
+			inBatch[k] = *m
 		}
 		r.created = true
-		ins.conv = append(ins.conv, m.ConversationID)
-		ins.seq = append(ins.seq, m.Seq)
-		ins.id = append(ins.id, m.ID)
-		ins.sender = append(ins.sender, m.SenderID)
-		ins.client = append(ins.client, m.ClientID)
-		ins.typ = append(ins.typ, m.Type)
-		ins.text = append(ins.text, m.Text)
-		ins.replyTo = append(ins.replyTo, m.ReplyTo)
-		ins.attachment = append(ins.attachment, m.AttachmentID)
-		ins.duration = append(ins.duration, m.DurationMS)
-		ins.created = append(ins.created, m.CreatedAt.UnixNano())
+		a.conv = append(a.conv, m.ConversationID)
+		a.seq = append(a.seq, m.Seq)
+		a.id = append(a.id, m.ID)
+		a.sender = append(a.sender, m.SenderID)
+		a.client = append(a.client, m.ClientID)
+		a.typ = append(a.typ, m.Type)
+		a.text = append(a.text, m.Text)
+		a.replyTo = append(a.replyTo, m.ReplyTo)
+		a.attachment = append(a.attachment, m.AttachmentID)
+		a.duration = append(a.duration, m.DurationMS)
+		a.created = append(a.created, m.CreatedAt.UnixNano())
 	}
-
-	b = &pgx.Batch{}
-	if len(ins.id) > 0 {
-		b.Queue(insertMsgsSQL, ins.conv, ins.seq, ins.id, ins.sender, ins.client, ins.typ, ins.text,
-			ins.replyTo, ins.attachment, ins.duration, ins.created)
-		ids := make([]string, 0, len(upd))
-		seqs := make([]int64, 0, len(upd))
-		ats := make([]int64, 0, len(upd))
-		for id, u := range upd {
-			ids, seqs, ats = append(ids, id), append(seqs, u.seq), append(ats, u.at)
-		}
-		b.Queue(updConvsSQL, ids, seqs, ats)
-	}
-	b.Queue("COMMIT")
-	br = conn.SendBatch(ctx, b)
-	for range b.Len() {
-		var tag interface{ String() string }
-		tag, err = br.Exec()
-		if err != nil {
-			break
-		}
-		if tag.String() == "ROLLBACK" { // COMMIT of a failed transaction
-			err = fmt.Errorf("postgres: append transaction rolled back")
-			break
-		}
-	}
-	if cerr := br.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		for _, r := range reqs {
-			r.created = false
-		}
-		return err
-	}
-	inTx = false
-	return nil
+	return a
 }
 
 // rollback ends a failed transaction on conn. If that fails too, the pool
