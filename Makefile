@@ -3,7 +3,8 @@
 # Debian's chromium, Node.js and the browser tests' npm packages, coturn
 # (its turnutils_uclient, for the TURN test), ffmpeg, and the WordPress and PHP
 # packages of the plugin's test; it starts MariaDB when nothing answers on
-# 127.0.0.1:3306 (installing mariadb-server if needed).
+# 127.0.0.1:3306 (installing mariadb-server if needed) and PostgreSQL when
+# nothing answers on 127.0.0.1:5432 (installing postgresql if needed).
 GO ?= go
 PKGS := ./...
 BIN_DIR := $(CURDIR)/.bin
@@ -28,6 +29,7 @@ deps:
 	./scripts/deps-media.sh
 	./scripts/deps-turn.sh
 	./scripts/deps-wordpress.sh
+	./scripts/deps-postgres.sh
 
 vet:
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
