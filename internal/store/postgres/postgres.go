@@ -2,9 +2,10 @@
 // sharing one database: open it with Open(ctx, "postgres://...").
 //
 // Reads and most writes go straight to a pgx connection pool. Message
-// appends go through one writer goroutine per store that groups whatever is
-// queued into one transaction and one commit (group commit, as the SQLite
-// store does), and each append is acknowledged only after that commit. Seqs
+// appends go through a few writer goroutines per store (each owning a share
+// of the conversations) that group whatever is queued into one transaction
+// and one commit (group commit, as the SQLite store does); each append is
+// acknowledged only after that commit. Seqs
 // stay gapless and unique across nodes because a batch row-locks the
 // conversations it appends to (in id order, so two nodes' batches cannot
 // deadlock) and reads their last_seq under the lock; see writer.go.
@@ -50,6 +51,11 @@ type Options struct {
 	// MaxBatch bounds how many queued appends share one transaction
 	// (default 1024).
 	MaxBatch int
+	// Writers is how many writer goroutines commit appends at once, each
+	// for its own share of the conversations (by a hash of the id), so one
+	// conversation's appends are still committed and announced in order
+	// (default 2).
+	Writers int
 	// MaxConns is the pool size (default: the URL's pool_max_conns, else 8).
 	MaxConns int32
 }
@@ -61,8 +67,8 @@ type Store struct {
 
 	mu     sync.RWMutex // guards closed and sends on reqs
 	closed bool
-	reqs   chan *request
-	done   chan struct{} // closed when the writer goroutine has exited
+	reqs   []chan *request // one queue per writer
+	done   chan struct{}   // closed when every writer goroutine has exited
 
 	batches atomic.Int64
 	writes  atomic.Int64
@@ -84,6 +90,9 @@ func Open(ctx context.Context, url string) (*Store, error) {
 func OpenWith(ctx context.Context, url string, opt Options) (*Store, error) {
 	if opt.MaxBatch <= 0 {
 		opt.MaxBatch = 1024
+	}
+	if opt.Writers <= 0 {
+		opt.Writers = 2
 	}
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
@@ -110,10 +119,18 @@ func OpenWith(ctx context.Context, url string, opt Options) (*Store, error) {
 	s := &Store{
 		opt:  opt,
 		pool: pool,
-		reqs: make(chan *request, opt.MaxBatch),
+		reqs: make([]chan *request, opt.Writers),
 		done: make(chan struct{}),
 	}
-	go s.writer()
+	var wg sync.WaitGroup
+	for i := range s.reqs {
+		s.reqs[i] = make(chan *request, opt.MaxBatch)
+		wg.Go(func() { s.writer(s.reqs[i]) })
+	}
+	go func() {
+		wg.Wait()
+		close(s.done)
+	}()
 	return s, nil
 }
 
@@ -177,7 +194,9 @@ func (s *Store) Close() error {
 		return nil
 	}
 	s.closed = true
-	close(s.reqs)
+	for _, q := range s.reqs {
+		close(q)
+	}
 	s.mu.Unlock()
 	<-s.done
 	s.pool.Close()

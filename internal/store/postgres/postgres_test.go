@@ -90,12 +90,12 @@ func TestConformance(t *testing.T) {
 }
 
 // TestConformanceSmallBatches runs the suite with tiny batches so batch
-// boundaries fall inside the concurrent tests.
+// boundaries fall inside the concurrent tests, and with more writers.
 func TestConformanceSmallBatches(t *testing.T) {
 	t.Parallel()
 	dbURL := testDB(t)
 	storetest.Run(t, func(t *testing.T) store.Store {
-		return openStore(t, dbURL, Options{MaxBatch: 3, MaxConns: 4})
+		return openStore(t, dbURL, Options{MaxBatch: 3, Writers: 3, MaxConns: 5})
 	})
 }
 

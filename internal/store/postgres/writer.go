@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"fmt"
+	"hash/fnv"
 	"slices"
 	"sync/atomic"
 	"time"
@@ -59,7 +60,7 @@ func (s *Store) submit(ctx context.Context, r *request) error {
 		return ErrClosed
 	}
 	select {
-	case s.reqs <- r:
+	case s.queue(r.in.ConversationID) <- r:
 		s.mu.RUnlock()
 	case <-ctx.Done():
 		s.mu.RUnlock()
@@ -77,14 +78,23 @@ func (s *Store) submit(ctx context.Context, r *request) error {
 	}
 }
 
-// writer is the goroutine that commits appends: each transaction carries
+// queue is the writer queue of a conversation.
+func (s *Store) queue(conversationID string) chan *request {
+	if len(s.reqs) == 1 {
+		return s.reqs[0]
+	}
+	h := fnv.New32a()
+	h.Write([]byte(conversationID))
+	return s.reqs[h.Sum32()%uint32(len(s.reqs))]
+}
+
+// writer is a goroutine that commits appends: each transaction carries
 // everything queued when the previous one finished (up to MaxBatch), so the
 // more senders wait, the more one commit acknowledges.
-func (s *Store) writer() {
-	defer close(s.done)
+func (s *Store) writer(reqs chan *request) {
 	batch := make([]*request, 0, s.opt.MaxBatch)
 	for {
-		r, ok := <-s.reqs
+		r, ok := <-reqs
 		if !ok {
 			return
 		}
@@ -92,7 +102,7 @@ func (s *Store) writer() {
 		if r.state.CompareAndSwap(reqQueued, reqTaken) {
 			batch = append(batch, r)
 		}
-		batch = s.take(batch)
+		batch = s.take(reqs, batch)
 		if len(batch) > 0 {
 			s.commitBatch(batch)
 		}
@@ -102,10 +112,10 @@ func (s *Store) writer() {
 
 // take moves queued requests into batch without waiting, until the batch is
 // full or the queue is empty.
-func (s *Store) take(batch []*request) []*request {
+func (s *Store) take(reqs chan *request, batch []*request) []*request {
 	for len(batch) < s.opt.MaxBatch {
 		select {
-		case r, ok := <-s.reqs:
+		case r, ok := <-reqs:
 			if !ok {
 				return batch
 			}
