@@ -160,7 +160,9 @@ func migrationsFS() fs.FS {
 func migrate(ctx context.Context, pool *pgxpool.Pool) error {
 	db := stdlib.OpenDBFromPool(pool)
 	defer db.Close()
-	locker, err := lock.NewPostgresSessionLocker()
+	// Nodes starting together: one migrates, the others retry every second
+	// (for up to 5 minutes) and then find nothing to do.
+	locker, err := lock.NewPostgresSessionLocker(lock.WithLockTimeout(1, 300))
 	if err != nil {
 		return fmt.Errorf("postgres: migrate: %w", err)
 	}

@@ -270,6 +270,30 @@ func TestRefusesNewerSchema(t *testing.T) {
 	openStore(t, dbURL, Options{})
 }
 
+// TestNodesStartTogether: several nodes opening a fresh database at once
+// migrate it once (goose's advisory lock) and all start.
+func TestNodesStartTogether(t *testing.T) {
+	t.Parallel()
+	dbURL := testDB(t)
+	var wg sync.WaitGroup
+	errs := make([]error, 3)
+	for i := range errs {
+		wg.Go(func() {
+			s, err := Open(t.Context(), dbURL)
+			if err == nil {
+				s.Close()
+			}
+			errs[i] = err
+		})
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("node %d: %v", i, err)
+		}
+	}
+}
+
 // BenchmarkAppendParallel measures acknowledged durable appends/s: many
 // concurrent senders (b.SetParallelism × GOMAXPROCS goroutines) spread over
 // 1000 conversations, each append returning only after its batch commits.
