@@ -9,6 +9,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -291,6 +292,156 @@ func TestNodesStartTogether(t *testing.T) {
 		if err != nil {
 			t.Fatalf("node %d: %v", i, err)
 		}
+	}
+}
+
+// holdConversation row-locks a conversation from a connection of its own, as
+// another node's batch would, until release is called.
+func holdConversation(t *testing.T, dbURL, convID string) (release func()) {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tx, err := conn.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec(ctx, `SELECT 1 FROM conversations WHERE id = $1 FOR NO KEY UPDATE`, convID); err != nil {
+		t.Fatal(err)
+	}
+	var once sync.Once
+	release = func() {
+		once.Do(func() {
+			tx.Commit(ctx)
+			conn.Close(ctx)
+		})
+	}
+	t.Cleanup(release)
+	return release
+}
+
+// waitForLockWaiter returns once a session of the database waits for a lock
+// (a writer's batch blocked by holdConversation).
+func waitForLockWaiter(t *testing.T, s *Store) {
+	t.Helper()
+	for {
+		var n int
+		err := s.pool.QueryRow(t.Context(), `SELECT count(*) FROM pg_stat_activity
+			WHERE datname = current_database() AND wait_event_type = 'Lock'`).Scan(&n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n > 0 {
+			return
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// TestCloseDrainsQueuedAppends: Close refuses new appends but commits every
+// one already queued, while their batch waits for another node's lock.
+func TestCloseDrainsQueuedAppends(t *testing.T) {
+	t.Parallel()
+	dbURL := testDB(t)
+	ctx := context.Background()
+	s, err := OpenWith(ctx, dbURL, Options{Writers: 1, MaxBatch: 16})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := newFixture(t, s)
+	release := holdConversation(t, dbURL, f.convID)
+	const n = 10 // the first one in a batch waiting for the lock, the rest queued
+	var wg sync.WaitGroup
+	var ok, callbacks atomic.Int32
+	send := func(i int) {
+		wg.Go(func() {
+			_, _, err := s.AppendMessage(ctx, newMsg(f.convID, f.userID, fmt.Sprint(i)), func(store.Message) { callbacks.Add(1) })
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			ok.Add(1)
+		})
+	}
+	send(0)
+	waitForLockWaiter(t, s)
+	for i := 1; i < n; i++ {
+		send(i)
+	}
+	for len(s.reqs[0]) < n-1 {
+		time.Sleep(time.Millisecond)
+	}
+	closed := make(chan error)
+	go func() { closed <- s.Close() }()
+	for {
+		s.mu.RLock()
+		c := s.closed
+		s.mu.RUnlock()
+		if c {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if _, _, err := s.AppendMessage(ctx, newMsg(f.convID, f.userID, "late"), nil); !errors.Is(err, ErrClosed) {
+		t.Fatalf("append after Close = %v, want ErrClosed", err)
+	}
+	release()
+	if err := <-closed; err != nil {
+		t.Fatal(err)
+	}
+	wg.Wait()
+	if ok.Load() != n || callbacks.Load() != n {
+		t.Fatalf("%d of %d queued appends succeeded (%d callbacks)", ok.Load(), n, callbacks.Load())
+	}
+
+	s2 := openStore(t, dbURL, Options{})
+	ms, err := s2.ListMessages(ctx, f.convID, 0, 0, 0)
+	if err != nil || len(ms) != n {
+		t.Fatalf("after Close: %d messages, %v; want %d", len(ms), err, n)
+	}
+}
+
+// TestCanceledWhileQueued: an append whose context ends while it waits in
+// the queue is dropped without a trace; one already in a batch stands.
+func TestCanceledWhileQueued(t *testing.T) {
+	t.Parallel()
+	dbURL := testDB(t)
+	ctx := context.Background()
+	s := openStore(t, dbURL, Options{Writers: 1})
+	f := newFixture(t, s)
+	release := holdConversation(t, dbURL, f.convID)
+	first := make(chan error)
+	go func() {
+		_, _, err := s.AppendMessage(ctx, newMsg(f.convID, f.userID, "a"), nil)
+		first <- err
+	}()
+	waitForLockWaiter(t, s) // the first append's batch waits for the lock
+	cctx, cancel := context.WithCancel(ctx)
+	errc := make(chan error)
+	m := newMsg(f.convID, f.userID, "b")
+	go func() {
+		_, _, err := s.AppendMessage(cctx, m, func(store.Message) { t.Error("committed called") })
+		errc <- err
+	}()
+	for len(s.reqs[0]) < 1 {
+		time.Sleep(time.Millisecond)
+	}
+	cancel()
+	if err := <-errc; !errors.Is(err, context.Canceled) {
+		t.Fatalf("canceled append = %v", err)
+	}
+	release()
+	if err := <-first; err != nil {
+		t.Fatal(err)
+	}
+	got, _, err := s.AppendMessage(ctx, newMsg(f.convID, f.userID, "c"), nil)
+	if err != nil || got.Seq != 2 {
+		t.Fatalf("next append seq %d, %v; want 2", got.Seq, err)
+	}
+	if _, err := s.GetMessage(ctx, f.convID, m.ID); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("canceled append stored: %v", err)
 	}
 }
 
