@@ -161,29 +161,40 @@ func (o *outbox) close() {
 }
 
 // write hands queued events to Redis, one pipeline per batch on one
-// connection, so they leave in Publish order. The topics of a batch Redis
-// did not take are owed a Gap: the writer publishes it as soon as Redis
-// answers again, before anything newer of theirs. While it cannot, it
-// keeps draining the queue into the owed set, so publishers never wait on
-// a Redis that is away.
+// connection, so they leave in Publish order. A batch Redis did not take
+// is dropped (some of it may have gone out: resending could repeat events
+// behind later ones) and its topics are owed a Gap, which the writer
+// publishes as soon as Redis answers again, before anything newer of
+// theirs. Meanwhile it keeps taking events from the outbox into held, so
+// publishers do not wait on a Redis that is away; past outboxMax held
+// events the oldest are dropped into the owed set too.
 func (b *Bus) write() {
 	defer close(b.writerDone)
 	owed := map[string]struct{}{}
+	var held []outItem
 	backoff := minBackoff
 	var nextTry time.Time
-	owe := func(batch []outItem, err error) {
-		if len(owed) == 0 {
+	owe := func(items []outItem, err error) {
+		if len(owed) == 0 && err != nil {
 			b.cfg.Log.Warn("redis bus: publishing failed; the topics will get a gap", "err", err)
 		}
-		for _, it := range batch {
+		for _, it := range items {
 			owed[it.topic] = struct{}{}
 		}
+	}
+	fail := func(items []outItem, err error) {
+		owe(items, err)
 		nextTry = time.Now().Add(backoff)
 		backoff = min(2*backoff, maxBackoff)
 	}
 	for {
 		batch, closed := b.out.take()
-		if len(batch) == 0 && (len(owed) == 0 || closed) {
+		held = append(held, batch...)
+		if over := len(held) - outboxMax; over > 0 {
+			owe(held[:over], nil)
+			held = append(held[:0], held[over:]...)
+		}
+		if len(held) == 0 && (len(owed) == 0 || closed) {
 			if closed {
 				if len(owed) > 0 {
 					b.cfg.Log.Error("redis bus: closed with gaps unannounced", "topics", len(owed))
@@ -195,10 +206,9 @@ func (b *Bus) write() {
 		}
 		if len(owed) > 0 {
 			if wait := time.Until(nextTry); wait > 0 {
-				for _, it := range batch {
-					owed[it.topic] = struct{}{}
-				}
 				if closed {
+					owe(held, nil)
+					held = nil
 					continue
 				}
 				select {
@@ -213,18 +223,20 @@ func (b *Bus) write() {
 				gaps = append(gaps, outItem{topic: t, payload: gapEv})
 			}
 			if err := b.send(gaps); err != nil {
-				owe(batch, err)
+				fail(nil, err)
 				continue
 			}
 			clear(owed)
 			backoff = minBackoff
 			b.cfg.Log.Info("redis bus: publishing again; gaps announced", "topics", len(gaps))
 		}
-		if len(batch) > 0 {
-			if err := b.send(batch); err != nil {
-				owe(batch, err)
-			}
+		n := min(len(held), batchMax)
+		if err := b.send(held[:n]); err != nil {
+			fail(held[:n], err)
 		}
+		rest := copy(held, held[n:])
+		clear(held[rest:])
+		held = held[:rest]
 	}
 }
 

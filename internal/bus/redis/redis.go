@@ -130,6 +130,7 @@ func New(ctx context.Context, client *goredis.Client, cfg Config) (*Bus, error) 
 		mc := *opt.MaintNotificationsConfig
 		opt.MaintNotificationsConfig = &mc
 	}
+	opt.PushNotificationProcessor = nil // NewClient set the parent's; ours makes its own
 	opt.MaxRetries = -1
 	opt.PoolSize = 2
 	opt.MinIdleConns = 0
