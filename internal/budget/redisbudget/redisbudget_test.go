@@ -2,6 +2,8 @@ package redisbudget_test
 
 import (
 	"context"
+	"fmt"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -68,4 +70,24 @@ func TestSlowRateBucket(t *testing.T) {
 	if err != nil || !ok {
 		t.Fatalf("spend = %v, %v", ok, err)
 	}
+}
+
+// BenchmarkSpend: one request's spend (a user's and its account's bucket,
+// one EVALSHA round trip), from parallel goroutines as requests come.
+//
+//	go test -run x -bench Spend -cpu 1,8 ./internal/budget/redisbudget/
+func BenchmarkSpend(b *testing.B) {
+	c := redistest.Client(b)
+	bg := redisbudget.New(c, redistest.Prefix(b))
+	r := budget.Rate{PerSecond: 1e9, Burst: 1e9}
+	var n atomic.Int64
+	b.RunParallel(func(pb *testing.PB) {
+		u := budget.Bucket{Key: fmt.Sprint("u", n.Add(1)), Rate: r}
+		a := budget.Bucket{Key: "a", Rate: r}
+		for pb.Next() {
+			if ok, _, err := bg.Spend(context.Background(), 1, time.Now(), u, a); !ok || err != nil {
+				b.Fatal(ok, err)
+			}
+		}
+	})
 }
