@@ -72,7 +72,8 @@ for i = 1, n do
   redis.call('HSET', KEYS[i], 't', string.format('%.17g', level), 'a', string.format('%.17g', ats[i]))
   if rate > 0 then
     -- Full again after (burst - level) / rate seconds; a second more for
-    -- clocks. Written with %.0f: Lua would write 2e+14, which PEXPIRE refuses.
+    -- clocks. Capped: Redis writes a Lua number of 1e17 or more with an
+    -- exponent, which PEXPIRE refuses.
     local ms = math.min(math.ceil((burst - level) / rate * 1000) + 1000, 1e15)
     redis.call('PEXPIRE', KEYS[i], string.format('%.0f', ms))
   else

@@ -60,7 +60,7 @@ func TestUnreachableRedisIsAnError(t *testing.T) {
 	}
 }
 
-// A bucket refilling very slowly keeps a TTL Redis accepts (not 2e+14).
+// A bucket refilling very slowly keeps a TTL Redis accepts (not 1.99e+17).
 func TestSlowRateBucket(t *testing.T) {
 	t.Parallel()
 	c := redistest.Client(t)
