@@ -75,7 +75,7 @@ func (w *logWatch) waitFor(s string) {
 func checkStream(t testing.TB, published []string, got []bus.Event) {
 	t.Helper()
 	next, gapSince := 0, false // gapSince: a Gap since the last event delivered
-	for _, ev := range got {
+	for k, ev := range got {
 		if ev.Name == bus.Gap {
 			gapSince = true
 			continue
@@ -85,15 +85,15 @@ func checkStream(t testing.TB, published []string, got []bus.Event) {
 			j++
 		}
 		if j == len(published) {
-			t.Fatalf("got %v of %v: %s out of order, twice, or never published", names(got), published, ev.Name)
+			t.Fatalf("event %d of %d received, %s: out of order, twice, or never published", k, len(got), ev.Name)
 		}
 		if j > next && !gapSince {
-			t.Fatalf("got %v of %v: %v missing with no gap before %s", names(got), published, published[next:j], ev.Name)
+			t.Fatalf("event %d of %d received, %s: %d missing before it (from %s) with no gap", k, len(got), ev.Name, j-next, published[next])
 		}
 		next, gapSince = j+1, false
 	}
 	if next < len(published) && !gapSince {
-		t.Fatalf("got %v of %v: %v missing with no gap after", names(got), published, published[next:])
+		t.Fatalf("%d events missing at the end (from %s) with no gap", len(published)-next, published[next])
 	}
 }
 
@@ -147,11 +147,12 @@ func names(evs []bus.Event) []string {
 	return out
 }
 
-// has reports whether evs holds an event named name.
+// has reports whether evs holds an event named name (or, for a name
+// ending in no digit, name followed by digits: has("end") matches "end3").
 func has(name string) func([]bus.Event) bool {
 	return func(evs []bus.Event) bool {
 		for _, ev := range evs {
-			if ev.Name == name {
+			if ev.Name == name || strings.HasPrefix(ev.Name, name) && strings.Trim(ev.Name[len(name):], "0123456789") == "" {
 				return true
 			}
 		}

@@ -2,6 +2,7 @@ package redis_test
 
 import (
 	"context"
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
@@ -181,5 +182,84 @@ func TestGapWhenPublisherLosesRedis(t *testing.T) {
 	checkStream(t, []string{"held", "after"}, rb.waitFor(t, "after", has("after")))
 	if got := names(rc.waitFor(t, "after", has("after"))); !reflect.DeepEqual(got, []string{"after"}) {
 		t.Fatalf("c:c, which lost nothing, got %v", got)
+	}
+}
+
+// A stream of events while both nodes' connections are killed under it:
+// what arrives is in publish order, never twice, and whatever is missing
+// is followed by a Gap before the next event.
+func TestStreamThroughKilledConnections(t *testing.T) {
+	t.Parallel()
+	prefix := redistest.Prefix(t)
+	pc, pubName := named(t)
+	sc, subName := named(t)
+	pub := open(t, pc, redisbus.Config{Prefix: prefix})
+	sub := open(t, sc, redisbus.Config{Prefix: prefix})
+	r := newRecorder()
+	defer sub.Subscribe("c:s", r.handle)()
+
+	const n = 3000
+	published := make([]string, 0, n+10)
+	for i := range n {
+		published = append(published, fmt.Sprint("e", i))
+	}
+	sent := make(chan struct{})
+	go func() {
+		defer close(sent)
+		for i, name := range published[:n] {
+			pub.Publish("c:s", bus.Event{Name: name, Seq: int64(i)})
+			if i%10 == 0 {
+				time.Sleep(time.Millisecond) // spread the stream over the kills
+			}
+		}
+	}()
+	for i := range 4 {
+		// Let the stream move on, then kill one side's connections.
+		r.waitFor(t, "more events", func(evs []bus.Event) bool { return len(evs) > (i+1)*n/6 })
+		if i%2 == 0 {
+			killClients(t, subName)
+		} else {
+			killClients(t, pubName)
+		}
+	}
+	<-sent
+	// End markers until one arrives (one published while the subscriber
+	// reconnects is missed, and reported by a Gap like any other).
+	for k := 0; !has("end")(r.events()); k++ {
+		if k == 100 {
+			t.Fatal("no end marker arrived")
+		}
+		name := fmt.Sprint("end", k)
+		published = append(published, name)
+		pub.Publish("c:s", bus.Event{Name: name})
+		time.Sleep(100 * time.Millisecond)
+	}
+	got := r.events()
+	checkStream(t, published, got)
+	t.Logf("%d of %d events delivered, %d gaps", len(got)-countGaps(got), len(published), countGaps(got))
+}
+
+func countGaps(evs []bus.Event) int {
+	n := 0
+	for _, ev := range evs {
+		if ev.Name == bus.Gap {
+			n++
+		}
+	}
+	return n
+}
+
+// killClients kills every connection of the clients called name.
+func killClients(t *testing.T, name string) {
+	t.Helper()
+	admin := redistest.Client(t)
+	list, err := admin.ClientList(context.Background()).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(list, "\n") {
+		if f := fields(line); f["name"] == name {
+			admin.Do(context.Background(), "CLIENT", "KILL", "ID", f["id"])
+		}
 	}
 }
