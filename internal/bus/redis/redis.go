@@ -85,6 +85,8 @@ type Bus struct {
 	disp dispatcher
 
 	quit       chan struct{}
+	ctx        context.Context // the reader's: cancelled by Close, so a dial does not hold it up
+	cancel     context.CancelFunc
 	readerDone chan struct{}
 	writerDone chan struct{}
 	dispDone   chan struct{}
@@ -144,6 +146,7 @@ func New(ctx context.Context, client *goredis.Client, cfg Config) (*Bus, error) 
 		writerDone: make(chan struct{}),
 		dispDone:   make(chan struct{}),
 	}
+	b.ctx, b.cancel = context.WithCancel(context.Background())
 	b.out.init()
 	b.disp.init()
 	sharded, err := hasShardedPubSub(ctx, b.pub)
@@ -152,6 +155,7 @@ func New(ctx context.Context, client *goredis.Client, cfg Config) (*Bus, error) 
 		err = b.connect(ctx, false)
 	}
 	if err != nil {
+		b.cancel()
 		b.pub.Close()
 		return nil, fmt.Errorf("redis bus: %w", err)
 	}
@@ -345,7 +349,7 @@ func (b *Bus) read() {
 			return
 		}
 		if ps == nil {
-			err := b.connect(context.Background(), true)
+			err := b.connect(b.ctx, true)
 			if err == nil {
 				b.cfg.Log.Info("redis bus: subscription link back")
 				backoff = minBackoff
@@ -375,7 +379,7 @@ const (
 
 // receive reads ps until it fails.
 func (b *Bus) receive(ps *goredis.PubSub, gen uint64) error {
-	ctx := context.Background()
+	ctx := b.ctx
 	pinged := false
 	for {
 		msg, err := ps.ReceiveTimeout(ctx, b.cfg.HealthInterval)
@@ -465,6 +469,7 @@ func (b *Bus) Close() error {
 	}
 	b.mu.Unlock()
 	close(b.quit)
+	b.cancel()
 	b.out.close()
 	<-b.writerDone
 	<-b.readerDone
