@@ -109,7 +109,8 @@ type outbox struct {
 }
 
 const (
-	outboxMax = 1 << 16 // events queued before Publish waits
+	outboxMax = 8192    // events queued before Publish waits (a few ms of Redis's work)
+	heldMax   = 1 << 16 // events held while Redis is away before the oldest are dropped
 	batchMax  = 1024    // events per pipeline
 )
 
@@ -166,7 +167,7 @@ func (o *outbox) close() {
 // behind later ones) and its topics are owed a Gap, which the writer
 // publishes as soon as Redis answers again, before anything newer of
 // theirs. Meanwhile it keeps taking events from the outbox into held, so
-// publishers do not wait on a Redis that is away; past outboxMax held
+// publishers do not wait on a Redis that is away; past heldMax held
 // events the oldest are dropped into the owed set too.
 func (b *Bus) write() {
 	defer close(b.writerDone)
@@ -190,7 +191,7 @@ func (b *Bus) write() {
 	for {
 		batch, closed := b.out.take()
 		held = append(held, batch...)
-		if over := len(held) - outboxMax; over > 0 {
+		if over := len(held) - heldMax; over > 0 {
 			owe(held[:over], nil)
 			held = append(held[:0], held[over:]...)
 		}
