@@ -66,9 +66,11 @@ end
 if wait > 0 then
   return {0, string.format('%.17g', wait)}
 end
+local charged = {} -- a key named twice is charged twice, as Memory does
 for i = 1, n do
   local rate, burst = tonumber(ARGV[1 + 2*i]), tonumber(ARGV[2 + 2*i])
-  local level = math.min(levels[i] - cost, burst)
+  local level = math.min((charged[KEYS[i]] or levels[i]) - cost, burst)
+  charged[KEYS[i]] = level
   redis.call('HSET', KEYS[i], 't', string.format('%.17g', level), 'a', string.format('%.17g', ats[i]))
   if rate > 0 then
     -- Full again after (burst - level) / rate seconds; a second more for

@@ -72,6 +72,22 @@ func TestSlowRateBucket(t *testing.T) {
 	}
 }
 
+// A bucket named twice in one spend is charged twice, as Memory does.
+func TestBucketNamedTwice(t *testing.T) {
+	t.Parallel()
+	c := redistest.Client(t)
+	u := budget.Bucket{Key: "u", Rate: budget.Rate{PerSecond: 1, Burst: 5}}
+	now := time.Now()
+	for _, b := range []budget.Budget{budget.NewMemory(), redisbudget.New(c, redistest.Prefix(t))} {
+		if ok, _, err := b.Spend(context.Background(), 2, now, u, u); !ok || err != nil {
+			t.Fatalf("%T: first spend = %v, %v", b, ok, err)
+		}
+		if ok, _, _ := b.Spend(context.Background(), 2, now, u); ok {
+			t.Fatalf("%T: 2 more passed after 4 of 5 were taken", b)
+		}
+	}
+}
+
 // BenchmarkSpend: one request's spend (a user's and its account's bucket,
 // one EVALSHA round trip), from parallel goroutines as requests come.
 //
