@@ -28,6 +28,7 @@ deps:
 	./scripts/deps-media.sh
 	./scripts/deps-turn.sh
 	./scripts/deps-wordpress.sh
+	./scripts/deps-redis.sh
 
 vet:
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
