@@ -112,7 +112,7 @@ func (s *MemorySlots) Held(_ context.Context, key string) (int, error) {
 type MemoryClaims struct {
 	now func() time.Time
 
-	mu     sync.Mutex
+	mu    sync.Mutex
 	until map[string]time.Time
 	next  int // sweep when the map reaches this size
 }
