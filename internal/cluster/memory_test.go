@@ -44,3 +44,21 @@ func TestMemoryClaimsForgetExpired(t *testing.T) {
 		t.Fatalf("%d claims kept, about 10 are live", n)
 	}
 }
+
+// A claim lasts exactly its ttl on the injected clock.
+func TestMemoryClaimsTTLOnTheClock(t *testing.T) {
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	c := cluster.NewMemoryClaims(func() time.Time { return now })
+	ctx := context.Background()
+	if ok, _ := c.Claim(ctx, "k", time.Minute); !ok {
+		t.Fatal("fresh key refused")
+	}
+	now = now.Add(time.Minute - time.Nanosecond)
+	if ok, _ := c.Claim(ctx, "k", time.Minute); ok {
+		t.Fatal("claimed again before the ttl passed")
+	}
+	now = now.Add(time.Nanosecond)
+	if ok, _ := c.Claim(ctx, "k", time.Minute); !ok {
+		t.Fatal("not claimable once the ttl passed")
+	}
+}

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	goredis "github.com/redis/go-redis/v9"
+
 	"github.com/parley-chat/parley/internal/cluster"
 	"github.com/parley-chat/parley/internal/cluster/clustertest"
 	"github.com/parley-chat/parley/internal/cluster/rediscluster"
@@ -271,5 +273,19 @@ func TestConcurrentSweepsReportOnce(t *testing.T) {
 	wg.Wait()
 	if got := seen.list(); len(got) != 20 {
 		t.Fatalf("%d offline reports for 20 users", len(got))
+	}
+}
+
+// A Redis that does not answer is an error from New and from every call,
+// never a silent "offline" or a granted slot.
+func TestUnreachableRedis(t *testing.T) {
+	t.Parallel()
+	opt := redistest.Options(t)
+	opt.Addr = "127.0.0.1:1" // nothing listens on port 1
+	opt.MaxRetries = -1
+	c := goredis.NewClient(opt)
+	defer c.Close()
+	if _, err := rediscluster.New(ctx, c, rediscluster.Config{NodeID: "x"}); err == nil {
+		t.Fatal("New on a dead Redis succeeded")
 	}
 }
