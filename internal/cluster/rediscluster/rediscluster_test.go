@@ -289,3 +289,30 @@ func TestUnreachableRedis(t *testing.T) {
 		t.Fatal("New on a dead Redis succeeded")
 	}
 }
+
+// BenchmarkConnect: what one WebSocket connection costs the registry, a
+// Register and an Unregister (two EVALSHA round trips), from parallel
+// goroutines as connections come.
+//
+//	go test -run x -bench Connect -cpu 1,8 ./internal/cluster/rediscluster/
+func BenchmarkConnect(b *testing.B) {
+	p := redistest.Prefix(b)
+	n, err := rediscluster.New(ctx, redistest.Client(b), rediscluster.Config{NodeID: "bench", Prefix: p})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer n.Close()
+	var seq atomic.Int64
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			i := seq.Add(1)
+			c := cluster.Conn{AccountID: "A", UserID: fmt.Sprint("u", i%1000), ConnID: fmt.Sprint("c", i)}
+			if _, err := n.Register(ctx, c); err != nil {
+				b.Fatal(err)
+			}
+			if _, err := n.Unregister(ctx, c); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
