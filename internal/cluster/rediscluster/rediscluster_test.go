@@ -316,3 +316,17 @@ func BenchmarkConnect(b *testing.B) {
 		}
 	})
 }
+
+// A node cannot release another node's slot (it would let the cap be
+// exceeded while the holder's socket is still open).
+func TestReleaseOnlyOwnSlots(t *testing.T) {
+	t.Parallel()
+	a, b := pair(t)
+	a.Acquire(ctx, "k", 2)
+	if err := b.Release(ctx, "k"); err != nil {
+		t.Fatal(err)
+	}
+	if h, _ := a.Held(ctx, "k"); h != 1 {
+		t.Fatalf("b released a's slot: Held = %d, want 1", h)
+	}
+}
