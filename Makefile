@@ -30,6 +30,7 @@ deps:
 	./scripts/deps-turn.sh
 	./scripts/deps-wordpress.sh
 	./scripts/deps-postgres.sh
+	./scripts/deps-redis.sh
 
 vet:
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \

@@ -1,6 +1,6 @@
 // Package bus carries events between the domain and the connections that
-// deliver them, within one node (bus/local) or across nodes (bus/redis, a
-// later issue). bustest holds the conformance suite.
+// deliver them, within one node (bus/local) or across nodes (bus/redis).
+// bustest holds the conformance suite.
 package bus
 
 // Event is one thing that happened, already encoded once for every
@@ -22,6 +22,18 @@ type Event struct {
 	Data     []byte
 }
 
+// Gap is the Name of the event a bus delivers to a subscription, in order
+// with the topic's other events, when events of the topic published before
+// it may not have reached the subscription: the node's link to a shared
+// broker dropped and came back, or a node could not hand events to the
+// broker. A Gap carries nothing else (Data is nil). Events after it are
+// delivered as usual; a subscriber that needs every event (a connection's
+// chat:message stream) recovers what it missed from the store, as a
+// resuming client does (a server-driven chat:sync, or closing the
+// connection with a resume close code). The local bus never delivers one:
+// nothing between its publishers and subscribers can fail.
+const Gap = "bus:gap"
+
 // Handler receives events of a topic. It runs on the publisher's goroutine
 // for the local bus and must not block.
 type Handler func(topic string, ev Event)
@@ -34,8 +46,13 @@ type Handler func(topic string, ev Event)
 //	iv:<account id>      agent presence, for the account's visitors
 //
 // Delivery within a topic is in publish order. Events published before
-// Subscribe returns are not delivered to it.
+// Subscribe returns are not delivered to it. A bus whose delivery can fail
+// (bus/redis) never drops an event silently: the subscriptions that may
+// have missed events get a Gap event.
 type Bus interface {
+	// Publish hands ev to the subscribers of topic. A bus across nodes may
+	// return before delivery; an error means the bus did not take the
+	// event (it is closed).
 	Publish(topic string, ev Event) error
 	// Subscribe registers h for topic and returns a function that removes it.
 	Subscribe(topic string, h Handler) (unsubscribe func())
