@@ -109,7 +109,10 @@ test('simulcast and dynacast: a small tile gets the small layer and the publishe
     await window.R.room.subscribe(v.id, 1280, 720);
   });
   await eventually('alice sends f again', async () => (await active()).includes('f'), { timeout: 15000 });
-  await eventually('bob decodes 1280 wide', async () => (await roomStats(bob)).videos[0]?.width === 1280, { timeout: 20000 });
+  // The top layer ramps up with the bandwidth estimate, and Chromium holds
+  // it back while it thinks it is short of CPU: on a busy 2-core machine
+  // that has taken more than 20 s.
+  await eventually('bob decodes 1280 wide', async () => (await roomStats(bob)).videos[0]?.width === 1280, { timeout: 45000 });
   for (const c of ctxs) await c.close();
 });
 
