@@ -4,14 +4,17 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/url"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/parley-chat/parley/client"
 	"github.com/parley-chat/parley/internal/redistest"
@@ -72,6 +75,7 @@ type cluster struct {
 	t      *testing.T
 	shared []string // --database-url, --redis-url, --redis-prefix
 	nodes  []*server
+	ids    []string // each node's node_id, its Redis client name
 	acc    string
 }
 
@@ -95,7 +99,8 @@ func newCluster(t *testing.T, n int) *cluster {
 	}
 	// One after the other: the first creates the secrets the others read.
 	for i := range n {
-		c.nodes = append(c.nodes, start(t, t.TempDir(), append([]string{"--node-id", fmt.Sprintf("node%d-%s", i, rand.Text()[:6]),
+		c.ids = append(c.ids, fmt.Sprintf("node%d-%s", i, rand.Text()[:6]))
+		c.nodes = append(c.nodes, start(t, t.TempDir(), append([]string{"--node-id", c.ids[i],
 			// Budgets are not what this test is about: room for a few hundred messages at once.
 			"--messages-per-second", "100000", "--messages-burst", "100000",
 			"--account-budget-per-second", "100000", "--account-budget-burst", "100000"}, c.shared...)...))
@@ -244,4 +249,109 @@ func TestTwoNodesOneConversation(t *testing.T) {
 		t.Fatalf("carol's first live message on node B is seq %d %q, want %q", m.Seq, m.Text, last.Text)
 	}
 	noMessage(t, carol, conv.ID, 300*time.Millisecond)
+}
+
+// TestNodeLosesRedisSubscription kills node B's Redis pub/sub connection
+// (CLIENT KILL, as a network blip or a Redis failover would) while Alice
+// sends on node A. Node B's bus reconnects and reports the gap; Bob's
+// connection on B is closed with 4009 and his session resumes at once:
+// he ends with every message exactly once.
+func TestNodeLosesRedisSubscription(t *testing.T) {
+	c := newCluster(t, 2)
+	a, b := c.nodes[0], c.nodes[1]
+	alice := listen(t, a, c.token("alice"))
+	bobTok := c.token("bob")
+	listen(t, b, bobTok).Close() // bob exists before he is added
+	conv, err := alice.Create(context.Background(), protocol.CreateConversationRequest{Kind: protocol.KindGroup, Name: "blip", Members: []string{"bob"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	var mu sync.Mutex
+	seen := map[string]int{} // message id → times bob got it
+	v := newView(t, conv.ID)
+	sess := client.NewSession(b.wsURL(), func(context.Context) (string, error) { return bobTok, nil }, client.SessionOptions{
+		MinBackoff: 50 * time.Millisecond, MaxBackoff: 300 * time.Millisecond,
+		Cursors: map[string]int64{conv.ID: 0},
+		OnEvent: func(ev protocol.Envelope) {
+			if ev.Event == protocol.EvMessage {
+				var m protocol.Message
+				json.Unmarshal(ev.Data, &m)
+				mu.Lock()
+				seen[m.ID]++
+				mu.Unlock()
+			}
+			v.event(ev)
+		},
+	})
+	t.Cleanup(sess.Close)
+	waitUntil(t, "bob's session connects", func() bool { return sess.Connects() == 1 })
+
+	rc := redistest.Client(t)
+	const n = 200
+	var sent []protocol.Message
+	for i := range n {
+		if i == n/4 {
+			killPubSub(t, rc, c.ids[1])
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		m, err := alice.Send(ctx, protocol.SendRequest{ConversationID: conv.ID, Text: fmt.Sprintf("m%d", i)})
+		cancel()
+		if err != nil {
+			t.Fatalf("send %d: %v", i, err)
+		}
+		sent = append(sent, m)
+	}
+	waitUntil(t, "bob has every message", func() bool {
+		got, _ := v.snapshot()
+		return len(got) == n
+	})
+	got, resets := v.snapshot()
+	for i, m := range sent {
+		if got[int64(i+1)] != m.ID {
+			t.Fatalf("bob's seq %d is %s, want %s", i+1, got[int64(i+1)], m.ID)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for _, m := range sent {
+		if seen[m.ID] != 1 {
+			t.Errorf("bob got %q %d times", m.Text, seen[m.ID])
+		}
+	}
+	if resets != 0 {
+		t.Errorf("%d resets", resets)
+	}
+	var ce *client.CloseError
+	if sess.Connects() < 2 || !errors.As(sess.Err(), &ce) || ce.Code != protocol.CloseResync {
+		t.Fatalf("bob's session: %d connections, last end %v; want a resync (4009) and a reconnect", sess.Connects(), sess.Err())
+	}
+}
+
+// killPubSub closes the pub/sub connection of the node named name.
+func killPubSub(t *testing.T, rc *goredis.Client, name string) {
+	t.Helper()
+	ctx := context.Background()
+	list, err := rc.ClientList(ctx).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	killed := 0
+	for _, line := range strings.Split(list, "\n") {
+		f := map[string]string{}
+		for _, kv := range strings.Fields(line) {
+			k, v, _ := strings.Cut(kv, "=")
+			f[k] = v
+		}
+		if f["name"] != name || (f["ssub"] == "0" && f["sub"] == "0") {
+			continue
+		}
+		if err := rc.Do(ctx, "CLIENT", "KILL", "ID", f["id"]).Err(); err != nil {
+			t.Fatal(err)
+		}
+		killed++
+	}
+	if killed == 0 {
+		t.Fatalf("no pub/sub connection named %s in CLIENT LIST:\n%s", name, list)
+	}
 }
