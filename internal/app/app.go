@@ -197,12 +197,12 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 		Image: cfg.UploadImageMax, Voice: cfg.UploadVoiceMax, File: cfg.UploadFileMax,
 	})
 	if err != nil {
-		st.Close()
+		a.abandon()
 		return nil, fmt.Errorf("blob store: %w", err)
 	}
 	secret, err := Secret(ctx, st, cfg)
 	if err != nil {
-		st.Close()
+		a.abandon()
 		return nil, err
 	}
 	a.Auth = auth.New(st, secret, cfg.TokenMaxTTL)
@@ -219,13 +219,13 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 		AllowPrivate: cfg.PushAllowPrivateEndpoints}, a.Chat.IsOnline, log)
 	if err != nil {
 		a.Chat.Close()
-		st.Close()
+		a.abandon()
 		return nil, err
 	}
 	if err := a.startTURN(ctx); err != nil {
 		a.Push.Close()
 		a.Chat.Close()
-		st.Close()
+		a.abandon()
 		return nil, err
 	}
 	iceFor := func(id auth.Identity) []protocol.ICEServer { return a.ICE.For(id.UserID, time.Now()) }
@@ -260,7 +260,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 		}
 		a.Push.Close()
 		a.Chat.Close()
-		st.Close()
+		a.abandon()
 		return nil, err
 	}
 	a.API = api.New(api.Config{
@@ -282,6 +282,15 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 	}
 	a.Site = site.New(site.Config{PublicURL: cfg.PublicURLOrDefault()}, a.Store, a.Inbox, a.API.LimitAddress, log)
 	return a, nil
+}
+
+// abandon closes what New opened before a later step failed.
+func (a *App) abandon() {
+	a.Store.Close()
+	a.Bus.Close()
+	if a.redis != nil {
+		a.redis.Close()
+	}
 }
 
 // presenceMax maps the setting's "0 = push to no groups" to chat's -1.
