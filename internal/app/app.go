@@ -26,6 +26,7 @@ import (
 	redisbus "github.com/parley-chat/parley/internal/bus/redis"
 	"github.com/parley-chat/parley/internal/calls"
 	"github.com/parley-chat/parley/internal/chat"
+	"github.com/parley-chat/parley/internal/cluster/rediscluster"
 	"github.com/parley-chat/parley/internal/config"
 	"github.com/parley-chat/parley/internal/inbox"
 	"github.com/parley-chat/parley/internal/media"
@@ -67,8 +68,9 @@ type App struct {
 	// NodeID names this node among the nodes (node_id).
 	NodeID string
 
-	http  *http.Server
-	redis *goredis.Client // nil on one node
+	http    *http.Server
+	redis   *goredis.Client    // nil on one node
+	cluster *rediscluster.Node // nil on one node
 }
 
 // DBPath is where the SQLite database lives inside the data directory.
@@ -168,6 +170,14 @@ func (a *App) openShared(ctx context.Context) (budget.Budget, error) {
 			return nil, fmt.Errorf("redis bus: %w", err)
 		}
 		a.Bus = rb
+		// Cluster-wide state: only its claims are wired yet (one-time
+		// links); presence and connection slots are still per node.
+		a.cluster, err = rediscluster.New(ctx, a.redis, rediscluster.Config{NodeID: a.NodeID, Prefix: a.Cfg.RedisPrefix, Log: a.Log})
+		if err != nil {
+			rb.Close()
+			a.redis.Close()
+			return nil, fmt.Errorf("redis cluster state: %w", err)
+		}
 	default:
 		a.Bus = local.New()
 	}
@@ -206,6 +216,9 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 		return nil, err
 	}
 	a.Auth = auth.New(st, secret, cfg.TokenMaxTTL)
+	if a.cluster != nil {
+		a.Auth.SetClaims(a.cluster) // a one-time link works once across nodes
+	}
 	a.Chat = chat.New(st, a.Bus, a.Blobs, chat.Config{
 		MaxMessageBytes:    int(cfg.MaxMessageBytes),
 		TypingTimeout:      cfg.TypingTimeout,
@@ -287,6 +300,12 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 // abandon closes what New opened before a later step failed.
 func (a *App) abandon() {
 	a.Store.Close()
+	if a.cluster != nil {
+		a.cluster.Close()
+	}
+	if a.cluster != nil {
+		a.cluster.Close()
+	}
 	a.Bus.Close()
 	if a.redis != nil {
 		a.redis.Close()
