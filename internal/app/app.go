@@ -170,8 +170,8 @@ func (a *App) openShared(ctx context.Context) (budget.Budget, error) {
 			return nil, fmt.Errorf("redis bus: %w", err)
 		}
 		a.Bus = rb
-		// Cluster-wide state: only its claims are wired yet (one-time
-		// links); presence and connection slots are still per node.
+		// Cluster-wide state: its claims (one-time links) and slots
+		// (connection caps) are wired; presence is still per node.
 		a.cluster, err = rediscluster.New(ctx, a.redis, rediscluster.Config{NodeID: a.NodeID, Prefix: a.Cfg.RedisPrefix, Log: a.Log})
 		if err != nil {
 			rb.Close()
@@ -248,11 +248,16 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 		budget.Rate{PerSecond: cfg.MessagesPerSecond, Burst: float64(cfg.MessagesBurst)},
 		budget.Rate{PerSecond: cfg.AccountBudgetPerSecond, Burst: float64(cfg.AccountBudgetBurst)}, log)
 	a.Inbox = inbox.New(st, a.Auth, a.Chat, inbox.Config{PublicURL: cfg.PublicURLOrDefault(), VisitorTokenTTL: cfg.VisitorTokenTTL})
+	var slots ws.Slots // nil: this node counts its own connections
+	if a.cluster != nil {
+		slots = a.cluster // connection caps across nodes
+	}
 	a.WS = ws.New(ws.Config{
 		MaxFrameBytes:      int(cfg.MaxFrameBytes),
 		Budget:             guard,
 		ConnsPerIP:         cfg.ConnsPerIP,
 		ConnsPerAccount:    cfg.ConnsPerAccount,
+		Slots:              slots,
 		SendQueueBytes:     int(cfg.SendQueueBytes),
 		WriteTimeout:       cfg.WriteTimeout,
 		AuthTimeout:        cfg.AuthTimeout,
