@@ -247,7 +247,8 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 	guard := budget.NewGuard(budgets,
 		budget.Rate{PerSecond: cfg.MessagesPerSecond, Burst: float64(cfg.MessagesBurst)},
 		budget.Rate{PerSecond: cfg.AccountBudgetPerSecond, Burst: float64(cfg.AccountBudgetBurst)}, log)
-	a.Inbox = inbox.New(st, a.Auth, a.Chat, inbox.Config{PublicURL: cfg.PublicURLOrDefault(), VisitorTokenTTL: cfg.VisitorTokenTTL})
+	a.Inbox = inbox.New(st, a.Auth, a.Chat, inbox.Config{PublicURL: cfg.PublicURLOrDefault(), VisitorTokenTTL: cfg.VisitorTokenTTL,
+		Bus: a.Bus}) // a regenerated address reaches every node's cache
 	var slots ws.Slots // nil: this node counts its own connections
 	if a.cluster != nil {
 		slots = a.cluster // connection caps across nodes
