@@ -122,6 +122,10 @@ func (s *Session) run(ctx context.Context) {
 		if time.Since(start) > 30*time.Second {
 			wait = s.opt.MinBackoff // it was up for a while: a fresh failure
 		}
+		if ce := (*CloseError)(nil); errors.As(err, &ce) && ce.Code == protocol.CloseResync {
+			wait = s.opt.MinBackoff // events were lost between nodes: resume at once
+			continue
+		}
 		jitter := time.Duration(rand.Int64N(int64(wait)/2 + 1))
 		select {
 		case <-ctx.Done():

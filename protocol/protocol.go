@@ -132,6 +132,9 @@ const (
 	CloseTokenExpired  = 4003 // the token expired while connected: get a new one
 	CloseSlowConsumer  = 4008 // the client did not read fast enough; reconnect and sync
 	CloseTooManyConns  = 4029 // per-IP or per-account connection limit
+	// CloseResync: events meant for this connection were lost between
+	// nodes (the bus reported a gap); reconnect at once and chat:sync.
+	CloseResync = 4009
 	// CloseAddressInvalid: the inbox address the visitor's session was opened
 	// through was regenerated; the old link no longer works.
 	CloseAddressInvalid = 4004

@@ -36,7 +36,6 @@ import (
 	"github.com/parley-chat/parley/internal/config"
 	"github.com/parley-chat/parley/internal/loadtest"
 	"github.com/parley-chat/parley/internal/store"
-	"github.com/parley-chat/parley/internal/store/sqlite"
 	"github.com/parley-chat/parley/protocol"
 )
 
@@ -171,13 +170,11 @@ func migrate(args []string, stdout, _ io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
+	where, err := app.Migrate(context.Background(), cfg)
+	if err != nil {
 		return err
 	}
-	if err := sqlite.Migrate(context.Background(), app.DBPath(cfg.DataDir)); err != nil {
-		return err
-	}
-	fmt.Fprintln(stdout, "migrations applied to", app.DBPath(cfg.DataDir))
+	fmt.Fprintln(stdout, "migrations applied to", where)
 	return nil
 }
 

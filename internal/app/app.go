@@ -5,6 +5,8 @@ package app
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -14,12 +16,17 @@ import (
 	"path/filepath"
 	"time"
 
+	goredis "github.com/redis/go-redis/v9"
+
 	"github.com/parley-chat/parley/internal/auth"
 	"github.com/parley-chat/parley/internal/budget"
+	"github.com/parley-chat/parley/internal/budget/redisbudget"
 	"github.com/parley-chat/parley/internal/bus"
 	"github.com/parley-chat/parley/internal/bus/local"
+	redisbus "github.com/parley-chat/parley/internal/bus/redis"
 	"github.com/parley-chat/parley/internal/calls"
 	"github.com/parley-chat/parley/internal/chat"
+	"github.com/parley-chat/parley/internal/cluster/rediscluster"
 	"github.com/parley-chat/parley/internal/config"
 	"github.com/parley-chat/parley/internal/inbox"
 	"github.com/parley-chat/parley/internal/media"
@@ -27,6 +34,7 @@ import (
 	"github.com/parley-chat/parley/internal/rooms"
 	"github.com/parley-chat/parley/internal/sfu"
 	"github.com/parley-chat/parley/internal/store"
+	"github.com/parley-chat/parley/internal/store/postgres"
 	"github.com/parley-chat/parley/internal/store/sqlite"
 	"github.com/parley-chat/parley/internal/transport/api"
 	"github.com/parley-chat/parley/internal/transport/site"
@@ -57,19 +65,128 @@ type App struct {
 	API        *api.API
 	Site       *site.Site
 
-	http *http.Server
+	// NodeID names this node among the nodes (node_id).
+	NodeID string
+
+	http    *http.Server
+	redis   *goredis.Client    // nil on one node
+	cluster *rediscluster.Node // nil on one node
 }
 
 // DBPath is where the SQLite database lives inside the data directory.
 func DBPath(dataDir string) string { return filepath.Join(dataDir, "parley.db") }
 
-// OpenStore opens the configured store (SQLite today; PostgreSQL is a later
-// issue and will be one more case here).
-func OpenStore(ctx context.Context, cfg config.Config) (store.Store, error) {
-	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
-		return nil, fmt.Errorf("data directory: %w", err)
+// Which store, bus and budget a configuration picks: one node keeps
+// everything on this machine (SQLite, in-process bus, memory budgets);
+// database_url and redis_url move what nodes must share out of it.
+const (
+	StoreSQLite   = "sqlite"
+	StorePostgres = "postgres"
+	BusLocal      = "local"
+	BusRedis      = "redis"
+	BudgetMemory  = "memory"
+	BudgetRedis   = "redis"
+)
+
+// Backends names the implementations cfg picks.
+type Backends struct{ Store, Bus, Budget string }
+
+// BackendsOf is the one place that decides which implementations a
+// configuration runs on.
+func BackendsOf(cfg config.Config) Backends {
+	b := Backends{Store: StoreSQLite, Bus: BusLocal, Budget: BudgetMemory}
+	if cfg.DatabaseURL != "" {
+		b.Store = StorePostgres
 	}
-	return sqlite.Open(ctx, DBPath(cfg.DataDir), sqlite.Options{MaxBatch: cfg.CommitBatchMax})
+	if cfg.RedisURL != "" {
+		b.Bus, b.Budget = BusRedis, BudgetRedis
+	}
+	return b
+}
+
+// OpenStore opens the configured store: the SQLite file in the data
+// directory, or the PostgreSQL database of database_url.
+func OpenStore(ctx context.Context, cfg config.Config) (store.Store, error) {
+	switch BackendsOf(cfg).Store {
+	case StorePostgres:
+		return postgres.Open(ctx, cfg.DatabaseURL)
+	default:
+		if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
+			return nil, fmt.Errorf("data directory: %w", err)
+		}
+		return sqlite.Open(ctx, DBPath(cfg.DataDir), sqlite.Options{MaxBatch: cfg.CommitBatchMax})
+	}
+}
+
+// Migrate applies the configured store's migrations and says where.
+func Migrate(ctx context.Context, cfg config.Config) (string, error) {
+	switch BackendsOf(cfg).Store {
+	case StorePostgres:
+		if err := postgres.Migrate(ctx, cfg.DatabaseURL); err != nil {
+			return "", err
+		}
+		return "the PostgreSQL database of database_url", nil
+	default:
+		if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
+			return "", err
+		}
+		if err := sqlite.Migrate(ctx, DBPath(cfg.DataDir)); err != nil {
+			return "", err
+		}
+		return DBPath(cfg.DataDir), nil
+	}
+}
+
+// NodeID is cfg's node_id, or the host name and a random suffix.
+func NodeID(cfg config.Config) string {
+	if cfg.NodeID != "" {
+		return cfg.NodeID
+	}
+	host, err := os.Hostname()
+	if err != nil || host == "" {
+		host = "node"
+	}
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	return host + "-" + hex.EncodeToString(b[:])
+}
+
+// openShared connects the bus and the budget store: in-process, or on the
+// Redis of redis_url (one client for both, named after the node so
+// CLIENT LIST tells the nodes apart).
+func (a *App) openShared(ctx context.Context) (budget.Budget, error) {
+	be := BackendsOf(a.Cfg)
+	switch be.Bus {
+	case BusRedis:
+		opt, err := goredis.ParseURL(a.Cfg.RedisURL)
+		if err != nil {
+			return nil, fmt.Errorf("redis_url: %w", err)
+		}
+		opt.ClientName = a.NodeID
+		a.redis = goredis.NewClient(opt)
+		rb, err := redisbus.New(ctx, a.redis, redisbus.Config{Prefix: a.Cfg.RedisPrefix, Log: a.Log})
+		if err != nil {
+			a.redis.Close()
+			return nil, fmt.Errorf("redis bus: %w", err)
+		}
+		a.Bus = rb
+		// Cluster-wide state: its claims (one-time links) and slots
+		// (connection caps) are wired; presence is still per node.
+		a.cluster, err = rediscluster.New(ctx, a.redis, rediscluster.Config{NodeID: a.NodeID, Prefix: a.Cfg.RedisPrefix, Log: a.Log})
+		if err != nil {
+			rb.Close()
+			a.redis.Close()
+			return nil, fmt.Errorf("redis cluster state: %w", err)
+		}
+	default:
+		a.Bus = local.New()
+	}
+	switch be.Budget {
+	case BudgetRedis:
+		return redisbudget.New(a.redis, a.Cfg.RedisPrefix), nil
+	default:
+		return budget.NewMemory(), nil
+	}
 }
 
 // New opens storage and builds every component, without listening yet.
@@ -78,20 +195,30 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 	if err != nil {
 		return nil, err
 	}
-	a := &App{Cfg: cfg, Log: log, Store: st, Bus: local.New()}
-	a.Blobs, err = media.NewStore(filepath.Join(cfg.DataDir, "blobs"), media.Limits{
-		Image: cfg.UploadImageMax, Voice: cfg.UploadVoiceMax, File: cfg.UploadFileMax,
-	})
-	if err != nil {
-		st.Close()
-		return nil, fmt.Errorf("blob store: %w", err)
-	}
-	secret, err := Secret(ctx, st, cfg)
+	a := &App{Cfg: cfg, Log: log, Store: st, NodeID: NodeID(cfg)}
+	budgets, err := a.openShared(ctx)
 	if err != nil {
 		st.Close()
 		return nil, err
 	}
+	be := BackendsOf(cfg)
+	log.Info("backends", "node", a.NodeID, "store", be.Store, "bus", be.Bus, "budget", be.Budget)
+	a.Blobs, err = media.NewStore(filepath.Join(cfg.DataDir, "blobs"), media.Limits{
+		Image: cfg.UploadImageMax, Voice: cfg.UploadVoiceMax, File: cfg.UploadFileMax,
+	})
+	if err != nil {
+		a.abandon()
+		return nil, fmt.Errorf("blob store: %w", err)
+	}
+	secret, err := Secret(ctx, st, cfg)
+	if err != nil {
+		a.abandon()
+		return nil, err
+	}
 	a.Auth = auth.New(st, secret, cfg.TokenMaxTTL)
+	if a.cluster != nil {
+		a.Auth.SetClaims(a.cluster) // a one-time link works once across nodes
+	}
 	a.Chat = chat.New(st, a.Bus, a.Blobs, chat.Config{
 		MaxMessageBytes:    int(cfg.MaxMessageBytes),
 		TypingTimeout:      cfg.TypingTimeout,
@@ -105,27 +232,33 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 		AllowPrivate: cfg.PushAllowPrivateEndpoints}, a.Chat.IsOnline, log)
 	if err != nil {
 		a.Chat.Close()
-		st.Close()
+		a.abandon()
 		return nil, err
 	}
 	if err := a.startTURN(ctx); err != nil {
 		a.Push.Close()
 		a.Chat.Close()
-		st.Close()
+		a.abandon()
 		return nil, err
 	}
 	iceFor := func(id auth.Identity) []protocol.ICEServer { return a.ICE.For(id.UserID, time.Now()) }
 	// One budget for WebSocket and REST: a user's requests spend from it
 	// however they arrive (in memory: one node; Redis with issue 11).
-	guard := budget.NewGuard(budget.NewMemory(),
+	guard := budget.NewGuard(budgets,
 		budget.Rate{PerSecond: cfg.MessagesPerSecond, Burst: float64(cfg.MessagesBurst)},
 		budget.Rate{PerSecond: cfg.AccountBudgetPerSecond, Burst: float64(cfg.AccountBudgetBurst)}, log)
-	a.Inbox = inbox.New(st, a.Auth, a.Chat, inbox.Config{PublicURL: cfg.PublicURLOrDefault(), VisitorTokenTTL: cfg.VisitorTokenTTL})
+	a.Inbox = inbox.New(st, a.Auth, a.Chat, inbox.Config{PublicURL: cfg.PublicURLOrDefault(), VisitorTokenTTL: cfg.VisitorTokenTTL,
+		Bus: a.Bus}) // a regenerated address reaches every node's cache
+	var slots ws.Slots // nil: this node counts its own connections
+	if a.cluster != nil {
+		slots = a.cluster // connection caps across nodes
+	}
 	a.WS = ws.New(ws.Config{
 		MaxFrameBytes:      int(cfg.MaxFrameBytes),
 		Budget:             guard,
 		ConnsPerIP:         cfg.ConnsPerIP,
 		ConnsPerAccount:    cfg.ConnsPerAccount,
+		Slots:              slots,
 		SendQueueBytes:     int(cfg.SendQueueBytes),
 		WriteTimeout:       cfg.WriteTimeout,
 		AuthTimeout:        cfg.AuthTimeout,
@@ -146,7 +279,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 		}
 		a.Push.Close()
 		a.Chat.Close()
-		st.Close()
+		a.abandon()
 		return nil, err
 	}
 	a.API = api.New(api.Config{
@@ -168,6 +301,21 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 	}
 	a.Site = site.New(site.Config{PublicURL: cfg.PublicURLOrDefault()}, a.Store, a.Inbox, a.API.LimitAddress, log)
 	return a, nil
+}
+
+// abandon closes what New opened before a later step failed.
+func (a *App) abandon() {
+	a.Store.Close()
+	if a.cluster != nil {
+		a.cluster.Close()
+	}
+	if a.cluster != nil {
+		a.cluster.Close()
+	}
+	a.Bus.Close()
+	if a.redis != nil {
+		a.redis.Close()
+	}
 }
 
 // presenceMax maps the setting's "0 = push to no groups" to chat's -1.
@@ -244,4 +392,7 @@ func (a *App) close() {
 		a.TURN.Close()
 	}
 	a.Bus.Close()
+	if a.redis != nil {
+		a.redis.Close()
+	}
 }

@@ -41,7 +41,8 @@ type Authenticator struct {
 	keys map[string]cachedKey // API keys by id, so token checks do not query per connection
 
 	addressCheck func(ctx context.Context, accountID, address string) error
-	redeemMu     sync.Mutex // one-time links are redeemed one at a time (see RedeemLink)
+	redeemMu     sync.Mutex // one-time links are redeemed one at a time on this node (see RedeemLink)
+	claims       Claimer    // across nodes; nil on one node
 	cost         int        // bcrypt cost; 0 = bcrypt.DefaultCost
 }
 

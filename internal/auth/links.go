@@ -86,9 +86,21 @@ func (a *Authenticator) loadLink(ctx context.Context, code string) (Grant, strin
 	return g, key, nil
 }
 
+// Claimer makes a one-time action happen once across nodes
+// (cluster.Claims: Claim reports true to exactly one of racing callers of
+// a key until ttl has passed).
+type Claimer interface {
+	Claim(ctx context.Context, key string, ttl time.Duration) (bool, error)
+}
+
+// SetClaims makes RedeemLink take a claim on the link, so that of racing
+// redemptions on several nodes (sharing a store, which has no
+// compare-and-set for settings) exactly one succeeds. One node needs none.
+func (a *Authenticator) SetClaims(c Claimer) { a.claims = c }
+
 // RedeemLink uses a link up and returns its grant. Of racing redemptions
-// of one code exactly one succeeds (on one node: a shared store would need
-// a compare-and-set).
+// of one code exactly one succeeds: on one node through a mutex, across
+// nodes through the claims of SetClaims.
 func (a *Authenticator) RedeemLink(ctx context.Context, code, kind string) (Grant, error) {
 	a.redeemMu.Lock()
 	defer a.redeemMu.Unlock()
@@ -98,6 +110,18 @@ func (a *Authenticator) RedeemLink(ctx context.Context, code, kind string) (Gran
 	}
 	if g.Kind != kind {
 		return Grant{}, errLinkInvalid
+	}
+	if a.claims != nil {
+		// Held until the link has expired (and a minute more), so a claim
+		// never lapses while the link could still be read as unused. A
+		// write that fails after it leaves the link burned: fails closed.
+		ok, err := a.claims.Claim(ctx, key, g.Expires.Sub(a.now())+time.Minute)
+		if err != nil {
+			return Grant{}, apperr.Wrap("auth.RedeemLink", err)
+		}
+		if !ok {
+			return Grant{}, errLinkInvalid
+		}
 	}
 	g.Used = true
 	b, _ := json.Marshal(g)

@@ -44,6 +44,7 @@ type Handler func(topic string, ev Event)
 //	u:<user id>          events for one user (added to a conversation, ...)
 //	i:<account id>       inbox events, for the account's agents and owners
 //	iv:<account id>      agent presence, for the account's visitors
+//	inbox:address        an account's inbox address was regenerated (every node's inbox cache)
 //
 // Delivery within a topic is in publish order. Events published before
 // Subscribe returns are not delivered to it. A bus whose delivery can fail

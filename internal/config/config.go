@@ -213,6 +213,23 @@ type Config struct {
 
 	// CommitBatchMax is the most messages in one SQLite group commit. Defaults to 512.
 	CommitBatchMax int `yaml:"commit_batch_max" env:"PARLEY_COMMIT_BATCH_MAX" flag:"commit-batch-max" default:"512" help:"most messages in one SQLite group commit"`
+	// DatabaseURL is a postgres:// (or postgresql://) URL of a PostgreSQL
+	// database shared by every node. Defaults to empty: the SQLite file in
+	// data_dir (one node).
+	DatabaseURL string `yaml:"database_url" env:"PARLEY_DATABASE_URL" flag:"database-url" default:"" help:"PostgreSQL URL, postgres://... (empty = the SQLite file in data_dir, one node)"`
+
+	// --- Many nodes ---
+
+	// RedisURL is a redis:// (or rediss://, unix://) URL of the Redis that
+	// carries events between nodes and their shared state (request
+	// budgets). Defaults to empty: in-process bus and memory state (one node).
+	RedisURL string `yaml:"redis_url" env:"PARLEY_REDIS_URL" flag:"redis-url" default:"" help:"Redis URL, redis://... , for events and shared state between nodes (empty = in-process, one node)"`
+	// RedisPrefix starts every Redis key and channel, so deployments (and
+	// tests) can share one Redis. Defaults to "parley:".
+	RedisPrefix string `yaml:"redis_prefix" env:"PARLEY_REDIS_PREFIX" flag:"redis-prefix" default:"parley:" help:"prefix of every Redis key and channel"`
+	// NodeID names this node to the others (and in Redis's CLIENT LIST).
+	// Defaults to empty: the host name and a random suffix.
+	NodeID string `yaml:"node_id" env:"PARLEY_NODE_ID" flag:"node-id" default:"" help:"this node's name among the nodes (empty = host name and a random suffix)"`
 }
 
 // Default returns the built-in defaults.

@@ -66,6 +66,7 @@ func TestDefault(t *testing.T) {
 		PresenceMaxMembers: 100, SyncLimit: 1000,
 		UploadImageMax: 10 << 20, UploadVoiceMax: 20 << 20, UploadFileMax: 25 << 20,
 		CommitBatchMax: 512, ShutdownTimeout: 15 * time.Second, TrustProxyHeaders: false,
+		DatabaseURL: "", RedisURL: "", RedisPrefix: "parley:", NodeID: "",
 	}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("Default() =\n%+v\nwant\n%+v", c, want)
@@ -422,6 +423,10 @@ func TestValidate(t *testing.T) {
 		{"shutdown_timeout", func(c *Config) { c.ShutdownTimeout = 0 }},
 		{"turn_public_ip", func(c *Config) { c.TURNPublicIP = "turn.example.com" }},
 		{"turn_public_ip", func(c *Config) { c.TURNPublicIP = "2001:db8::1" }}, // the relays are IPv4
+		{"database_url", func(c *Config) { c.DatabaseURL = "mysql://db/parley" }},
+		{"database_url", func(c *Config) { c.DatabaseURL = "parley.db" }},
+		{"redis_url", func(c *Config) { c.RedisURL = "localhost:6379" }},
+		{"node_id", func(c *Config) { c.NodeID = "node one" }},
 	}
 	for _, tt := range tests {
 		c := Default()
@@ -439,6 +444,7 @@ func TestValidate(t *testing.T) {
 	c.Secret = strings.Repeat("s", 32)
 	c.AllowedOrigins = []string{"https://chat.example.com", "http://localhost:8080"}
 	c.ConnsPerIP, c.ConnsPerAccount, c.PresenceMaxMembers = 0, 0, 0
+	c.DatabaseURL, c.RedisURL, c.NodeID = "postgresql://u:p@db:5432/parley?sslmode=disable", "rediss://r:6380/1", "eu-1"
 	if err := c.Validate(); err != nil {
 		t.Errorf("edge values: %v", err)
 	}

@@ -55,6 +55,19 @@ func (c *Config) Validate() error {
 		bad("log_format", "want text or json, got %q", c.LogFormat)
 	}
 
+	if c.DatabaseURL != "" {
+		if u, err := url.Parse(c.DatabaseURL); err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
+			bad("database_url", "want a postgres:// or postgresql:// URL (or empty for SQLite)")
+		}
+	}
+	if c.RedisURL != "" {
+		if u, err := url.Parse(c.RedisURL); err != nil || (u.Scheme != "redis" && u.Scheme != "rediss" && u.Scheme != "unix") {
+			bad("redis_url", "want a redis://, rediss:// or unix:// URL (or empty for one node)")
+		}
+	}
+	if strings.ContainsAny(c.NodeID, " \t\r\n") {
+		bad("node_id", "must not contain spaces, got %q", c.NodeID)
+	}
 	if c.Secret != "" && len(c.Secret) < 32 {
 		bad("secret", "must be at least 32 bytes, got %d (or leave it empty to have one generated)", len(c.Secret))
 	}

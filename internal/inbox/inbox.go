@@ -17,6 +17,7 @@ import (
 
 	"github.com/parley-chat/parley/internal/apperr"
 	"github.com/parley-chat/parley/internal/auth"
+	"github.com/parley-chat/parley/internal/bus"
 	"github.com/parley-chat/parley/internal/chat"
 	"github.com/parley-chat/parley/internal/store"
 	"github.com/parley-chat/parley/protocol"
@@ -30,7 +31,15 @@ type Config struct {
 	// VisitorTokenTTL is the lifetime of a visitor session's token; the
 	// widget opens a new session (same visitor) before it runs out [24h].
 	VisitorTokenTTL time.Duration
+	// Bus, when set, carries address regenerations between nodes: every
+	// node drops its cached address of the account (AddressTopic), so a
+	// regenerated address stops working on all of them. Nil: one node.
+	Bus bus.Bus
 }
+
+// AddressTopic is the bus topic of address regenerations (the event's
+// Data is the account id); every node's inbox service listens to it.
+const AddressTopic = "inbox:address"
 
 func (c *Config) defaults() {
 	if c.PublicURL == "" {
@@ -73,6 +82,15 @@ func New(st store.Store, a *auth.Authenticator, c *chat.Service, cfg Config) *Se
 	cfg.defaults()
 	s := &Service{st: st, auth: a, chat: c, cfg: cfg, now: time.Now}
 	a.SetAddressCheck(s.CheckAddress)
+	if cfg.Bus != nil {
+		cfg.Bus.Subscribe(AddressTopic, func(_ string, ev bus.Event) {
+			if ev.Name == bus.Gap {
+				s.addrs.Clear() // a regeneration may be among what was lost
+				return
+			}
+			s.addrs.Delete(string(ev.Data))
+		})
+	}
 	return s
 }
 
@@ -284,6 +302,9 @@ func (s *Service) RegenerateAddress(ctx context.Context, id auth.Identity) (prot
 		return protocol.InboxSettings{}, apperr.Wrap("inbox.RegenerateAddress", err)
 	}
 	s.addrs.Store(in.AccountID, in.Address)
+	if s.cfg.Bus != nil { // the other nodes' caches hold the old address
+		s.cfg.Bus.Publish(AddressTopic, bus.Event{Name: "inbox:address", Data: []byte(in.AccountID)})
+	}
 	out := s.settings(ctx, in)
 	s.chat.ToVisitors(in.AccountID, protocol.EvInboxRevoked, protocol.InboxRevoked{Address: old})
 	s.chat.ToStaff(in.AccountID, protocol.EvInboxSettings, out)

@@ -249,3 +249,58 @@ func TestInboxStatusFollowsTheTeam(t *testing.T) {
 		t.Fatalf("everyone gone: %s", got)
 	}
 }
+
+// Two nodes (two inbox services on one store and one bus): an address
+// regenerated on one stops working on the other, whose cache held it.
+func TestRegeneratedAddressFailsOnEveryNode(t *testing.T) {
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "p.db"), sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := local.New()
+	secret := []byte(auth.NewSecret(32))
+	var nodes []*inbox.Service
+	var chats []*chat.Service
+	for range 2 {
+		c := chat.New(st, b, nil, chat.Config{})
+		chats = append(chats, c)
+		nodes = append(nodes, inbox.New(st, auth.New(st, secret, 720*time.Hour), c, inbox.Config{Bus: b}))
+	}
+	t.Cleanup(func() {
+		for _, c := range chats {
+			c.Close()
+		}
+		st.Close()
+	})
+	acc, _, err := auth.CreateAccount(ctx, st, "Acme", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, err := nodes[0].Ensure(ctx, acc.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := nodes[1].CheckAddress(ctx, acc.ID, in.Address); err != nil { // now cached on node 1
+		t.Fatal(err)
+	}
+	a := auth.New(st, secret, 720*time.Hour)
+	tok, err := a.Mint(auth.MintRequest{AccountID: acc.ID, User: "boss", Role: protocol.RoleOwner, TTL: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	owner, err := a.Token(ctx, tok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := nodes[0].RegenerateAddress(ctx, owner)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := nodes[1].CheckAddress(ctx, acc.ID, in.Address); !apperr.Is(err, apperr.CodeAddressInvalid) {
+		t.Fatalf("the old address on the other node: %v, want address_invalid", err)
+	}
+	if err := nodes[1].CheckAddress(ctx, acc.ID, out.Address); err != nil {
+		t.Fatalf("the new address on the other node: %v", err)
+	}
+}

@@ -141,12 +141,12 @@ export class Client extends EventTarget {
     ws.onclose = (e) => this._closed(ws, e);
   }
 
-  _retry(err) {
+  _retry(err, now = false) {
     this.ws = null;
     this._setState('offline');
     if (this._stopped) return;
     const cap = Math.min(BACKOFF_MAX_MS, BACKOFF_MIN_MS * 2 ** this._attempt++);
-    const delay = cap / 2 + Math.random() * (cap / 2);
+    const delay = now ? 0 : cap / 2 + Math.random() * (cap / 2);
     this._fire('retry', { delay, error: err });
     this._retryTimer = setTimeout(() => this._dial(), delay);
   }
@@ -170,7 +170,8 @@ export class Client extends EventTarget {
     if (e.code === 4004 || err?.code === 'address_invalid') return this._revoke(err || new ParleyError('address_invalid', 'this chat address is no longer valid'));
     if (e.code === 4001 || e.code === 4003) this._staleToken = true;
     if (e.code === 4029) this._attempt = Math.max(this._attempt, 4); // over a limit: back off longer
-    this._retry(err || new ParleyError('offline', `closed (${e.code})`));
+    if (e.code === 4009) this._attempt = 0; // events were lost between nodes: resume at once
+    this._retry(err || new ParleyError('offline', `closed (${e.code})`), e.code === 4009);
   }
 
   _checkAlive() {

@@ -32,6 +32,7 @@ type conn struct {
 	ip     string
 	pre    []byte // bytes read past the handshake by the HTTP server (rare)
 	resume bool   // ?resume=1: hold conversation events until the first chat:sync
+	ipSlot bool   // holds a shared per-IP slot (Config.Slots) to release
 
 	// Reader side only.
 	hdr   [gws.MaxHeaderSize]byte

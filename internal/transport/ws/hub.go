@@ -160,6 +160,10 @@ func (h *hub) closeAll() {
 // goroutine and never blocks: queuing is an append under a connection's
 // own mutex.
 func (h *hub) onEvent(name string, ev bus.Event) {
+	if ev.Name == bus.Gap {
+		h.gap(name)
+		return
+	}
 	if ev.Name == protocol.EvInboxRevoked {
 		h.revoke(name, ev)
 		return
@@ -215,6 +219,26 @@ func containsConn(xs []*conn, c *conn) bool {
 		}
 	}
 	return false
+}
+
+// gap closes every connection of a topic whose events the bus lost (close
+// 4009, after what was queued before the gap): the client reconnects at
+// once and chat:sync replays from the store exactly what it missed. A gap
+// is never forwarded as an event, and nothing after it reaches these
+// connections, so no client sees a later event without the lost ones.
+func (h *hub) gap(name string) {
+	h.mu.RLock()
+	var conns []*conn
+	if t := h.topics[name]; t != nil {
+		conns = append(conns, t.conns...)
+	}
+	h.mu.RUnlock()
+	if len(conns) > 0 {
+		h.log.Warn("ws: bus lost events, connections resync", "topic", name, "conns", len(conns))
+	}
+	for _, c := range conns {
+		c.closeWith(protocol.CloseResync, false)
+	}
 }
 
 // revoke closes the visitor connections of a topic whose session was

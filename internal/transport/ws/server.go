@@ -54,6 +54,11 @@ type Config struct {
 	ConnsPerIP int
 	// ConnsPerAccount limits authenticated connections per account (0 = unlimited).
 	ConnsPerAccount int
+	// Slots, when set, counts ConnsPerIP and ConnsPerAccount across every
+	// node (cluster.Slots, keys "ip:<ip>" and "acct:<account>"); a slot
+	// store that does not answer refuses the connection, as a full cap
+	// does. Nil: this node counts its own connections.
+	Slots Slots
 	// SendQueueBytes bounds a connection's outgoing queue; a connection
 	// over it is closed with 4008 (slow consumer). [4 MiB]
 	SendQueueBytes int
@@ -238,16 +243,50 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	go c.readLoop()
 }
 
+// Slots is the part of cluster.Slots the server uses.
+type Slots interface {
+	Acquire(ctx context.Context, key string, limit int) (bool, error)
+	Release(ctx context.Context, key string) error
+}
+
+// acquire takes a shared slot; false when the cap is full or the slot
+// store does not answer.
+func (s *Server) acquire(key string, limit int) bool {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	ok, err := s.cfg.Slots.Acquire(ctx, key, limit)
+	if err != nil {
+		s.log.Warn("ws: connection slots unavailable, connection refused", "err", err)
+		return false
+	}
+	return ok
+}
+
+func (s *Server) release(key string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := s.cfg.Slots.Release(ctx, key); err != nil {
+		s.log.Warn("ws: releasing a connection slot", "key", key, "err", err)
+	}
+}
+
 // add registers a new socket and counts it against its IP. ok is false
 // over the per-IP limit; closing is true once Shutdown has begun (checked
 // under the lock Shutdown takes its snapshot under, so no socket escapes).
 func (s *Server) add(c *conn) (ok, closing bool) {
 	s.wg.Add(1)
+	if s.cfg.Slots != nil {
+		ok = s.acquire("ip:"+c.ip, s.cfg.ConnsPerIP)
+		c.ipSlot = ok // release only what was acquired
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.conns[c] = struct{}{}
 	s.perIP[c.ip]++
-	return s.cfg.ConnsPerIP <= 0 || s.perIP[c.ip] <= s.cfg.ConnsPerIP, s.shutdown.Load()
+	if s.cfg.Slots == nil {
+		ok = s.cfg.ConnsPerIP <= 0 || s.perIP[c.ip] <= s.cfg.ConnsPerIP
+	}
+	return ok, s.shutdown.Load()
 }
 
 // remove forgets a socket.
@@ -263,14 +302,25 @@ func (s *Server) remove(c *conn, acct string) {
 		}
 	}
 	s.mu.Unlock()
+	if s.cfg.Slots != nil {
+		if c.ipSlot {
+			s.release("ip:" + c.ip)
+		}
+		if acct != "" {
+			s.release("acct:" + acct)
+		}
+	}
 }
 
 // addAccount counts an authenticated connection against its account; it
 // reports false (and counts nothing) when the account is at its limit.
 func (s *Server) addAccount(acct string) bool {
+	if s.cfg.Slots != nil && !s.acquire("acct:"+acct, s.cfg.ConnsPerAccount) {
+		return false
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.cfg.ConnsPerAccount > 0 && s.perAcct[acct] >= s.cfg.ConnsPerAccount {
+	if s.cfg.Slots == nil && s.cfg.ConnsPerAccount > 0 && s.perAcct[acct] >= s.cfg.ConnsPerAccount {
 		return false
 	}
 	s.perAcct[acct]++
