@@ -6,68 +6,19 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/url"
-	"os"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/parley-chat/parley/client"
+	"github.com/parley-chat/parley/internal/pgtest"
 	"github.com/parley-chat/parley/internal/redistest"
 	"github.com/parley-chat/parley/protocol"
 	"github.com/parley-chat/parley/protocol/wiretest"
 )
-
-// defaultPostgresURL is the maintenance database the tests create their own
-// databases from (as internal/store/postgres's tests do);
-// PARLEY_TEST_POSTGRES_URL overrides it.
-const defaultPostgresURL = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
-
-// postgresDB creates a database of t's own and returns its URL; it is
-// dropped when t ends. It fails, never skips, when PostgreSQL is not there.
-func postgresDB(t *testing.T) string {
-	t.Helper()
-	admin := os.Getenv("PARLEY_TEST_POSTGRES_URL")
-	if admin == "" {
-		admin = defaultPostgresURL
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	conn, err := pgx.Connect(ctx, admin)
-	if err != nil {
-		t.Fatalf("PostgreSQL does not answer at %s: %v\n"+
-			"Start it with scripts/deps-postgres.sh or `make deps`, "+
-			"or point PARLEY_TEST_POSTGRES_URL at a server where this user may CREATE DATABASE.", admin, err)
-	}
-	defer conn.Close(context.Background())
-	name := "parley_test_" + strings.ToLower(rand.Text()[:12])
-	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
-		t.Fatalf("create test database: %v", err)
-	}
-	t.Cleanup(func() { // after the servers' cleanups (registered later, run first)
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		conn, err := pgx.Connect(ctx, admin)
-		if err != nil {
-			t.Errorf("drop test database %s: %v", name, err)
-			return
-		}
-		defer conn.Close(context.Background())
-		if _, err := conn.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"); err != nil {
-			t.Errorf("drop test database %s: %v", name, err)
-		}
-	})
-	u, err := url.Parse(admin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	u.Path = "/" + name
-	return u.String()
-}
 
 // cluster is several parley processes on one PostgreSQL database and one
 // Redis prefix, each with a data directory of its own.
@@ -81,7 +32,7 @@ type cluster struct {
 
 func newCluster(t *testing.T, n int) *cluster {
 	t.Helper()
-	c := &cluster{t: t, shared: []string{"--database-url", postgresDB(t),
+	c := &cluster{t: t, shared: []string{"--database-url", pgtest.Database(t),
 		"--redis-url", redistest.URL(), "--redis-prefix", redistest.Prefix(t)}}
 	redistest.Client(t) // fails, saying how to start it, when Redis is not there
 	// An operator migrates first (the nodes would also migrate on start).

@@ -5,8 +5,6 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
-	"net/url"
-	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -16,59 +14,13 @@ import (
 	"github.com/jackc/pgx/v5"
 	"go.uber.org/goleak"
 
+	"github.com/parley-chat/parley/internal/pgtest"
 	"github.com/parley-chat/parley/internal/store"
 	"github.com/parley-chat/parley/internal/store/storetest"
 	"github.com/parley-chat/parley/protocol"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
-
-// defaultTestURL is the maintenance database the tests create their own
-// databases from; PARLEY_TEST_POSTGRES_URL overrides it.
-const defaultTestURL = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
-
-// testDB creates a database of its own for t (parley_test_<random>, so
-// tests and CI runs never share one) and returns its URL; the database is
-// dropped when t ends. It fails, never skips, when PostgreSQL is not there.
-func testDB(t testing.TB) string {
-	t.Helper()
-	admin := os.Getenv("PARLEY_TEST_POSTGRES_URL")
-	if admin == "" {
-		admin = defaultTestURL
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	conn, err := pgx.Connect(ctx, admin)
-	if err != nil {
-		t.Fatalf("PostgreSQL does not answer at %s: %v\n"+
-			"Start it (installing Debian's postgresql if missing) with scripts/deps-postgres.sh or `make deps`, "+
-			"or point PARLEY_TEST_POSTGRES_URL at a server where this user may CREATE DATABASE.", admin, err)
-	}
-	defer conn.Close(context.Background())
-	name := "parley_test_" + strings.ToLower(rand.Text()[:12])
-	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
-		t.Fatalf("create test database: %v", err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		conn, err := pgx.Connect(ctx, admin)
-		if err != nil {
-			t.Errorf("drop test database %s: %v", name, err)
-			return
-		}
-		defer conn.Close(context.Background())
-		if _, err := conn.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"); err != nil {
-			t.Errorf("drop test database %s: %v", name, err)
-		}
-	})
-	u, err := url.Parse(admin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	u.Path = "/" + name
-	return u.String()
-}
 
 func openStore(t testing.TB, dbURL string, opt Options) *Store {
 	t.Helper()
@@ -84,7 +36,7 @@ func openStore(t testing.TB, dbURL string, opt Options) *Store {
 // suite uses fresh ids), each with a store of its own.
 func TestConformance(t *testing.T) {
 	t.Parallel()
-	dbURL := testDB(t)
+	dbURL := pgtest.Database(t)
 	storetest.Run(t, func(t *testing.T) store.Store {
 		return openStore(t, dbURL, Options{MaxConns: 4})
 	})
@@ -94,7 +46,7 @@ func TestConformance(t *testing.T) {
 // boundaries fall inside the concurrent tests, and with more writers.
 func TestConformanceSmallBatches(t *testing.T) {
 	t.Parallel()
-	dbURL := testDB(t)
+	dbURL := pgtest.Database(t)
 	storetest.Run(t, func(t *testing.T) store.Store {
 		return openStore(t, dbURL, Options{MaxBatch: 3, Writers: 3, MaxConns: 5})
 	})
@@ -140,7 +92,7 @@ func newMsg(conv, sender, clientID string) store.Message {
 // create a second message.
 func TestSeveralNodesOneConversation(t *testing.T) {
 	t.Parallel()
-	dbURL := testDB(t)
+	dbURL := pgtest.Database(t)
 	const nodes, senders, perSender = 4, 16, 25
 	var stores []*Store
 	for i := range nodes {
@@ -244,7 +196,7 @@ func TestSeveralNodesOneConversation(t *testing.T) {
 // newer Parley; Open says so plainly and changes nothing.
 func TestRefusesNewerSchema(t *testing.T) {
 	t.Parallel()
-	dbURL := testDB(t)
+	dbURL := pgtest.Database(t)
 	s := openStore(t, dbURL, Options{})
 	s.Close()
 	ctx := context.Background()
@@ -275,7 +227,7 @@ func TestRefusesNewerSchema(t *testing.T) {
 // migrate it once (goose's advisory lock) and all start.
 func TestNodesStartTogether(t *testing.T) {
 	t.Parallel()
-	dbURL := testDB(t)
+	dbURL := pgtest.Database(t)
 	var wg sync.WaitGroup
 	errs := make([]error, 3)
 	for i := range errs {
@@ -344,7 +296,7 @@ func waitForLockWaiter(t *testing.T, s *Store) {
 // one already queued, while their batch waits for another node's lock.
 func TestCloseDrainsQueuedAppends(t *testing.T) {
 	t.Parallel()
-	dbURL := testDB(t)
+	dbURL := pgtest.Database(t)
 	ctx := context.Background()
 	s, err := OpenWith(ctx, dbURL, Options{Writers: 1, MaxBatch: 16})
 	if err != nil {
@@ -407,7 +359,7 @@ func TestCloseDrainsQueuedAppends(t *testing.T) {
 // the queue is dropped without a trace; one already in a batch stands.
 func TestCanceledWhileQueued(t *testing.T) {
 	t.Parallel()
-	dbURL := testDB(t)
+	dbURL := pgtest.Database(t)
 	ctx := context.Background()
 	s := openStore(t, dbURL, Options{Writers: 1})
 	f := newFixture(t, s)
@@ -449,7 +401,7 @@ func TestCanceledWhileQueued(t *testing.T) {
 // concurrent senders (b.SetParallelism × GOMAXPROCS goroutines) spread over
 // 1000 conversations, each append returning only after its batch commits.
 func BenchmarkAppendParallel(b *testing.B) {
-	dbURL := testDB(b)
+	dbURL := pgtest.Database(b)
 	s := openStore(b, dbURL, Options{})
 	f := newFixture(b, s)
 	convs := []string{f.convID}
