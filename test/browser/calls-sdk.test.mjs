@@ -30,6 +30,9 @@ async function call(visitor, owner, media = 'video') {
 
 // flowing checks that each side decodes more and more video frames and receives audio.
 async function flowing(pages, what) {
+  // Frames may start a moment after the call is active (a relayed path is
+  // the last to be checked), later still on a busy machine.
+  await eventually(`${what}: every side decodes video`, async () => (await Promise.all(pages.map(stats))).every((s) => s?.framesDecoded > 10), { timeout: 15000 });
   const first = await Promise.all(pages.map(stats));
   await new Promise((r) => setTimeout(r, 1500));
   const second = await Promise.all(pages.map(stats));
