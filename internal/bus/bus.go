@@ -45,6 +45,7 @@ type Handler func(topic string, ev Event)
 //	i:<account id>       inbox events, for the account's agents and owners
 //	iv:<account id>      agent presence, for the account's visitors
 //	inbox:address        an account's inbox address was regenerated (every node's inbox cache)
+//	chat:members         a membership changed (every node's membership cache)
 //
 // Delivery within a topic is in publish order. Events published before
 // Subscribe returns are not delivered to it. A bus whose delivery can fail

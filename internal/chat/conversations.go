@@ -82,7 +82,7 @@ func (s *Service) CreateConversation(ctx context.Context, id auth.Identity, r pr
 		return protocol.Conversation{}, apperr.Wrap("chat.CreateConversation", err)
 	}
 	for _, m := range memberIDs {
-		s.setMember(created.ID, m, true)
+		s.memberChanged(created.ID, m, true)
 	}
 	out, err := s.describe(ctx, id, created)
 	if err != nil {
@@ -118,7 +118,7 @@ func (s *Service) OpenInbox(ctx context.Context, id auth.Identity) (protocol.Con
 	if err != nil {
 		return protocol.Conversation{}, apperr.Wrap("chat.OpenInbox", err)
 	}
-	s.setMember(created.ID, id.UserID, true)
+	s.memberChanged(created.ID, id.UserID, true)
 	out, err := s.describe(ctx, id, created)
 	if err != nil {
 		return out, err
@@ -144,7 +144,7 @@ func (s *Service) Join(ctx context.Context, id auth.Identity, convID string) (pr
 	if err := s.st.AddMember(ctx, c.ID, id.UserID); err != nil {
 		return protocol.Conversation{}, apperr.Wrap("chat.Join", err)
 	}
-	s.setMember(c.ID, id.UserID, true)
+	s.memberChanged(c.ID, id.UserID, true)
 	out, err := s.describe(ctx, id, c)
 	if err != nil {
 		return out, err
@@ -166,7 +166,7 @@ func (s *Service) Leave(ctx context.Context, id auth.Identity, convID string) er
 	if err := s.st.RemoveMember(ctx, c.ID, id.UserID); err != nil && !errors.Is(err, store.ErrNotFound) {
 		return apperr.Wrap("chat.Leave", err)
 	}
-	s.setMember(c.ID, id.UserID, false)
+	s.memberChanged(c.ID, id.UserID, false)
 	s.typing.clear(c, id.UserID)
 	ev := busEvent(protocol.EvMemberLeft, c.ID, protocol.MemberEvent{ConversationID: c.ID, UserID: id.UserID})
 	s.publish(convTopic(c.ID), ev)

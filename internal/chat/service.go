@@ -7,6 +7,7 @@ package chat
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync"
 	"time"
 
@@ -52,11 +53,12 @@ type Service struct {
 	cfg   Config
 	now   func() time.Time
 
-	convs   sync.Map // conversation id → store.Conversation (kind, account and key never change)
-	members memberCache
-	typing  typingTracker
-	online  onlineCounter
-	pub     publisher
+	convs        sync.Map // conversation id → store.Conversation (kind, account and key never change)
+	members      memberCache
+	unsubMembers func()
+	typing       typingTracker
+	online       onlineCounter
+	pub          publisher
 
 	inboxMu     sync.Mutex
 	inboxStatus map[string]string // account id → the inbox status last announced
@@ -71,6 +73,7 @@ func New(st store.Store, b bus.Bus, blobs *media.Store, cfg Config) *Service {
 	s.online.users = make(map[string]int)
 	s.inboxStatus = make(map[string]string)
 	s.pub.start(b)
+	s.unsubMembers = b.Subscribe(MembersTopic, s.forgetMember)
 	return s
 }
 
@@ -83,6 +86,7 @@ func (s *Service) SetClock(now func() time.Time) { s.now = now }
 // Close stops typing timers and publishes what is queued. Nothing may call
 // the service afterwards.
 func (s *Service) Close() {
+	s.unsubMembers()
 	s.typing.stopAll()
 	s.pub.stop()
 }
@@ -179,6 +183,34 @@ func (s *Service) isMember(ctx context.Context, convID, userID string) (bool, er
 	}
 	s.setMember(convID, userID, ok)
 	return ok, nil
+}
+
+// MembersTopic carries membership changes between nodes (the event's Data
+// is "conversation id NUL user id"): every node's chat service drops that
+// entry of its membership cache, so a member who left on one node can no
+// longer read or write through another, and one who joined can.
+const MembersTopic = "chat:members"
+
+// memberChanged records a membership this node changed and tells every
+// node's cache (this one's too: it then asks the store once more).
+func (s *Service) memberChanged(convID, userID string, ok bool) {
+	s.setMember(convID, userID, ok)
+	s.publish(MembersTopic, bus.Event{Name: MembersTopic, Data: []byte(convID + "\x00" + userID)})
+}
+
+// forgetMember drops the cached membership an event names; after a Gap,
+// which may have lost such events, the whole cache.
+func (s *Service) forgetMember(_ string, ev bus.Event) {
+	s.members.mu.Lock()
+	defer s.members.mu.Unlock()
+	if ev.Name == bus.Gap {
+		clear(s.members.m)
+		return
+	}
+	conv, user, ok := strings.Cut(string(ev.Data), "\x00")
+	if ok {
+		delete(s.members.m, memberKey{conv, user})
+	}
 }
 
 func (s *Service) setMember(convID, userID string, ok bool) {
