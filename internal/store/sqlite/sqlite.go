@@ -5,19 +5,18 @@
 // one transaction and one fsync (group commit). Reads use a separate pool of
 // read-only connections, so they never wait on the writer (WAL readers see
 // the last committed state).
+//
+// The schema is migrated with goose from the embedded migrations/*.sql (see
+// migrate.go); a node refuses a database whose schema is newer than it knows.
 package sqlite
 
 import (
 	"context"
 	"database/sql"
-	"embed"
 	"errors"
 	"fmt"
-	"io/fs"
 	"net/url"
 	"runtime"
-	"sort"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -30,9 +29,6 @@ var _ store.Store = (*Store)(nil)
 
 // ErrClosed is returned by writes submitted after Close.
 var ErrClosed = errors.New("sqlite: store closed")
-
-//go:embed migrations/*.sql
-var migrationFS embed.FS
 
 // Options tunes the store; the zero value is fine.
 type Options struct {
@@ -162,11 +158,12 @@ func Open(ctx context.Context, path string, opt Options) (*Store, error) {
 		s.closeDBs()
 		return nil, err
 	}
+	// Migrate before taking the one write connection: goose borrows it.
+	if err := migrate(ctx, wdb); err != nil {
+		return fail(err)
+	}
 	if s.wconn, err = wdb.Conn(ctx); err != nil {
 		return fail(fmt.Errorf("sqlite: open %s: %w", path, err))
-	}
-	if err := migrate(ctx, s.wconn); err != nil {
-		return fail(err)
 	}
 	if err := s.ws.prepare(ctx, s.wconn); err != nil {
 		return fail(err)
@@ -196,83 +193,7 @@ func Migrate(ctx context.Context, path string) error {
 		return err
 	}
 	defer db.Close()
-	conn, err := db.Conn(ctx)
-	if err != nil {
-		return fmt.Errorf("sqlite: migrate: %w", err)
-	}
-	defer conn.Close()
-	return migrate(ctx, conn)
-}
-
-// Migrate applies pending migrations on the open store's write connection,
-// outside any batch (Open has already done so; this is idempotent).
-func (s *Store) Migrate(ctx context.Context) error {
-	return s.submit(ctx, &request{raw: true, fn: func(ctx context.Context, w *wtx) error {
-		return migrate(ctx, w.c)
-	}})
-}
-
-func migrationNames() ([]string, error) {
-	names, err := fs.Glob(migrationFS, "migrations/*.sql")
-	if err != nil {
-		return nil, err
-	}
-	sort.Strings(names)
-	return names, nil
-}
-
-// migrate applies each embedded migration not yet recorded in
-// schema_migrations, in name order, each in its own transaction.
-func migrate(ctx context.Context, c *sql.Conn) error {
-	if _, err := c.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
-		version    TEXT PRIMARY KEY,
-		applied_at INTEGER NOT NULL
-	)`); err != nil {
-		return fmt.Errorf("sqlite: migrate: %w", err)
-	}
-	names, err := migrationNames()
-	if err != nil {
-		return fmt.Errorf("sqlite: migrate: %w", err)
-	}
-	for _, name := range names {
-		version := strings.TrimSuffix(strings.TrimPrefix(name, "migrations/"), ".sql")
-		body, err := migrationFS.ReadFile(name)
-		if err != nil {
-			return fmt.Errorf("sqlite: migrate %s: %w", version, err)
-		}
-		if err := migrateOne(ctx, c, version, string(body)); err != nil {
-			return fmt.Errorf("sqlite: migrate %s: %w", version, err)
-		}
-	}
-	return nil
-}
-
-func migrateOne(ctx context.Context, c *sql.Conn, version, body string) (err error) {
-	if _, err := c.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil {
-			c.ExecContext(context.Background(), "ROLLBACK")
-		}
-	}()
-	var n int
-	if err := c.QueryRowContext(ctx, `SELECT count(*) FROM schema_migrations WHERE version = ?`, version).Scan(&n); err != nil {
-		return err
-	}
-	if n > 0 {
-		_, err = c.ExecContext(ctx, "COMMIT")
-		return err
-	}
-	if _, err := c.ExecContext(ctx, body); err != nil {
-		return err
-	}
-	if _, err := c.ExecContext(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)`,
-		version, time.Now().UnixNano()); err != nil {
-		return err
-	}
-	_, err = c.ExecContext(ctx, "COMMIT")
-	return err
+	return migrate(ctx, db)
 }
 
 // Close stops accepting writes, finishes every write already queued, and

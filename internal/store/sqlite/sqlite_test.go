@@ -258,35 +258,6 @@ func TestCanceledWhileQueued(t *testing.T) {
 	}
 }
 
-func TestMigrateIdempotent(t *testing.T) {
-	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "parley.db")
-	if err := Migrate(ctx, path); err != nil {
-		t.Fatal(err)
-	}
-	if err := Migrate(ctx, path); err != nil {
-		t.Fatal(err)
-	}
-	s, err := Open(ctx, path, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	if err := s.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
-	names, _ := migrationNames()
-	var n int
-	if err := s.rdb.QueryRowContext(ctx, "SELECT count(*) FROM schema_migrations").Scan(&n); err != nil || n != len(names) {
-		t.Fatalf("schema_migrations rows = %d, %v; want %d", n, err, len(names))
-	}
-	// The store still works after an in-place Migrate (seq cache reset).
-	f, _ := newFixture(t, s, 1)
-	if m, _, err := s.AppendMessage(ctx, newMsg(f.convID, f.userID, 1), nil); err != nil || m.Seq != 1 {
-		t.Fatalf("append: %d %v", m.Seq, err)
-	}
-}
-
 func TestGroupCommitBatches(t *testing.T) {
 	ctx := context.Background()
 	s, _ := openTemp(t, Options{})

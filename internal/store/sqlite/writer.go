@@ -16,13 +16,11 @@ import (
 
 // request is one write waiting for the writer goroutine: either an
 // AppendMessage (fn == nil) or an arbitrary write fn run inside the batch
-// transaction under its own SAVEPOINT. raw requests run alone, outside any
-// transaction (migrations).
+// transaction under its own SAVEPOINT.
 type request struct {
 	state atomic.Int32 // reqQueued → reqTaken (writer) or reqAbandoned (caller)
 
-	raw bool
-	fn  func(ctx context.Context, w *wtx) error
+	fn func(ctx context.Context, w *wtx) error
 
 	msg       store.Message
 	committed func(store.Message)
@@ -96,50 +94,30 @@ func (s *Store) exec(ctx context.Context, fn func(ctx context.Context, w *wtx) e
 // writer is the single goroutine that owns the write connection.
 func (s *Store) writer() {
 	defer close(s.done)
-	var next *request // taken from the queue, not run yet (a raw request)
-	for {
-		r := next
-		next = nil
-		if r == nil {
-			var ok bool
-			if r, ok = <-s.reqs; !ok {
-				return
-			}
+	for r := range s.reqs {
+		if r.state.CompareAndSwap(reqQueued, reqTaken) {
+			s.runTx(r)
 		}
-		if !r.state.CompareAndSwap(reqQueued, reqTaken) {
-			continue
-		}
-		if r.raw {
-			r.err = r.fn(context.Background(), &wtx{c: s.wconn, st: &s.ws})
-			clear(s.lastSeq)
-			close(r.done)
-			continue
-		}
-		next = s.runTx(r)
 	}
 }
 
 // take moves queued requests into batch without waiting, until the batch is
-// full or the queue is empty. It stops at a raw request and returns it: that
-// one must run after the transaction.
-func (s *Store) take(batch []*request) ([]*request, *request) {
+// full or the queue is empty.
+func (s *Store) take(batch []*request) []*request {
 	for len(batch) < s.opt.MaxBatch {
 		select {
 		case r, ok := <-s.reqs:
 			if !ok {
-				return batch, nil
-			}
-			if r.raw {
-				return batch, r
+				return batch
 			}
 			if r.state.CompareAndSwap(reqQueued, reqTaken) {
 				batch = append(batch, r)
 			}
 		default:
-			return batch, nil
+			return batch
 		}
 	}
-	return batch, nil
+	return batch
 }
 
 // runTx runs first and whatever else is queued in one transaction, commits
@@ -147,23 +125,22 @@ func (s *Store) take(batch []*request) ([]*request, *request) {
 // Requests that arrive while the transaction is being built join it (up to
 // MaxBatch) rather than wait for the next commit: callers released by the
 // previous commit are back by then, so one commit carries nearly all
-// concurrent writers instead of half of them. It returns a raw request it
-// took from the queue but did not run.
-func (s *Store) runTx(first *request) (next *request) {
+// concurrent writers instead of half of them.
+func (s *Store) runTx(first *request) {
 	ctx := context.Background()
 	w := &wtx{c: s.wconn, st: &s.ws}
 	clear(s.pending)
 	s.created = s.created[:0]
 	batch := append(s.batch[:0], first)
-	batch, next = s.take(batch)
+	batch = s.take(batch)
 	_, err := s.ws.begin.ExecContext(ctx)
 	for ran := 0; err == nil; {
 		err = s.runReqs(ctx, w, batch[ran:])
 		ran = len(batch)
-		if err != nil || next != nil {
+		if err != nil {
 			break
 		}
-		if batch, next = s.take(batch); len(batch) == ran {
+		if batch = s.take(batch); len(batch) == ran {
 			break
 		}
 	}
@@ -189,7 +166,7 @@ func (s *Store) runTx(first *request) (next *request) {
 			r.err, r.created = err, false
 			close(r.done)
 		}
-		return next
+		return
 	}
 	if len(s.lastSeq)+len(s.pending) > maxCachedConvs {
 		clear(s.lastSeq)
@@ -206,7 +183,6 @@ func (s *Store) runTx(first *request) (next *request) {
 	for _, r := range batch {
 		close(r.done)
 	}
-	return next
 }
 
 // runReqs runs reqs inside the open transaction: runs of appends through

@@ -1,6 +1,7 @@
 -- Parley schema, version 1. Times are UTC unix nanoseconds (INTEGER);
 -- optional times are NULL. Optional strings are '' rather than NULL.
 
+-- +goose Up
 CREATE TABLE accounts (
     id         TEXT PRIMARY KEY,
     name       TEXT NOT NULL UNIQUE,

@@ -2,6 +2,7 @@
 -- settings), what the console knows of each visitor, and password logins
 -- for the console.
 
+-- +goose Up
 -- One inbox per account. address is the 8-character public address
 -- (/chat/ADDRESS, data-address=ADDRESS); regenerating it replaces the row's
 -- address, so the old one stops resolving at once.

@@ -1,5 +1,7 @@
 -- Parley schema, version 3: Web Push subscriptions of the console, so an
 -- owner or agent hears of a visitor's message while the console is closed.
+
+-- +goose Up
 CREATE TABLE push_subscriptions (
     endpoint   TEXT PRIMARY KEY,
     account_id TEXT NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
