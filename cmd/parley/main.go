@@ -2,6 +2,8 @@
 //
 //	parley [flags]                         serve (same as "parley serve")
 //	parley migrate [flags]                 apply database migrations and exit
+//	parley copy-data --to postgres://... [--from sqlite:PATH] [--force]
+//	                                       copy the SQLite database into PostgreSQL
 //	parley account create NAME [flags]     create an account; prints its id and API key
 //	parley token --account ID --user NAME [--role R] [--ttl 1h] [flags]
 //	                                       print an access token
@@ -44,6 +46,9 @@ const usageHead = `Parley: real-time chat, calls and broadcasts in one binary.
 Usage:
   parley [flags]                          serve (same as "parley serve")
   parley migrate [flags]                  apply database migrations and exit
+  parley copy-data --to postgres://... [--from sqlite:PATH|DIR] [--force] [flags]
+                                          copy the SQLite database (default: data_dir's) into
+                                          PostgreSQL, keeping ids and seqs; verified (see --help)
   parley account create NAME [flags]      create an account; prints its id and API key
   parley token --account ID --user NAME [--role owner|agent|member|visitor] [--ttl 1h] [--display-name N] [flags]
                                           print an access token signed by this server
@@ -81,6 +86,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return serve(rest, stdout, stderr)
 	case "migrate":
 		return migrate(rest, stdout, stderr)
+	case "copy-data":
+		return copyData(rest, stdout, stderr)
 	case "account":
 		return account(rest, stdout, stderr)
 	case "token":
