@@ -277,17 +277,14 @@ func matchSchemas(ctx context.Context, src *source, tables []table) error {
 	if err != nil {
 		return fmt.Errorf("copy-data: source schema: %w", err)
 	}
-	srcTables := map[string]bool{}
-	for rows.Next() {
-		var name string
-		if err := rows.Scan(&name); err != nil {
-			rows.Close()
-			return fmt.Errorf("copy-data: source schema: %w", err)
-		}
-		srcTables[name] = true
-	}
-	if err := rows.Err(); err != nil {
+	names, err := readStrings(rows)
+	rows.Close()
+	if err != nil {
 		return fmt.Errorf("copy-data: source schema: %w", err)
+	}
+	srcTables := map[string]bool{}
+	for _, name := range names {
+		srcTables[name] = true
 	}
 	var diffs []string
 	for _, t := range tables {
@@ -324,16 +321,26 @@ func sourceColumns(ctx context.Context, src *source, table string) (map[string]b
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
+	names, err := readStrings(rows)
+	rows.Close()
 	cols := map[string]bool{}
-	for rows.Next() {
-		var c string
-		if err := rows.Scan(&c); err != nil {
-			return nil, err
-		}
+	for _, c := range names {
 		cols[c] = true
 	}
-	return cols, rows.Err()
+	return cols, err
+}
+
+// readStrings reads a one-column result.
+func readStrings(r resultRows) ([]string, error) {
+	var out []string
+	for r.Next() {
+		var v string
+		if err := r.Scan(&v); err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, r.Err()
 }
 
 // prepareTarget refuses a target holding any row, or with force empties it.
@@ -461,38 +468,22 @@ func verify(ctx context.Context, src *source, tx pgx.Tx, copied []TableCount) (c
 			diffs = append(diffs, fmt.Sprintf("%s: %d rows in SQLite, %d in PostgreSQL", c.Table, s, d))
 		}
 	}
-	want := map[string]convSeqs{}
-	rows, err := src.conn.QueryContext(ctx, convSeqsQuery)
+	srows, err := src.conn.QueryContext(ctx, convSeqsQuery)
 	if err != nil {
 		return 0, 0, fmt.Errorf("copy-data: verify: %w", err)
 	}
-	for rows.Next() {
-		var id string
-		var c convSeqs
-		if err := rows.Scan(&id, &c.lastSeq, &c.maxSeq, &c.count); err != nil {
-			rows.Close()
-			return 0, 0, fmt.Errorf("copy-data: verify: %w", err)
-		}
-		want[id] = c
-		msgs += c.count
-	}
-	if err := rows.Err(); err != nil {
-		return 0, 0, fmt.Errorf("copy-data: verify: %w", err)
-	}
-	got := map[string]convSeqs{}
-	prow, err := tx.Query(ctx, convSeqsQuery)
+	want, err := readConvSeqs(srows)
+	srows.Close()
 	if err != nil {
 		return 0, 0, fmt.Errorf("copy-data: verify: %w", err)
 	}
-	for prow.Next() {
-		var id string
-		var c convSeqs
-		if err := prow.Scan(&id, &c.lastSeq, &c.maxSeq, &c.count); err != nil {
-			return 0, 0, fmt.Errorf("copy-data: verify: %w", err)
-		}
-		got[id] = c
+	prows, err := tx.Query(ctx, convSeqsQuery)
+	if err != nil {
+		return 0, 0, fmt.Errorf("copy-data: verify: %w", err)
 	}
-	if err := prow.Err(); err != nil {
+	got, err := readConvSeqs(prows)
+	prows.Close()
+	if err != nil {
 		return 0, 0, fmt.Errorf("copy-data: verify: %w", err)
 	}
 	for _, id := range slices.Sorted(maps.Keys(want)) {
@@ -509,5 +500,28 @@ func verify(ctx context.Context, src *source, tx pgx.Tx, copied []TableCount) (c
 		}
 		return 0, 0, fmt.Errorf("%w (nothing was committed): %s", ErrVerify, strings.Join(diffs, "; "))
 	}
+	for _, c := range want {
+		msgs += c.count
+	}
 	return len(want), msgs, nil
+}
+
+// resultRows is what database/sql's and pgx's query results have in common.
+type resultRows interface {
+	Next() bool
+	Scan(dest ...any) error
+	Err() error
+}
+
+func readConvSeqs(r resultRows) (map[string]convSeqs, error) {
+	out := map[string]convSeqs{}
+	for r.Next() {
+		var id string
+		var c convSeqs
+		if err := r.Scan(&id, &c.lastSeq, &c.maxSeq, &c.count); err != nil {
+			return nil, err
+		}
+		out[id] = c
+	}
+	return out, r.Err()
 }

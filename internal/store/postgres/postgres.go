@@ -19,7 +19,6 @@ import (
 	"embed"
 	"errors"
 	"fmt"
-	"io/fs"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -32,6 +31,7 @@ import (
 	"github.com/pressly/goose/v3/lock"
 
 	"github.com/parley-chat/parley/internal/store"
+	"github.com/parley-chat/parley/internal/store/schema"
 )
 
 var _ store.Store = (*Store)(nil)
@@ -41,7 +41,7 @@ var ErrClosed = errors.New("postgres: store closed")
 
 // ErrSchemaTooNew is returned by Open and Migrate when the database was
 // migrated by a newer Parley than this one.
-var ErrSchemaTooNew = errors.New("postgres: database schema is newer than this parley")
+var ErrSchemaTooNew = schema.ErrTooNew
 
 //go:embed migrations/*.sql
 var migrationFS embed.FS
@@ -145,15 +145,6 @@ func Migrate(ctx context.Context, url string) error {
 	return migrate(ctx, pool)
 }
 
-// migrationsFS is the embedded migrations, rooted so goose sees the files.
-func migrationsFS() fs.FS {
-	sub, err := fs.Sub(migrationFS, "migrations")
-	if err != nil {
-		panic(err) // the embed pattern guarantees the directory
-	}
-	return sub
-}
-
 // migrate brings the schema up to date under goose's session lock (an
 // advisory lock, so nodes starting together migrate once), after refusing
 // a schema newer than the embedded migrations.
@@ -166,21 +157,11 @@ func migrate(ctx context.Context, pool *pgxpool.Pool) error {
 	if err != nil {
 		return fmt.Errorf("postgres: migrate: %w", err)
 	}
-	p, err := goose.NewProvider(goose.DialectPostgres, db, migrationsFS(), goose.WithSessionLocker(locker))
+	p, err := goose.NewProvider(goose.DialectPostgres, db, schema.Dir(migrationFS), goose.WithSessionLocker(locker))
 	if err != nil {
 		return fmt.Errorf("postgres: migrate: %w", err)
 	}
-	current, err := p.GetDBVersion(ctx)
-	if err != nil {
-		return fmt.Errorf("postgres: migrate: read schema version: %w", err)
-	}
-	srcs := p.ListSources()
-	known := srcs[len(srcs)-1].Version
-	if current > known {
-		return fmt.Errorf("%w: the database is at schema version %d but this parley knows versions up to %d; "+
-			"run the parley release that migrated it (or a newer one), never an older one", ErrSchemaTooNew, current, known)
-	}
-	if _, err := p.Up(ctx); err != nil {
+	if err := schema.Up(ctx, p); err != nil {
 		return fmt.Errorf("postgres: migrate: %w", err)
 	}
 	return nil

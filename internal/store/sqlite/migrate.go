@@ -4,19 +4,19 @@ import (
 	"context"
 	"database/sql"
 	"embed"
-	"errors"
 	"fmt"
-	"io/fs"
 	"strconv"
 	"strings"
 
 	"github.com/pressly/goose/v3"
 	"github.com/pressly/goose/v3/database"
+
+	"github.com/parley-chat/parley/internal/store/schema"
 )
 
 // ErrSchemaTooNew is returned by Open and Migrate when the database was
 // migrated by a newer Parley than this one.
-var ErrSchemaTooNew = errors.New("sqlite: database schema is newer than this parley")
+var ErrSchemaTooNew = schema.ErrTooNew
 
 //go:embed migrations/*.sql
 var migrationFS embed.FS
@@ -24,15 +24,6 @@ var migrationFS embed.FS
 // legacyTable is where Parley recorded applied migrations before goose
 // ("0001_init", ...); see adoptLegacy.
 const legacyTable = "schema_migrations"
-
-// migrationsFS is the embedded migrations, rooted so goose sees the files.
-func migrationsFS() fs.FS {
-	sub, err := fs.Sub(migrationFS, "migrations")
-	if err != nil {
-		panic(err) // the embed pattern guarantees the directory
-	}
-	return sub
-}
 
 // migrate brings the schema up to date with goose, after adopting a
 // database made by the old runner and refusing a schema newer than the
@@ -42,21 +33,11 @@ func migrate(ctx context.Context, db *sql.DB) error {
 	if err := adoptLegacy(ctx, db); err != nil {
 		return fmt.Errorf("sqlite: migrate: adopt %s: %w", legacyTable, err)
 	}
-	p, err := goose.NewProvider(goose.DialectSQLite3, db, migrationsFS())
+	p, err := goose.NewProvider(goose.DialectSQLite3, db, schema.Dir(migrationFS))
 	if err != nil {
 		return fmt.Errorf("sqlite: migrate: %w", err)
 	}
-	current, err := p.GetDBVersion(ctx)
-	if err != nil {
-		return fmt.Errorf("sqlite: migrate: read schema version: %w", err)
-	}
-	srcs := p.ListSources()
-	known := srcs[len(srcs)-1].Version
-	if current > known {
-		return fmt.Errorf("%w: the database is at schema version %d but this parley knows versions up to %d; "+
-			"run the parley release that migrated it (or a newer one), never an older one", ErrSchemaTooNew, current, known)
-	}
-	if _, err := p.Up(ctx); err != nil {
+	if err := schema.Up(ctx, p); err != nil {
 		return fmt.Errorf("sqlite: migrate: %w", err)
 	}
 	return nil
