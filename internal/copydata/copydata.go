@@ -82,11 +82,9 @@ func (s Summary) Rows() int64 {
 	return n
 }
 
-// Print writes the summary for an operator.
+// Print writes the summary for an operator (the tables' counts are in the
+// progress lines).
 func (s Summary) Print(w io.Writer) {
-	for _, t := range s.Tables {
-		fmt.Fprintf(w, "  %-20s %10d rows\n", t.Table, t.Rows)
-	}
 	fmt.Fprintf(w, "verified: the row counts of %d tables and the last seq of %d conversations (%d messages) match the source\n",
 		len(s.Tables), s.Conversations, s.Messages)
 	fmt.Fprintf(w, "copied %d rows in %s\n", s.Rows(), s.Elapsed.Round(time.Millisecond))
