@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"embed"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -33,14 +34,25 @@ func migrate(ctx context.Context, db *sql.DB) error {
 	if err := adoptLegacy(ctx, db); err != nil {
 		return fmt.Errorf("sqlite: migrate: adopt %s: %w", legacyTable, err)
 	}
-	p, err := goose.NewProvider(goose.DialectSQLite3, db, schema.Dir(migrationFS))
-	if err != nil {
-		return fmt.Errorf("sqlite: migrate: %w", err)
+	// SQLite has no advisory lock for goose to hold, so processes starting
+	// together on one file (a server and `parley account create`) may race
+	// to apply the same migration; the loser fails on "already exists".
+	// While the version moves on between attempts, someone is migrating:
+	// try again, and find less or nothing to do.
+	for attempt := 0; ; attempt++ {
+		p, err := goose.NewProvider(goose.DialectSQLite3, db, schema.Dir(migrationFS))
+		if err != nil {
+			return fmt.Errorf("sqlite: migrate: %w", err)
+		}
+		before, _ := p.GetDBVersion(ctx)
+		err = schema.Up(ctx, p)
+		if err == nil {
+			return nil
+		}
+		if after, verr := p.GetDBVersion(ctx); errors.Is(err, schema.ErrTooNew) || verr != nil || after <= before || attempt == 10 {
+			return fmt.Errorf("sqlite: migrate: %w", err)
+		}
 	}
-	if err := schema.Up(ctx, p); err != nil {
-		return fmt.Errorf("sqlite: migrate: %w", err)
-	}
-	return nil
 }
 
 // adoptLegacy hands a database migrated by Parley's old runner to goose:

@@ -4,9 +4,11 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"io/fs"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -165,5 +167,28 @@ func TestRefusesNewerSchema(t *testing.T) {
 	}
 	if got := gooseVersions(t, path); got[len(got)-1] != 9999 || len(got) != 5 {
 		t.Fatalf("versions changed: %v", got)
+	}
+}
+
+// TestConcurrentFirstMigrate: processes starting together on a new file
+// (a server and `parley account create`, say) all end up migrated; none
+// fails because another applied a migration first.
+func TestConcurrentFirstMigrate(t *testing.T) {
+	for round := range 2 {
+		path := filepath.Join(t.TempDir(), fmt.Sprintf("parley%d.db", round))
+		var wg sync.WaitGroup
+		errs := make([]error, 4)
+		for i := range errs {
+			wg.Go(func() { errs[i] = Migrate(context.Background(), path) })
+		}
+		wg.Wait()
+		for i, err := range errs {
+			if err != nil {
+				t.Fatalf("round %d, migrator %d: %v", round, i, err)
+			}
+		}
+		if got := gooseVersions(t, path); len(got) != 4 {
+			t.Fatalf("goose versions %v, want [0 1 2 3]", got)
+		}
 	}
 }
