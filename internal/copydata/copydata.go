@@ -110,6 +110,11 @@ func Copy(ctx context.Context, srcPath, dstURL string, opt Options) (Summary, er
 	if err := sqlite.Migrate(ctx, srcPath); err != nil {
 		return Summary{}, fmt.Errorf("copy-data: source: %w", err)
 	}
+	// The last connection to close removes the WAL; one still there after
+	// Migrate closed its own means another process has the file open.
+	if _, err := os.Stat(srcPath + "-wal"); err == nil {
+		fmt.Fprintf(opt.Progress, "warning: %s-wal exists: is a parley still running on it? What it writes after this snapshot is not copied\n", srcPath)
+	}
 	if err := postgres.Migrate(ctx, dstURL); err != nil {
 		return Summary{}, fmt.Errorf("copy-data: target: %w", err)
 	}

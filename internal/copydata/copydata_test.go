@@ -359,3 +359,49 @@ func TestRefusesDriftedSchema(t *testing.T) {
 		t.Fatalf("refused copy wrote rows (%d, %v)", n, err)
 	}
 }
+
+// TestCopyWhileWritten: a source still being written to is copied from one
+// snapshot (the verification, which compares counts and seqs, passes while
+// appends continue), and the copy warns that the server seems to run.
+func TestCopyWhileWritten(t *testing.T) {
+	ctx := context.Background()
+	path, in := sqliteSource(t)
+	s, err := sqlite.Open(ctx, path, sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for _, acc := range in.accounts {
+		for _, conv := range in.convs[acc] {
+			wg.Go(func() {
+				for i := 0; ; i++ {
+					select {
+					case <-stop:
+						return
+					default:
+					}
+					if _, _, err := s.AppendMessage(ctx, store.Message{ID: fmt.Sprintf("msg_late_%s_%d", conv, i), ConversationID: conv,
+						SenderID: in.users[acc][0], Type: protocol.TypeText, Text: "late", CreatedAt: time.Now()}, nil); err != nil {
+						t.Error(err)
+						return
+					}
+				}
+			})
+		}
+	}
+	var progress strings.Builder
+	sum, err := Copy(ctx, path, pgtest.Database(t), Options{BatchRows: testBatchRows, Progress: &progress})
+	close(stop)
+	wg.Wait()
+	if err != nil {
+		t.Fatalf("copy of a source being written: %v", err)
+	}
+	if sum.Messages < int64(nAccounts*convsPerAcct*msgsPerConv) {
+		t.Fatalf("copied %d messages", sum.Messages)
+	}
+	if !strings.Contains(progress.String(), "still running") {
+		t.Fatalf("no warning that the source is in use:\n%s", progress.String())
+	}
+}
