@@ -203,10 +203,16 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 	}
 	be := BackendsOf(cfg)
 	log.Info("backends", "node", a.NodeID, "store", be.Store, "bus", be.Bus, "budget", be.Budget)
-	a.Blobs, err = media.NewStore(filepath.Join(cfg.DataDir, "blobs"), media.Limits{
+	blobs, err := OpenBlobs(ctx, cfg.BlobURL, cfg.DataDir)
+	if err != nil {
+		a.abandon()
+		return nil, fmt.Errorf("blob store: %w", err)
+	}
+	a.Blobs, err = media.New(blobs, media.Limits{
 		Image: cfg.UploadImageMax, Voice: cfg.UploadVoiceMax, File: cfg.UploadFileMax,
 	})
 	if err != nil {
+		blobs.Close()
 		a.abandon()
 		return nil, fmt.Errorf("blob store: %w", err)
 	}
@@ -227,6 +233,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 		OnVisitorMessage: func(acc, conv, name string, m protocol.Message) {
 			a.Push.VisitorMessage(acc, conv, name, m)
 		},
+		Links: media.NewLinks(secret, 0), // browsers download attachments by signed URLs
 	})
 	a.Push, err = push.New(ctx, st, push.Config{Subject: cfg.PushSubject, PublicURL: cfg.PublicURLOrDefault(),
 		AllowPrivate: cfg.PushAllowPrivateEndpoints}, a.Chat.IsOnline, log)
