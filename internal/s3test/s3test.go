@@ -11,6 +11,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"net/http"
 	"net/url"
 	"os"
 	"testing"
@@ -43,11 +44,15 @@ func keys() (string, string) {
 	return env("PARLEY_TEST_S3_ACCESS_KEY", DefaultAccessKey), env("PARLEY_TEST_S3_SECRET_KEY", DefaultSecretKey)
 }
 
+// client returns a client of the test server whose connections close
+// when t ends (goroutine-leak checks).
 func client(t testing.TB) *minio.Client {
 	t.Helper()
 	ak, sk := keys()
+	tr := &http.Transport{}
+	t.Cleanup(tr.CloseIdleConnections)
 	c, err := minio.New(Endpoint(), &minio.Options{Creds: credentials.NewStaticV4(ak, sk, ""),
-		Region: "us-east-1", BucketLookup: minio.BucketLookupPath})
+		Region: "us-east-1", BucketLookup: minio.BucketLookupPath, Transport: tr})
 	if err != nil {
 		t.Fatalf("PARLEY_TEST_S3_ENDPOINT=%q: %v", Endpoint(), err)
 	}

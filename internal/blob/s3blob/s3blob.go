@@ -118,6 +118,7 @@ type Store struct {
 	c     *minio.Client
 	cfg   Config
 	spool *blob.Spool
+	tr    *http.Transport
 }
 
 var (
@@ -144,31 +145,42 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 	if cfg.PathStyle {
 		lookup = minio.BucketLookupPath
 	}
+	tr, err := minio.DefaultTransport(cfg.Secure)
+	if err != nil {
+		return nil, fmt.Errorf("s3: %w", err)
+	}
 	c, err := minio.New(cfg.Endpoint, &minio.Options{
-		Creds: creds, Secure: cfg.Secure, Region: cfg.Region, BucketLookup: lookup,
+		Creds: creds, Secure: cfg.Secure, Region: cfg.Region, BucketLookup: lookup, Transport: tr,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("s3: %w", err)
 	}
 	ok, err := c.BucketExists(ctx, cfg.Bucket)
 	if err != nil {
+		tr.CloseIdleConnections()
 		return nil, fmt.Errorf("s3: bucket %q at %s: %w", cfg.Bucket, cfg.Endpoint, err)
 	}
 	if !ok {
+		tr.CloseIdleConnections()
 		return nil, fmt.Errorf("s3: bucket %q does not exist at %s (create it first)", cfg.Bucket, cfg.Endpoint)
 	}
 	sp, err := blob.ClaimSpool(cfg.SpoolDir)
 	if err != nil {
+		tr.CloseIdleConnections()
 		return nil, err
 	}
-	return &Store{c: c, cfg: cfg, spool: sp}, nil
+	return &Store{c: c, cfg: cfg, spool: sp, tr: tr}, nil
 }
 
 // Redirect reports whether downloads may be redirected to the bucket.
 func (s *Store) Redirect() bool { return s.cfg.Redirect }
 
-// Close releases the spool folder.
-func (s *Store) Close() error { s.spool.Release(); return nil }
+// Close releases the spool folder and idle connections.
+func (s *Store) Close() error {
+	s.spool.Release()
+	s.tr.CloseIdleConnections()
+	return nil
+}
 
 func (s *Store) object(key string) string { return s.cfg.Prefix + blob.Path(key) }
 
