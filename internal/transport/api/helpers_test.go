@@ -51,7 +51,7 @@ type env struct {
 	inbox   *inbox.Service
 	secret  []byte
 	blobDir string
-	links   *media.Links // signs the chat's download URLs
+	links   *media.Links  // signs the chat's download URLs
 	acc     store.Account // account A
 	key     string        // A's API key
 	accB    store.Account
