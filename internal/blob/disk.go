@@ -47,12 +47,9 @@ func (d *Disk) path(key string) string { return filepath.Join(d.root, key[:2], k
 
 // Create starts an upload into this process's upload folder.
 func (d *Disk) Create(ctx context.Context, limit int64) (Upload, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	f, err := d.tmp.Create(limit)
+	f, err := d.tmp.Create(ctx, limit)
 	if err != nil {
-		return nil, fmt.Errorf("blob: create upload: %w", err)
+		return nil, err
 	}
 	return &diskUpload{SpoolFile: f, d: d}, nil
 }

@@ -1,8 +1,10 @@
 package blob
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"hash"
 	"os"
 )
@@ -21,11 +23,14 @@ type SpoolFile struct {
 }
 
 // Create opens a new temp file in the spool for an upload of at most limit
-// bytes (≤ 0: no limit).
-func (t *Spool) Create(limit int64) (*SpoolFile, error) {
+// bytes (≤ 0: no limit), unless ctx is done.
+func (t *Spool) Create(ctx context.Context, limit int64) (*SpoolFile, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	f, err := os.CreateTemp(t.path, "upload-*")
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("blob: upload file: %w", err)
 	}
 	return &SpoolFile{f: f, name: f.Name(), h: sha256.New(), limit: limit}, nil
 }

@@ -90,6 +90,21 @@ func put(t *testing.T, s blob.Store, b []byte) blob.Info {
 	return info
 }
 
+// started is an upload of at most limit bytes with data written into it,
+// not committed (aborted when t ends).
+func started(t *testing.T, s blob.Store, limit int64, data []byte) blob.Upload {
+	t.Helper()
+	up, err := s.Create(ctx(), limit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(up.Abort)
+	if _, err := up.Write(data); err != nil {
+		t.Fatalf("writing %d bytes (limit %d): %v", len(data), limit, err)
+	}
+	return up
+}
+
 func read(t *testing.T, s blob.Store, key string) []byte {
 	t.Helper()
 	o, err := s.Open(ctx(), key)
@@ -147,14 +162,7 @@ func testLarge(t *testing.T, open func() blob.Store) {
 func testLimit(t *testing.T, open func() blob.Store) {
 	s := open()
 	data := random(t, 1000)
-	up, err := s.Create(ctx(), 999)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer up.Abort()
-	if _, err := up.Write(data[:999]); err != nil {
-		t.Fatalf("a write up to the limit: %v", err)
-	}
+	up := started(t, s, 999, data[:999]) // up to the limit
 	if _, err := up.Write(data[999:]); !errors.Is(err, blob.ErrTooLarge) {
 		t.Fatalf("a write past the limit = %v, want ErrTooLarge", err)
 	}
@@ -166,15 +174,7 @@ func testLimit(t *testing.T, open func() blob.Store) {
 			t.Fatalf("an upload over its limit left %s: %v", k, err)
 		}
 	}
-	exact, err := s.Create(ctx(), 1000)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer exact.Abort()
-	if _, err := exact.Write(data); err != nil {
-		t.Fatalf("exactly the limit: %v", err)
-	}
-	if _, err := exact.Commit(ctx()); err != nil {
+	if _, err := started(t, s, 1000, data).Commit(ctx()); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -182,13 +182,7 @@ func testLimit(t *testing.T, open func() blob.Store) {
 func testAbort(t *testing.T, open func() blob.Store) {
 	s := open()
 	data := random(t, 5000)
-	up, err := s.Create(ctx(), 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := up.Write(data); err != nil {
-		t.Fatal(err)
-	}
+	up := started(t, s, 0, data)
 	if up.Size() != 5000 || up.Sum() != hashOf(data) {
 		t.Fatalf("Size %d Sum %s before commit", up.Size(), up.Sum())
 	}
@@ -354,14 +348,7 @@ func testShared(t *testing.T, open func() blob.Store) {
 func testCancelledCommit(t *testing.T, open func() blob.Store) {
 	s := open()
 	data := random(t, 1000)
-	up, err := s.Create(ctx(), 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer up.Abort()
-	if _, err := up.Write(data); err != nil {
-		t.Fatal(err)
-	}
+	up := started(t, s, 0, data)
 	c, cancel := context.WithCancel(ctx())
 	cancel()
 	if _, err := up.Commit(c); !errors.Is(err, context.Canceled) {

@@ -205,12 +205,9 @@ func wrap(err error) error {
 
 // Create starts an upload spooled to a local temp file.
 func (s *Store) Create(ctx context.Context, limit int64) (blob.Upload, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	f, err := s.spool.Create(limit)
+	f, err := s.spool.Create(ctx, limit)
 	if err != nil {
-		return nil, fmt.Errorf("s3: spool upload: %w", err)
+		return nil, err
 	}
 	return &upload{SpoolFile: f, s: s}, nil
 }
