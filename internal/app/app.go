@@ -306,7 +306,11 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 	if a.Rooms != nil {
 		a.API.SetRooms(a.Rooms, a.Recordings)
 	}
-	a.Site = site.New(site.Config{PublicURL: cfg.PublicURLOrDefault()}, a.Store, a.Inbox, a.API.LimitAddress, log)
+	var mediaOrigins []string // where signed downloads redirect to (S3 with redirect=true)
+	if o := a.Blobs.RedirectOrigin(ctx); o != "" {
+		mediaOrigins = append(mediaOrigins, o)
+	}
+	a.Site = site.New(site.Config{PublicURL: cfg.PublicURLOrDefault(), MediaOrigins: mediaOrigins}, a.Store, a.Inbox, a.API.LimitAddress, log)
 	return a, nil
 }
 

@@ -13,6 +13,8 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"net/url"
+	"strings"
 	"time"
 
 	"github.com/parley-chat/parley/internal/apperr"
@@ -286,4 +288,19 @@ func (s *Store) Redirect(ctx context.Context, sum string, ttl time.Duration, con
 	}
 	u, err := r.PresignGet(ctx, sum, ttl, contentType, disposition)
 	return u, blobErr("media.Redirect", err)
+}
+
+// RedirectOrigin is the origin ("https://s3.example.com") that Redirect's
+// URLs point to, or "" when downloads are not redirected: pages that show
+// attachments must allow it as a source of images and audio.
+func (s *Store) RedirectOrigin(ctx context.Context) string {
+	u, err := s.Redirect(ctx, strings.Repeat("0", 64), time.Minute, "", "")
+	if err != nil || u == "" {
+		return ""
+	}
+	p, err := url.Parse(u)
+	if err != nil {
+		return ""
+	}
+	return p.Scheme + "://" + p.Host
 }

@@ -157,6 +157,9 @@ func TestSignedDownloadRedirectsToS3(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if o := blobs.RedirectOrigin(context.Background()); o != "http://"+cfg.Endpoint {
+		t.Fatalf("RedirectOrigin = %q, want the endpoint (the pages' CSP allows it)", o)
+	}
 	e := newEnvBlobs(t, api.Config{}, blobs)
 	m, img := imageMessage(t, e)
 	tr := &http.Transport{}
