@@ -202,7 +202,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 		return nil, err
 	}
 	be := BackendsOf(cfg)
-	log.Info("backends", "node", a.NodeID, "store", be.Store, "bus", be.Bus, "budget", be.Budget)
+	log.Info("backends", "node", a.NodeID, "store", be.Store, "bus", be.Bus, "budget", be.Budget, "blobs", BlobsKind(cfg.BlobURL))
 	blobs, err := OpenBlobs(ctx, cfg.BlobURL, cfg.DataDir)
 	if err != nil {
 		a.abandon()

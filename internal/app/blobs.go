@@ -13,6 +13,14 @@ import (
 // BlobsDir is where uploads live on local disk when blob_url is empty.
 func BlobsDir(dataDir string) string { return filepath.Join(dataDir, "blobs") }
 
+// BlobsKind names the blob store a blob_url picks: "disk" or "s3".
+func BlobsKind(blobURL string) string {
+	if strings.HasPrefix(blobURL, "s3://") {
+		return "s3"
+	}
+	return "disk"
+}
+
 // OpenBlobs opens the blob store a blob_url names: empty → the blobs folder
 // of dataDir; file:PATH → that folder; s3://… → the bucket (see
 // s3blob.ParseURL), with uploads spooled in dataDir's blobs/tmp folder.
