@@ -58,3 +58,12 @@ func TestDiskLayout(t *testing.T) {
 		}
 	}
 }
+
+func BenchmarkDiskOneMiB(b *testing.B) {
+	d, err := blob.NewDisk(b.TempDir())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer d.Close()
+	blobtest.Bench(b, d, 1<<20)
+}

@@ -422,3 +422,32 @@ func equal(a, b []string) bool {
 	}
 	return true
 }
+
+// Bench stores and reads back size-byte blobs of new content, one per
+// iteration, and reports the bytes per second of the round trip.
+func Bench(b *testing.B, s blob.Store, size int) {
+	data := make([]byte, size)
+	rand.Read(data)
+	b.SetBytes(int64(size))
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		data[0], data[1], data[2] = byte(i), byte(i>>8), byte(i>>16) // new content, new key
+		up, err := s.Create(ctx(), 0)
+		if err != nil {
+			b.Fatal(err)
+		}
+		up.Write(data)
+		info, err := up.Commit(ctx())
+		if err != nil {
+			b.Fatal(err)
+		}
+		o, err := s.Open(ctx(), info.Key)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if n, _ := io.Copy(io.Discard, o); n != int64(size) {
+			b.Fatalf("read %d bytes", n)
+		}
+		o.Close()
+	}
+}

@@ -78,3 +78,12 @@ func TestParseURL(t *testing.T) {
 		}
 	}
 }
+
+func BenchmarkS3OneMiB(b *testing.B) {
+	s, err := s3blob.New(context.Background(), s3test.Bucket(b))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	blobtest.Bench(b, s, 1<<20)
+}
