@@ -4,7 +4,8 @@
 # (its turnutils_uclient, for the TURN test), ffmpeg, and the WordPress and PHP
 # packages of the plugin's test; it starts MariaDB when nothing answers on
 # 127.0.0.1:3306 (installing mariadb-server if needed) and PostgreSQL when
-# nothing answers on 127.0.0.1:5432 (installing postgresql if needed).
+# nothing answers on 127.0.0.1:5432 (installing postgresql if needed), and the
+# tests' S3 server (tools/s3server) when nothing answers on 127.0.0.1:9333.
 GO ?= go
 PKGS := ./...
 BIN_DIR := $(CURDIR)/.bin
@@ -31,6 +32,7 @@ deps:
 	./scripts/deps-wordpress.sh
 	./scripts/deps-postgres.sh
 	./scripts/deps-redis.sh
+	./scripts/deps-s3.sh
 
 vet:
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \

@@ -205,7 +205,13 @@ type Attachment struct {
 	ContentType string `json:"content_type"`
 	Size        int64  `json:"size"`
 	Name        string `json:"name,omitempty"`
-	URL         string `json:"url"` // relative: /api/v1/attachments/{id}
+	// URL is relative: a signed download URL,
+	// /api/v1/downloads/{account}/{id}?expires=…&sig=…, that works without a
+	// credential until URLExpiresAt (then GET /api/v1/attachments/{id}/link
+	// gives a fresh one); or, on a server without signed URLs,
+	// /api/v1/attachments/{id}, which takes the bearer credential.
+	URL          string     `json:"url"`
+	URLExpiresAt *time.Time `json:"url_expires_at,omitempty"`
 }
 
 // Message is one chat message as clients see it.

@@ -10,6 +10,8 @@
 //	parley signin-link [--account ID] [--user NAME] [flags]
 //	                                       print a one-time console sign-in link
 //	parley turn-secret [flags]             print the TURN REST secret (coturn's static-auth-secret)
+//	parley copy-blobs [--from URL] --to URL
+//	                                       copy uploaded files between blob stores (disk → S3)
 //	parley bench chat [bench flags]        measure the chat server (see BENCHMARKS.md)
 //	parley loadtest [flags]                Go participants in a server's rooms or channels; forwarded packets, loss, jitter
 //	parley version                         print the version (also --version)
@@ -57,6 +59,8 @@ Usage:
                                           lost their password gets back in with it)
   parley turn-secret [flags]              print the TURN REST shared secret, for an external
                                           coturn's static-auth-secret
+  parley copy-blobs [--from URL] --to URL copy uploaded files between blob stores, e.g. a
+                                          data directory's into an S3 bucket (--help)
   parley bench chat [--help]              measure the chat server (BENCHMARKS.md)
   parley loadtest [--help]                Go (pion) participants in a server's rooms or
                                           channels: forwarded packets/s, loss, jitter, CPU
@@ -96,6 +100,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return signinLink(rest, stdout)
 	case "turn-secret":
 		return turnSecret(rest, stdout)
+	case "copy-blobs":
+		return copyBlobs(rest, stdout)
 	case "bench":
 		return bench.Main(rest, stdout, stderr)
 	case "loadtest":

@@ -202,11 +202,17 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 		return nil, err
 	}
 	be := BackendsOf(cfg)
-	log.Info("backends", "node", a.NodeID, "store", be.Store, "bus", be.Bus, "budget", be.Budget)
-	a.Blobs, err = media.NewStore(filepath.Join(cfg.DataDir, "blobs"), media.Limits{
+	log.Info("backends", "node", a.NodeID, "store", be.Store, "bus", be.Bus, "budget", be.Budget, "blobs", BlobsKind(cfg.BlobURL))
+	blobs, err := OpenBlobs(ctx, cfg.BlobURL, cfg.DataDir)
+	if err != nil {
+		a.abandon()
+		return nil, fmt.Errorf("blob store: %w", err)
+	}
+	a.Blobs, err = media.New(blobs, media.Limits{
 		Image: cfg.UploadImageMax, Voice: cfg.UploadVoiceMax, File: cfg.UploadFileMax,
 	})
 	if err != nil {
+		blobs.Close()
 		a.abandon()
 		return nil, fmt.Errorf("blob store: %w", err)
 	}
@@ -227,6 +233,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 		OnVisitorMessage: func(acc, conv, name string, m protocol.Message) {
 			a.Push.VisitorMessage(acc, conv, name, m)
 		},
+		Links: media.NewLinks(secret, 0), // browsers download attachments by signed URLs
 	})
 	a.Push, err = push.New(ctx, st, push.Config{Subject: cfg.PushSubject, PublicURL: cfg.PublicURLOrDefault(),
 		AllowPrivate: cfg.PushAllowPrivateEndpoints}, a.Chat.IsOnline, log)
@@ -299,7 +306,11 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 	if a.Rooms != nil {
 		a.API.SetRooms(a.Rooms, a.Recordings)
 	}
-	a.Site = site.New(site.Config{PublicURL: cfg.PublicURLOrDefault()}, a.Store, a.Inbox, a.API.LimitAddress, log)
+	var mediaOrigins []string // where signed downloads redirect to (S3 with redirect=true)
+	if o := a.Blobs.RedirectOrigin(ctx); o != "" {
+		mediaOrigins = append(mediaOrigins, o)
+	}
+	a.Site = site.New(site.Config{PublicURL: cfg.PublicURLOrDefault(), MediaOrigins: mediaOrigins}, a.Store, a.Inbox, a.API.LimitAddress, log)
 	return a, nil
 }
 

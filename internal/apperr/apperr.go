@@ -72,6 +72,8 @@ const (
 	CodeBadCredentials      = "bad_credentials"      // a login and password that do not match
 	CodeLinkInvalid         = "link_invalid"         // a one-time link already used, expired or mistyped
 	CodeLoginTaken          = "login_taken"          // the login belongs to someone else
+	CodeURLExpired          = "url_expired"          // a signed download URL whose expiry has passed: ask for a fresh one
+	CodeURLInvalid          = "url_invalid"          // a signed download URL whose signature does not match
 )
 
 // Error is a domain error. Op names the operation that failed ("chat.Send").

@@ -74,7 +74,7 @@ func (s *Service) Send(ctx context.Context, id auth.Identity, r protocol.SendReq
 	var out protocol.Message
 	stored, created, err := s.st.AppendMessage(ctx, m, func(m store.Message) {
 		// Runs in commit order, so chat:message events leave in seq order.
-		out = wireMessage(m, att)
+		out = s.wire(m, att)
 		s.publishMessage(c, protocol.EvMessage, out)
 	})
 	if errors.Is(err, store.ErrNotFound) {
@@ -144,6 +144,16 @@ func (s *Service) sendableAttachment(ctx context.Context, id auth.Identity, c st
 	return a, nil
 }
 
+// wire is the message as clients see it, its attachment's URL
+// signed.
+func (s *Service) wire(m store.Message, a *store.Attachment) protocol.Message {
+	out := wireMessage(m, a)
+	if out.Attachment != nil {
+		*out.Attachment = s.wireAttachment(*a)
+	}
+	return out
+}
+
 func wireMessage(m store.Message, a *store.Attachment) protocol.Message {
 	out := protocol.Message{
 		ID: m.ID, ConversationID: m.ConversationID, Seq: m.Seq, SenderID: m.SenderID,
@@ -153,7 +163,7 @@ func wireMessage(m store.Message, a *store.Attachment) protocol.Message {
 	if a != nil && m.AttachmentID != "" {
 		out.Attachment = &protocol.Attachment{
 			ID: a.ID, Kind: a.Kind, ContentType: a.ContentType, Size: a.Size, Name: a.Name,
-			URL: "/api/v1/attachments/" + a.ID,
+			URL: BearerURL(a.ID),
 		}
 	}
 	return out
@@ -168,7 +178,7 @@ func (s *Service) expand(ctx context.Context, accountID string, m store.Message)
 	if err != nil {
 		return protocol.Message{}, apperr.Wrap("chat.expand", err)
 	}
-	return wireMessage(m, &a), nil
+	return s.wire(m, &a), nil
 }
 
 func (s *Service) expandAll(ctx context.Context, accountID string, ms []store.Message) ([]protocol.Message, error) {

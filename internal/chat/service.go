@@ -28,6 +28,10 @@ type Config struct {
 	// OnVisitorMessage, if set, hears of each new message a visitor sends
 	// to their inbox (push notifications). It must not block.
 	OnVisitorMessage func(accountID, conversationID, visitorName string, m protocol.Message)
+	// Links, if set, signs attachment URLs (url, url_expires_at) so
+	// browsers download without a bearer token; nil leaves url at the
+	// bearer route /api/v1/attachments/{id}.
+	Links *media.Links
 }
 
 func (c *Config) defaults() {

@@ -217,6 +217,12 @@ type Config struct {
 	// database shared by every node. Defaults to empty: the SQLite file in
 	// data_dir (one node).
 	DatabaseURL string `yaml:"database_url" env:"PARLEY_DATABASE_URL" flag:"database-url" default:"" help:"PostgreSQL URL, postgres://... (empty = the SQLite file in data_dir, one node)"`
+	// BlobURL says where uploaded files live: file:PATH (a folder; nodes
+	// may share it on a shared disk) or
+	// s3://[KEY:SECRET@]HOST[:PORT]/BUCKET[/PREFIX][?region=…&secure=false&path_style=false&redirect=true]
+	// (an S3-compatible bucket, shared by every node). Defaults to empty:
+	// the blobs folder in data_dir.
+	BlobURL string `yaml:"blob_url" env:"PARLEY_BLOB_URL" flag:"blob-url" default:"" help:"where uploads live: file:PATH or s3://KEY:SECRET@HOST/BUCKET[/PREFIX]?... (empty = data_dir/blobs)"`
 
 	// --- Many nodes ---
 

@@ -67,6 +67,7 @@ func TestDefault(t *testing.T) {
 		UploadImageMax: 10 << 20, UploadVoiceMax: 20 << 20, UploadFileMax: 25 << 20,
 		CommitBatchMax: 512, ShutdownTimeout: 15 * time.Second, TrustProxyHeaders: false,
 		DatabaseURL: "", RedisURL: "", RedisPrefix: "parley:", NodeID: "",
+		BlobURL: "",
 	}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("Default() =\n%+v\nwant\n%+v", c, want)
@@ -427,6 +428,10 @@ func TestValidate(t *testing.T) {
 		{"database_url", func(c *Config) { c.DatabaseURL = "parley.db" }},
 		{"redis_url", func(c *Config) { c.RedisURL = "localhost:6379" }},
 		{"node_id", func(c *Config) { c.NodeID = "node one" }},
+		{"blob_url", func(c *Config) { c.BlobURL = "/var/lib/parley/blobs" }},
+		{"blob_url", func(c *Config) { c.BlobURL = "file:" }},
+		{"blob_url", func(c *Config) { c.BlobURL = "s3://bucket-only" }},
+		{"blob_url", func(c *Config) { c.BlobURL = "gs://host/bucket" }},
 	}
 	for _, tt := range tests {
 		c := Default()
@@ -447,6 +452,13 @@ func TestValidate(t *testing.T) {
 	c.DatabaseURL, c.RedisURL, c.NodeID = "postgresql://u:p@db:5432/parley?sslmode=disable", "rediss://r:6380/1", "eu-1"
 	if err := c.Validate(); err != nil {
 		t.Errorf("edge values: %v", err)
+	}
+	for _, u := range []string{"file:/srv/blobs", "file:///srv/blobs", "file:blobs", "s3://k:s@127.0.0.1:9000/b/p?secure=false"} {
+		c := Default()
+		c.BlobURL = u
+		if err := c.Validate(); err != nil {
+			t.Errorf("blob_url %q: %v", u, err)
+		}
 	}
 
 	// Every problem is reported, and Load validates.

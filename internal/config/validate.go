@@ -65,6 +65,11 @@ func (c *Config) Validate() error {
 			bad("redis_url", "want a redis://, rediss:// or unix:// URL (or empty for one node)")
 		}
 	}
+	if c.BlobURL != "" {
+		if err := checkBlobURL(c.BlobURL); err != "" {
+			bad("blob_url", "%s", err)
+		}
+	}
 	if strings.ContainsAny(c.NodeID, " \t\r\n") {
 		bad("node_id", "must not contain spaces, got %q", c.NodeID)
 	}
@@ -184,4 +189,23 @@ func checkAddr(addr string) error {
 		return fmt.Errorf("invalid port %q in %q", port, addr)
 	}
 	return nil
+}
+
+// checkBlobURL checks the form of blob_url (the S3 parameters are checked
+// when the store opens).
+func checkBlobURL(s string) string {
+	if p, ok := strings.CutPrefix(s, "file:"); ok {
+		if strings.TrimPrefix(p, "//") == "" {
+			return "file: needs a path, e.g. file:/var/lib/parley/blobs"
+		}
+		return ""
+	}
+	u, err := url.Parse(s)
+	if err != nil || u.Scheme != "s3" {
+		return "want file:PATH or s3://[KEY:SECRET@]HOST[:PORT]/BUCKET[/PREFIX] (or empty for data_dir/blobs)"
+	}
+	if u.Host == "" || strings.Trim(u.Path, "/") == "" {
+		return "s3:// needs an endpoint and a bucket: s3://HOST[:PORT]/BUCKET[/PREFIX]"
+	}
+	return ""
 }

@@ -1,6 +1,7 @@
-// Package media handles chat attachments: uploads are streamed to disk (never
-// held whole in memory), size-limited per kind, typed by sniffing their bytes
-// against a per-kind allow-list, and stored by content hash. Downloads are
+// Package media handles chat attachments: uploads are streamed into the
+// blob store (never held whole in memory), size-limited per kind, typed by
+// sniffing their bytes against a per-kind allow-list, and stored by content
+// hash. Downloads are
 // served with nosniff and an attachment disposition for anything that is not
 // an image, audio or video (see SetDownloadHeaders); who may download is the
 // REST layer's business.
@@ -8,17 +9,16 @@ package media
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"math"
-	"os"
-	"path/filepath"
+	"net/url"
+	"strings"
+	"time"
 
 	"github.com/parley-chat/parley/internal/apperr"
+	"github.com/parley-chat/parley/internal/blob"
 )
 
 // Limits are the maximum upload sizes per kind, in bytes.
@@ -50,23 +50,42 @@ type Stored struct {
 	Kind        string
 }
 
-// Store is a content-addressed blob store on local disk. A blob lives at
-// <root>/<first 2 hex>/<sha256 hex>; uploads in progress live in this
-// process's folder under <root>/tmp (see tempdir.go), on the same
-// filesystem, so moving one into place is an atomic rename. A Store is safe
-// for concurrent use, also by several processes sharing root.
+// Store saves uploads into a blob.Store (files on disk, or S3), named by
+// the SHA-256 of their bytes. Uploads are spooled by the blob store (a
+// temp file on local disk), never held in memory. A Store is safe for
+// concurrent use, also by several processes sharing the blobs.
 type Store struct {
-	root string
-	tmp  string // this process's upload folder
-	own  *tempDir
-	lim  Limits
+	blobs blob.Store
+	disk  *blob.Disk // set by NewStore
+	lim   Limits
 }
 
-// NewStore opens (creating if needed) a store under root. A zero field in lim
-// takes its default; a negative one is an error. It removes what uploads
-// cut short by a crash left behind: the upload folders of processes that no
-// longer run. Close releases the store's own folder.
+// NewStore opens (creating if needed) a store on local disk under root:
+// <root>/<first 2 hex>/<sha256 hex> (see blob.Disk). A zero field in lim
+// takes its default; a negative one is an error. Close releases it.
 func NewStore(root string, lim Limits) (*Store, error) {
+	if root == "" {
+		return nil, errors.New("media: empty store root")
+	}
+	if err := fillLimits(&lim); err != nil {
+		return nil, err
+	}
+	d, err := blob.NewDisk(root)
+	if err != nil {
+		return nil, fmt.Errorf("media: %w", err)
+	}
+	return &Store{blobs: d, disk: d, lim: lim}, nil
+}
+
+// New returns a Store on blobs (which Close then closes).
+func New(blobs blob.Store, lim Limits) (*Store, error) {
+	if err := fillLimits(&lim); err != nil {
+		return nil, err
+	}
+	return &Store{blobs: blobs, lim: lim}, nil
+}
+
+func fillLimits(lim *Limits) error {
 	def := DefaultLimits()
 	for _, f := range []struct {
 		v   *int64
@@ -74,54 +93,45 @@ func NewStore(root string, lim Limits) (*Store, error) {
 		n   string
 	}{{&lim.Image, def.Image, "image"}, {&lim.Voice, def.Voice, "voice"}, {&lim.File, def.File, "file"}} {
 		if *f.v < 0 {
-			return nil, fmt.Errorf("media: negative %s upload limit %d", f.n, *f.v)
+			return fmt.Errorf("media: negative %s upload limit %d", f.n, *f.v)
 		}
 		if *f.v == 0 {
 			*f.v = f.def
 		}
 	}
-	if root == "" {
-		return nil, errors.New("media: empty store root")
-	}
-	root, err := filepath.Abs(root)
-	if err != nil {
-		return nil, fmt.Errorf("media: store root: %w", err)
-	}
-	base := filepath.Join(root, "tmp")
-	if err := os.MkdirAll(base, 0o750); err != nil {
-		return nil, fmt.Errorf("media: create store: %w", err)
-	}
-	own, err := claimTempDir(base)
-	if err != nil {
-		return nil, fmt.Errorf("media: upload folder: %w", err)
-	}
-	sweepTempDirs(base, own.path)
-	return &Store{root: root, tmp: own.path, own: own, lim: lim}, nil
+	return nil
 }
 
-// Close removes the store's upload folder and releases its claim on it.
-// Saves must have returned; a Save after Close fails.
-func (s *Store) Close() { s.own.release() }
+// Close releases the blob store. Saves must have returned.
+func (s *Store) Close() { _ = s.blobs.Close() }
 
-// Root returns the store's directory.
-func (s *Store) Root() string { return s.root }
+// Root returns the folder of a store on local disk ("" on another backend).
+func (s *Store) Root() string {
+	if s.disk == nil {
+		return ""
+	}
+	return s.disk.Root()
+}
+
+// Blobs is the blob store underneath.
+func (s *Store) Blobs() blob.Store { return s.blobs }
 
 // Limits returns the limits in force (defaults filled in).
 func (s *Store) Limits() Limits { return s.lim }
 
 const copyBuf = 32 << 10
 
-// Save streams r into the store as an upload of kind. It hashes while it
-// writes to a temp file, stops reading at the kind's limit + 1 byte (→
-// file_too_large), sniffs the type from the first SniffLen bytes, the only
-// part held in memory, before reading further (→ unsupported_type), fsyncs,
-// and renames the file to its hash. If that blob already exists the new copy
-// is dropped. Whatever goes wrong, the temp file is removed: a refused upload
-// leaves nothing behind. declaredName is only an extension hint (see Sniff).
+// Save streams r into the store as an upload of kind. It writes to a blob
+// upload (which hashes as it goes), stops reading at the kind's limit + 1
+// byte (→ file_too_large), sniffs the type from the first SniffLen bytes,
+// the only part held in memory, before reading further (→
+// unsupported_type), and commits the blob under its hash. If that blob
+// already exists the new copy is dropped. Whatever goes wrong, the upload
+// is aborted: a refused upload leaves nothing behind. declaredName is only an extension hint (see Sniff).
 //
 // A read error from r (a client that went away) is bad_request; a cancelled
 // ctx stops the copy and is returned wrapped (errors.Is works).
-func (s *Store) Save(ctx context.Context, kind string, r io.Reader, declaredName string) (st Stored, err error) {
+func (s *Store) Save(ctx context.Context, kind string, r io.Reader, declaredName string) (Stored, error) {
 	const op = "media.Save"
 	limit, ok := s.lim.For(kind)
 	if !ok {
@@ -131,27 +141,18 @@ func (s *Store) Save(ctx context.Context, kind string, r io.Reader, declaredName
 		return Stored{}, apperr.Wrap(op, err)
 	}
 
-	f, err := os.CreateTemp(s.tmp, "upload-*")
+	up, err := s.blobs.Create(ctx, limit)
 	if err != nil {
 		return Stored{}, apperr.Wrap(op, err)
 	}
-	tmpName := f.Name()
-	defer func() {
-		if f != nil {
-			_ = f.Close()
-		}
-		if tmpName != "" {
-			_ = os.Remove(tmpName)
-		}
-	}()
+	defer up.Abort() // a refused upload leaves nothing behind
 
 	readMax := limit // read one byte past the limit to know it was exceeded
 	if readMax < math.MaxInt64 {
 		readMax++
 	}
 	src := &ctxReader{ctx: ctx, r: io.LimitReader(r, readMax)}
-	h := sha256.New()
-	w := io.MultiWriter(f, h)
+	w := io.Writer(up)
 
 	// The head: read it whole, decide the type, then stream the rest.
 	head := make([]byte, SniffLen)
@@ -197,33 +198,14 @@ func (s *Store) Save(ctx context.Context, kind string, r io.Reader, declaredName
 		}
 	}
 
-	if err := f.Sync(); err != nil {
+	if err := ctx.Err(); err != nil {
 		return Stored{}, apperr.Wrap(op, err)
 	}
-	if err := f.Close(); err != nil {
-		f = nil
+	info, err := up.Commit(ctx)
+	if err != nil {
 		return Stored{}, apperr.Wrap(op, err)
 	}
-	f = nil
-
-	sum := hex.EncodeToString(h.Sum(nil))
-	st = Stored{SHA256: sum, Size: size, ContentType: ct, Kind: kind}
-	dir := filepath.Join(s.root, sum[:2])
-	final := filepath.Join(dir, sum)
-	if _, err := os.Lstat(final); err == nil {
-		return st, nil // deduplicated; the deferred cleanup drops the temp
-	}
-	if err := os.MkdirAll(dir, 0o750); err != nil {
-		return Stored{}, apperr.Wrap(op, err)
-	}
-	// A concurrent Save of the same bytes may rename first; replacing a file
-	// with identical content is harmless, and rename is atomic.
-	if err := os.Rename(tmpName, final); err != nil {
-		return Stored{}, apperr.Wrap(op, err)
-	}
-	tmpName = ""
-	syncDir(dir)
-	return st, nil
+	return Stored{SHA256: info.Key, Size: size, ContentType: ct, Kind: kind}, nil
 }
 
 func tooLarge(kind string, limit int64) error {
@@ -243,15 +225,6 @@ func readErr(op string, err error) error {
 		Message: "upload interrupted", Op: op, Err: err}
 }
 
-// syncDir makes a rename durable; failure only weakens durability, so it is
-// not reported.
-func syncDir(dir string) {
-	if d, err := os.Open(dir); err == nil {
-		_ = d.Sync()
-		_ = d.Close()
-	}
-}
-
 // ctxReader stops reading once ctx is done.
 type ctxReader struct {
 	ctx context.Context
@@ -266,49 +239,68 @@ func (c *ctxReader) Read(p []byte) (int, error) {
 }
 
 // ValidHash reports whether h is a blob name: exactly 64 lower-case hex digits.
-func ValidHash(h string) bool {
-	if len(h) != 64 {
-		return false
-	}
-	for i := 0; i < len(h); i++ {
-		c := h[i]
-		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
-			return false
-		}
-	}
-	return true
-}
+func ValidHash(h string) bool { return blob.ValidKey(h) }
 
-func (s *Store) path(sum string) string {
-	return filepath.Join(s.root, sum[:2], sum)
-}
-
-// Open opens the blob named sum for reading. sum is checked to be 64
-// lower-case hex digits before the filesystem is touched (bad_request);
-// a missing blob is not_found. The caller closes the file.
-func (s *Store) Open(sum string) (*os.File, error) {
-	if !ValidHash(sum) {
-		return nil, apperr.Invalidf("invalid blob id")
-	}
-	f, err := os.Open(s.path(sum))
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, apperr.NotFoundf("no such blob")
-	}
+// Open opens the blob named sum for reading (and seeking). sum is checked
+// to be 64 lower-case hex digits before the store is touched
+// (bad_request); a missing blob is not_found. The caller closes it.
+func (s *Store) Open(ctx context.Context, sum string) (blob.Object, error) {
+	o, err := s.blobs.Open(ctx, sum)
 	if err != nil {
-		return nil, apperr.Wrap("media.Open", err)
+		return nil, blobErr("media.Open", err)
 	}
-	return f, nil
+	return o, nil
 }
 
 // Remove deletes the blob named sum (for retention limits). Removing a blob
 // that does not exist is not an error. The caller makes sure no message still
 // refers to it.
-func (s *Store) Remove(sum string) error {
-	if !ValidHash(sum) {
+func (s *Store) Remove(ctx context.Context, sum string) error {
+	return blobErr("media.Remove", s.blobs.Delete(ctx, sum))
+}
+
+// blobErr maps the blob store's errors to the kinds callers answer with.
+func blobErr(op string, err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, blob.ErrInvalidKey):
 		return apperr.Invalidf("invalid blob id")
+	case errors.Is(err, blob.ErrNotFound):
+		return apperr.NotFoundf("no such blob")
 	}
-	if err := os.Remove(s.path(sum)); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return apperr.Wrap("media.Remove", err)
+	return apperr.Wrap(op, err)
+}
+
+// redirector is a blob store whose blobs browsers may fetch themselves.
+type redirector interface {
+	blob.Presigner
+	Redirect() bool
+}
+
+// Redirect returns a URL of the blob store that serves sum with the given
+// type and disposition for ttl, or "" when the store's blobs are served
+// through this server (a disk store, or S3 not reachable by browsers).
+func (s *Store) Redirect(ctx context.Context, sum string, ttl time.Duration, contentType, disposition string) (string, error) {
+	r, ok := s.blobs.(redirector)
+	if !ok || !r.Redirect() {
+		return "", nil
 	}
-	return nil
+	u, err := r.PresignGet(ctx, sum, ttl, contentType, disposition)
+	return u, blobErr("media.Redirect", err)
+}
+
+// RedirectOrigin is the origin ("https://s3.example.com") that Redirect's
+// URLs point to, or "" when downloads are not redirected: pages that show
+// attachments must allow it as a source of images and audio.
+func (s *Store) RedirectOrigin(ctx context.Context) string {
+	u, err := s.Redirect(ctx, strings.Repeat("0", 64), time.Minute, "", "")
+	if err != nil || u == "" {
+		return ""
+	}
+	p, err := url.Parse(u)
+	if err != nil {
+		return ""
+	}
+	return p.Scheme + "://" + p.Host
 }

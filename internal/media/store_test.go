@@ -56,9 +56,27 @@ func assertNoFiles(t *testing.T, s *Store) {
 	if fs := files(t, s.Root()); len(fs) != 0 {
 		t.Fatalf("store holds files after a refused upload: %v", fs)
 	}
-	if tmp, _ := os.ReadDir(s.tmp); len(tmp) != 0 {
+	if tmp, _ := uploading(t, s); len(tmp) != 0 {
 		t.Fatalf("upload folder holds %d files after a refused upload", len(tmp))
 	}
+}
+
+// uploading lists the uploads in progress: the files in the store's
+// upload folders (<root>/tmp/<process>/).
+func uploading(t *testing.T, s *Store) ([]string, error) {
+	t.Helper()
+	var out []string
+	base := filepath.Join(s.Root(), "tmp")
+	dirs, err := os.ReadDir(base)
+	for _, d := range dirs {
+		if d.IsDir() {
+			in, _ := os.ReadDir(filepath.Join(base, d.Name()))
+			for _, e := range in {
+				out = append(out, e.Name())
+			}
+		}
+	}
+	return out, err
 }
 
 func hashOf(b []byte) string {
@@ -117,7 +135,7 @@ func TestSaveEachAllowedType(t *testing.T) {
 		if err != nil || !bytes.Equal(got, c.data) {
 			t.Fatalf("blob at %s: err %v, equal %v", p, err, bytes.Equal(got, c.data))
 		}
-		f, err := s.Open(st.SHA256)
+		f, err := s.Open(context.Background(), st.SHA256)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -127,7 +145,7 @@ func TestSaveEachAllowedType(t *testing.T) {
 			t.Fatal("Open returned other bytes")
 		}
 	}
-	if tmp, _ := os.ReadDir(s.tmp); len(tmp) != 0 {
+	if tmp, _ := uploading(t, s); len(tmp) != 0 {
 		t.Fatalf("temp files left: %d", len(tmp))
 	}
 }
@@ -218,7 +236,7 @@ func TestSaveOverLimit(t *testing.T) {
 		if err != nil || st.Size != limit {
 			t.Fatalf("%s at limit: %+v, %v", kind, st, err)
 		}
-		if err := s.Remove(st.SHA256); err != nil {
+		if err := s.Remove(context.Background(), st.SHA256); err != nil {
 			t.Fatal(err)
 		}
 
@@ -349,20 +367,20 @@ func TestOpenRejectsBadHashes(t *testing.T) {
 		good[:62] + "/x", "..%2fx", good[:63] + "\x00", strings.Repeat(".", 64), "/" + good[1:],
 		good[:2] + "/" + good[3:],
 	} {
-		if f, err := s.Open(h); err == nil || !apperr.Is(err, apperr.CodeBadRequest) {
+		if f, err := s.Open(context.Background(), h); err == nil || !apperr.Is(err, apperr.CodeBadRequest) {
 			if f != nil {
 				f.Close()
 			}
 			t.Fatalf("Open(%q): err = %v, want bad_request", h, err)
 		}
-		if err := s.Remove(h); !apperr.Is(err, apperr.CodeBadRequest) {
+		if err := s.Remove(context.Background(), h); !apperr.Is(err, apperr.CodeBadRequest) {
 			t.Fatalf("Remove(%q): %v", h, err)
 		}
 	}
-	if _, err := s.Open(good); !apperr.Is(err, apperr.CodeNotFound) {
+	if _, err := s.Open(context.Background(), good); !apperr.Is(err, apperr.CodeNotFound) {
 		t.Fatalf("missing blob: %v", err)
 	}
-	if err := s.Remove(good); err != nil {
+	if err := s.Remove(context.Background(), good); err != nil {
 		t.Fatalf("Remove missing: %v", err)
 	}
 }

@@ -51,6 +51,15 @@ test('a visitor and an agent chat live, both ways', async () => {
   const img = agent.locator('main .bubble img[alt="shoe.png"]');
   await img.waitFor();
   await eventually('the image is loaded for the agent', () => img.evaluate((el) => el.complete && el.naturalWidth === 640));
+  // Loaded by its signed URL (no bearer token, no copy through fetch), which works without a credential.
+  const src = await img.evaluate((el) => el.src);
+  assert.match(src, /\/api\/v1\/downloads\/[^/]+\/att_[^?]+\?expires=\d+&sig=/, `image src ${src}`);
+  const plain = await fetch(src);
+  assert.equal(plain.status, 200, 'the signed URL needs no credential');
+  assert.equal(plain.headers.get('content-type'), 'image/png');
+  const forged = await fetch(src.replace(/sig=[^&]*/, 'sig=' + 'A'.repeat(43)));
+  assert.equal(forged.status, 403);
+  assert.equal((await forged.json()).error.code, 'url_invalid');
   assert.equal(await maxProgress(), 100, 'upload progress reached 100%');
   await eventually('the visitor sees the sent image', () => visitor.locator('parley-chat .bubble img[alt="shoe.png"]').evaluate((el) => el.naturalWidth === 640));
 

@@ -36,6 +36,12 @@ const RETRYABLE = new Set(['offline', 'timeout', 'internal', 'rate_limited', 'sh
 // A chat:sync naming a conversation we may not read fails with one of these.
 const REFUSED = new Set(['not_found', 'not_member']);
 
+// signedFor reports whether att carries a signed download URL that works
+// for at least ms more.
+function signedFor(att, ms) {
+  return !!att?.url?.startsWith('/api/v1/downloads/') && Date.parse(att.url_expires_at) - Date.now() > ms;
+}
+
 export class Client extends EventTarget {
   // url: the Parley server ("https://chat.example.com");
   // token: async ({refresh}) => access token (refresh: the last one was refused);
@@ -57,7 +63,9 @@ export class Client extends EventTarget {
     this._pending = new Map();
     this._n = 0;
     this._attempt = 0;
-    this._blobs = new Map();
+    this._blobs = new Map(); // attachment id → Promise of the local object URL of a file sent from here
+    this._links = new Map(); // attachment id → the attachment with its latest signed URL
+    this._linkReqs = new Map(); // attachment id → a fresh link being asked for
     this._stopped = true;
     this.iceServers = []; // STUN/TURN for calls, from chat:connected
     this.limits = {};
@@ -534,17 +542,29 @@ export class Client extends EventTarget {
     });
   }
 
-  // blobURL fetches an attachment with the token (an <img src> cannot send
-  // it) and returns an object URL, cached per attachment.
+  // blobURL resolves with a URL an <img>, <audio> or link loads without
+  // the token: the attachment's signed URL while it has a minute to run,
+  // else a fresh one from the server (GET /attachments/{id}/link). A file
+  // this client just sent keeps its local object URL.
   blobURL(att) {
     if (!att?.id) return Promise.resolve('');
-    let p = this._blobs.get(att.id);
+    const local = this._blobs.get(att.id);
+    if (local) return local;
+    const known = this._links.get(att.id) || att;
+    if (signedFor(known, 60e3)) {
+      this._links.set(att.id, known);
+      return Promise.resolve(this.base + known.url);
+    }
+    let p = this._linkReqs.get(att.id);
     if (!p) {
-      p = fetch(this.base + att.url, { headers: { Authorization: 'Bearer ' + this.token } })
-        .then((r) => (r.ok ? r.blob() : Promise.reject(new ParleyError('not_found', 'attachment unavailable'))))
-        .then((b) => URL.createObjectURL(b));
-      p.catch(() => this._blobs.delete(att.id));
-      this._blobs.set(att.id, p);
+      p = this.api('GET', `/attachments/${encodeURIComponent(att.id)}/link`)
+        .then((a) => {
+          if (!signedFor(a, 0)) throw new ParleyError('not_found', 'attachment unavailable');
+          this._links.set(att.id, a);
+          return this.base + a.url;
+        })
+        .finally(() => this._linkReqs.delete(att.id));
+      this._linkReqs.set(att.id, p);
     }
     return p;
   }

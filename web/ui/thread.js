@@ -372,6 +372,9 @@ export class Thread {
     btn.onclick = async () => {
       if (!audio) {
         audio = new Audio(await url());
+        const mine = audio;
+        // A signed URL expires after minutes: a failed load asks for a fresh one on the next click.
+        audio.onerror = () => { if (audio === mine) audio = null; };
         audio.ontimeupdate = () => {
           const d = audio.duration && isFinite(audio.duration) ? audio.duration : (m.duration_ms || 1) / 1000;
           bar.style.width = `${Math.min(100, (audio.currentTime / d) * 100)}%`;

@@ -199,6 +199,8 @@ var routes = []route{
 	{"GET", "/presence", authenticated, (*API).getPresence},
 	{"POST", "/conversations/{id}/attachments", authenticated, (*API).upload},
 	{"GET", "/attachments/{id}", authenticated, (*API).download},
+	{"GET", "/attachments/{id}/link", authenticated, (*API).attachmentLink},
+	{"GET", "/downloads/{account}/{id}", public, (*API).signedDownload},
 	{"GET", "/openapi.json", public, (*API).serveOpenAPI},
 	{"GET", "/protocol.json", public, (*API).serveProtocol},
 

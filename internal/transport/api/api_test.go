@@ -342,7 +342,7 @@ func TestAttachmentsAndMultipart(t *testing.T) {
 	pdf := []byte("%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n")
 	var att protocol.Attachment
 	mia.mustJSON("POST", base+"/attachments?kind=file&name="+url.QueryEscape("report \"Q1\".pdf"), pdf, 201, &att, "Content-Type", "image/png")
-	if att.ContentType != "application/pdf" || att.Kind != "file" || att.URL != "/api/v1/attachments/"+att.ID {
+	if att.ContentType != "application/pdf" || att.Kind != "file" || !strings.HasPrefix(att.URL, "/api/v1/downloads/"+e.acc.ID+"/"+att.ID+"?") {
 		t.Fatalf("attachment %+v", att)
 	}
 	var mf protocol.Message

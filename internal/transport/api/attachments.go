@@ -7,6 +7,7 @@ import (
 	"mime/multipart"
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/parley-chat/parley/internal/apperr"
 	"github.com/parley-chat/parley/internal/auth"
@@ -212,6 +213,56 @@ func (a *API) download(w http.ResponseWriter, r *http.Request, id auth.Identity)
 	h := w.Header()
 	media.SetDownloadHeaders(h, att.ContentType, att.Name)
 	h.Set("Cache-Control", "private")
+	h.Set("ETag", `"`+att.SHA256+`"`)
+	serveFile(w, r, att.CreatedAt, f, att.Size)
+	return nil
+}
+
+// attachmentLink gives a caller who can read the attachment's conversation
+// a fresh signed URL for it.
+func (a *API) attachmentLink(w http.ResponseWriter, r *http.Request, id auth.Identity) error {
+	att, err := a.chat.AttachmentLink(r.Context(), id, r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, att)
+	return nil
+}
+
+// signedDownload serves an attachment to whoever holds a signed URL of it
+// (no credential: an <img> or <audio> cannot send one), with the same
+// headers as download; or, when the blob store is S3 reachable by
+// browsers, redirects to a presigned URL of the bucket. A signature that
+// does not match is 403 url_invalid, an expired one 403 url_expired.
+func (a *API) signedDownload(w http.ResponseWriter, r *http.Request, _ auth.Identity) error {
+	q := r.URL.Query()
+	expires := q.Get("expires")
+	att, err := a.chat.SignedAttachment(r.Context(), r.PathValue("account"), r.PathValue("id"), expires, q.Get("sig"))
+	if err != nil {
+		return err
+	}
+	h := w.Header()
+	media.SetDownloadHeaders(h, att.ContentType, att.Name)
+	h.Set("Referrer-Policy", "no-referrer") // the URL is a credential until it expires
+	if until, err := strconv.ParseInt(expires, 10, 64); err == nil {
+		h.Set("Cache-Control", "private, max-age="+strconv.FormatInt(max(0, until-time.Now().Unix()), 10))
+	}
+	to, err := a.chat.BlobRedirect(r.Context(), att, h.Get("Content-Type"), h.Get("Content-Disposition"))
+	if err != nil {
+		return err
+	}
+	if to != "" {
+		for _, k := range []string{"Content-Type", "Content-Disposition"} { // the bucket answers with them
+			h.Del(k)
+		}
+		http.Redirect(w, r, to, http.StatusFound)
+		return nil
+	}
+	f, err := a.chat.OpenBlob(r.Context(), att)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
 	h.Set("ETag", `"`+att.SHA256+`"`)
 	serveFile(w, r, att.CreatedAt, f, att.Size)
 	return nil

@@ -51,6 +51,7 @@ type env struct {
 	inbox   *inbox.Service
 	secret  []byte
 	blobDir string
+	links   *media.Links  // signs the chat's download URLs
 	acc     store.Account // account A
 	key     string        // A's API key
 	accB    store.Account
@@ -59,6 +60,13 @@ type env struct {
 
 func newEnv(t *testing.T, cfg api.Config) *env {
 	t.Helper()
+	return newEnvBlobs(t, cfg, nil)
+}
+
+// newEnvBlobs is newEnv on a blob store of the caller's (nil: a folder in
+// the test's temp dir).
+func newEnvBlobs(t *testing.T, cfg api.Config, blobs *media.Store) *env {
+	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
 	st, err := sqlite.Open(ctx, filepath.Join(dir, "p.db"), sqlite.Options{})
@@ -66,13 +74,16 @@ func newEnv(t *testing.T, cfg api.Config) *env {
 		t.Fatal(err)
 	}
 	blobDir := filepath.Join(dir, "blobs")
-	blobs, err := media.NewStore(blobDir, testLimits)
-	if err != nil {
-		t.Fatal(err)
+	if blobs == nil {
+		if blobs, err = media.NewStore(blobDir, testLimits); err != nil {
+			t.Fatal(err)
+		}
 	}
+	t.Cleanup(blobs.Close)
 	b := local.New()
-	c := chat.New(st, b, blobs, chat.Config{MaxMessageBytes: 1000})
 	secret := []byte(auth.NewSecret(32))
+	links := media.NewLinks(secret, 0)
+	c := chat.New(st, b, blobs, chat.Config{MaxMessageBytes: 1000, Links: links})
 	a := auth.New(st, secret, 720*time.Hour)
 	if cfg.MessagesPerSecond == 0 {
 		cfg.MessagesPerSecond, cfg.MessagesBurst = 10000, 10000
@@ -94,7 +105,7 @@ func newEnv(t *testing.T, cfg api.Config) *env {
 	mux := http.NewServeMux()
 	mux.Handle("/api/v1/", h.Handler())
 	srv := httptest.NewServer(mux)
-	e := &env{t: t, srv: srv, st: st, auth: a, chat: c, inbox: in, secret: secret, blobDir: blobDir}
+	e := &env{t: t, srv: srv, st: st, auth: a, chat: c, inbox: in, secret: secret, blobDir: blobDir, links: links}
 	t.Cleanup(func() {
 		srv.Close()
 		c.Close()

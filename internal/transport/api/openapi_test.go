@@ -89,7 +89,8 @@ func TestOpenAPIErrorCodes(t *testing.T) {
 		apperr.CodeForbidden, apperr.CodeNotMember, apperr.CodeNotFound, apperr.CodeNotSender, apperr.CodeMessageDeleted,
 		apperr.CodeMessageTooLarge, apperr.CodeRateLimited, apperr.CodeFileTooLarge, apperr.CodeUnsupportedType,
 		apperr.CodeConflict, apperr.CodeShuttingDown, apperr.CodeInvalidConversation,
-		apperr.CodeAddressInvalid, apperr.CodeBadCredentials, apperr.CodeLinkInvalid, apperr.CodeLoginTaken} {
+		apperr.CodeAddressInvalid, apperr.CodeBadCredentials, apperr.CodeLinkInvalid, apperr.CodeLoginTaken,
+		apperr.CodeURLExpired, apperr.CodeURLInvalid} {
 		if !slices.Contains(listed, c) {
 			t.Errorf("error code %q is not documented", c)
 		}

@@ -24,6 +24,9 @@ import (
 type Config struct {
 	// PublicURL is the server's base URL, shown in the snippet.
 	PublicURL string
+	// MediaOrigins may serve the pages' images and audio besides this
+	// server: the S3 endpoint that signed downloads redirect to.
+	MediaOrigins []string
 }
 
 // Limiter refuses a request over a per-IP limit (the REST API's, so a
@@ -76,10 +79,11 @@ func (s *Site) Handler() http.Handler {
 }
 
 // pageHeaders are the security headers of our own pages.
-func pageHeaders(w http.ResponseWriter, frameable bool) {
+func (s *Site) pageHeaders(w http.ResponseWriter, frameable bool) {
 	h := w.Header()
-	csp := "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' blob: data:; " +
-		"media-src 'self' blob:; connect-src 'self'; base-uri 'none'; form-action 'self'; object-src 'none'"
+	media := strings.Join(append([]string{"'self'", "blob:"}, s.cfg.MediaOrigins...), " ")
+	csp := "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src " + media + " data:; " +
+		"media-src " + media + "; connect-src 'self'; base-uri 'none'; form-action 'self'; object-src 'none'"
 	if !frameable {
 		csp += "; frame-ancestors 'none'"
 		h.Set("X-Frame-Options", "DENY")
@@ -130,7 +134,7 @@ func (s *Site) render(w http.ResponseWriter, status int, name string, data any) 
 }
 
 func (s *Site) errorPage(w http.ResponseWriter, status int, title, message string) {
-	pageHeaders(w, false)
+	s.pageHeaders(w, false)
 	s.render(w, status, "error.html", map[string]string{"Title": title, "Message": message})
 }
 
@@ -143,7 +147,7 @@ func (s *Site) landing(w http.ResponseWriter, r *http.Request) {
 		s.errorPage(w, http.StatusInternalServerError, "Parley", "Parley is running, but its inbox could not be loaded; see the server log.")
 		return
 	}
-	pageHeaders(w, false)
+	s.pageHeaders(w, false)
 	s.render(w, http.StatusOK, "landing.html", map[string]any{
 		"Address": in.Address, "Name": in.Name, "Snippet": s.inbox.Snippet(in.Address),
 		"ChatURL": "/chat/" + in.Address, "PublicURL": s.cfg.PublicURL,
@@ -165,7 +169,7 @@ func (s *Site) defaultInbox(ctx context.Context) (store.Inbox, error) {
 // chatPage is the full-page chat of an address (like a 3CX link).
 func (s *Site) chatPage(w http.ResponseWriter, r *http.Request) {
 	if cfg, ok := s.addressed(w, r, "chat"); ok {
-		pageHeaders(w, true)
+		s.pageHeaders(w, true)
 		s.render(w, http.StatusOK, "chat.html", cfg)
 	}
 }
@@ -179,7 +183,7 @@ func (s *Site) watchPage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if cfg, ok := s.addressed(w, r, "broadcast"); ok {
-		pageHeaders(w, true)
+		s.pageHeaders(w, true)
 		s.render(w, http.StatusOK, "watch.html", struct {
 			protocol.WidgetConfig
 			Channel string
@@ -216,7 +220,7 @@ var channelName = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
 // console serves the agent console's single page.
 func (s *Site) console(w http.ResponseWriter, r *http.Request) {
 	a := s.assets["/console/index.html"]
-	pageHeaders(w, false)
+	s.pageHeaders(w, false)
 	w.Header().Set("Cache-Control", "no-cache")
 	a.serve(w, r)
 }

@@ -31,6 +31,11 @@ type fixture struct {
 
 func newSite(t *testing.T) *fixture {
 	t.Helper()
+	return newSiteWith(t, site.Config{PublicURL: "https://chat.example"})
+}
+
+func newSiteWith(t *testing.T, cfg site.Config) *fixture {
+	t.Helper()
 	ctx := context.Background()
 	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "p.db"), sqlite.Options{})
 	if err != nil {
@@ -54,7 +59,7 @@ func newSite(t *testing.T) *fixture {
 		}
 		return nil
 	}
-	s := site.New(site.Config{PublicURL: "https://chat.example"}, st, in, limit, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	s := site.New(cfg, st, in, limit, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	f.srv = httptest.NewServer(s.Handler())
 	t.Cleanup(func() {
 		f.srv.Close()
@@ -197,5 +202,23 @@ func TestIcons(t *testing.T) {
 	}
 	if resp, _ := f.get(t, "/console/icons/7.png"); resp.StatusCode != 404 {
 		t.Fatalf("an unknown icon size: %d", resp.StatusCode)
+	}
+}
+
+// TestPagesAllowMediaOrigins: with downloads redirected to an S3 endpoint,
+// the pages may load images and audio from it (and nothing else from it).
+func TestPagesAllowMediaOrigins(t *testing.T) {
+	f := newSiteWith(t, site.Config{PublicURL: "https://chat.example", MediaOrigins: []string{"https://s3.example"}})
+	for _, p := range []string{"/", "/chat/" + f.address, "/console/"} {
+		resp, _ := f.get(t, p)
+		csp := resp.Header.Get("Content-Security-Policy")
+		if !strings.Contains(csp, "img-src 'self' blob: https://s3.example data:") || !strings.Contains(csp, "media-src 'self' blob: https://s3.example;") ||
+			strings.Contains(csp, "script-src 'self' https://s3.example") {
+			t.Errorf("%s CSP: %s", p, csp)
+		}
+	}
+	resp, _ := newSite(t).get(t, "/")
+	if csp := resp.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "img-src 'self' blob: data:;") {
+		t.Errorf("CSP without media origins: %s", csp)
 	}
 }

@@ -1,4 +1,4 @@
-package media
+package blob
 
 import (
 	"crypto/rand"
@@ -22,14 +22,32 @@ import (
 
 const lockSuffix = ".lock"
 
-// tempDir is this process's upload folder and the lock that claims it.
-type tempDir struct {
+// Spool is this process's upload folder and the lock that claims it.
+type Spool struct {
 	path string
 	lock *os.File
 }
 
+// ClaimSpool creates (if needed) base, removes from it the folders of
+// processes that no longer run, and claims a fresh folder in it for this
+// process's uploads. Release gives it back.
+func ClaimSpool(base string) (*Spool, error) {
+	if err := os.MkdirAll(base, 0o750); err != nil {
+		return nil, fmt.Errorf("blob: upload folder: %w", err)
+	}
+	own, err := claimTempDir(base)
+	if err != nil {
+		return nil, fmt.Errorf("blob: upload folder: %w", err)
+	}
+	sweepTempDirs(base, own.path)
+	return own, nil
+}
+
+// Path is the folder uploads in progress are written to.
+func (t *Spool) Path() string { return t.path }
+
 // claimTempDir creates and locks a fresh upload folder under base.
-func claimTempDir(base string) (*tempDir, error) {
+func claimTempDir(base string) (*Spool, error) {
 	for range 8 {
 		var b [8]byte
 		if _, err := rand.Read(b[:]); err != nil {
@@ -58,7 +76,7 @@ func claimTempDir(base string) (*tempDir, error) {
 			_ = os.Remove(dir + lockSuffix)
 			return nil, err
 		}
-		return &tempDir{path: dir, lock: lock}, nil
+		return &Spool{path: dir, lock: lock}, nil
 	}
 	return nil, fmt.Errorf("no free upload folder name under %s", base)
 }
@@ -71,8 +89,8 @@ func stillNamed(f *os.File, name string) bool {
 	return err1 == nil && err2 == nil && os.SameFile(a, b)
 }
 
-// release removes the folder (what is in it is abandoned) and drops the lock.
-func (t *tempDir) release() {
+// Release removes the folder (what is in it is abandoned) and drops the lock.
+func (t *Spool) Release() {
 	_ = os.RemoveAll(t.path)
 	_ = os.Remove(t.path + lockSuffix)
 	_ = t.lock.Close()

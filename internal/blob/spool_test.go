@@ -1,4 +1,4 @@
-package media
+package blob
 
 import (
 	"errors"
@@ -13,15 +13,15 @@ import (
 // A child process started by TestUploadLeftByKilledProcessIsRemoved: it
 // opens the store, leaves an upload half-written and waits to be killed.
 func init() {
-	root := os.Getenv("PARLEY_MEDIA_TEST_CHILD")
+	root := os.Getenv("PARLEY_BLOB_TEST_CHILD")
 	if root == "" {
 		return
 	}
-	s, err := NewStore(root, Limits{})
+	s, err := NewDisk(root)
 	if err != nil {
 		os.Exit(3)
 	}
-	f, err := os.CreateTemp(s.tmp, "upload-*")
+	f, err := os.CreateTemp(s.tmp.Path(), "upload-*")
 	if err != nil {
 		os.Exit(4)
 	}
@@ -36,7 +36,7 @@ func init() {
 func TestUploadLeftByKilledProcessIsRemoved(t *testing.T) {
 	root := filepath.Join(t.TempDir(), "blobs")
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), "PARLEY_MEDIA_TEST_CHILD="+root)
+	cmd.Env = append(os.Environ(), "PARLEY_BLOB_TEST_CHILD="+root)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -73,7 +73,7 @@ func TestUploadLeftByKilledProcessIsRemoved(t *testing.T) {
 func TestStartClearsLeftoversButNotLiveUploads(t *testing.T) {
 	root := filepath.Join(t.TempDir(), "blobs")
 	live := newStoreAt(t, root)
-	inProgress := filepath.Join(live.tmp, "upload-live")
+	inProgress := filepath.Join(live.tmp.Path(), "upload-live")
 	base := filepath.Join(root, "tmp")
 	loose := filepath.Join(base, "upload-123")
 	orphan := filepath.Join(base, "0123456789abcdef")
@@ -121,4 +121,14 @@ func temps(t *testing.T, root string) []string {
 		names = append(names, e.Name())
 	}
 	return names
+}
+
+func newStoreAt(t *testing.T, root string) *Disk {
+	t.Helper()
+	d, err := NewDisk(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close() })
+	return d
 }
