@@ -78,7 +78,9 @@ func (w *world) user(name, role string) auth.Identity {
 // online connects a user (for presence) and returns a device listening to them.
 func (w *world) online(id auth.Identity, conn string) *device {
 	w.t.Helper()
-	w.chat.Connected(context.Background(), id)
+	if err := w.chat.Connected(context.Background(), id, conn); err != nil {
+		w.t.Fatal(err)
+	}
 	d := &device{conn: conn}
 	unsub := w.bus.Subscribe(chat.UserTopic(id.UserID), func(_ string, ev bus.Event) {
 		if ev.Device != "" && ev.Device != conn {
