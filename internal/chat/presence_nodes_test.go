@@ -65,6 +65,19 @@ func (n *nodes) expireA(t *testing.T) {
 	}
 }
 
+// direct makes alice and bob and their direct conversation, whose events
+// rec records.
+func (n *nodes) direct(t *testing.T) (alice, bob auth.Identity, rec *recorder) {
+	t.Helper()
+	alice = n.user(n.acc, "alice", protocol.RoleMember)
+	bob = n.user(n.acc, "bob", protocol.RoleMember)
+	d, err := n.a.CreateConversation(context.Background(), alice, protocol.CreateConversationRequest{Kind: protocol.KindDirect, Members: []string{"bob"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return alice, bob, n.listen("c:" + d.ID)
+}
+
 // statusOf is u's presence as asker sees it through svc.
 func statusOf(t *testing.T, svc *chat.Service, asker, u auth.Identity) protocol.Presence {
 	t.Helper()
@@ -107,13 +120,7 @@ func eventually(t *testing.T, what string, cond func() bool) {
 func TestPresenceCountsEveryNode(t *testing.T) {
 	n := newNodes(t)
 	ctx := context.Background()
-	alice := n.user(n.acc, "alice", protocol.RoleMember)
-	bob := n.user(n.acc, "bob", protocol.RoleMember)
-	d, err := n.a.CreateConversation(ctx, alice, protocol.CreateConversationRequest{Kind: protocol.KindDirect, Members: []string{"bob"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	rec := n.listen("c:" + d.ID)
+	alice, bob, rec := n.direct(t)
 	mustConnect(t, n.a, alice, "con_a")
 	mustConnect(t, n.b, alice, "con_b")
 	for _, svc := range []*chat.Service{n.a, n.b} {
@@ -152,13 +159,7 @@ func TestDeadNodeTakesItsUsersOffline(t *testing.T) {
 		t.Run(how, func(t *testing.T) {
 			n := newNodes(t)
 			ctx := context.Background()
-			alice := n.user(n.acc, "alice", protocol.RoleMember)
-			bob := n.user(n.acc, "bob", protocol.RoleMember)
-			d, err := n.a.CreateConversation(ctx, alice, protocol.CreateConversationRequest{Kind: protocol.KindDirect, Members: []string{"bob"}})
-			if err != nil {
-				t.Fatal(err)
-			}
-			rec := n.listen("c:" + d.ID)
+			alice, bob, rec := n.direct(t)
 			mustConnect(t, n.a, alice, "con_a")
 			mustConnect(t, n.b, bob, "con_b")
 			if how == "closed" {
