@@ -41,7 +41,7 @@ func (s *Service) Connected(ctx context.Context, id auth.Identity, connID string
 // Disconnected unregisters connection connID of id. The user's last
 // connection anywhere makes them offline, stamps last_seen and is
 // announced. A registry that does not answer is asked again in the
-// background (else the user would stay online).
+// background until it does (else the user would stay online).
 func (s *Service) Disconnected(ctx context.Context, id auth.Identity, connID string) {
 	c := presenceConn(id, connID)
 	last, err := s.presence.Unregister(ctx, c)
@@ -69,34 +69,70 @@ func (s *Service) wentOffline(ctx context.Context, c cluster.Conn) {
 	}
 }
 
-// retryUnregister asks the registry again with backoff, for about five
-// minutes; the node's TTL sweep is the backstop only if the node dies.
+// unregisters holds the connections whose Unregister the registry did not
+// answer; one goroutine (unregisterLater) asks again until it does.
+type unregisters struct {
+	mu   sync.Mutex
+	q    []cluster.Conn
+	wake chan struct{}
+}
+
 func (s *Service) retryUnregister(c cluster.Conn) {
-	s.bg.Add(1)
-	go func() {
-		defer s.bg.Done()
-		wait := time.Second
-		for range 10 {
+	s.unreg.mu.Lock()
+	s.unreg.q = append(s.unreg.q, c)
+	s.unreg.mu.Unlock()
+	select {
+	case s.unreg.wake <- struct{}{}:
+	default:
+	}
+}
+
+// unregisterLater retries the failed unregisters in order, backing off
+// (1 s doubling to a minute) while the registry does not answer: trying
+// each of a mass disconnect's connections during an outage would only
+// wait out one timeout after another.
+func (s *Service) unregisterLater() {
+	defer s.bg.Done()
+	wait := time.Second
+	for {
+		s.unreg.mu.Lock()
+		idle := len(s.unreg.q) == 0
+		s.unreg.mu.Unlock()
+		if idle {
+			wait = time.Second
 			select {
 			case <-s.done:
 				return
-			case <-time.After(wait):
+			case <-s.unreg.wake:
 			}
+		}
+		select {
+		case <-s.done:
+			return
+		case <-time.After(wait):
+		}
+		s.unreg.mu.Lock()
+		q := s.unreg.q
+		s.unreg.q = nil
+		s.unreg.mu.Unlock()
+		for i, c := range q {
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			last, err := s.presence.Unregister(ctx, c)
-			if err == nil {
-				if last {
-					s.wentOffline(ctx, c)
-				}
+			if err != nil {
 				cancel()
-				return
+				s.unreg.mu.Lock()
+				s.unreg.q = append(q[i:], s.unreg.q...)
+				s.unreg.mu.Unlock()
+				slog.Warn("presence: unregistering still fails", "pending", len(q)-i, "err", err)
+				wait = min(2*wait, time.Minute)
+				break
+			}
+			if last {
+				s.wentOffline(ctx, c)
 			}
 			cancel()
-			wait = min(2*wait, time.Minute)
 		}
-		slog.Error("presence: connection never unregistered; the user looks online until this node leaves",
-			"user", c.UserID, "conn", c.ConnID)
-	}()
+	}
 }
 
 // PresenceChanged hears the transitions no call of this service made: the

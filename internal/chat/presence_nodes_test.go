@@ -3,6 +3,9 @@ package chat_test
 import (
 	"context"
 	"encoding/json"
+	"io"
+	"net"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -67,15 +70,15 @@ func (n *nodes) expireA(t *testing.T) {
 
 // direct makes alice and bob and their direct conversation, whose events
 // rec records.
-func (n *nodes) direct(t *testing.T) (alice, bob auth.Identity, rec *recorder) {
+func (w *world) direct(t *testing.T) (alice, bob auth.Identity, rec *recorder) {
 	t.Helper()
-	alice = n.user(n.acc, "alice", protocol.RoleMember)
-	bob = n.user(n.acc, "bob", protocol.RoleMember)
-	d, err := n.a.CreateConversation(context.Background(), alice, protocol.CreateConversationRequest{Kind: protocol.KindDirect, Members: []string{"bob"}})
+	alice = w.user(w.acc, "alice", protocol.RoleMember)
+	bob = w.user(w.acc, "bob", protocol.RoleMember)
+	d, err := w.svc.CreateConversation(context.Background(), alice, protocol.CreateConversationRequest{Kind: protocol.KindDirect, Members: []string{"bob"}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return alice, bob, n.listen("c:" + d.ID)
+	return alice, bob, w.listen("c:" + d.ID)
 }
 
 // statusOf is u's presence as asker sees it through svc.
@@ -288,4 +291,107 @@ func TestTypingReachesOtherNodes(t *testing.T) {
 			t.Fatalf("node b never heard is_typing %v", typing)
 		}
 	}
+}
+
+// cutProxy forwards TCP to addr until cut, which drops every connection
+// and refuses new ones until restore: a Redis that stops answering and
+// comes back.
+type cutProxy struct {
+	ln    net.Listener
+	addr  string
+	mu    sync.Mutex
+	down  bool
+	conns []net.Conn
+}
+
+func newCutProxy(t *testing.T, addr string) *cutProxy {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &cutProxy{ln: ln, addr: addr}
+	done := make(chan struct{})
+	t.Cleanup(func() { ln.Close(); p.cut(); <-done })
+	go func() {
+		defer close(done)
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			up, err := net.Dial("tcp", addr)
+			p.mu.Lock()
+			if err != nil || p.down {
+				p.mu.Unlock()
+				c.Close()
+				if up != nil {
+					up.Close()
+				}
+				continue
+			}
+			p.conns = append(p.conns, c, up)
+			p.mu.Unlock()
+			go func() { io.Copy(up, c); up.Close() }()
+			go func() { io.Copy(c, up); c.Close() }()
+		}
+	}()
+	return p
+}
+
+func (p *cutProxy) cut() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.down = true
+	for _, c := range p.conns {
+		c.Close()
+	}
+	p.conns = nil
+}
+
+func (p *cutProxy) restore() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.down = false
+}
+
+// An unregister Redis does not answer is not lost: the user stays
+// counted (online) while Redis is away, and goes offline, announced, once
+// it answers again.
+func TestUnregisterRetriedUntilRedisAnswers(t *testing.T) {
+	opt := redistest.Options(t)
+	proxy := newCutProxy(t, opt.Addr)
+	opt.Addr = proxy.ln.Addr().String()
+	opt.MaxRetries = -1
+	prefix := redistest.Prefix(t)
+	na, err := rediscluster.New(context.Background(), redistest.ClientWith(t, opt), rediscluster.Config{NodeID: "a", Prefix: prefix, Interval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { na.Close() })
+	nb, err := rediscluster.New(context.Background(), redistest.Client(t), rediscluster.Config{NodeID: "b", Prefix: prefix, Interval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { nb.Close() })
+	w := newWorld(t, chat.Config{Presence: na})
+	alice, _, rec := w.direct(t)
+	mustConnect(t, w.svc, alice, "con_1")
+	proxy.cut()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	w.svc.Disconnected(ctx, alice, "con_1")
+	cancel()
+	if n, err := nb.Connections(context.Background(), alice.UserID); err != nil || n[0] != 1 {
+		t.Fatalf("Redis away: alice's connections %v (%v), want still 1", n, err)
+	}
+	proxy.restore()
+	eventually(t, "alice unregistered and announced offline", func() bool {
+		n, err := nb.Connections(context.Background(), alice.UserID)
+		if err != nil || n[0] != 0 {
+			return false
+		}
+		w.svc.Flush()
+		st := rec.named(protocol.EvUserStatus)
+		return len(st) == 2
+	})
 }

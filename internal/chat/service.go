@@ -69,6 +69,7 @@ type Service struct {
 	typing       typingTracker
 	presence     cluster.Presence
 	changes      presenceChanges
+	unreg        unregisters
 	pub          publisher
 	done         chan struct{}  // closed by Close: background work stops
 	bg           sync.WaitGroup // background goroutines
@@ -86,12 +87,14 @@ func New(st store.Store, b bus.Bus, blobs *media.Store, cfg Config) *Service {
 	s.counts.m = make(map[string]int)
 	s.typing.init(s)
 	s.changes.wake = make(chan struct{}, 1)
+	s.unreg.wake = make(chan struct{}, 1)
 	s.inboxStatus = make(map[string]string)
 	s.pub.start(b)
 	s.unsubMembers = b.Subscribe(MembersTopic, s.forgetMember)
 	s.unsubStatus = b.Subscribe(InboxStatusTopic, s.heardInboxStatus)
-	s.bg.Add(1)
+	s.bg.Add(2)
 	go s.announceChanges()
+	go s.unregisterLater()
 	return s
 }
 
