@@ -69,23 +69,46 @@ func (s *Service) wentOffline(ctx context.Context, c cluster.Conn) {
 	}
 }
 
-// unregisters holds the connections whose Unregister the registry did not
-// answer; one goroutine (unregisterLater) asks again until it does.
-type unregisters struct {
+// queue is a list one goroutine works through, in order; put never
+// waits (its callers are connection teardowns and the cluster's
+// heartbeat goroutine).
+type queue[T any] struct {
 	mu   sync.Mutex
-	q    []cluster.Conn
-	wake chan struct{}
+	q    []T
+	wake chan struct{} // signalled by put
 }
 
-func (s *Service) retryUnregister(c cluster.Conn) {
-	s.unreg.mu.Lock()
-	s.unreg.q = append(s.unreg.q, c)
-	s.unreg.mu.Unlock()
+func newQueue[T any]() *queue[T] { return &queue[T]{wake: make(chan struct{}, 1)} }
+
+func (q *queue[T]) put(v T) {
+	q.mu.Lock()
+	q.q = append(q.q, v)
+	q.mu.Unlock()
 	select {
-	case s.unreg.wake <- struct{}{}:
+	case q.wake <- struct{}{}:
 	default:
 	}
 }
+
+// take removes and returns everything queued.
+func (q *queue[T]) take() []T {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	vs := q.q
+	q.q = nil
+	return vs
+}
+
+// putBack returns vs to the head of the queue.
+func (q *queue[T]) putBack(vs []T) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.q = append(vs, q.q...)
+}
+
+// retryUnregister queues a connection whose Unregister the registry did
+// not answer; unregisterLater asks again until it does.
+func (s *Service) retryUnregister(c cluster.Conn) { s.unreg.put(c) }
 
 // unregisterLater retries the failed unregisters in order, backing off
 // (1 s doubling to a minute) while the registry does not answer: trying
@@ -95,44 +118,44 @@ func (s *Service) unregisterLater() {
 	defer s.bg.Done()
 	wait := time.Second
 	for {
-		s.unreg.mu.Lock()
-		idle := len(s.unreg.q) == 0
-		s.unreg.mu.Unlock()
-		if idle {
-			wait = time.Second
-			select {
-			case <-s.done:
-				return
-			case <-s.unreg.wake:
-			}
-		}
 		select {
 		case <-s.done:
 			return
-		case <-time.After(wait):
+		case <-s.unreg.wake:
 		}
-		s.unreg.mu.Lock()
-		q := s.unreg.q
-		s.unreg.q = nil
-		s.unreg.mu.Unlock()
-		for i, c := range q {
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			last, err := s.presence.Unregister(ctx, c)
-			if err != nil {
-				cancel()
-				s.unreg.mu.Lock()
-				s.unreg.q = append(q[i:], s.unreg.q...)
-				s.unreg.mu.Unlock()
-				slog.Warn("presence: unregistering still fails", "pending", len(q)-i, "err", err)
+		for q := s.unreg.take(); len(q) > 0; q = s.unreg.take() {
+			select {
+			case <-s.done:
+				return
+			case <-time.After(wait):
+			}
+			if n := s.unregister(q); n < len(q) {
+				s.unreg.putBack(q[n:])
 				wait = min(2*wait, time.Minute)
-				break
+			} else {
+				wait = time.Second
 			}
-			if last {
-				s.wentOffline(ctx, c)
-			}
-			cancel()
 		}
 	}
+}
+
+// unregister unregisters q's connections until one fails, and reports
+// how many went.
+func (s *Service) unregister(q []cluster.Conn) int {
+	for i, c := range q {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		last, err := s.presence.Unregister(ctx, c)
+		if err != nil {
+			cancel()
+			slog.Warn("presence: unregistering still fails", "pending", len(q)-i, "err", err)
+			return i
+		}
+		if last {
+			s.wentOffline(ctx, c)
+		}
+		cancel()
+	}
+	return len(q)
 }
 
 // PresenceChanged hears the transitions no call of this service made: the
@@ -141,21 +164,7 @@ func (s *Service) unregisterLater() {
 // only queues them: the caller is the cluster's heartbeat goroutine, and
 // announcing (store reads, an inbox status refresh) must not delay it.
 func (s *Service) PresenceChanged(c cluster.Conn, online bool) {
-	s.changes.mu.Lock()
-	s.changes.q = append(s.changes.q, presenceChange{c, online})
-	s.changes.mu.Unlock()
-	select {
-	case s.changes.wake <- struct{}{}:
-	default:
-	}
-}
-
-// presenceChanges is the queue PresenceChanged fills and one goroutine
-// announces, in order.
-type presenceChanges struct {
-	mu   sync.Mutex
-	q    []presenceChange
-	wake chan struct{}
+	s.changes.put(presenceChange{c, online})
 }
 
 type presenceChange struct {
@@ -163,6 +172,7 @@ type presenceChange struct {
 	online bool
 }
 
+// announceChanges announces what PresenceChanged queued, in order.
 func (s *Service) announceChanges() {
 	defer s.bg.Done()
 	for {
@@ -171,11 +181,7 @@ func (s *Service) announceChanges() {
 			return
 		case <-s.changes.wake:
 		}
-		s.changes.mu.Lock()
-		q := s.changes.q
-		s.changes.q = nil
-		s.changes.mu.Unlock()
-		for _, ch := range q {
+		for _, ch := range s.changes.take() {
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			if ch.online {
 				if _, err := s.announcePresence(ctx, auth.Identity{AccountID: ch.c.AccountID, UserID: ch.c.UserID}); err != nil {

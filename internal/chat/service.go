@@ -68,8 +68,8 @@ type Service struct {
 	unsubStatus  func()
 	typing       typingTracker
 	presence     cluster.Presence
-	changes      presenceChanges
-	unreg        unregisters
+	changes      *queue[presenceChange] // transitions the cluster reported, to announce
+	unreg        *queue[cluster.Conn]   // connections to unregister once Redis answers
 	pub          publisher
 	done         chan struct{}  // closed by Close: background work stops
 	bg           sync.WaitGroup // background goroutines
@@ -86,8 +86,7 @@ func New(st store.Store, b bus.Bus, blobs *media.Store, cfg Config) *Service {
 	s.members.m = make(map[memberKey]bool)
 	s.counts.m = make(map[string]int)
 	s.typing.init(s)
-	s.changes.wake = make(chan struct{}, 1)
-	s.unreg.wake = make(chan struct{}, 1)
+	s.changes, s.unreg = newQueue[presenceChange](), newQueue[cluster.Conn]()
 	s.inboxStatus = make(map[string]string)
 	s.pub.start(b)
 	s.unsubMembers = b.Subscribe(MembersTopic, s.forgetMember)
