@@ -26,6 +26,7 @@ import (
 	redisbus "github.com/parley-chat/parley/internal/bus/redis"
 	"github.com/parley-chat/parley/internal/calls"
 	"github.com/parley-chat/parley/internal/chat"
+	"github.com/parley-chat/parley/internal/cluster"
 	"github.com/parley-chat/parley/internal/cluster/rediscluster"
 	"github.com/parley-chat/parley/internal/config"
 	"github.com/parley-chat/parley/internal/inbox"
@@ -68,9 +69,10 @@ type App struct {
 	// NodeID names this node among the nodes (node_id).
 	NodeID string
 
-	http    *http.Server
-	redis   *goredis.Client    // nil on one node
-	cluster *rediscluster.Node // nil on one node
+	http     *http.Server
+	redis    *goredis.Client    // nil on one node
+	cluster  *rediscluster.Node // nil on one node
+	presence presenceRelay      // the cluster's presence transitions, to Chat
 }
 
 // DBPath is where the SQLite database lives inside the data directory.
@@ -170,9 +172,10 @@ func (a *App) openShared(ctx context.Context) (budget.Budget, error) {
 			return nil, fmt.Errorf("redis bus: %w", err)
 		}
 		a.Bus = rb
-		// Cluster-wide state: its claims (one-time links) and slots
-		// (connection caps) are wired; presence is still per node.
-		a.cluster, err = rediscluster.New(ctx, a.redis, rediscluster.Config{NodeID: a.NodeID, Prefix: a.Cfg.RedisPrefix, Log: a.Log})
+		// Cluster-wide state: claims (one-time links), slots (connection
+		// caps) and presence (who is connected on any node).
+		a.cluster, err = rediscluster.New(ctx, a.redis, rediscluster.Config{NodeID: a.NodeID, Prefix: a.Cfg.RedisPrefix, Log: a.Log,
+			OnChange: a.presence.report})
 		if err != nil {
 			rb.Close()
 			a.redis.Close()
@@ -225,7 +228,12 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 	if a.cluster != nil {
 		a.Auth.SetClaims(a.cluster) // a one-time link works once across nodes
 	}
+	var presence cluster.Presence // nil: chat counts this node's connections in memory
+	if a.cluster != nil {
+		presence = a.cluster // a user connected to two nodes is online once
+	}
 	a.Chat = chat.New(st, a.Bus, a.Blobs, chat.Config{
+		Presence:           presence,
 		MaxMessageBytes:    int(cfg.MaxMessageBytes),
 		TypingTimeout:      cfg.TypingTimeout,
 		PresenceMaxMembers: presenceMax(cfg.PresenceMaxMembers),
@@ -235,8 +243,9 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 		},
 		Links: media.NewLinks(secret, 0), // browsers download attachments by signed URLs
 	})
+	a.presence.deliver(a.Chat.PresenceChanged) // a dead node's users are announced offline
 	a.Push, err = push.New(ctx, st, push.Config{Subject: cfg.PushSubject, PublicURL: cfg.PublicURLOrDefault(),
-		AllowPrivate: cfg.PushAllowPrivateEndpoints}, a.Chat.IsOnline, log)
+		AllowPrivate: cfg.PushAllowPrivateEndpoints}, a.Chat.Online, log)
 	if err != nil {
 		a.Chat.Close()
 		a.abandon()
@@ -292,7 +301,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 	a.API = api.New(api.Config{
 		AllowedOrigins:           cfg.AllowedOrigins,
 		Budget:                   guard,
-		Audience:                 a.WS.Audience,
+		Audience:                 a.Chat.Audience, // members: the same price on every node
 		TokenTTL:                 cfg.TokenTTL,
 		PublicURL:                cfg.PublicURLOrDefault(),
 		MaxUploadBytes:           max(cfg.UploadImageMax, cfg.UploadVoiceMax, cfg.UploadFileMax),
@@ -397,6 +406,9 @@ func (a *App) close() {
 		a.Log.Error("closing store", "err", err)
 	}
 	a.Blobs.Close() // REST uploads have finished: nothing is in its upload folder
+	if a.cluster != nil {
+		a.cluster.Close() // leaves now, not after the TTL: what this node still held comes back
+	}
 	a.Chat.Close()
 	a.Push.Close()
 	if a.TURN != nil {

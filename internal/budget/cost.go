@@ -11,7 +11,7 @@ const (
 	KindWrite  = "write"  // any other REST write (tokens, settings, invitations, rooms)
 )
 
-// FanOutUnit is how many connections one unit of fan-out reaches, and
+// FanOutUnit is how many members one unit of fan-out reaches, and
 // FrameUnit the frame size, in bytes, at which a delivery counts double.
 const (
 	FanOutUnit = 100
@@ -22,7 +22,7 @@ const (
 // reads, signalling), plus, when it fans out, its share of the deliveries.
 type price struct {
 	base   float64
-	fanOut bool // delivered to every connection of the conversation
+	fanOut bool // delivered to every member of the conversation
 }
 
 // prices is the one cost table (docs/operations.md lists it). One unit is
@@ -74,9 +74,10 @@ var prices = map[string]price{
 // defaultPrice is for kinds missing from the table (unknown events too).
 var defaultPrice = price{base: 1}
 
-// Cost is what a request of kind costs. audience is how many connections
-// its conversation's events reach and bytes the size of the request, for
-// the kinds that fan out; they are ignored otherwise.
+// Cost is what a request of kind costs. audience is its conversation's
+// member count (chat.Service.Audience: the same on every node, where a
+// node's own connections would be only its share) and bytes the size of
+// the request, for the kinds that fan out; they are ignored otherwise.
 //
 //	cost = base + audience/FanOutUnit × (1 + bytes/FrameUnit)
 func Cost(kind string, audience, bytes int) float64 {

@@ -251,6 +251,12 @@ func (s *Service) Invite(ctx context.Context, id auth.Identity, conn string, r p
 	if err != nil {
 		return protocol.Call{}, err
 	}
+	// Connected on any node (one round trip, before the lock): the callee's
+	// devices are rung over the bus wherever they are.
+	reachable, err := s.chat.Online(ctx, invitees...)
+	if err != nil {
+		return protocol.Call{}, err
+	}
 	var o outbox
 	defer o.flush()
 	s.mu.Lock()
@@ -269,9 +275,9 @@ func (s *Service) Invite(ctx context.Context, id auth.Identity, conn string, r p
 	c := &call{id: ids.New("call"), conv: conv, media: r.Media, caller: party{id.UserID, conn},
 		state: stateRinging, created: s.now().UTC()}
 	var online, busy []string
-	for _, u := range invitees {
+	for i, u := range invitees {
 		switch {
-		case !s.chat.IsOnline(u):
+		case !reachable[i]:
 		case s.byUser[u] != nil:
 			busy = append(busy, u)
 		default:

@@ -40,13 +40,19 @@ type world struct {
 
 func newWorld(t *testing.T, cfg calls.Config) *world {
 	t.Helper()
+	return newWorldOn(t, cfg, chat.Config{})
+}
+
+// newWorldOn is newWorld with the chat service's config (its presence).
+func newWorldOn(t *testing.T, cfg calls.Config, chatCfg chat.Config) *world {
+	t.Helper()
 	ctx := context.Background()
 	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "c.db"), sqlite.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	b := local.New()
-	w := &world{t: t, st: st, bus: b, chat: chat.New(st, b, nil, chat.Config{}), ids: map[string]auth.Identity{}}
+	w := &world{t: t, st: st, bus: b, chat: chat.New(st, b, nil, chatCfg), ids: map[string]auth.Identity{}}
 	w.calls = calls.New(w.chat, b, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	w.auth = auth.New(st, []byte("0123456789abcdef0123456789abcdef"), time.Hour)
 	acc, _, err := auth.CreateAccount(ctx, st, "acme", time.Now())
@@ -78,7 +84,15 @@ func (w *world) user(name, role string) auth.Identity {
 // online connects a user (for presence) and returns a device listening to them.
 func (w *world) online(id auth.Identity, conn string) *device {
 	w.t.Helper()
-	w.chat.Connected(context.Background(), id)
+	if err := w.chat.Connected(context.Background(), id, conn); err != nil {
+		w.t.Fatal(err)
+	}
+	return w.device(id, conn)
+}
+
+// device returns a device of id listening to them, connected or not.
+func (w *world) device(id auth.Identity, conn string) *device {
+	w.t.Helper()
 	d := &device{conn: conn}
 	unsub := w.bus.Subscribe(chat.UserTopic(id.UserID), func(_ string, ev bus.Event) {
 		if ev.Device != "" && ev.Device != conn {

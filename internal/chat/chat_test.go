@@ -374,8 +374,8 @@ func TestPresence(t *testing.T) {
 	if s := status(); s != protocol.StatusOffline {
 		t.Fatalf("before connecting: %s", s)
 	}
-	w.svc.Connected(ctx, alice)
-	w.svc.Connected(ctx, alice) // a second device announces nothing
+	mustConnect(t, w.svc, alice, "con_1")
+	mustConnect(t, w.svc, alice, "con_2") // a second device announces nothing
 	if s := status(); s != protocol.StatusOnline {
 		t.Fatalf("connected: %s", s)
 	}
@@ -385,11 +385,11 @@ func TestPresence(t *testing.T) {
 	if s := status(); s != protocol.StatusBusy {
 		t.Fatalf("after busy: %s", s)
 	}
-	w.svc.Disconnected(ctx, alice)
+	w.svc.Disconnected(ctx, alice, "con_1")
 	if s := status(); s != protocol.StatusBusy {
 		t.Fatalf("one device left: %s", s)
 	}
-	w.svc.Disconnected(ctx, alice)
+	w.svc.Disconnected(ctx, alice, "con_2")
 	ps, _ := w.svc.Presence(ctx, bob, []string{alice.UserID})
 	if ps[0].Status != protocol.StatusOffline || ps[0].LastSeen == nil {
 		t.Fatalf("after last disconnect: %+v", ps[0])
@@ -428,13 +428,20 @@ func TestPresenceGroupLimit(t *testing.T) {
 			t.Fatal(err)
 		}
 		rs, rb := w.listen("c:"+small.ID), w.listen("c:"+big.ID)
-		w.svc.Connected(ctx, alice)
+		mustConnect(t, w.svc, alice, "con_1")
 		if n := len(rs.named(protocol.EvUserStatus)); n != tc.small {
 			t.Errorf("limit %d: %d presence events on a 3-member group, want %d", tc.limit, n, tc.small)
 		}
 		if n := len(rb.named(protocol.EvUserStatus)); n != tc.big {
 			t.Errorf("limit %d: %d presence events on a 4-member group, want %d", tc.limit, n, tc.big)
 		}
-		w.svc.Disconnected(ctx, alice)
+		w.svc.Disconnected(ctx, alice, "con_1")
+	}
+}
+
+func mustConnect(t *testing.T, svc *chat.Service, id auth.Identity, conn string) {
+	t.Helper()
+	if err := svc.Connected(context.Background(), id, conn); err != nil {
+		t.Fatal(err)
 	}
 }

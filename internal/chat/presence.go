@@ -9,78 +9,238 @@ import (
 
 	"github.com/parley-chat/parley/internal/apperr"
 	"github.com/parley-chat/parley/internal/auth"
+	"github.com/parley-chat/parley/internal/cluster"
 	"github.com/parley-chat/parley/internal/store"
 	"github.com/parley-chat/parley/protocol"
 )
 
-// onlineCounter counts open connections per user on this node.
-type onlineCounter struct {
-	mu    sync.Mutex
-	users map[string]int // user id → connections
-	accts map[string]int // account id → users online
-}
+// Who is connected is Config.Presence's (cluster.Presence): counted in
+// memory on one node, in Redis on several, so a user connected to two
+// nodes is online once and goes offline when their last connection
+// anywhere closes. Whoever sees a transition (Register's first,
+// Unregister's last, a dead node's sweep) announces it.
 
-// Connected records a new connection of id. The first connection of a user
-// makes them online (unless they chose another status) and is announced.
-func (s *Service) Connected(ctx context.Context, id auth.Identity) {
-	s.online.mu.Lock()
-	s.online.users[id.UserID]++
-	first := s.online.users[id.UserID] == 1
+// Connected registers connection connID of id (connection ids are unique
+// across nodes). The user's first connection anywhere makes them online
+// (unless they chose another status) and is announced. An error means the
+// registry did not answer and nothing was registered: refuse the
+// connection, or the user would look offline while connected.
+func (s *Service) Connected(ctx context.Context, id auth.Identity, connID string) error {
+	first, err := s.presence.Register(ctx, presenceConn(id, connID))
+	if err != nil {
+		return apperr.Wrap("chat.Connected", err)
+	}
 	if first {
-		if s.online.accts == nil {
-			s.online.accts = make(map[string]int)
+		if _, err := s.announcePresence(ctx, id); err != nil {
+			slog.Warn("presence: online not announced", "user", id.UserID, "err", err)
 		}
-		s.online.accts[id.AccountID]++
 	}
-	s.online.mu.Unlock()
-	if first {
-		s.announcePresence(ctx, id)
-	}
+	return nil
 }
 
-// Disconnected records that a connection closed; the last one makes the
-// user offline, stamps last_seen and is announced.
-func (s *Service) Disconnected(ctx context.Context, id auth.Identity) {
-	s.online.mu.Lock()
-	s.online.users[id.UserID]--
-	last := s.online.users[id.UserID] <= 0
+// Disconnected unregisters connection connID of id. The user's last
+// connection anywhere makes them offline, stamps last_seen and is
+// announced. A registry that does not answer is asked again in the
+// background until it does (else the user would stay online).
+func (s *Service) Disconnected(ctx context.Context, id auth.Identity, connID string) {
+	c := presenceConn(id, connID)
+	last, err := s.presence.Unregister(ctx, c)
+	if err != nil {
+		slog.Warn("presence: connection not unregistered, retrying", "user", id.UserID, "err", err)
+		s.retryUnregister(c)
+		return
+	}
 	if last {
-		delete(s.online.users, id.UserID)
-		s.online.accts[id.AccountID]--
-		if s.online.accts[id.AccountID] <= 0 {
-			delete(s.online.accts, id.AccountID)
-		}
-	}
-	s.online.mu.Unlock()
-	if last {
-		if err := s.st.SetLastSeen(ctx, id.AccountID, id.UserID, s.clock()); err != nil {
-			slog.Warn("last_seen not saved", "user", id.UserID, "err", err)
-		}
-		s.announcePresence(ctx, id)
+		s.wentOffline(ctx, c)
 	}
 }
 
-// OnlineUsers counts users of an account with a connection on this node.
-func (s *Service) OnlineUsers(accountID string) int {
-	s.online.mu.Lock()
-	defer s.online.mu.Unlock()
-	return s.online.accts[accountID]
+func presenceConn(id auth.Identity, connID string) cluster.Conn {
+	return cluster.Conn{AccountID: id.AccountID, UserID: id.UserID, ConnID: connID}
 }
 
-// IsOnline reports whether a user has a connection to this node.
-func (s *Service) IsOnline(userID string) bool { return s.connected(userID) }
+// wentOffline stamps last_seen and announces the user's new status.
+func (s *Service) wentOffline(ctx context.Context, c cluster.Conn) {
+	if err := s.st.SetLastSeen(ctx, c.AccountID, c.UserID, s.clock()); err != nil {
+		slog.Warn("last_seen not saved", "user", c.UserID, "err", err)
+	}
+	if _, err := s.announcePresence(ctx, auth.Identity{AccountID: c.AccountID, UserID: c.UserID}); err != nil {
+		slog.Warn("presence: offline not announced", "user", c.UserID, "err", err)
+	}
+}
 
-func (s *Service) connected(userID string) bool {
-	s.online.mu.Lock()
-	defer s.online.mu.Unlock()
-	return s.online.users[userID] > 0
+// queue is a list one goroutine works through, in order; put never
+// waits (its callers are connection teardowns and the cluster's
+// heartbeat goroutine).
+type queue[T any] struct {
+	mu   sync.Mutex
+	q    []T
+	wake chan struct{} // signalled by put
+}
+
+func newQueue[T any]() *queue[T] { return &queue[T]{wake: make(chan struct{}, 1)} }
+
+func (q *queue[T]) put(v T) {
+	q.mu.Lock()
+	q.q = append(q.q, v)
+	q.mu.Unlock()
+	select {
+	case q.wake <- struct{}{}:
+	default:
+	}
+}
+
+// take removes and returns everything queued.
+func (q *queue[T]) take() []T {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	vs := q.q
+	q.q = nil
+	return vs
+}
+
+// putBack returns vs to the head of the queue.
+func (q *queue[T]) putBack(vs []T) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.q = append(vs, q.q...)
+}
+
+// retryUnregister queues a connection whose Unregister the registry did
+// not answer; unregisterLater asks again until it does.
+func (s *Service) retryUnregister(c cluster.Conn) { s.unreg.put(c) }
+
+// unregisterLater retries the failed unregisters in order, backing off
+// (1 s doubling to a minute) while the registry does not answer: trying
+// each of a mass disconnect's connections during an outage would only
+// wait out one timeout after another.
+func (s *Service) unregisterLater() {
+	defer s.bg.Done()
+	wait := time.Second
+	for {
+		select {
+		case <-s.done:
+			return
+		case <-s.unreg.wake:
+		}
+		for q := s.unreg.take(); len(q) > 0; q = s.unreg.take() {
+			select {
+			case <-s.done:
+				return
+			case <-time.After(wait):
+			}
+			if n := s.unregister(q); n < len(q) {
+				s.unreg.putBack(q[n:])
+				wait = min(2*wait, time.Minute)
+			} else {
+				wait = time.Second
+			}
+		}
+	}
+}
+
+// unregister unregisters q's connections until one fails, and reports
+// how many went.
+func (s *Service) unregister(q []cluster.Conn) int {
+	for i, c := range q {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		last, err := s.presence.Unregister(ctx, c)
+		if err != nil {
+			cancel()
+			slog.Warn("presence: unregistering still fails", "pending", len(q)-i, "err", err)
+			return i
+		}
+		if last {
+			s.wentOffline(ctx, c)
+		}
+		cancel()
+	}
+	return len(q)
+}
+
+// PresenceChanged hears the transitions no call of this service made: the
+// users of a dead node taken offline by a sweep (rediscluster's OnChange),
+// or back online when a stalled node registers its connections again. It
+// only queues them: the caller is the cluster's heartbeat goroutine, and
+// announcing (store reads, an inbox status refresh) must not delay it.
+func (s *Service) PresenceChanged(c cluster.Conn, online bool) {
+	s.changes.put(presenceChange{c, online})
+}
+
+type presenceChange struct {
+	c      cluster.Conn
+	online bool
+}
+
+// announceChanges announces what PresenceChanged queued, in order.
+func (s *Service) announceChanges() {
+	defer s.bg.Done()
+	for {
+		select {
+		case <-s.done:
+			return
+		case <-s.changes.wake:
+		}
+		for _, ch := range s.changes.take() {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			if ch.online {
+				if _, err := s.announcePresence(ctx, auth.Identity{AccountID: ch.c.AccountID, UserID: ch.c.UserID}); err != nil {
+					slog.Warn("presence: online not announced", "user", ch.c.UserID, "err", err)
+				}
+			} else {
+				s.wentOffline(ctx, ch.c)
+			}
+			cancel()
+		}
+	}
+}
+
+// OnlineUsers counts users of an account with a connection on any node
+// (connected_users); 0 when the registry does not answer.
+func (s *Service) OnlineUsers(ctx context.Context, accountID string) int {
+	n, err := s.presence.AccountUsers(ctx, accountID)
+	if err != nil {
+		slog.Warn("presence: connected users not counted", "account", accountID, "err", err)
+	}
+	return n
+}
+
+// Online reports, for each user, whether they have a connection on any
+// node, in one round trip to the registry.
+func (s *Service) Online(ctx context.Context, userIDs ...string) ([]bool, error) {
+	n, err := s.presence.Connections(ctx, userIDs...)
+	if err != nil {
+		return nil, apperr.Wrap("chat.Online", err)
+	}
+	on := make([]bool, len(n))
+	for i := range n {
+		on[i] = n[i] > 0
+	}
+	return on, nil
+}
+
+// effectiveAll is what others see of users, asking the registry once.
+func (s *Service) effectiveAll(ctx context.Context, users []store.User) ([]protocol.Presence, error) {
+	ids := make([]string, len(users))
+	for i, u := range users {
+		ids[i] = u.ID
+	}
+	on, err := s.Online(ctx, ids...)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]protocol.Presence, len(users))
+	for i, u := range users {
+		out[i] = s.effective(u, on[i])
+	}
+	return out, nil
 }
 
 // effective is what others see: an explicit away/busy/offline wins;
 // otherwise online while connected.
-func (s *Service) effective(u store.User) protocol.Presence {
+func (s *Service) effective(u store.User, connected bool) protocol.Presence {
 	p := protocol.Presence{UserID: u.ID, Status: protocol.StatusOffline, LastSeen: u.LastSeen, Time: s.clock()}
-	if s.connected(u.ID) {
+	if connected {
 		p.Status = protocol.StatusOnline
 		if u.Status != "" {
 			p.Status = u.Status
@@ -109,7 +269,7 @@ func (s *Service) SetStatus(ctx context.Context, id auth.Identity, status string
 	if err := s.st.SetUserStatus(ctx, id.AccountID, id.UserID, stored); err != nil {
 		return protocol.Presence{}, apperr.Wrap("chat.SetStatus", err)
 	}
-	return s.announcePresence(ctx, id), nil
+	return s.announcePresence(ctx, id)
 }
 
 // Presence returns the status of users of the caller's account. Visitors
@@ -118,7 +278,7 @@ func (s *Service) Presence(ctx context.Context, id auth.Identity, userIDs []stri
 	if len(userIDs) > maxHistory {
 		return nil, apperr.Invalidf("at most %d users per request", maxHistory)
 	}
-	out := make([]protocol.Presence, 0, len(userIDs))
+	users := make([]store.User, 0, len(userIDs))
 	for _, uid := range userIDs {
 		u, err := s.st.GetUser(ctx, id.AccountID, uid)
 		if errors.Is(err, store.ErrNotFound) || (err == nil && id.Role == protocol.RoleVisitor && !isStaff(u.Role) && u.ID != id.UserID) {
@@ -127,22 +287,26 @@ func (s *Service) Presence(ctx context.Context, id auth.Identity, userIDs []stri
 		if err != nil {
 			return nil, apperr.Wrap("chat.Presence", err)
 		}
-		out = append(out, s.effective(u))
+		users = append(users, u)
 	}
-	return out, nil
+	return s.effectiveAll(ctx, users)
 }
 
 // announcePresence tells those who should know: members of the user's
 // direct conversations and groups up to PresenceMaxMembers; for a visitor,
 // the account's agents; for an agent or owner, the other agents and the
-// account's visitors (it is the inbox's status).
-func (s *Service) announcePresence(ctx context.Context, id auth.Identity) protocol.Presence {
+// account's visitors (it is the inbox's status). It announces the status
+// read now, so of two racing announcements the later one is current.
+func (s *Service) announcePresence(ctx context.Context, id auth.Identity) (protocol.Presence, error) {
 	u, err := s.st.GetUser(ctx, id.AccountID, id.UserID)
 	if err != nil {
-		slog.Warn("presence: user not loaded", "user", id.UserID, "err", err)
-		return protocol.Presence{UserID: id.UserID, Status: protocol.StatusOffline, Time: s.clock()}
+		return protocol.Presence{}, apperr.Wrap("chat.announcePresence", err)
 	}
-	p := s.effective(u)
+	ps, err := s.effectiveAll(ctx, []store.User{u})
+	if err != nil {
+		return protocol.Presence{}, err
+	}
+	p := ps[0]
 	ev := busEvent(protocol.EvUserStatus, "", p)
 	s.publish(userTopic(u.ID), ev) // the user's other devices
 	switch {
@@ -156,7 +320,7 @@ func (s *Service) announcePresence(ctx context.Context, id auth.Identity) protoc
 	convs, err := s.st.ListConversations(ctx, u.AccountID, u.ID, false, time.Time{}, 1000)
 	if err != nil {
 		slog.Warn("presence: conversations not loaded", "user", u.ID, "err", err)
-		return p
+		return p, nil
 	}
 	for _, c := range convs {
 		if c.Kind == protocol.KindInbox || c.MemberCount > s.cfg.PresenceMaxMembers {
@@ -164,5 +328,5 @@ func (s *Service) announcePresence(ctx context.Context, id auth.Identity) protoc
 		}
 		s.publish(convTopic(c.ID), ev)
 	}
-	return p
+	return p, nil
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/parley-chat/parley/internal/apperr"
 	"github.com/parley-chat/parley/internal/auth"
 	"github.com/parley-chat/parley/internal/bus"
+	"github.com/parley-chat/parley/internal/cluster"
 	"github.com/parley-chat/parley/internal/media"
 	"github.com/parley-chat/parley/internal/store"
 	"github.com/parley-chat/parley/protocol"
@@ -25,6 +26,10 @@ type Config struct {
 	TypingTimeout      time.Duration // typing expires without refresh [5s]
 	PresenceMaxMembers int           // presence is pushed to groups up to this size [100]; negative: none
 	SyncLimit          int           // most messages replayed per conversation per sync [1000]
+	// Presence counts connections cluster-wide [cluster.NewMemoryPresence():
+	// one node]. With several nodes, a rediscluster.Node whose OnChange
+	// calls PresenceChanged.
+	Presence cluster.Presence
 	// OnVisitorMessage, if set, hears of each new message a visitor sends
 	// to their inbox (push notifications). It must not block.
 	OnVisitorMessage func(accountID, conversationID, visitorName string, m protocol.Message)
@@ -47,6 +52,9 @@ func (c *Config) defaults() {
 	if c.SyncLimit <= 0 {
 		c.SyncLimit = 1000
 	}
+	if c.Presence == nil {
+		c.Presence = cluster.NewMemoryPresence()
+	}
 }
 
 // Service is the chat domain. It is safe for concurrent use.
@@ -59,25 +67,37 @@ type Service struct {
 
 	convs        sync.Map // conversation id → store.Conversation (kind, account and key never change)
 	members      memberCache
+	counts       memberCounts
 	unsubMembers func()
+	unsubStatus  func()
 	typing       typingTracker
-	online       onlineCounter
+	presence     cluster.Presence
+	changes      *queue[presenceChange] // transitions the cluster reported, to announce
+	unreg        *queue[cluster.Conn]   // connections to unregister once Redis answers
 	pub          publisher
+	done         chan struct{}  // closed by Close: background work stops
+	bg           sync.WaitGroup // background goroutines
 
-	inboxMu     sync.Mutex
-	inboxStatus map[string]string // account id → the inbox status last announced
+	inboxMu     sync.Mutex // serialises inbox status refreshes
+	statusMu    sync.Mutex
+	inboxStatus map[string]string // account id → the inbox status last announced by any node
 }
 
 // New returns a Service. blobs may be nil when attachments are not used.
 func New(st store.Store, b bus.Bus, blobs *media.Store, cfg Config) *Service {
 	cfg.defaults()
-	s := &Service{st: st, bus: b, blobs: blobs, cfg: cfg, now: time.Now}
+	s := &Service{st: st, bus: b, blobs: blobs, cfg: cfg, now: time.Now, presence: cfg.Presence, done: make(chan struct{})}
 	s.members.m = make(map[memberKey]bool)
+	s.counts.m = make(map[string]int)
 	s.typing.init(s)
-	s.online.users = make(map[string]int)
+	s.changes, s.unreg = newQueue[presenceChange](), newQueue[cluster.Conn]()
 	s.inboxStatus = make(map[string]string)
 	s.pub.start(b)
 	s.unsubMembers = b.Subscribe(MembersTopic, s.forgetMember)
+	s.unsubStatus = b.Subscribe(InboxStatusTopic, s.heardInboxStatus)
+	s.bg.Add(2)
+	go s.announceChanges()
+	go s.unregisterLater()
 	return s
 }
 
@@ -91,6 +111,9 @@ func (s *Service) SetClock(now func() time.Time) { s.now = now }
 // the service afterwards.
 func (s *Service) Close() {
 	s.unsubMembers()
+	s.unsubStatus()
+	close(s.done)
+	s.bg.Wait()
 	s.typing.stopAll()
 	s.pub.stop()
 }
@@ -199,6 +222,7 @@ const MembersTopic = "chat:members"
 // node's cache (this one's too: it then asks the store once more).
 func (s *Service) memberChanged(convID, userID string, ok bool) {
 	s.setMember(convID, userID, ok)
+	s.counts.forget(convID)
 	s.publish(MembersTopic, bus.Event{Name: MembersTopic, Data: []byte(convID + "\x00" + userID)})
 }
 
@@ -209,12 +233,61 @@ func (s *Service) forgetMember(_ string, ev bus.Event) {
 	defer s.members.mu.Unlock()
 	if ev.Name == bus.Gap {
 		clear(s.members.m)
+		s.counts.forget("")
 		return
 	}
 	conv, user, ok := strings.Cut(string(ev.Data), "\x00")
 	if ok {
 		delete(s.members.m, memberKey{conv, user})
+		s.counts.forget(conv)
 	}
+}
+
+// memberCounts caches each conversation's member count, which prices a
+// request's fan-out: the same on every node (a node's own connections are
+// only its share of the audience). Membership changes drop the entry on
+// every node (MembersTopic), like the membership cache.
+type memberCounts struct {
+	mu sync.Mutex
+	m  map[string]int // conversation id → members
+}
+
+// forget drops conv's count; "" drops them all.
+func (m *memberCounts) forget(conv string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if conv == "" {
+		clear(m.m)
+		return
+	}
+	delete(m.m, conv)
+}
+
+// Audience is how many members conversation convID of the account has:
+// the fan-out a request into it is priced by (budget.Cost). It is 0 for
+// a conversation that is not the account's, or when the store fails (the
+// request is then refused, or fails, on its own).
+func (s *Service) Audience(ctx context.Context, accountID, convID string) int {
+	if _, err := s.conversation(ctx, accountID, convID); err != nil {
+		return 0 // cached: costs no query for a known conversation
+	}
+	s.counts.mu.Lock()
+	n, ok := s.counts.m[convID]
+	s.counts.mu.Unlock()
+	if ok {
+		return n
+	}
+	members, err := s.st.ListMembers(ctx, convID)
+	if err != nil {
+		return 0
+	}
+	s.counts.mu.Lock()
+	if len(s.counts.m) >= memberCacheMax {
+		clear(s.counts.m)
+	}
+	s.counts.m[convID] = len(members)
+	s.counts.mu.Unlock()
+	return len(members)
 }
 
 func (s *Service) setMember(convID, userID string, ok bool) {

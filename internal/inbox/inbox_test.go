@@ -223,7 +223,9 @@ func TestInboxStatusFollowsTheTeam(t *testing.T) {
 		t.Fatalf("nobody connected: %s", got)
 	}
 	agent := f.identity(t, "ann", protocol.RoleAgent)
-	f.chat.Connected(ctx, agent)
+	if err := f.chat.Connected(ctx, agent, "con_ann"); err != nil {
+		t.Fatal(err)
+	}
 	if got := status(); got != "online" {
 		t.Fatalf("an agent online: %s", got)
 	}
@@ -233,18 +235,20 @@ func TestInboxStatusFollowsTheTeam(t *testing.T) {
 	if got := status(); got != "away" {
 		t.Fatalf("the only agent away: %s", got)
 	}
-	f.chat.Connected(ctx, f.owner)
+	if err := f.chat.Connected(ctx, f.owner, "con_owner"); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := f.chat.SetStatus(ctx, f.owner, "busy"); err != nil {
 		t.Fatal(err)
 	}
 	if got := status(); got != "away" {
 		t.Fatalf("away and busy: %s, want away (the most available)", got)
 	}
-	f.chat.Disconnected(ctx, agent)
+	f.chat.Disconnected(ctx, agent, "con_ann")
 	if got := status(); got != "busy" {
 		t.Fatalf("only the busy owner left: %s", got)
 	}
-	f.chat.Disconnected(ctx, f.owner)
+	f.chat.Disconnected(ctx, f.owner, "con_owner")
 	if got := status(); got != "offline" {
 		t.Fatalf("everyone gone: %s", got)
 	}

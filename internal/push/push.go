@@ -66,7 +66,7 @@ type Service struct {
 	st     store.Store
 	cfg    Config
 	log    *slog.Logger
-	online func(userID string) bool
+	online Online
 	pub    string
 	priv   string
 	client *http.Client
@@ -82,10 +82,13 @@ type job struct {
 	payload   protocol.PushPayload
 }
 
-// New loads (or makes) the VAPID keys and starts the sender. online tells
-// whether a user has a live connection: they are told by the console, not
-// by push.
-func New(ctx context.Context, st store.Store, cfg Config, online func(userID string) bool, log *slog.Logger) (*Service, error) {
+// Online reports, per user, whether they have a live connection on any
+// node (chat.Service.Online): those are told by the console, not by push.
+type Online func(ctx context.Context, userIDs ...string) ([]bool, error)
+
+// New loads (or makes) the VAPID keys and starts the sender. online may be
+// nil (everyone is notified).
+func New(ctx context.Context, st store.Store, cfg Config, online Online, log *slog.Logger) (*Service, error) {
 	if cfg.Subject == "" { // an https public URL, else a mailto: at its host
 		cfg.Subject = cfg.PublicURL
 		if u, err := url.Parse(cfg.PublicURL); err != nil || u.Scheme != "https" {
@@ -243,12 +246,32 @@ func (s *Service) deliver(j job) {
 		return
 	}
 	body, _ := json.Marshal(j.payload)
-	for _, sub := range subs {
-		if s.online != nil && s.online(sub.UserID) {
+	connected := s.connected(ctx, subs)
+	for i, sub := range subs {
+		if connected[i] {
 			continue // the open console tells them itself
 		}
 		s.send(ctx, sub, body, j.payload.ConversationID)
 	}
+}
+
+// connected tells, per subscription, whether its user is connected
+// anywhere, asking once. If that cannot be told, nobody is taken for
+// connected: a notification too many beats one missed.
+func (s *Service) connected(ctx context.Context, subs []store.PushSubscription) []bool {
+	if s.online == nil || len(subs) == 0 {
+		return make([]bool, len(subs))
+	}
+	users := make([]string, len(subs))
+	for i, sub := range subs {
+		users[i] = sub.UserID
+	}
+	on, err := s.online(ctx, users...)
+	if err != nil || len(on) != len(subs) {
+		s.log.Warn("push: presence unknown, notifying every subscription", "err", err)
+		return make([]bool, len(subs))
+	}
+	return on
 }
 
 // send delivers one message; a subscription the push service says is gone

@@ -138,6 +138,7 @@ type env struct {
 	st     *sqlite.Store
 	push   *push.Service
 	online map[string]bool
+	ask    push.Online // when set, asked instead of online
 	mu     sync.Mutex
 	acc    store.Account
 	ann    auth.Identity // an agent
@@ -162,10 +163,17 @@ func newEnv(t *testing.T, ps *pushService, allowPrivate bool) *env {
 	e.ann = auth.Identity{AccountID: e.acc.ID, UserID: u.ID, UserName: u.Name, Role: u.Role}
 	tr := ps.srv.Client().Transport.(*http.Transport).Clone() // trusts the test server's certificate
 	e.push, err = push.New(ctx, st, push.Config{Subject: "mailto:ops@acme.example", PublicURL: "https://chat.example",
-		AllowPrivate: allowPrivate, Transport: tr}, func(uid string) bool {
+		AllowPrivate: allowPrivate, Transport: tr}, func(ctx context.Context, uids ...string) ([]bool, error) {
 		e.mu.Lock()
 		defer e.mu.Unlock()
-		return e.online[uid]
+		if e.ask != nil {
+			return e.ask(ctx, uids...)
+		}
+		on := make([]bool, len(uids))
+		for i, u := range uids {
+			on[i] = e.online[u]
+		}
+		return on, nil
 	}, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)

@@ -521,7 +521,7 @@ func TestRESTAndWebSocketShareTheBudget(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for i := range 2 { // ~1.03 each: two connections follow the conversation
+	for i := range 2 { // ~1.02 each: the conversation has two members
 		if _, err := alice.Send(ctx, protocol.SendRequest{ConversationID: conv.ID, Text: fmt.Sprint("ws ", i)}); err != nil {
 			t.Fatalf("send %d over WebSocket: %v", i, err)
 		}

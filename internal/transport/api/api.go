@@ -8,6 +8,7 @@
 package api
 
 import (
+	"context"
 	"encoding/json"
 	"log/slog"
 	"net/http"
@@ -43,9 +44,10 @@ type Config struct {
 	Budget            *budget.Guard
 	MessagesPerSecond float64
 	MessagesBurst     int
-	// Audience, if set, is how many connections follow a conversation:
-	// the fan-out that requests into it are priced with (nil: none).
-	Audience func(convID string) int
+	// Audience, if set, is how many members a conversation of the account
+	// has (chat.Service.Audience): the fan-out that requests into it are
+	// priced with (nil: none).
+	Audience func(ctx context.Context, accountID, convID string) int
 	// TokenTTL is the lifetime of tokens minted by POST /tokens when the
 	// request names none [24h].
 	TokenTTL time.Duration

@@ -40,17 +40,17 @@ func routeKind(rt route) string {
 // spend charges an authenticated request to its user's and account's
 // budget, the one the WebSocket endpoint spends from too.
 func (a *API) spend(r *http.Request, rt route, id auth.Identity) error {
-	cost, _ := a.cost(r, routeKind(rt))
+	cost, _ := a.cost(r, routeKind(rt), id.AccountID)
 	return a.cfg.Budget.Spend(r.Context(), id.UserID, id.AccountID, cost)
 }
 
 // cost prices a request of kind and returns its fan-out part.
-func (a *API) cost(r *http.Request, kind string) (cost, fanOut float64) {
+func (a *API) cost(r *http.Request, kind, accountID string) (cost, fanOut float64) {
 	base := budget.Cost(kind, 0, 0)
 	conv := r.PathValue("id")
 	if !budget.FansOut(kind) || conv == "" || a.cfg.Audience == nil {
 		return base, 0
 	}
-	cost = budget.Cost(kind, a.cfg.Audience(conv), int(max(r.ContentLength, 0)))
+	cost = budget.Cost(kind, a.cfg.Audience(r.Context(), accountID, conv), int(max(r.ContentLength, 0)))
 	return cost, cost - base
 }

@@ -284,7 +284,7 @@ func (a *API) send(w http.ResponseWriter, r *http.Request, id auth.Identity) err
 	st := http.StatusCreated
 	if m.CreatedAt.Before(start) { // an idempotent resend: the message first stored
 		st = http.StatusOK
-		_, fanOut := a.cost(r, protocol.EvSend)
+		_, fanOut := a.cost(r, protocol.EvSend, id.AccountID)
 		a.cfg.Budget.Refund(r.Context(), id.UserID, id.AccountID, fanOut) // it delivered nothing
 	}
 	writeJSON(w, st, m)

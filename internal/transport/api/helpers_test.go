@@ -97,7 +97,7 @@ func newEnvBlobs(t *testing.T, cfg api.Config, blobs *media.Store) *env {
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	a.SetBcryptCost(4) // the cheapest: these tests check behaviour, not hashing cost
 	in := inbox.New(st, a, c, inbox.Config{PublicURL: "https://chat.example"})
-	pu, err := push.New(ctx, st, push.Config{PublicURL: cfg.PublicURL}, c.IsOnline, log)
+	pu, err := push.New(ctx, st, push.Config{PublicURL: cfg.PublicURL}, c.Online, log)
 	if err != nil {
 		t.Fatal(err)
 	}

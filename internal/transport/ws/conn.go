@@ -283,7 +283,7 @@ func (c *conn) teardown() {
 	}
 	if announced {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		s.chat.Disconnected(ctx, c.id)
+		s.chat.Disconnected(ctx, c.id, c.connID)
 		cancel()
 	}
 	acct := ""

@@ -78,15 +78,15 @@ func (c *conn) handle(p *[]byte) {
 		c.replyError(env.ID, apperr.Invalidf("already authenticated"))
 		return
 	}
-	cost, fanOut := c.cost(env)
-	if err := c.srv.cfg.Budget.Spend(ctx, c.id.UserID, c.id.AccountID, cost); err != nil {
-		c.pause = min(apperr.As(err).RetryAfter, maxPause)
-		if env.Event == protocol.EvSync {
-			c.mu.Lock()
-			c.releaseLocked(nil, nil)
-			c.mu.Unlock()
-		}
-		c.replyError(env.ID, err)
+	// A request that fans out is priced by its conversation's member count,
+	// known once the handler has decoded its data: it spends then, before
+	// the handler does any work (the frame is decoded once). Every other
+	// request spends now.
+	decode := decoder(env.Data)
+	pr := pricing{event: env.Event, size: len(env.Data)}
+	if budget.FansOut(env.Event) {
+		decode = c.pricedDecoder(ctx, &pr, decode)
+	} else if err := c.spend(ctx, env, budget.Cost(env.Event, 0, 0)); err != nil {
 		return
 	}
 	if env.Event == protocol.EvSync {
@@ -97,11 +97,18 @@ func (c *conn) handle(p *[]byte) {
 	var res any
 	switch {
 	case strings.HasPrefix(env.Event, "call:") && c.srv.calls != nil:
-		res, err = c.srv.calls.Dispatch(ctx, c.id, c.connID, env.Event, decoder(env.Data))
+		res, err = c.srv.calls.Dispatch(ctx, c.id, c.connID, env.Event, decode)
 	case (strings.HasPrefix(env.Event, "room:") || strings.HasPrefix(env.Event, "channel:")) && c.srv.rooms != nil:
-		res, err = c.srv.rooms.Dispatch(ctx, c.id, c.connID, env.Event, decoder(env.Data))
+		res, err = c.srv.rooms.Dispatch(ctx, c.id, c.connID, env.Event, decode)
 	default:
-		res, err = c.srv.chat.Dispatch(ctx, c.id, env.Event, decoder(env.Data))
+		res, err = c.srv.chat.Dispatch(ctx, c.id, env.Event, decode)
+	}
+	if pr.refused != nil { // over budget: the handler did nothing
+		c.replyError(env.ID, pr.refused)
+		return
+	}
+	if !pr.spent && budget.FansOut(env.Event) { // the handler decoded nothing: its base
+		c.srv.cfg.Budget.Spend(ctx, c.id.UserID, c.id.AccountID, budget.Cost(env.Event, 0, 0))
 	}
 	if err != nil {
 		c.replyError(env.ID, err)
@@ -109,7 +116,7 @@ func (c *conn) handle(p *[]byte) {
 	}
 	if m, ok := res.(protocol.Message); ok && env.Event == protocol.EvSend && m.CreatedAt.Before(start) {
 		// An idempotent resend delivered nothing: only its base is spent.
-		c.srv.cfg.Budget.Refund(ctx, c.id.UserID, c.id.AccountID, fanOut)
+		c.srv.cfg.Budget.Refund(ctx, c.id.UserID, c.id.AccountID, pr.fanOut)
 	}
 	c.reply(env.Event, env.ID, res)
 }
@@ -119,22 +126,75 @@ func (c *conn) handle(p *[]byte) {
 // a second, short enough for pings and close frames.
 const maxPause = time.Second
 
-// cost prices a request (budget.Cost) and returns the fan-out part of it:
-// the conversation's audience on this node and the frame's size.
-func (c *conn) cost(env protocol.Envelope) (cost, fanOut float64) {
-	base := budget.Cost(env.Event, 0, 0)
-	if !budget.FansOut(env.Event) {
-		return base, 0
+// spend charges a request to the user's and account's budgets. Refused,
+// it answers the request and stops reading the connection for the retry
+// hint (bounded), and reports the error.
+func (c *conn) spend(ctx context.Context, env protocol.Envelope, cost float64) error {
+	err := c.srv.cfg.Budget.Spend(ctx, c.id.UserID, c.id.AccountID, cost)
+	if err == nil {
+		return nil
 	}
-	var ref struct {
-		ConversationID string `json:"conversation_id"`
+	c.pause = min(apperr.As(err).RetryAfter, maxPause)
+	if env.Event == protocol.EvSync {
+		c.mu.Lock()
+		c.releaseLocked(nil, nil)
+		c.mu.Unlock()
 	}
-	json.Unmarshal(env.Data, &ref)
-	if ref.ConversationID == "" {
-		return base, 0
+	c.replyError(env.ID, err)
+	return err
+}
+
+// pricing is the budget state of a request that fans out.
+type pricing struct {
+	event   string
+	size    int     // the request's bytes
+	spent   bool    // charged (or refused)
+	refused error   // the budget's refusal
+	fanOut  float64 // the part of the cost its deliveries are
+}
+
+// pricedDecoder decodes, then prices the request by its conversation's
+// member count (budget.Cost; the same on every node, however the members'
+// connections are spread) and spends it. Over budget, the handler gets
+// the refusal as its decode error and does nothing.
+func (c *conn) pricedDecoder(ctx context.Context, pr *pricing, decode func(any) error) func(any) error {
+	return func(v any) error {
+		derr := decode(v)
+		if pr.spent {
+			return derr
+		}
+		pr.spent = true
+		audience := 0
+		if conv := conversationOf(v); derr == nil && conv != "" {
+			audience = c.srv.chat.Audience(ctx, c.id.AccountID, conv)
+		}
+		cost := budget.Cost(pr.event, audience, pr.size)
+		pr.fanOut = cost - budget.Cost(pr.event, 0, 0)
+		if err := c.srv.cfg.Budget.Spend(ctx, c.id.UserID, c.id.AccountID, cost); err != nil {
+			pr.refused = err
+			c.pause = min(apperr.As(err).RetryAfter, maxPause)
+			return err
+		}
+		return derr
 	}
-	cost = budget.Cost(env.Event, c.srv.Audience(ref.ConversationID), len(env.Data))
-	return cost, cost - base
+}
+
+// conversationOf is the conversation a decoded request that fans out is
+// delivered to.
+func conversationOf(v any) string {
+	switch r := v.(type) {
+	case *protocol.SendRequest:
+		return r.ConversationID
+	case *protocol.EditRequest:
+		return r.ConversationID
+	case *protocol.DeleteRequest:
+		return r.ConversationID
+	case *protocol.TypingRequest:
+		return r.ConversationID
+	case *protocol.ReadRequest:
+		return r.ConversationID
+	}
+	return ""
 }
 
 // decoder decodes request data; missing data decodes as {}.
@@ -217,7 +277,14 @@ func (c *conn) authenticate(ctx context.Context, token, reqID string) bool {
 		c.reject(closeInternalError, err, reqID)
 		return false
 	}
-	s.chat.Connected(ctx, id)
+	if err := s.chat.Connected(ctx, id, c.connID); err != nil {
+		// The presence registry (Redis) did not answer: refused like a
+		// full cap, since a connection it does not count would show its
+		// user offline and get their Web Push while connected.
+		s.log.Warn("ws: presence unavailable, connection refused", "user", id.UserID, "err", err)
+		c.reject(protocol.CloseTooManyConns, errTooManyConns("the server cannot count connections now; try again"), reqID)
+		return false
+	}
 	c.mu.Lock()
 	c.announced = true
 	c.mu.Unlock()
@@ -237,7 +304,7 @@ func (c *conn) authenticate(ctx context.Context, token, reqID string) bool {
 		ConnectionID:   c.connID,
 		Status:         status,
 		ServerTime:     time.Now().UTC(),
-		ConnectedUsers: s.chat.OnlineUsers(id.AccountID),
+		ConnectedUsers: s.chat.OnlineUsers(ctx, id.AccountID),
 		Limits:         s.limit,
 		InboxStatus:    inboxStatus,
 		ICEServers:     iceServers(s.cfg.ICEServers, id),

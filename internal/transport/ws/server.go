@@ -190,12 +190,6 @@ func (s *Server) SetCalls(c *calls.Service) { s.calls = c }
 // tells it of closed connections. Call it before serving.
 func (s *Server) SetRooms(r *rooms.Service) { s.rooms = r }
 
-// Audience is how many of this node's connections follow a conversation:
-// the fan-out a request into it costs (REST prices with it too).
-func (s *Server) Audience(convID string) int {
-	return s.hub.count(chat.ConversationTopic(convID))
-}
-
 // Conns returns the number of open WebSocket connections.
 func (s *Server) Conns() int {
 	s.mu.Lock()
