@@ -30,6 +30,8 @@ import (
 	"github.com/parley-chat/parley/internal/auth"
 	"github.com/parley-chat/parley/internal/bus"
 	"github.com/parley-chat/parley/internal/chat"
+	"github.com/parley-chat/parley/internal/cluster"
+	"github.com/parley-chat/parley/internal/cluster/relay"
 	"github.com/parley-chat/parley/internal/ids"
 	"github.com/parley-chat/parley/protocol"
 )
@@ -50,6 +52,17 @@ type Config struct {
 	MaxPerAccount int
 	// ICEServers gives a participant its STUN/TURN servers (RoomJoined).
 	ICEServers func(auth.Identity) []protocol.ICEServer
+
+	// Directory and Relay spread rooms over nodes (nodes.go); nil: every
+	// room is on this node.
+	Directory cluster.Directory
+	Relay     *relay.Relay
+	// CheckInterval is how often the nodes of remote participants and the
+	// owners of remote rooms are checked for life [5s].
+	CheckInterval time.Duration
+	// Cascade, when set, lets viewers of another node's channel watch it
+	// from this node's SFU (see Cascade).
+	Cascade Cascade
 }
 
 func (c *Config) defaults() {
@@ -65,6 +78,9 @@ func (c *Config) defaults() {
 	if c.MaxPerAccount <= 0 {
 		c.MaxPerAccount = 1000
 	}
+	if c.CheckInterval <= 0 {
+		c.CheckInterval = 5 * time.Second
+	}
 }
 
 // Error codes of rooms (documented in docs/protocol.md).
@@ -76,7 +92,7 @@ const (
 	CodeTooMany     = "too_many_rooms" // the account has MaxPerAccount rooms and channels open
 )
 
-// Reasons of room:closed.
+// Reasons of room:closed (and ReasonMoved).
 const (
 	ReasonClosed       = "closed"
 	ReasonShuttingDown = "shutting_down"
@@ -98,6 +114,12 @@ type Service struct {
 	byConn   map[string]map[string]*member // connection → room id → member
 	perAcct  map[string]int                // open rooms and channels per account
 	closed   bool
+
+	// Across nodes (nodes.go): this node's connections in other nodes'
+	// rooms, and the node of each connection of another node in ours.
+	remote     map[string]map[string]remoteRef // connection → room id → its owner
+	connNode   map[string]string               // connection → its node (not this one)
+	stop, done chan struct{}
 }
 
 type chanKey struct{ account, name string }
@@ -118,6 +140,7 @@ type room struct {
 type member struct {
 	id, user, conn string
 	name           string    // as the other participants see it
+	node           string    // the node of the connection; "" for this one
 	joined         time.Time // when admitted
 	publish        bool
 	room           *room
@@ -139,8 +162,13 @@ func New(media Media, rec Recorder, b bus.Bus, cfg Config, log *slog.Logger) *Se
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Service{media: media, rec: rec, bus: b, cfg: cfg, log: log, now: time.Now,
-		rooms: map[string]*room{}, channels: map[chanKey]*room{}, byConn: map[string]map[string]*member{}, perAcct: map[string]int{}}
+	s := &Service{media: media, rec: rec, bus: b, cfg: cfg, log: log, now: time.Now,
+		rooms: map[string]*room{}, channels: map[chanKey]*room{}, byConn: map[string]map[string]*member{}, perAcct: map[string]int{},
+		remote: map[string]map[string]remoteRef{}, connNode: map[string]string{}}
+	if s.clustered() {
+		s.startNodes()
+	}
+	return s
 }
 
 // Config returns the service's configuration, defaults applied.
@@ -172,6 +200,14 @@ func (s *Service) Dispatch(ctx context.Context, id auth.Identity, conn, event st
 	if id.UserID == "" {
 		return nil, apperr.Forbiddenf("rooms are for users")
 	}
+	if s.clustered() {
+		return s.dispatchNodes(ctx, id, conn, event, decode)
+	}
+	return s.dispatch(ctx, id, conn, event, decode)
+}
+
+// dispatch runs a request on this node.
+func (s *Service) dispatch(ctx context.Context, id auth.Identity, conn, event string, decode func(any) error) (any, error) {
 	switch event {
 	case protocol.EvRoomJoin:
 		var r protocol.RoomJoin
@@ -256,7 +292,23 @@ func (s *Service) Create(id auth.Identity, r protocol.CreateRoom) (protocol.Room
 	s.rooms[rm.id] = rm
 	s.perAcct[rm.account]++
 	s.armEmpty(rm)
-	return s.viewLocked(rm, true), nil
+	v := s.viewLocked(rm, true)
+	if s.clustered() {
+		s.mu.Unlock()
+		err := s.own(rm)
+		s.mu.Lock()
+		if err != nil {
+			var o outbox
+			if s.rooms[rm.id] == rm {
+				s.closeLocked(&o, rm, ReasonClosed)
+			}
+			s.mu.Unlock()
+			o.flush()
+			s.mu.Lock()
+			return protocol.Room{}, err
+		}
+	}
+	return v, nil
 }
 
 // roomyLocked says whether the account may open one more room or channel.
@@ -300,6 +352,14 @@ func canSee(id auth.Identity, rm *room) bool {
 
 // Get returns a room with its participants and their tracks.
 func (s *Service) Get(id auth.Identity, roomID string) (protocol.Room, error) {
+	var v protocol.Room
+	if ok, err := s.rest(id, "get", roomID, nil, &v); ok {
+		return v, err
+	}
+	return s.getHere(id, roomID)
+}
+
+func (s *Service) getHere(id auth.Identity, roomID string) (protocol.Room, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	rm := s.rooms[roomID]
@@ -312,6 +372,7 @@ func (s *Service) Get(id auth.Identity, roomID string) (protocol.Room, error) {
 // List returns the rooms (not channels) of the caller's account it may see,
 // oldest first.
 func (s *Service) List(id auth.Identity) []protocol.Room {
+	remote := s.remoteEntries(id.AccountID)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	out := []protocol.Room{}
@@ -320,12 +381,24 @@ func (s *Service) List(id auth.Identity) []protocol.Room {
 			out = append(out, s.viewLocked(rm, staff(id) || id.IsService()))
 		}
 	}
+	for _, d := range remote { // on other nodes: as the directory describes them
+		if d.Kind == protocol.RoomKindRoom && s.rooms[d.ID] == nil && canSee(id, &room{account: d.Account, invited: d.Invited}) {
+			out = append(out, d.view(staff(id) || id.IsService()))
+		}
+	}
 	slices.SortFunc(out, func(a, b protocol.Room) int { return a.CreatedAt.Compare(b.CreatedAt) })
 	return out
 }
 
 // Close ends a room: everyone in it gets room:closed and is out.
 func (s *Service) Close(id auth.Identity, roomID string) error {
+	if ok, err := s.rest(id, "close", roomID, nil, nil); ok {
+		return err
+	}
+	return s.closeHere(id, roomID)
+}
+
+func (s *Service) closeHere(id auth.Identity, roomID string) error {
 	var o outbox
 	defer o.flush()
 	s.mu.Lock()
@@ -352,6 +425,14 @@ func (s *Service) Invite(id auth.Identity, roomID string, users []string) (proto
 			return protocol.Room{}, apperr.Invalidf("invite: user ids")
 		}
 	}
+	var v protocol.Room
+	if ok, err := s.rest(id, "invite", roomID, users, &v); ok {
+		return v, err
+	}
+	return s.inviteHere(id, roomID, users)
+}
+
+func (s *Service) inviteHere(id auth.Identity, roomID string, users []string) (protocol.Room, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	rm := s.rooms[roomID]
@@ -369,7 +450,16 @@ func (s *Service) Invite(id auth.Identity, roomID string, users []string) (proto
 			rm.invited = append(rm.invited, u)
 		}
 	}
-	return s.viewLocked(rm, true), nil
+	v := s.viewLocked(rm, true)
+	if s.clustered() { // a room brought back elsewhere keeps its invitees
+		s.mu.Unlock()
+		err := s.own(rm)
+		s.mu.Lock()
+		if err != nil {
+			return protocol.Room{}, err
+		}
+	}
+	return v, nil
 }
 
 // closeLocked removes a room, tells its participants and closes it in the SFU.
@@ -393,10 +483,38 @@ func (s *Service) closeLocked(o *outbox, rm *room, reason string) {
 		m.gone.Store(true)
 		s.forgetLocked(m)
 		s.toMember(o, m, protocol.EvRoomClosed, protocol.RoomEvent{Reason: reason})
+		s.tellNodeLocked(o, m)
 	}
 	rm.members = map[string]*member{}
 	media := s.media
 	o.add(func() { media.CloseRoom(rm.id) })
+	if s.clustered() {
+		key, id, dir := rm.key(), rm.id, s.cfg.Directory
+		o.add(func() {
+			ctx, cancel := opCtx()
+			defer cancel()
+			var err error
+			if reason == ReasonMoved { // it comes back on another node
+				err = dir.Abandon(ctx, key)
+			} else {
+				err = dir.Drop(ctx, key, id)
+			}
+			if err != nil {
+				s.log.Warn("rooms: directory", "room", id, "err", err)
+			}
+		})
+	}
+}
+
+// tellNodeLocked tells the node of a remote participant that it is out.
+func (s *Service) tellNodeLocked(o *outbox, m *member) {
+	if m.node == "" {
+		return
+	}
+	node, conn, id := m.node, m.conn, m.room.id
+	o.add(func() {
+		s.cfg.Relay.Notify(node, kindLeft, struct{ Conn, Room string }{conn, id})
+	})
 }
 
 // Join admits the caller's connection to a room.
@@ -442,7 +560,8 @@ func (s *Service) admitLocked(id auth.Identity, conn string, rm *room, publish b
 	if name == "" {
 		name = id.UserName
 	}
-	m := &member{id: ids.New("par"), user: id.UserID, name: name, joined: time.Now().UTC(), conn: conn, publish: publish, room: rm, ready: make(chan struct{})}
+	m := &member{id: ids.New("par"), user: id.UserID, name: name, joined: time.Now().UTC(), conn: conn, node: s.connNode[conn],
+		publish: publish, room: rm, ready: make(chan struct{})}
 	rm.members[m.id] = m
 	if mine == nil {
 		mine = map[string]*member{}
@@ -557,6 +676,7 @@ func (s *Service) leaveLocked(o *outbox, m *member) {
 	rm := m.room
 	s.forgetLocked(m)
 	delete(rm.members, m.id)
+	s.tellNodeLocked(o, m)
 	if viewer(m) && m.sess != nil { // the broadcaster heard of it
 		s.toBroadcaster(o, m, protocol.EvRoomParticipantLeft, m.viewerParticipant())
 	}
@@ -580,6 +700,7 @@ func (s *Service) forgetLocked(m *member) {
 		delete(mine, m.room.id)
 		if len(mine) == 0 {
 			delete(s.byConn, m.conn)
+			delete(s.connNode, m.conn)
 		}
 	}
 }
@@ -641,14 +762,28 @@ func (s *Service) Mute(conn string, r protocol.RoomMute) error {
 	return nil
 }
 
-// Disconnected is told when a connection closes: it leaves every room.
+// Disconnected is told when a connection closes: it leaves every room,
+// here and on other nodes.
 func (s *Service) Disconnected(conn string) {
 	var o outbox
 	defer o.flush()
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.disconnectedRemote(&o, conn)
+	s.disconnectedLocked(&o, conn)
+}
+
+func (s *Service) disconnectedHere(conn string) {
+	var o outbox
+	defer o.flush()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.disconnectedLocked(&o, conn)
+}
+
+func (s *Service) disconnectedLocked(o *outbox, conn string) {
 	for _, m := range s.byConn[conn] {
-		s.leaveLocked(&o, m)
+		s.leaveLocked(o, m)
 	}
 }
 
@@ -664,6 +799,9 @@ func (s *Service) channelLocked(id auth.Identity, name string) (*room, error) {
 	}
 	k := chanKey{id.AccountID, name}
 	rm := s.channels[k]
+	if rm == nil && s.clustered() { // closed since it was located: locate again
+		return nil, apperr.New(apperr.Conflict, apperr.CodeConflict, "channel %q just closed: try again", name)
+	}
 	if rm == nil {
 		if err := s.roomyLocked(id.AccountID); err != nil {
 			return nil, err
@@ -751,9 +889,15 @@ func (s *Service) LeaveChannel(id auth.Identity, conn, name string) error {
 // Channels lists the account's channels with their broadcaster's bitrate
 // and resolution, by name.
 func (s *Service) Channels(id auth.Identity) []protocol.Channel {
+	remote := s.remoteEntries(id.AccountID)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	out := []protocol.Channel{}
+	for _, d := range remote { // on other nodes: named, without live figures
+		if d.Kind == protocol.RoomKindChannel && s.channels[chanKey{d.Account, d.Channel}] == nil {
+			out = append(out, protocol.Channel{Name: d.Channel, Room: d.ID, StartedAt: d.Created})
+		}
+	}
 	for k, rm := range s.channels {
 		if k.account != id.AccountID {
 			continue
@@ -800,6 +944,14 @@ func (s *Service) StartRecording(id auth.Identity, roomID string) (protocol.Room
 	if id.Role != protocol.RoleOwner && !id.IsService() {
 		return protocol.Room{}, apperr.Forbiddenf("only owners record")
 	}
+	var v protocol.Room
+	if ok, err := s.rest(id, "record", roomID, nil, &v); ok {
+		return v, err
+	}
+	return s.startRecordingHere(id, roomID)
+}
+
+func (s *Service) startRecordingHere(id auth.Identity, roomID string) (protocol.Room, error) {
 	if s.rec == nil {
 		return protocol.Room{}, apperr.New(apperr.Unavailable, CodeUnavailable, "recording is not available on this server")
 	}
@@ -828,6 +980,14 @@ func (s *Service) StopRecording(id auth.Identity, roomID string) (protocol.Room,
 	if id.Role != protocol.RoleOwner && !id.IsService() {
 		return protocol.Room{}, apperr.Forbiddenf("only owners record")
 	}
+	var v protocol.Room
+	if ok, err := s.rest(id, "unrecord", roomID, nil, &v); ok {
+		return v, err
+	}
+	return s.stopRecordingHere(id, roomID)
+}
+
+func (s *Service) stopRecordingHere(id auth.Identity, roomID string) (protocol.Room, error) {
 	var o outbox
 	defer o.flush()
 	s.mu.Lock()
@@ -854,13 +1014,23 @@ func (s *Service) announceRecording(o *outbox, rm *room) {
 	}
 }
 
-// Shutdown ends every room (the server is stopping); recordings are finished.
+// Shutdown ends every room (the server is stopping); recordings are
+// finished. Across nodes, its rooms move: their participants hear
+// room:closed (moved) and the entries are given up for another node.
 func (s *Service) Shutdown() {
+	if s.stop != nil {
+		close(s.stop)
+		<-s.done
+	}
+	reason := ReasonShuttingDown
+	if s.clustered() {
+		reason = ReasonMoved
+	}
 	var o outbox
 	s.mu.Lock()
 	s.closed = true
 	for _, rm := range s.rooms {
-		s.closeLocked(&o, rm, ReasonShuttingDown)
+		s.closeLocked(&o, rm, reason)
 	}
 	s.mu.Unlock()
 	o.flush()

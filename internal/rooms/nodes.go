@@ -1,0 +1,532 @@
+package rooms
+
+// Rooms across nodes. A room or channel lives on the node whose SFU
+// carries it (where it was created, or first entered); the directory
+// (Config.Directory) says which node that is, under a lease that is the
+// node's heartbeat. A room:* or channel:* request arriving at another node
+// is forwarded to the owner over the relay and run there with the caller's
+// identity and connection id (unique across nodes); the owner's events
+// reach the connection through the bus as on one node, and the SDP it
+// answers carries its own SFU's candidates, so media goes straight to it.
+//
+// Each side watches the other: the owner drops the participants of a node
+// that died (or closed their connections: rooms:gone), and the node of a
+// participant tells it room:closed with reason "moved" when the owner died
+// (or shut down). The participant then joins again, through its own node,
+// which takes the entry over with its description (id, name, invitees,
+// limits) and brings the room back on its SFU.
+
+import (
+	"context"
+	"encoding/json"
+	"slices"
+	"time"
+
+	"github.com/parley-chat/parley/internal/apperr"
+	"github.com/parley-chat/parley/internal/auth"
+	"github.com/parley-chat/parley/internal/cluster"
+	"github.com/parley-chat/parley/internal/cluster/relay"
+	"github.com/parley-chat/parley/internal/ids"
+	"github.com/parley-chat/parley/protocol"
+)
+
+// ReasonMoved (room:closed): the room's node stopped or died; the room
+// comes back on another node when joined again (the SDKs do so at once).
+const ReasonMoved = "moved"
+
+// Cascade serves a channel of another node from this node's SFU (the
+// broadcast cascade, internal/cascade): Edge makes (or shares) a local room
+// carrying the origin channel's tracks and returns its id; release is
+// called when its last local viewer leaves. When Config.Cascade is set,
+// viewers of a remote channel watch the local edge room instead of
+// connecting to the origin.
+type Cascade interface {
+	Edge(ctx context.Context, originNode, channelKey string) (localRoom string, release func(), err error)
+}
+
+// Relay request kinds between the rooms of two nodes.
+const (
+	kindDo   = "rooms:do"   // a room:* or channel:* request of a connection on the asking node
+	kindRest = "rooms:rest" // a REST operation on a room the asked node owns
+	kindGone = "rooms:gone" // a connection on the asking node closed (one-way)
+	kindLeft = "rooms:left" // the owner took a connection of the asked node out of a room (one-way)
+)
+
+// desc is a room as the directory keeps it: enough to bring it back.
+type desc struct {
+	ID        string    `json:"id"`
+	Account   string    `json:"account"`
+	Kind      string    `json:"kind"`
+	Name      string    `json:"name,omitempty"`
+	Channel   string    `json:"channel,omitempty"`
+	CreatedBy string    `json:"created_by,omitempty"`
+	Created   time.Time `json:"created"`
+	Max       int       `json:"max,omitempty"`
+	Invited   []string  `json:"invited,omitempty"`
+}
+
+// remoteRef is a local connection's place in another node's room.
+type remoteRef struct {
+	owner, key, user, channel string
+}
+
+func channelKey(account, name string) string { return "ch:" + account + "/" + name }
+
+func (rm *room) key() string {
+	if rm.kind == protocol.RoomKindChannel {
+		return channelKey(rm.account, rm.channel)
+	}
+	return rm.id
+}
+
+func (rm *room) entry() cluster.Entry {
+	d, _ := json.Marshal(desc{ID: rm.id, Account: rm.account, Kind: rm.kind, Name: rm.name, Channel: rm.channel,
+		CreatedBy: rm.createdBy, Created: rm.created, Max: rm.max, Invited: rm.invited})
+	return cluster.Entry{Key: rm.key(), Room: rm.id, Account: rm.account, Desc: d}
+}
+
+func (s *Service) clustered() bool { return s.cfg.Directory != nil && s.cfg.Relay != nil }
+
+func (s *Service) me() string { return s.cfg.Directory.Node() }
+
+func dirErr(err error) error {
+	return apperr.New(apperr.Unavailable, relay.CodeNodeUnavailable, "the room directory did not answer: %v", err)
+}
+
+func opCtx() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.Background(), relay.DefaultTimeout)
+}
+
+// own records (or updates) a room this node carries in the directory.
+func (s *Service) own(rm *room) error {
+	ctx, cancel := opCtx()
+	defer cancel()
+	e := rm.entry()
+	_, mine, err := s.cfg.Directory.Own(ctx, e)
+	if err != nil {
+		return dirErr(err)
+	}
+	if !mine {
+		return apperr.New(apperr.Conflict, apperr.CodeConflict, "another node took the room over")
+	}
+	return nil
+}
+
+// locate says which node runs key: "" for this one, after bringing the
+// room back here if the directory says it is ours, or its owner is gone.
+// fresh makes the entry when there is none (a channel's first use); nil:
+// there is none (errNoRoom).
+func (s *Service) locate(ctx context.Context, key string, fresh func() *room) (string, error) {
+	if s.localKey(key) {
+		return "", nil
+	}
+	e, alive, ok, err := s.cfg.Directory.Lookup(ctx, key)
+	if err != nil {
+		return "", dirErr(err)
+	}
+	var rm *room
+	switch {
+	case ok && alive && e.Node != s.me():
+		return e.Node, nil
+	case ok:
+		var d desc
+		if err := json.Unmarshal(e.Desc, &d); err != nil || d.ID == "" {
+			return "", apperr.Wrap("rooms.locate", err)
+		}
+		rm = &room{id: d.ID, account: d.Account, kind: d.Kind, name: d.Name, channel: d.Channel, createdBy: d.CreatedBy,
+			created: d.Created, max: d.Max, invited: d.Invited, members: map[string]*member{}}
+		if rm.kind == protocol.RoomKindRoom && rm.max <= 0 {
+			rm.max = s.cfg.MaxParticipants
+		}
+	case fresh != nil:
+		rm = fresh()
+	default:
+		return "", errNoRoom(key)
+	}
+	cur, mine, err := s.cfg.Directory.Own(ctx, rm.entry())
+	if err != nil {
+		return "", dirErr(err)
+	}
+	if !mine {
+		return cur.Node, nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return "", errStopping()
+	}
+	if s.localKeyLocked(key) {
+		return "", nil // brought back by a racing request
+	}
+	if err := s.roomyLocked(rm.account); err != nil {
+		return "", err
+	}
+	s.rooms[rm.id] = rm
+	s.perAcct[rm.account]++
+	if rm.kind == protocol.RoomKindChannel {
+		s.channels[chanKey{rm.account, rm.channel}] = rm
+	} else {
+		s.armEmpty(rm)
+	}
+	return "", nil
+}
+
+func (s *Service) localKey(key string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.localKeyLocked(key)
+}
+
+func (s *Service) localKeyLocked(key string) bool {
+	if rm := s.rooms[key]; rm != nil {
+		return true
+	}
+	for k := range s.channels { // channel keys are few per node; see key()
+		if channelKey(k.account, k.name) == key {
+			return true
+		}
+	}
+	return false
+}
+
+// forwarded is a request run for a connection of another node.
+type forwarded struct {
+	ID    auth.Identity   `json:"id"`
+	Conn  string          `json:"conn"`
+	Event string          `json:"event"`
+	Data  json.RawMessage `json:"data,omitempty"`
+}
+
+// dispatchNodes routes a request to the node of its room.
+func (s *Service) dispatchNodes(ctx context.Context, id auth.Identity, conn, event string, decode func(any) error) (any, error) {
+	var raw json.RawMessage
+	if err := decode(&raw); err != nil {
+		return nil, err
+	}
+	here := func() (any, error) { return s.dispatch(ctx, id, conn, event, decoder(raw)) }
+	var head struct {
+		Room    string `json:"room"`
+		Channel string `json:"channel"`
+	}
+	_ = json.Unmarshal(raw, &head) // a malformed request fails here, below
+	var owner string
+	var err error
+	switch event {
+	case protocol.EvRoomJoin:
+		if head.Room == "" {
+			return here()
+		}
+		owner, err = s.locate(ctx, head.Room, nil)
+	case protocol.EvChannelPublish, protocol.EvChannelSubscribe:
+		if !channelName.MatchString(head.Channel) {
+			return here()
+		}
+		owner, err = s.locate(ctx, channelKey(id.AccountID, head.Channel), func() *room { return s.newChannel(id, head.Channel) })
+	case protocol.EvChannelLeave:
+		owner = s.remoteOwner(conn, "", head.Channel)
+	default: // room:leave, room:signal, room:subscribe, room:mute
+		owner = s.remoteOwner(conn, head.Room, "")
+	}
+	if err != nil {
+		return nil, err
+	}
+	if owner == "" {
+		return here()
+	}
+	var out json.RawMessage
+	err = s.cfg.Relay.Call(ctx, owner, kindDo, forwarded{ID: id, Conn: conn, Event: event, Data: raw}, &out)
+	if err != nil {
+		return nil, err
+	}
+	switch event {
+	case protocol.EvRoomJoin, protocol.EvChannelPublish, protocol.EvChannelSubscribe:
+		var j protocol.RoomJoined
+		if err := json.Unmarshal(out, &j); err == nil && j.Room.ID != "" {
+			s.mu.Lock()
+			if s.remote[conn] == nil {
+				s.remote[conn] = map[string]remoteRef{}
+			}
+			key := j.Room.ID
+			if j.Room.Kind == protocol.RoomKindChannel {
+				key = channelKey(id.AccountID, j.Room.Channel)
+			}
+			s.remote[conn][j.Room.ID] = remoteRef{owner: owner, key: key, user: id.UserID, channel: j.Room.Channel}
+			s.mu.Unlock()
+		}
+	case protocol.EvRoomLeave, protocol.EvChannelLeave:
+		s.forgetRemote(conn, head.Room, head.Channel)
+	}
+	return out, nil
+}
+
+func decoder(raw json.RawMessage) func(any) error {
+	return func(v any) error {
+		if len(raw) == 0 || string(raw) == "null" {
+			return nil
+		}
+		if err := json.Unmarshal(raw, v); err != nil {
+			return apperr.Invalidf("data: %v", err)
+		}
+		return nil
+	}
+}
+
+// remoteOwner is the node of the remote room (by id, or channel name) the
+// connection is in; "" when it is not in one.
+func (s *Service) remoteOwner(conn, roomID, channel string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for id, r := range s.remote[conn] {
+		if id == roomID || channel != "" && r.channel == channel {
+			return r.owner
+		}
+	}
+	return ""
+}
+
+func (s *Service) forgetRemote(conn, roomID, channel string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for id, r := range s.remote[conn] {
+		if id == roomID || channel != "" && r.channel == channel {
+			delete(s.remote[conn], id)
+		}
+	}
+	if len(s.remote[conn]) == 0 {
+		delete(s.remote, conn)
+	}
+}
+
+// newChannel is a channel about to be opened here (not yet in s.rooms).
+func (s *Service) newChannel(id auth.Identity, name string) *room {
+	return &room{id: ids.New("chan"), account: id.AccountID, kind: protocol.RoomKindChannel, channel: name,
+		createdBy: id.UserID, created: s.now().UTC(), members: map[string]*member{}}
+}
+
+// restRequest is a REST operation forwarded to a room's owner.
+type restRequest struct {
+	Op    string        `json:"op"`
+	ID    auth.Identity `json:"id"`
+	Room  string        `json:"room"`
+	Users []string      `json:"users,omitempty"`
+}
+
+// rest runs a REST operation on a room where it lives: here (ok false), or
+// on its owner, whose answer goes into out.
+func (s *Service) rest(id auth.Identity, op, roomID string, users []string, out any) (bool, error) {
+	if !s.clustered() {
+		return false, nil
+	}
+	ctx, cancel := opCtx()
+	defer cancel()
+	owner, err := s.locate(ctx, roomID, nil)
+	if err != nil {
+		if apperr.As(err).Kind == apperr.NotFound {
+			return false, nil // answered here: not found
+		}
+		return true, err
+	}
+	if owner == "" {
+		return false, nil
+	}
+	return true, s.cfg.Relay.Call(ctx, owner, kindRest, restRequest{Op: op, ID: id, Room: roomID, Users: users}, out)
+}
+
+// startNodes registers the relay handlers and starts the liveness checks.
+func (s *Service) startNodes() {
+	r := s.cfg.Relay
+	r.Handle(kindDo, func(ctx context.Context, from string, data json.RawMessage) (any, error) {
+		var f forwarded
+		if err := json.Unmarshal(data, &f); err != nil {
+			return nil, apperr.Invalidf("forwarded request: %v", err)
+		}
+		if f.ID.UserID == "" {
+			return nil, apperr.Forbiddenf("rooms are for users")
+		}
+		s.mu.Lock()
+		s.connNode[f.Conn] = from
+		s.mu.Unlock()
+		res, err := s.dispatch(ctx, f.ID, f.Conn, f.Event, decoder(f.Data))
+		s.mu.Lock()
+		if s.byConn[f.Conn] == nil {
+			delete(s.connNode, f.Conn)
+		}
+		s.mu.Unlock()
+		return res, err
+	})
+	r.Handle(kindRest, func(_ context.Context, _ string, data json.RawMessage) (any, error) {
+		var q restRequest
+		if err := json.Unmarshal(data, &q); err != nil {
+			return nil, apperr.Invalidf("forwarded request: %v", err)
+		}
+		switch q.Op {
+		case "get":
+			return s.getHere(q.ID, q.Room)
+		case "close":
+			return struct{}{}, s.closeHere(q.ID, q.Room)
+		case "invite":
+			return s.inviteHere(q.ID, q.Room, q.Users)
+		case "record":
+			return s.startRecordingHere(q.ID, q.Room)
+		case "unrecord":
+			return s.stopRecordingHere(q.ID, q.Room)
+		}
+		return nil, apperr.Invalidf("unknown operation %q", q.Op)
+	})
+	r.Handle(kindGone, func(_ context.Context, _ string, data json.RawMessage) (any, error) {
+		var conn string
+		json.Unmarshal(data, &conn)
+		s.disconnectedHere(conn)
+		return nil, nil
+	})
+	r.Handle(kindLeft, func(_ context.Context, _ string, data json.RawMessage) (any, error) {
+		var l struct{ Conn, Room string }
+		json.Unmarshal(data, &l)
+		s.forgetRemote(l.Conn, l.Room, "")
+		return nil, nil
+	})
+	s.stop, s.done = make(chan struct{}), make(chan struct{})
+	go s.watch()
+}
+
+// watch checks, every CheckInterval, that the nodes of this node's remote
+// participants and the owners of its connections' remote rooms are alive.
+func (s *Service) watch() {
+	defer close(s.done)
+	t := time.NewTicker(s.cfg.CheckInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-t.C:
+		}
+		s.CheckNodes(context.Background())
+	}
+}
+
+// CheckNodes runs the liveness checks once (watch runs it every
+// CheckInterval): participants whose node died leave; connections here in
+// a room whose owner died or gave it up hear room:closed (moved).
+func (s *Service) CheckNodes(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.CheckInterval+relay.DefaultTimeout)
+	defer cancel()
+	s.mu.Lock()
+	var nodes []string
+	for _, rm := range s.rooms {
+		for _, m := range rm.members {
+			if m.node != "" && !slices.Contains(nodes, m.node) {
+				nodes = append(nodes, m.node)
+			}
+		}
+	}
+	owners := map[string]string{} // key → owner
+	for _, refs := range s.remote {
+		for _, r := range refs {
+			owners[r.key] = r.owner
+		}
+	}
+	s.mu.Unlock()
+	if alive, err := s.cfg.Directory.Alive(ctx, nodes...); err == nil {
+		for i, n := range nodes {
+			if !alive[i] {
+				s.dropNode(n)
+			}
+		}
+	}
+	for key, owner := range owners {
+		e, alive, ok, err := s.cfg.Directory.Lookup(ctx, key)
+		if err != nil || ok && alive && e.Node == owner {
+			continue
+		}
+		s.ownerLost(key, owner)
+	}
+}
+
+// dropNode takes out every participant whose connection was on node.
+func (s *Service) dropNode(node string) {
+	var o outbox
+	defer o.flush()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for conn, n := range s.connNode {
+		if n != node {
+			continue
+		}
+		for _, m := range s.byConn[conn] {
+			s.leaveLocked(&o, m)
+		}
+		delete(s.connNode, conn)
+	}
+}
+
+// ownerLost tells this node's connections in key's room, whose owner is
+// gone, to join again.
+func (s *Service) ownerLost(key, owner string) {
+	var o outbox
+	defer o.flush()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for conn, refs := range s.remote {
+		for id, r := range refs {
+			if r.key != key || r.owner != owner {
+				continue
+			}
+			delete(refs, id)
+			m := &member{user: r.user, conn: conn, room: &room{id: id, channel: r.channel}}
+			s.toMember(&o, m, protocol.EvRoomClosed, protocol.RoomEvent{Reason: ReasonMoved})
+		}
+		if len(refs) == 0 {
+			delete(s.remote, conn)
+		}
+	}
+}
+
+// disconnectedRemote tells the owners of the connection's remote rooms
+// that it closed (under s.mu).
+func (s *Service) disconnectedRemote(o *outbox, conn string) {
+	told := map[string]bool{}
+	for _, r := range s.remote[conn] {
+		if !told[r.owner] {
+			told[r.owner] = true
+			owner := r.owner
+			o.add(func() { s.cfg.Relay.Notify(owner, kindGone, conn) })
+		}
+	}
+	delete(s.remote, conn)
+}
+
+// remoteEntries are the account's rooms and channels on other nodes, as
+// the directory describes them.
+func (s *Service) remoteEntries(account string) []desc {
+	if !s.clustered() {
+		return nil
+	}
+	ctx, cancel := opCtx()
+	defer cancel()
+	es, err := s.cfg.Directory.List(ctx, account)
+	if err != nil {
+		s.log.Warn("rooms: listing the directory", "err", err)
+		return nil
+	}
+	var out []desc
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, e := range es {
+		var d desc
+		if json.Unmarshal(e.Desc, &d) != nil || s.rooms[d.ID] != nil {
+			continue
+		}
+		out = append(out, d)
+	}
+	return out
+}
+
+func (d desc) view(full bool) protocol.Room {
+	v := protocol.Room{ID: d.ID, Kind: d.Kind, Name: d.Name, Channel: d.Channel, CreatedBy: d.CreatedBy,
+		CreatedAt: d.Created, MaxParticipants: d.Max, Participants: []protocol.RoomParticipant{}}
+	if full {
+		v.Invited = slices.Clone(d.Invited)
+	}
+	return v
+}
