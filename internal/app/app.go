@@ -27,6 +27,7 @@ import (
 	"github.com/parley-chat/parley/internal/calls"
 	"github.com/parley-chat/parley/internal/chat"
 	"github.com/parley-chat/parley/internal/cluster/rediscluster"
+	"github.com/parley-chat/parley/internal/cluster/relay"
 	"github.com/parley-chat/parley/internal/config"
 	"github.com/parley-chat/parley/internal/inbox"
 	"github.com/parley-chat/parley/internal/media"
@@ -71,6 +72,7 @@ type App struct {
 	http    *http.Server
 	redis   *goredis.Client    // nil on one node
 	cluster *rediscluster.Node // nil on one node
+	relay   *relay.Relay       // node-to-node requests (rooms, calls); nil on one node
 }
 
 // DBPath is where the SQLite database lives inside the data directory.
@@ -172,12 +174,13 @@ func (a *App) openShared(ctx context.Context) (budget.Budget, error) {
 		a.Bus = rb
 		// Cluster-wide state: its claims (one-time links) and slots
 		// (connection caps) are wired; presence is still per node.
-		a.cluster, err = rediscluster.New(ctx, a.redis, rediscluster.Config{NodeID: a.NodeID, Prefix: a.Cfg.RedisPrefix, Log: a.Log})
+		a.cluster, err = rediscluster.New(ctx, a.redis, rediscluster.Config{NodeID: a.NodeID, Prefix: a.Cfg.RedisPrefix, TTL: a.Cfg.ClusterTTL, Log: a.Log})
 		if err != nil {
 			rb.Close()
 			a.redis.Close()
 			return nil, fmt.Errorf("redis cluster state: %w", err)
 		}
+		a.relay = relay.New(a.Bus, a.NodeID, a.Log) // rooms and calls of other nodes
 	default:
 		a.Bus = local.New()
 	}

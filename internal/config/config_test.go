@@ -66,7 +66,7 @@ func TestDefault(t *testing.T) {
 		PresenceMaxMembers: 100, SyncLimit: 1000,
 		UploadImageMax: 10 << 20, UploadVoiceMax: 20 << 20, UploadFileMax: 25 << 20,
 		CommitBatchMax: 512, ShutdownTimeout: 15 * time.Second, TrustProxyHeaders: false,
-		DatabaseURL: "", RedisURL: "", RedisPrefix: "parley:", NodeID: "",
+		DatabaseURL: "", RedisURL: "", RedisPrefix: "parley:", NodeID: "", ClusterTTL: 15 * time.Second,
 	}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("Default() =\n%+v\nwant\n%+v", c, want)

@@ -1,0 +1,211 @@
+package rooms
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/parley-chat/parley/internal/auth"
+	"github.com/parley-chat/parley/internal/bus"
+	"github.com/parley-chat/parley/internal/bus/local"
+	"github.com/parley-chat/parley/internal/chat"
+	"github.com/parley-chat/parley/internal/cluster"
+	"github.com/parley-chat/parley/internal/cluster/relay"
+	"github.com/parley-chat/parley/protocol"
+)
+
+// twoNodes is two rooms services, each on its own (fake) SFU, sharing one
+// bus and one directory as two nodes share Redis.
+type twoNodes struct {
+	dir    *cluster.MemoryDirectory
+	a, b   *Service
+	ma, mb *fakeMedia
+	ra, rb *relay.Relay
+	in     map[string]*inbox
+}
+
+func newTwoNodes(t *testing.T) *twoNodes {
+	bs := local.New()
+	t.Cleanup(func() { bs.Close() })
+	n := &twoNodes{dir: cluster.NewMemoryDirectory(), ma: newFake(), mb: newFake(), in: map[string]*inbox{}}
+	for _, u := range []string{"usr_alice", "usr_bob", "usr_carol", "usr_vic"} {
+		in := &inbox{}
+		n.in[u] = in
+		bs.Subscribe(chat.UserTopic(u), func(_ string, ev bus.Event) {
+			in.mu.Lock()
+			in.evs = append(in.evs, ev)
+			in.mu.Unlock()
+		})
+	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	n.ra, n.rb = relay.New(bs, "a", log), relay.New(bs, "b", log)
+	cfg := func(node string, r *relay.Relay) Config {
+		return Config{Directory: n.dir.For(node), Relay: r, CheckInterval: time.Hour}
+	}
+	n.a = New(n.ma, nil, bs, cfg("a", n.ra), log)
+	n.b = New(n.mb, nil, bs, cfg("b", n.rb), log)
+	t.Cleanup(func() { n.a.Shutdown(); n.b.Shutdown() })
+	return n
+}
+
+func ask(t *testing.T, s *Service, id auth.Identity, conn, event string, req any) (json.RawMessage, error) {
+	t.Helper()
+	raw, _ := json.Marshal(req)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	res, err := s.Dispatch(ctx, id, conn, event, decoder(raw))
+	if err != nil {
+		return nil, err
+	}
+	out, _ := json.Marshal(res)
+	return out, nil
+}
+
+func joined(t *testing.T, s *Service, id auth.Identity, conn, event string, req any) protocol.RoomJoined {
+	t.Helper()
+	raw, err := ask(t, s, id, conn, event, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var j protocol.RoomJoined
+	if err := json.Unmarshal(raw, &j); err != nil || j.ParticipantID == "" {
+		t.Fatalf("joined %s: %v", raw, err)
+	}
+	return j
+}
+
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for end := time.Now().Add(5 * time.Second); time.Now().Before(end); time.Sleep(5 * time.Millisecond) {
+		if cond() {
+			return
+		}
+	}
+	t.Fatalf("%s: not within 5s", what)
+}
+
+func (f *fakeMedia) count(room string) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.rooms[room])
+}
+
+func (in *inbox) has(device, name string) bool {
+	for _, n := range in.names(device) {
+		if n == name {
+			return true
+		}
+	}
+	return false
+}
+
+// A room made on node a is joined from a connection on node b: the join,
+// its negotiation and its leaving run on a's SFU; b lists it; the answer
+// reaches b's connection through the bus.
+func TestRoomJoinedFromAnotherNode(t *testing.T) {
+	n := newTwoNodes(t)
+	alice, bob := who("usr_alice", protocol.RoleMember), who("usr_bob", protocol.RoleAgent)
+	rm, err := n.a.Create(alice, protocol.CreateRoom{Name: "Standup", Invite: []string{"usr_vic"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	joined(t, n.a, alice, "con_a", protocol.EvRoomJoin, protocol.RoomJoin{Room: rm.ID, Publish: true})
+	jb := joined(t, n.b, bob, "con_b", protocol.EvRoomJoin, protocol.RoomJoin{Room: rm.ID, Publish: true})
+	if jb.Room.ID != rm.ID || len(jb.Room.Participants) != 2 {
+		t.Fatalf("joined through b: %+v", jb.Room)
+	}
+	if n.ma.count(rm.ID) != 2 || n.mb.count(rm.ID) != 0 {
+		t.Fatalf("participants on a's SFU %d, on b's %d: want 2 and 0", n.ma.count(rm.ID), n.mb.count(rm.ID))
+	}
+	if _, err := ask(t, n.b, bob, "con_b", protocol.EvRoomSignal, protocol.RoomSignal{Room: rm.ID, PC: "pub", Kind: "offer", SDP: "v=0"}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the answer reaches bob's connection", func() bool { return n.in["usr_bob"].has("con_b", protocol.EvRoomSignal) })
+	if !n.in["usr_alice"].has("con_a", protocol.EvRoomParticipantJoined) {
+		t.Fatal("alice did not hear bob join")
+	}
+	// Both nodes list it; a room of b's is listed on a.
+	rb, err := n.b.Create(bob, protocol.CreateRoom{Name: "On b"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []*Service{n.a, n.b} {
+		if l := s.List(alice); len(l) != 2 || l[0].ID != rm.ID || l[1].ID != rb.ID || l[0].Name != "Standup" {
+			t.Fatalf("list: %+v", l)
+		}
+	}
+	if g, err := n.b.Get(alice, rm.ID); err != nil || len(g.Participants) != 2 {
+		t.Fatalf("get through b: %+v %v", g, err)
+	}
+	// Bob's connection closes on b: a's room hears it.
+	n.b.Disconnected("con_b")
+	eventually(t, "bob leaves a's SFU", func() bool { return n.ma.count(rm.ID) == 1 })
+	_, err = ask(t, n.b, bob, "con_b", protocol.EvRoomSignal, protocol.RoomSignal{Room: rm.ID, PC: "pub", Kind: "offer", SDP: "v=0"})
+	code(t, err, CodeNotInRoom)
+	// Closing through b closes it on a.
+	if err := n.b.Close(alice, rm.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := n.a.Get(alice, rm.ID); err == nil {
+		t.Fatal("closed through b, still there on a")
+	}
+}
+
+// Node a dies: bob, in its room through b, is told to join again; joining
+// again brings the room back on b's SFU, with its name and invitees.
+func TestRoomComesBackWhenItsNodeDies(t *testing.T) {
+	n := newTwoNodes(t)
+	alice, bob := who("usr_alice", protocol.RoleMember), who("usr_bob", protocol.RoleAgent)
+	rm, _ := n.a.Create(alice, protocol.CreateRoom{Name: "Standup", Invite: []string{"usr_vic"}})
+	joined(t, n.b, bob, "con_b", protocol.EvRoomJoin, protocol.RoomJoin{Room: rm.ID, Publish: true})
+	n.dir.Kill("a")
+	n.ra.Close() // it answers no more
+	n.b.CheckNodes(context.Background())
+	raw := n.in["usr_bob"].last("con_b", protocol.EvRoomClosed)
+	var ev protocol.RoomEvent
+	if json.Unmarshal(raw, &ev) != nil || ev.Room != rm.ID || ev.Reason != ReasonMoved {
+		t.Fatalf("room:closed to bob: %s", raw)
+	}
+	j := joined(t, n.b, bob, "con_b", protocol.EvRoomJoin, protocol.RoomJoin{Room: rm.ID, Publish: true})
+	if j.Room.ID != rm.ID || j.Room.Name != "Standup" || n.mb.count(rm.ID) != 1 {
+		t.Fatalf("back on b: %+v (b's SFU has %d)", j.Room, n.mb.count(rm.ID))
+	}
+	if g, err := n.b.Get(alice, rm.ID); err != nil || len(g.Invited) != 1 {
+		t.Fatalf("invitees after the move: %+v %v", g, err)
+	}
+}
+
+// Node b dies: its connections' participants leave a's rooms.
+func TestParticipantsOfADeadNodeLeave(t *testing.T) {
+	n := newTwoNodes(t)
+	alice, vic := who("usr_alice", protocol.RoleMember), who("usr_vic", protocol.RoleVisitor)
+	joined(t, n.a, alice, "con_a", protocol.EvChannelPublish, protocol.ChannelRef{Channel: "live"})
+	w := joined(t, n.b, vic, "con_v", protocol.EvChannelSubscribe, protocol.ChannelRef{Channel: "live"})
+	if n.ma.count(w.Room.ID) != 2 || n.mb.count(w.Room.ID) != 0 {
+		t.Fatal("the viewer on b is not on the channel's SFU (a)")
+	}
+	if ch := n.b.Channels(vic); len(ch) != 1 || ch[0].Name != "live" {
+		t.Fatalf("channels on b: %+v", ch)
+	}
+	n.dir.Kill("b")
+	n.a.CheckNodes(context.Background())
+	if n.ma.count(w.Room.ID) != 1 {
+		t.Fatal("the dead node's viewer is still in the channel")
+	}
+}
+
+// An owner that does not answer gives node_unavailable.
+func TestUnansweredOwner(t *testing.T) {
+	n := newTwoNodes(t)
+	alice := who("usr_alice", protocol.RoleMember)
+	rm, _ := n.a.Create(alice, protocol.CreateRoom{})
+	n.ra.Close()
+	raw, _ := json.Marshal(protocol.RoomJoin{Room: rm.ID})
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	_, err := n.b.Dispatch(ctx, who("usr_bob", protocol.RoleAgent), "con_b", protocol.EvRoomJoin, decoder(raw))
+	code(t, err, relay.CodeNodeUnavailable)
+}
