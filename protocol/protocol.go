@@ -836,7 +836,7 @@ type RoomEvent struct {
 	Track       *RoomTrack       `json:"track,omitempty"`
 	Speakers    []string         `json:"speakers,omitempty"`  // participant ids, loudest first
 	Layers      []string         `json:"layers,omitempty"`    // RIDs somebody watches (layers_wanted)
-	Reason      string           `json:"reason,omitempty"`    // closed: closed | shutting_down | expired
+	Reason      string           `json:"reason,omitempty"`    // closed: closed | shutting_down | expired | moved
 	Recording   *bool            `json:"recording,omitempty"` // recording: whether the room is being recorded now
 }
 
