@@ -273,7 +273,11 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 		ICEServers:         iceFor,
 		MaxCallBitrateKbps: cfg.CallMaxBitrate,
 	}, a.Auth, a.Chat, a.Bus, log)
-	a.Calls = calls.New(a.Chat, a.Bus, calls.Config{RingTimeout: cfg.CallRingTimeout, ReconnectGrace: cfg.CallReconnectGrace}, log)
+	callsCfg := calls.Config{RingTimeout: cfg.CallRingTimeout, ReconnectGrace: cfg.CallReconnectGrace}
+	if a.cluster != nil { // a call's requests from other nodes are forwarded to its node
+		callsCfg.Directory, callsCfg.Relay = a.cluster, a.relay
+	}
+	a.Calls = calls.New(a.Chat, a.Bus, callsCfg, log)
 	a.WS.SetCalls(a.Calls)
 	if err := a.startRooms(iceFor); err != nil {
 		a.Calls.Close()

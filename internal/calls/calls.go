@@ -7,7 +7,9 @@
 // calls Dispatch with the caller's identity and connection id, and events
 // reach devices through the bus (user topics, one device by bus.Event.Device).
 //
-// State lives in memory on one node; a call whose node stops ends.
+// State lives in memory on the node of the device that made the call; with
+// a directory and a relay, requests about it from other nodes are
+// forwarded there (nodes.go). A call whose node stops ends.
 package calls
 
 import (
@@ -21,6 +23,8 @@ import (
 	"github.com/parley-chat/parley/internal/auth"
 	"github.com/parley-chat/parley/internal/bus"
 	"github.com/parley-chat/parley/internal/chat"
+	"github.com/parley-chat/parley/internal/cluster"
+	"github.com/parley-chat/parley/internal/cluster/relay"
 	"github.com/parley-chat/parley/internal/ids"
 	"github.com/parley-chat/parley/internal/store"
 	"github.com/parley-chat/parley/protocol"
@@ -33,6 +37,10 @@ type Config struct {
 	// ReconnectGrace is how long a party whose connection dropped has to
 	// come back (call:rejoin) before the call ends [10s].
 	ReconnectGrace time.Duration
+	// Directory and Relay reach calls of other nodes (nodes.go); nil:
+	// every call is on this node.
+	Directory cluster.Directory
+	Relay     *relay.Relay
 }
 
 func (c *Config) defaults() {
@@ -63,6 +71,7 @@ type Service struct {
 	byUser map[string]*call // a user's current call (ringing as caller, or active)
 	byConn map[string]*call // the devices in calls
 	closed bool
+	remote map[string]map[string]bool // a connection → nodes of calls it reached through this node
 
 	records recorder
 }
@@ -148,8 +157,11 @@ const (
 func New(c *chat.Service, b bus.Bus, cfg Config, log *slog.Logger) *Service {
 	cfg.defaults()
 	s := &Service{chat: c, bus: b, cfg: cfg, log: log, now: time.Now,
-		calls: map[string]*call{}, byUser: map[string]*call{}, byConn: map[string]*call{}}
+		calls: map[string]*call{}, byUser: map[string]*call{}, byConn: map[string]*call{}, remote: map[string]map[string]bool{}}
 	s.records.start()
+	if s.clustered() {
+		s.startNodes()
+	}
 	return s
 }
 
@@ -158,6 +170,14 @@ func (s *Service) Dispatch(ctx context.Context, id auth.Identity, conn, event st
 	if id.UserID == "" {
 		return nil, apperr.Forbiddenf("calls are between users")
 	}
+	if s.clustered() {
+		return s.dispatchNodes(ctx, id, conn, event, decode)
+	}
+	return s.dispatch(ctx, id, conn, event, decode)
+}
+
+// dispatch runs a request on this node.
+func (s *Service) dispatch(ctx context.Context, id auth.Identity, conn, event string, decode func(any) error) (any, error) {
 	switch event {
 	case protocol.EvCallInvite:
 		var r protocol.CallInvite
@@ -251,6 +271,18 @@ func (s *Service) Invite(ctx context.Context, id auth.Identity, conn string, r p
 	if err != nil {
 		return protocol.Call{}, err
 	}
+	callID := ids.New("call")
+	rings := false
+	if s.clustered() { // before anyone hears of it: their answers find it through the directory
+		if err := s.own(ctx, callID); err != nil {
+			return protocol.Call{}, apperr.New(apperr.Unavailable, relay.CodeNodeUnavailable, "the call directory did not answer: %v", err)
+		}
+		defer func() {
+			if !rings {
+				s.drop(callID)
+			}
+		}()
+	}
 	var o outbox
 	defer o.flush()
 	s.mu.Lock()
@@ -266,7 +298,7 @@ func (s *Service) Invite(ctx context.Context, id auth.Identity, conn string, r p
 			return s.acceptLocked(&o, cur, party{id.UserID, conn})
 		}
 	}
-	c := &call{id: ids.New("call"), conv: conv, media: r.Media, caller: party{id.UserID, conn},
+	c := &call{id: callID, conv: conv, media: r.Media, caller: party{id.UserID, conn},
 		state: stateRinging, created: s.now().UTC()}
 	var online, busy []string
 	for _, u := range invitees {
@@ -293,6 +325,7 @@ func (s *Service) Invite(ctx context.Context, id auth.Identity, conn string, r p
 	}
 	c.invitees = online
 	s.calls[c.id] = c
+	rings = true
 	s.byUser[id.UserID] = c
 	s.byConn[conn] = c
 	for _, u := range online {
@@ -402,6 +435,10 @@ func (s *Service) endLocked(o *outbox, c *call, outcome string) {
 		}
 	}
 	delete(s.calls, c.id)
+	if s.clustered() {
+		id := c.id
+		o.events = append(o.events, func() { s.drop(id) })
+	}
 	s.record(o, c, outcome, d)
 }
 
@@ -452,6 +489,13 @@ func (s *Service) Signal(id auth.Identity, conn, event string, sig protocol.Call
 // ends as missed; a party of an active call has ReconnectGrace to rejoin
 // from a new connection before the call ends.
 func (s *Service) Disconnected(conn string) {
+	if s.clustered() {
+		s.disconnectedRemote(conn)
+	}
+	s.disconnectedHere(conn)
+}
+
+func (s *Service) disconnectedHere(conn string) {
 	var o outbox
 	defer o.flush()
 	s.mu.Lock()

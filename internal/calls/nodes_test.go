@@ -1,0 +1,104 @@
+package calls_test
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"testing"
+
+	"github.com/parley-chat/parley/internal/auth"
+	"github.com/parley-chat/parley/internal/calls"
+	"github.com/parley-chat/parley/internal/chat"
+	"github.com/parley-chat/parley/internal/cluster"
+	"github.com/parley-chat/parley/internal/cluster/relay"
+	"github.com/parley-chat/parley/protocol"
+)
+
+func ask(t *testing.T, s *calls.Service, id auth.Identity, conn, event string, req any) (json.RawMessage, error) {
+	t.Helper()
+	raw, _ := json.Marshal(req)
+	res, err := s.Dispatch(context.Background(), id, conn, event, func(v any) error { return json.Unmarshal(raw, v) })
+	if err != nil {
+		return nil, err
+	}
+	out, _ := json.Marshal(res)
+	return out, nil
+}
+
+// A call between two nodes (each its own chat and calls services, on one
+// store, bus and directory): alice calls from node a, bob accepts on node
+// b, their offer, answer and ICE reach exactly the other's device, bob's
+// connection drops on b and he rejoins, and the hang-up on b ends the call
+// on a, recorded once. Without the forwarding, bob's accept on b was
+// not_in_call.
+func TestCallAcrossNodes(t *testing.T) {
+	w := newWorld(t, calls.Config{})
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	dir := cluster.NewMemoryDirectory()
+	ra, rb := relay.New(w.bus, "a", log), relay.New(w.bus, "b", log)
+	defer ra.Close()
+	defer rb.Close()
+	chatB := chat.New(w.st, w.bus, nil, chat.Config{})
+	nodeA := calls.New(w.chat, w.bus, calls.Config{Directory: dir.For("a"), Relay: ra}, log)
+	nodeB := calls.New(chatB, w.bus, calls.Config{Directory: dir.For("b"), Relay: rb}, log)
+	defer chatB.Close()
+	defer nodeA.Close()
+	defer nodeB.Close()
+
+	alice, bob := w.user("alice", protocol.RoleMember), w.user("bob", protocol.RoleMember)
+	conv := w.direct(alice, bob)
+	a1 := w.online(alice, "a1")
+	b1 := w.online(bob, "b1")                  // online on a's chat too: presence across nodes is the chat's
+	chatB.Connected(context.Background(), bob) // (its own work); here both count him
+
+	raw, err := ask(t, nodeA, alice, "a1", protocol.EvCallInvite, protocol.CallInvite{ConversationID: conv, Media: "audio"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := decodeCall(t, raw)
+	if c.State != "ringing" {
+		t.Fatalf("invite: %+v", c)
+	}
+	b1.next(t, protocol.EvCallIncoming)
+	if _, err := ask(t, nodeB, bob, "b1", protocol.EvCallAccept, protocol.CallRef{CallID: c.ID}); err != nil {
+		t.Fatalf("accept on the other node: %v", err)
+	}
+	a1.next(t, protocol.EvCallAccepted)
+	if _, err := ask(t, nodeA, alice, "a1", protocol.EvCallOffer, protocol.CallSignal{CallID: c.ID, Description: json.RawMessage(`{"type":"offer","sdp":"v=0"}`)}); err != nil {
+		t.Fatal(err)
+	}
+	b1.next(t, protocol.EvCallOffer)
+	if _, err := ask(t, nodeB, bob, "b1", protocol.EvCallAnswer, protocol.CallSignal{CallID: c.ID, Description: json.RawMessage(`{"type":"answer","sdp":"v=0"}`)}); err != nil {
+		t.Fatal(err)
+	}
+	a1.next(t, protocol.EvCallAnswer)
+
+	// Bob's connection drops on b; a's call hears it; he rejoins from b2.
+	nodeB.Disconnected("b1")
+	b2 := w.online(bob, "b2")
+	var rj protocol.Call
+	for i := 0; ; i++ { // the drop reaches a's node asynchronously; rejoin works either way
+		raw, err = ask(t, nodeB, bob, "b2", protocol.EvCallRejoin, protocol.CallRef{CallID: c.ID})
+		if err == nil || i > 100 {
+			break
+		}
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	json.Unmarshal(raw, &rj)
+	a1.next(t, protocol.EvCallRejoined)
+	if _, err := ask(t, nodeB, bob, "b2", protocol.EvCallEnd, protocol.CallRef{CallID: c.ID}); err != nil {
+		t.Fatal(err)
+	}
+	a1.next(t, protocol.EvCallEnded)
+	b2.next(t, protocol.EvCallEnded)
+	if nodeA.Active() != 0 {
+		t.Fatal("the call is still active on its node")
+	}
+	w.wantEvents(conv, "audio:started", "audio:ended+")
+	if _, err := ask(t, nodeB, bob, "b2", protocol.EvCallEnd, protocol.CallRef{CallID: c.ID}); err == nil {
+		t.Fatal("an ended call ended again")
+	}
+}
