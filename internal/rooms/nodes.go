@@ -32,7 +32,7 @@ import (
 
 // ReasonMoved (room:closed): the room's node stopped or died; the room
 // comes back on another node when joined again (the SDKs do so at once).
-const ReasonMoved = "moved"
+const ReasonMoved = protocol.RoomReasonMoved
 
 // Cascade serves a channel of another node from this node's SFU (the
 // broadcast cascade, internal/cascade): Edge makes (or shares) a local room

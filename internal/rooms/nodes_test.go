@@ -133,8 +133,7 @@ func TestRoomAcrossNodes(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ra.Close()
-	bobRooms := client.NewRooms(bob)
-	rb, err := bobRooms.Join(ctx, bob, rm.ID, client.RoomOptions{API: api, Tracks: []webrtc.TrackLocal{tb}})
+	rb, err := client.NewRooms(bob).Join(ctx, bob, rm.ID, client.RoomOptions{API: api, Tracks: []webrtc.TrackLocal{tb}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -160,14 +159,15 @@ func TestRoomAcrossNodes(t *testing.T) {
 	if ev := roomEvent(t, rb, protocol.EvRoomClosed); ev.Reason != rooms.ReasonMoved {
 		t.Fatalf("room:closed %+v", ev)
 	}
-	rb.Close()
-	rb2, err := bobRooms.Join(ctx, bob, rm.ID, client.RoomOptions{API: api, Tracks: []webrtc.TrackLocal{tb}})
-	if err != nil {
-		t.Fatal(err)
+	select { // the client joins again by itself
+	case <-rb.Rejoined:
+	case <-ctx.Done():
+		t.Fatal("bob did not join the moved room again")
 	}
-	defer rb2.Close()
-	if rb2.Info.ID != rm.ID || rb2.Info.Name != "Standup" {
-		t.Fatalf("back: %+v", rb2.Info)
+	var back protocol.Room
+	b.want(b.do("GET", "/rooms/"+rm.ID, b.key, nil), 200, "", &back)
+	if back.Name != "Standup" || len(back.Participants) != 1 || back.Participants[0].UserID != bob.Connected().User.ID {
+		t.Fatalf("back on node 1: %+v", back)
 	}
 	carol := b.dial(b.token(b.acc, "carol", protocol.RoleMember))
 	rc, err := client.NewRooms(carol).Join(ctx, carol, rm.ID, client.RoomOptions{API: api})
