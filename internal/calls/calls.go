@@ -267,10 +267,6 @@ func (s *Service) Invite(ctx context.Context, id auth.Identity, conn string, r p
 	if r.Media != "audio" && r.Media != "video" {
 		return protocol.Call{}, apperr.Invalidf("media must be audio or video")
 	}
-	conv, invitees, err := s.chat.CallParties(ctx, id, r.ConversationID)
-	if err != nil {
-		return protocol.Call{}, err
-	}
 	callID := ids.New("call")
 	rings := false
 	if s.clustered() { // before anyone hears of it: their answers find it through the directory
@@ -282,6 +278,10 @@ func (s *Service) Invite(ctx context.Context, id auth.Identity, conn string, r p
 				s.drop(callID)
 			}
 		}()
+	}
+	conv, invitees, err := s.chat.CallParties(ctx, id, r.ConversationID)
+	if err != nil {
+		return protocol.Call{}, err
 	}
 	var o outbox
 	defer o.flush()
