@@ -65,6 +65,9 @@ type App struct {
 	WS         *ws.Server
 	API        *api.API
 	Site       *site.Site
+	// Relay carries requests between nodes (rooms and calls of other
+	// nodes); nil on one node.
+	Relay *relay.Relay
 
 	// NodeID names this node among the nodes (node_id).
 	NodeID string
@@ -72,7 +75,6 @@ type App struct {
 	http    *http.Server
 	redis   *goredis.Client    // nil on one node
 	cluster *rediscluster.Node // nil on one node
-	relay   *relay.Relay       // node-to-node requests (rooms, calls); nil on one node
 }
 
 // DBPath is where the SQLite database lives inside the data directory.
@@ -180,7 +182,7 @@ func (a *App) openShared(ctx context.Context) (budget.Budget, error) {
 			a.redis.Close()
 			return nil, fmt.Errorf("redis cluster state: %w", err)
 		}
-		a.relay = relay.New(a.Bus, a.NodeID, a.Log) // rooms and calls of other nodes
+		a.Relay = relay.New(a.Bus, a.NodeID, a.Log) // rooms and calls of other nodes
 	default:
 		a.Bus = local.New()
 	}
@@ -275,7 +277,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 	}, a.Auth, a.Chat, a.Bus, log)
 	callsCfg := calls.Config{RingTimeout: cfg.CallRingTimeout, ReconnectGrace: cfg.CallReconnectGrace}
 	if a.cluster != nil { // a call's requests from other nodes are forwarded to its node
-		callsCfg.Directory, callsCfg.Relay = a.cluster, a.relay
+		callsCfg.Directory, callsCfg.Relay = a.cluster, a.Relay
 	}
 	a.Calls = calls.New(a.Chat, a.Bus, callsCfg, log)
 	a.WS.SetCalls(a.Calls)

@@ -35,7 +35,7 @@ func (a *App) startRooms(iceFor func(auth.Identity) []protocol.ICEServer) error 
 		ICEServers:      iceFor,
 	}
 	if a.cluster != nil { // rooms of every node: forwarded to the node that runs them
-		rc.Directory, rc.Relay, rc.CheckInterval = a.cluster, a.relay, cfg.ClusterTTL/3
+		rc.Directory, rc.Relay, rc.CheckInterval = a.cluster, a.Relay, cfg.ClusterTTL/3
 	}
 	a.Rooms = rooms.New(rooms.SFUMedia{S: s}, rec, a.Bus, rc, a.Log.With("component", "rooms"))
 	a.WS.SetRooms(a.Rooms)

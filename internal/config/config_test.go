@@ -65,8 +65,9 @@ func TestDefault(t *testing.T) {
 		WriteCoalesceRate: 150000, WriteCoalesceDelay: 10 * time.Millisecond,
 		PresenceMaxMembers: 100, SyncLimit: 1000,
 		UploadImageMax: 10 << 20, UploadVoiceMax: 20 << 20, UploadFileMax: 25 << 20,
+		ClusterTTL: 15 * time.Second,
 		CommitBatchMax: 512, ShutdownTimeout: 15 * time.Second, TrustProxyHeaders: false,
-		DatabaseURL: "", RedisURL: "", RedisPrefix: "parley:", NodeID: "", ClusterTTL: 15 * time.Second,
+		DatabaseURL: "", RedisURL: "", RedisPrefix: "parley:", NodeID: "",
 	}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("Default() =\n%+v\nwant\n%+v", c, want)
