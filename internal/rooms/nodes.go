@@ -20,6 +20,7 @@ import (
 	"context"
 	"encoding/json"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/parley-chat/parley/internal/apperr"
@@ -97,19 +98,24 @@ func opCtx() (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.Background(), relay.DefaultTimeout)
 }
 
-// own records (or updates) a room this node carries in the directory.
+// own records a new room of this node in the directory.
 func (s *Service) own(rm *room) error {
 	ctx, cancel := opCtx()
 	defer cancel()
-	e := rm.entry()
-	_, mine, err := s.cfg.Directory.Own(ctx, e)
-	if err != nil {
+	if _, _, err := s.cfg.Directory.Own(ctx, rm.entry()); err != nil {
 		return dirErr(err)
 	}
-	if !mine {
-		return apperr.New(apperr.Conflict, apperr.CodeConflict, "another node took the room over")
-	}
 	return nil
+}
+
+// drop takes a room out of the directory (its id: never a newer room of
+// the same channel).
+func (s *Service) drop(rm *room) {
+	ctx, cancel := opCtx()
+	defer cancel()
+	if err := s.cfg.Directory.Drop(ctx, rm.key(), rm.id); err != nil {
+		s.log.Warn("rooms: directory", "room", rm.id, "err", err)
+	}
 }
 
 // locate says which node runs key: "" for this one, after bringing the
@@ -178,15 +184,31 @@ func (s *Service) localKey(key string) bool {
 }
 
 func (s *Service) localKeyLocked(key string) bool {
-	if rm := s.rooms[key]; rm != nil {
-		return true
+	if rest, ok := strings.CutPrefix(key, "ch:"); ok {
+		account, name, _ := strings.Cut(rest, "/") // account ids hold no "/"
+		return s.channels[chanKey{account, name}] != nil
 	}
-	for k := range s.channels { // channel keys are few per node; see key()
-		if channelKey(k.account, k.name) == key {
-			return true
+	return s.rooms[key] != nil
+}
+
+// target is the node a request goes to: "" for this one (bringing its
+// room back here if need be, see locate).
+func (s *Service) target(ctx context.Context, id auth.Identity, conn, event, roomID, channel string) (string, error) {
+	switch event {
+	case protocol.EvRoomJoin:
+		if roomID == "" {
+			return "", nil
 		}
+		return s.locate(ctx, roomID, nil)
+	case protocol.EvChannelPublish, protocol.EvChannelSubscribe:
+		if !channelName.MatchString(channel) {
+			return "", nil
+		}
+		return s.locate(ctx, channelKey(id.AccountID, channel), func() *room { return s.newChannel(id, channel) })
+	case protocol.EvChannelLeave:
+		return s.remoteOwner(conn, "", channel), nil
 	}
-	return false
+	return s.remoteOwner(conn, roomID, ""), nil // room:leave, room:signal, room:subscribe, room:mute
 }
 
 // forwarded is a request run for a connection of another node.
@@ -209,24 +231,7 @@ func (s *Service) dispatchNodes(ctx context.Context, id auth.Identity, conn, eve
 		Channel string `json:"channel"`
 	}
 	_ = json.Unmarshal(raw, &head) // a malformed request fails here, below
-	var owner string
-	var err error
-	switch event {
-	case protocol.EvRoomJoin:
-		if head.Room == "" {
-			return here()
-		}
-		owner, err = s.locate(ctx, head.Room, nil)
-	case protocol.EvChannelPublish, protocol.EvChannelSubscribe:
-		if !channelName.MatchString(head.Channel) {
-			return here()
-		}
-		owner, err = s.locate(ctx, channelKey(id.AccountID, head.Channel), func() *room { return s.newChannel(id, head.Channel) })
-	case protocol.EvChannelLeave:
-		owner = s.remoteOwner(conn, "", head.Channel)
-	default: // room:leave, room:signal, room:subscribe, room:mute
-		owner = s.remoteOwner(conn, head.Room, "")
-	}
+	owner, err := s.target(ctx, id, conn, event, head.Room, head.Channel)
 	if err != nil {
 		return nil, err
 	}
@@ -343,6 +348,21 @@ func (s *Service) startNodes() {
 		if f.ID.UserID == "" {
 			return nil, apperr.Forbiddenf("rooms are for users")
 		}
+		var head struct {
+			Room    string `json:"room"`
+			Channel string `json:"channel"`
+		}
+		_ = json.Unmarshal(f.Data, &head)
+		switch f.Event {
+		case protocol.EvRoomJoin, protocol.EvChannelPublish, protocol.EvChannelSubscribe:
+			// Ours by the directory, but maybe not in memory (this node
+			// restarted): bring it back. Another node's since: try again.
+			if owner, err := s.target(ctx, f.ID, f.Conn, f.Event, head.Room, head.Channel); err != nil {
+				return nil, err
+			} else if owner != "" {
+				return nil, apperr.New(apperr.Unavailable, relay.CodeNodeUnavailable, "the room moved to another node: try again")
+			}
+		}
 		s.mu.Lock()
 		s.connNode[f.Conn] = from
 		s.mu.Unlock()
@@ -407,7 +427,9 @@ func (s *Service) watch() {
 
 // CheckNodes runs the liveness checks once (watch runs it every
 // CheckInterval): participants whose node died leave; connections here in
-// a room whose owner died or gave it up hear room:closed (moved).
+// a room whose owner died or gave it up hear room:closed (moved); a room
+// of this node that another took over (this node stalled past its lease)
+// closes here (moved).
 func (s *Service) CheckNodes(ctx context.Context) {
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.CheckInterval+relay.DefaultTimeout)
 	defer cancel()
@@ -426,7 +448,16 @@ func (s *Service) CheckNodes(ctx context.Context) {
 			owners[r.key] = r.owner
 		}
 	}
+	local := make([]*room, 0, len(s.rooms))
+	for _, rm := range s.rooms {
+		local = append(local, rm)
+	}
 	s.mu.Unlock()
+	for _, rm := range local { // taken over while this node stalled: it is not ours any more
+		if e, _, ok, err := s.cfg.Directory.Lookup(ctx, rm.key()); err == nil && ok && e.Node != s.me() {
+			s.lost(rm)
+		}
+	}
 	if alive, err := s.cfg.Directory.Alive(ctx, nodes...); err == nil {
 		for i, n := range nodes {
 			if !alive[i] {
@@ -440,6 +471,19 @@ func (s *Service) CheckNodes(ctx context.Context) {
 			continue
 		}
 		s.ownerLost(key, owner)
+	}
+}
+
+// lost closes a room another node took over (moved: its participants
+// join again, and reach it there).
+func (s *Service) lost(rm *room) {
+	var o outbox
+	defer o.flush()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.rooms[rm.id] == rm {
+		s.log.Warn("rooms: another node took this node's room over", "room", rm.id)
+		s.closeLocked(&o, rm, ReasonMoved)
 	}
 }
 

@@ -209,3 +209,29 @@ func TestUnansweredOwner(t *testing.T) {
 	_, err := n.b.Dispatch(ctx, who("usr_bob", protocol.RoleAgent), "con_b", protocol.EvRoomJoin, decoder(raw))
 	code(t, err, relay.CodeNodeUnavailable)
 }
+
+// Node a stalls, b takes its room over; when a is back, it closes its own
+// copy (moved), so the room runs on one node only.
+func TestStalledOwnerGivesUpItsRoom(t *testing.T) {
+	n := newTwoNodes(t)
+	alice, bob := who("usr_alice", protocol.RoleMember), who("usr_bob", protocol.RoleAgent)
+	rm, _ := n.a.Create(alice, protocol.CreateRoom{Name: "Standup"})
+	joined(t, n.a, alice, "con_a", protocol.EvRoomJoin, protocol.RoomJoin{Room: rm.ID, Publish: true})
+	n.dir.Kill("a")
+	joined(t, n.b, bob, "con_b", protocol.EvRoomJoin, protocol.RoomJoin{Room: rm.ID, Publish: true})
+	if n.mb.count(rm.ID) != 1 {
+		t.Fatal("b did not take the room over")
+	}
+	n.a.CheckNodes(context.Background())
+	if _, err := n.a.getHere(alice, rm.ID); err == nil {
+		t.Fatal("a still runs the room b took over")
+	}
+	raw := n.in["usr_alice"].last("con_a", protocol.EvRoomClosed)
+	var ev protocol.RoomEvent
+	if json.Unmarshal(raw, &ev) != nil || ev.Reason != ReasonMoved {
+		t.Fatalf("alice heard %s", raw)
+	}
+	if e, alive, _, _ := n.dir.For("b").Lookup(context.Background(), rm.ID); !alive || e.Node != "b" {
+		t.Fatalf("a's close changed the directory: %+v", e)
+	}
+}

@@ -278,37 +278,32 @@ func (s *Service) Create(id auth.Identity, r protocol.CreateRoom) (protocol.Room
 	if max == 0 {
 		max = s.cfg.MaxParticipants
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
-		return protocol.Room{}, errStopping()
-	}
-	if err := s.roomyLocked(id.AccountID); err != nil {
-		return protocol.Room{}, err
-	}
 	rm := &room{id: ids.New("room"), account: id.AccountID, kind: protocol.RoomKindRoom, name: r.Name,
 		createdBy: id.UserID, created: s.now().UTC(), max: max, invited: slices.Clone(r.Invite),
 		members: map[string]*member{}}
-	s.rooms[rm.id] = rm
-	s.perAcct[rm.account]++
-	s.armEmpty(rm)
-	v := s.viewLocked(rm, true)
-	if s.clustered() {
-		s.mu.Unlock()
-		err := s.own(rm)
-		s.mu.Lock()
-		if err != nil {
-			var o outbox
-			if s.rooms[rm.id] == rm {
-				s.closeLocked(&o, rm, ReasonClosed)
-			}
-			s.mu.Unlock()
-			o.flush()
-			s.mu.Lock()
+	var o outbox
+	defer o.flush()
+	if s.clustered() { // in the directory first: every node may look it up once we answer
+		if err := s.own(rm); err != nil {
 			return protocol.Room{}, err
 		}
 	}
-	return v, nil
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	err := s.roomyLocked(id.AccountID)
+	if s.closed {
+		err = errStopping()
+	}
+	if err != nil {
+		if s.clustered() {
+			o.add(func() { s.drop(rm) })
+		}
+		return protocol.Room{}, err
+	}
+	s.rooms[rm.id] = rm
+	s.perAcct[rm.account]++
+	s.armEmpty(rm)
+	return s.viewLocked(rm, true), nil
 }
 
 // roomyLocked says whether the account may open one more room or channel.
@@ -433,33 +428,38 @@ func (s *Service) Invite(id auth.Identity, roomID string, users []string) (proto
 }
 
 func (s *Service) inviteHere(id auth.Identity, roomID string, users []string) (protocol.Room, error) {
+	v, e, err := s.inviteLocked(id, roomID, users)
+	if err != nil || !s.clustered() {
+		return v, err
+	}
+	// A room brought back on another node keeps its invitees.
+	ctx, cancel := opCtx()
+	defer cancel()
+	if _, _, err := s.cfg.Directory.Own(ctx, e); err != nil {
+		return protocol.Room{}, dirErr(err)
+	}
+	return v, nil
+}
+
+func (s *Service) inviteLocked(id auth.Identity, roomID string, users []string) (protocol.Room, cluster.Entry, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	rm := s.rooms[roomID]
 	if rm == nil || !canSee(id, rm) || rm.kind != protocol.RoomKindRoom {
-		return protocol.Room{}, errNoRoom(roomID)
+		return protocol.Room{}, cluster.Entry{}, errNoRoom(roomID)
 	}
 	if id.Role != protocol.RoleOwner && id.Role != protocol.RoleAgent && !id.IsService() && rm.createdBy != id.UserID {
-		return protocol.Room{}, apperr.Forbiddenf("only owners, agents and the room's creator invite")
+		return protocol.Room{}, cluster.Entry{}, apperr.Forbiddenf("only owners, agents and the room's creator invite")
 	}
 	for _, u := range users {
 		if !slices.Contains(rm.invited, u) {
 			if len(rm.invited) >= 1000 {
-				return protocol.Room{}, apperr.Invalidf("invite: a room invites at most 1000 users")
+				return protocol.Room{}, cluster.Entry{}, apperr.Invalidf("invite: a room invites at most 1000 users")
 			}
 			rm.invited = append(rm.invited, u)
 		}
 	}
-	v := s.viewLocked(rm, true)
-	if s.clustered() { // a room brought back elsewhere keeps its invitees
-		s.mu.Unlock()
-		err := s.own(rm)
-		s.mu.Lock()
-		if err != nil {
-			return protocol.Room{}, err
-		}
-	}
-	return v, nil
+	return s.viewLocked(rm, true), rm.entry(), nil
 }
 
 // closeLocked removes a room, tells its participants and closes it in the SFU.
@@ -489,18 +489,15 @@ func (s *Service) closeLocked(o *outbox, rm *room, reason string) {
 	media := s.media
 	o.add(func() { media.CloseRoom(rm.id) })
 	if s.clustered() {
-		key, id, dir := rm.key(), rm.id, s.cfg.Directory
 		o.add(func() {
-			ctx, cancel := opCtx()
-			defer cancel()
-			var err error
-			if reason == ReasonMoved { // it comes back on another node
-				err = dir.Abandon(ctx, key)
-			} else {
-				err = dir.Drop(ctx, key, id)
+			if reason != ReasonMoved {
+				s.drop(rm)
+				return
 			}
-			if err != nil {
-				s.log.Warn("rooms: directory", "room", id, "err", err)
+			ctx, cancel := opCtx() // it comes back on another node
+			defer cancel()
+			if err := s.cfg.Directory.Abandon(ctx, rm.key()); err != nil {
+				s.log.Warn("rooms: directory", "room", rm.id, "err", err)
 			}
 		})
 	}
