@@ -36,13 +36,27 @@ import (
 const ReasonMoved = protocol.RoomReasonMoved
 
 // Cascade serves a channel of another node from this node's SFU (the
-// broadcast cascade, internal/cascade): Edge makes (or shares) a local room
-// carrying the origin channel's tracks and returns its id; release is
-// called when its last local viewer leaves. When Config.Cascade is set,
-// viewers of a remote channel watch the local edge room instead of
-// connecting to the origin.
+// broadcast cascade, internal/cascade): Edge makes a local room carrying
+// the origin channel's tracks (cascade.Pull into this node's SFU, its
+// offer carried by signal to the origin, which answers with
+// Config.EdgeAccept) and returns its id; release ends it, when its last
+// local viewer leaves or the origin is gone. When Config.Cascade is set,
+// viewers of another node's channel watch the local edge room instead of
+// connecting to the origin; one edge room serves every viewer of the
+// channel on this node. An Edge error falls back to connecting viewers
+// to the origin.
 type Cascade interface {
-	Edge(ctx context.Context, originNode, channelKey string) (localRoom string, release func(), err error)
+	Edge(ctx context.Context, originNode, channelKey string, signal EdgeSignal) (localRoom string, release func(), err error)
+}
+
+// EdgeSignal carries an edge's SDP offer to the channel's origin node and
+// returns its answer (a cascade.Signal).
+type EdgeSignal func(ctx context.Context, offer string) (answer string, err error)
+
+// edge is what a local copy of another node's channel remembers.
+type edge struct {
+	origin, key string
+	release     func()
 }
 
 // Relay request kinds between the rooms of two nodes.
@@ -51,7 +65,14 @@ const (
 	kindRest = "rooms:rest" // a REST operation on a room the asked node owns
 	kindGone = "rooms:gone" // a connection on the asking node closed (one-way)
 	kindLeft = "rooms:left" // the owner took a connection of the asked node out of a room (one-way)
+	kindEdge = "rooms:edge" // an edge node's cascade asks to pull a channel of the asked node
 )
+
+// edgeRequest is an edge's offer for a channel (by key) of the origin.
+type edgeRequest struct {
+	Key   string `json:"key"`
+	Offer string `json:"offer"`
+}
 
 // desc is a room as the directory keeps it: enough to bring it back.
 type desc struct {
@@ -211,6 +232,89 @@ func (s *Service) target(ctx context.Context, id auth.Identity, conn, event, roo
 	return s.remoteOwner(conn, roomID, ""), nil // room:leave, room:signal, room:subscribe, room:mute
 }
 
+// codeNoEdge: the cascade could not make an edge room (viewers then
+// connect to the origin); never seen by clients.
+const codeNoEdge = "no_edge"
+
+// watchEdge makes the connection a viewer of the local edge room of
+// another node's channel, made through the cascade on first use.
+func (s *Service) watchEdge(ctx context.Context, id auth.Identity, conn, name, origin string) (protocol.RoomJoined, error) {
+	k, key := chanKey{id.AccountID, name}, channelKey(id.AccountID, name)
+	s.mu.Lock()
+	rm := s.edges[k]
+	s.mu.Unlock()
+	if rm == nil || rm.edge.origin != origin {
+		local, release, err := s.cfg.Cascade.Edge(ctx, origin, key, s.edgeSignal(origin, key))
+		if err != nil {
+			s.log.Warn("rooms: no edge room: viewers connect to the origin", "channel", key, "origin", origin, "err", err)
+			return protocol.RoomJoined{}, apperr.New(apperr.Unavailable, codeNoEdge, "no edge")
+		}
+		s.mu.Lock()
+		if cur := s.edges[k]; cur != nil && cur.edge.origin == origin { // made meanwhile
+			s.mu.Unlock()
+			release()
+			rm = cur
+		} else {
+			rm = &room{id: local, account: id.AccountID, kind: protocol.RoomKindChannel, channel: name, created: s.now().UTC(),
+				members: map[string]*member{}, edge: &edge{origin: origin, key: key, release: release}}
+			s.edges[k] = rm
+			s.rooms[rm.id] = rm
+			s.perAcct[rm.account]++
+			s.mu.Unlock()
+		}
+	}
+	m, err := func() (*member, error) {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if s.edges[k] != rm {
+			return nil, apperr.New(apperr.Conflict, apperr.CodeConflict, "channel %q just closed: try again", name)
+		}
+		return s.admitLocked(id, conn, rm, false)
+	}()
+	if err != nil {
+		return protocol.RoomJoined{}, err
+	}
+	return s.connect(id, m)
+}
+
+// edgeSignal carries an edge's offer for key to its origin node.
+func (s *Service) edgeSignal(origin, key string) EdgeSignal {
+	return func(ctx context.Context, offer string) (string, error) {
+		var answer string
+		err := s.cfg.Relay.Call(ctx, origin, kindEdge, edgeRequest{Key: key, Offer: offer}, &answer)
+		return answer, err
+	}
+}
+
+// acceptEdge admits another node's cascade to a channel of this node.
+func (s *Service) acceptEdge(ctx context.Context, q edgeRequest) (string, error) {
+	if s.cfg.EdgeAccept == nil {
+		return "", apperr.New(apperr.Unavailable, CodeUnavailable, "this node serves no edges")
+	}
+	s.mu.Lock()
+	var rm *room
+	if s.localKeyLocked(q.Key) && strings.HasPrefix(q.Key, "ch:") {
+		account, name, _ := strings.Cut(strings.TrimPrefix(q.Key, "ch:"), "/")
+		rm = s.channels[chanKey{account, name}]
+	}
+	s.mu.Unlock()
+	if rm == nil {
+		return "", errNoRoom(q.Key)
+	}
+	answer, stop, err := s.cfg.EdgeAccept(ctx, rm.id, q.Offer)
+	if err != nil {
+		return "", apperr.Wrap("rooms.acceptEdge", err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.rooms[rm.id] != rm { // closed meanwhile
+		go stop()
+		return "", errNoRoom(q.Key)
+	}
+	rm.edgeSubs = append(rm.edgeSubs, stop)
+	return answer, nil
+}
+
 // forwarded is a request run for a connection of another node.
 type forwarded struct {
 	ID    auth.Identity   `json:"id"`
@@ -237,6 +341,11 @@ func (s *Service) dispatchNodes(ctx context.Context, id auth.Identity, conn, eve
 	}
 	if owner == "" {
 		return here()
+	}
+	if event == protocol.EvChannelSubscribe && s.cfg.Cascade != nil {
+		if j, err := s.watchEdge(ctx, id, conn, head.Channel, owner); err == nil || !apperr.Is(err, codeNoEdge) {
+			return j, err
+		}
 	}
 	var out json.RawMessage
 	err = s.cfg.Relay.Call(ctx, owner, kindDo, forwarded{ID: id, Conn: conn, Event: event, Data: raw}, &out)
@@ -399,6 +508,13 @@ func (s *Service) startNodes() {
 		s.disconnectedHere(conn)
 		return nil, nil
 	})
+	r.Handle(kindEdge, func(ctx context.Context, _ string, data json.RawMessage) (any, error) {
+		var q edgeRequest
+		if err := json.Unmarshal(data, &q); err != nil {
+			return nil, apperr.Invalidf("edge request: %v", err)
+		}
+		return s.acceptEdge(ctx, q)
+	})
 	r.Handle(kindLeft, func(_ context.Context, _ string, data json.RawMessage) (any, error) {
 		var l struct{ Conn, Room string }
 		json.Unmarshal(data, &l)
@@ -453,8 +569,13 @@ func (s *Service) CheckNodes(ctx context.Context) {
 		local = append(local, rm)
 	}
 	s.mu.Unlock()
-	for _, rm := range local { // taken over while this node stalled: it is not ours any more
-		if e, _, ok, err := s.cfg.Directory.Lookup(ctx, rm.key()); err == nil && ok && e.Node != s.me() {
+	for _, rm := range local {
+		e, alive, ok, err := s.cfg.Directory.Lookup(ctx, rm.key())
+		switch {
+		case err != nil:
+		case rm.edge != nil && !(ok && alive && e.Node == rm.edge.origin): // its origin is gone
+			s.lost(rm)
+		case rm.edge == nil && ok && e.Node != s.me(): // taken over while this node stalled
 			s.lost(rm)
 		}
 	}
@@ -482,7 +603,7 @@ func (s *Service) lost(rm *room) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.rooms[rm.id] == rm {
-		s.log.Warn("rooms: another node took this node's room over", "room", rm.id)
+		s.log.Warn("rooms: closing a room that moved", "room", rm.id)
 		s.closeLocked(&o, rm, ReasonMoved)
 	}
 }

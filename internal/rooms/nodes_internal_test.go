@@ -3,8 +3,10 @@ package rooms
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
+	"sync"
 	"testing"
 	"time"
 
@@ -27,7 +29,10 @@ type twoNodes struct {
 	in     map[string]*inbox
 }
 
-func newTwoNodes(t *testing.T) *twoNodes {
+func newTwoNodes(t *testing.T) *twoNodes { return newTwoNodesWith(t, nil) }
+
+// newTwoNodesWith lets mod change each node's Config.
+func newTwoNodesWith(t *testing.T, mod func(node string, c *Config)) *twoNodes {
 	bs := local.New()
 	t.Cleanup(func() { bs.Close() })
 	n := &twoNodes{dir: cluster.NewMemoryDirectory(), ma: newFake(), mb: newFake(), in: map[string]*inbox{}}
@@ -43,7 +48,11 @@ func newTwoNodes(t *testing.T) *twoNodes {
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	n.ra, n.rb = relay.New(bs, "a", log), relay.New(bs, "b", log)
 	cfg := func(node string, r *relay.Relay) Config {
-		return Config{Directory: n.dir.For(node), Relay: r, CheckInterval: time.Hour}
+		c := Config{Directory: n.dir.For(node), Relay: r, CheckInterval: time.Hour}
+		if mod != nil {
+			mod(node, &c)
+		}
+		return c
 	}
 	n.a = New(n.ma, nil, bs, cfg("a", n.ra), log)
 	n.b = New(n.mb, nil, bs, cfg("b", n.rb), log)
@@ -233,5 +242,89 @@ func TestStalledOwnerGivesUpItsRoom(t *testing.T) {
 	}
 	if e, alive, _, _ := n.dir.For("b").Lookup(context.Background(), rm.ID); !alive || e.Node != "b" {
 		t.Fatalf("a's close changed the directory: %+v", e)
+	}
+}
+
+// fakeCascade makes edge rooms as the cascade would: it sends an offer
+// through signal and names a local room.
+type fakeCascade struct {
+	mu       sync.Mutex
+	edges    []string // origin/key of each Edge
+	answers  []string
+	released int
+}
+
+func (c *fakeCascade) Edge(ctx context.Context, origin, key string, signal EdgeSignal) (string, func(), error) {
+	answer, err := signal(ctx, "offer-from-b")
+	if err != nil {
+		return "", nil, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.edges = append(c.edges, origin+"/"+key)
+	c.answers = append(c.answers, answer)
+	return fmt.Sprint("edge_", len(c.edges)), func() { c.mu.Lock(); c.released++; c.mu.Unlock() }, nil
+}
+
+// With a cascade, viewers on node b of a channel of node a watch one local
+// edge room on b's SFU, pulled once from a (a's EdgeAccept answers the
+// edge's offer for the channel's room); the edge room ends with its last
+// viewer, and a's subscription ends with the channel.
+func TestViewersOfAnotherNodesChannelWatchAnEdge(t *testing.T) {
+	casc := &fakeCascade{}
+	var accepted []string
+	stops := 0
+	var mu sync.Mutex
+	n := newTwoNodesWith(t, func(node string, c *Config) {
+		if node == "b" {
+			c.Cascade = casc
+			return
+		}
+		c.EdgeAccept = func(_ context.Context, room, offer string) (string, func(), error) {
+			mu.Lock()
+			defer mu.Unlock()
+			accepted = append(accepted, room+":"+offer)
+			return "answer-from-a", func() { mu.Lock(); stops++; mu.Unlock() }, nil
+		}
+	})
+	alice, vic, carol := who("usr_alice", protocol.RoleMember), who("usr_vic", protocol.RoleVisitor), who("usr_carol", protocol.RoleOwner)
+	pub := joined(t, n.a, alice, "con_a", protocol.EvChannelPublish, protocol.ChannelRef{Channel: "live"})
+	w1 := joined(t, n.b, vic, "con_v", protocol.EvChannelSubscribe, protocol.ChannelRef{Channel: "live"})
+	w2 := joined(t, n.b, carol, "con_c", protocol.EvChannelSubscribe, protocol.ChannelRef{Channel: "live"})
+	if w1.Room.ID != "edge_1" || w2.Room.ID != "edge_1" || w1.Room.Channel != "live" {
+		t.Fatalf("viewers on b watch %q and %q, want the edge room edge_1", w1.Room.ID, w2.Room.ID)
+	}
+	if n.mb.count("edge_1") != 2 || n.ma.count(pub.Room.ID) != 1 {
+		t.Fatalf("b's edge room has %d viewers, a's channel %d participants: want 2 and 1 (the broadcaster)", n.mb.count("edge_1"), n.ma.count(pub.Room.ID))
+	}
+	casc.mu.Lock()
+	if len(casc.edges) != 1 || casc.edges[0] != "a/ch:acc_a/live" || casc.answers[0] != "answer-from-a" {
+		t.Fatalf("edges %v, answers %v", casc.edges, casc.answers)
+	}
+	casc.mu.Unlock()
+	mu.Lock()
+	if len(accepted) != 1 || accepted[0] != pub.Room.ID+":offer-from-b" {
+		t.Fatalf("a accepted %v", accepted)
+	}
+	mu.Unlock()
+	if _, err := ask(t, n.b, vic, "con_v", protocol.EvRoomSignal, protocol.RoomSignal{Room: "edge_1", PC: "sub", Kind: "answer", SDP: "v=0"}); err != nil {
+		t.Fatalf("a viewer's signal goes to b's SFU: %v", err)
+	}
+	if _, err := ask(t, n.b, vic, "con_v", protocol.EvChannelLeave, protocol.ChannelRef{Channel: "live"}); err != nil {
+		t.Fatal(err)
+	}
+	n.b.Disconnected("con_c")
+	casc.mu.Lock()
+	if casc.released != 1 {
+		t.Fatalf("the edge room was released %d times after its last viewer left", casc.released)
+	}
+	casc.mu.Unlock()
+	if _, err := ask(t, n.a, alice, "con_a", protocol.EvChannelLeave, protocol.ChannelRef{Channel: "live"}); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if stops != 1 {
+		t.Fatalf("the edge's subscription on a stopped %d times when the channel closed", stops)
 	}
 }

@@ -63,6 +63,10 @@ type Config struct {
 	// Cascade, when set, lets viewers of another node's channel watch it
 	// from this node's SFU (see Cascade).
 	Cascade Cascade
+	// EdgeAccept, when set, lets other nodes' cascades pull this node's
+	// channels (cascade.Accept on this node's SFU): it answers an edge's
+	// SDP offer for a room; stop ends that edge's subscription.
+	EdgeAccept func(ctx context.Context, room, offer string) (answer string, stop func(), err error)
 }
 
 func (c *Config) defaults() {
@@ -111,6 +115,7 @@ type Service struct {
 	mu       sync.Mutex
 	rooms    map[string]*room              // by id (rooms and channels)
 	channels map[chanKey]*room             // by account and name
+	edges    map[chanKey]*room             // other nodes' channels watched here through the cascade
 	byConn   map[string]map[string]*member // connection → room id → member
 	perAcct  map[string]int                // open rooms and channels per account
 	closed   bool
@@ -135,6 +140,8 @@ type room struct {
 	publisher         string             // a channel's broadcaster (participant id)
 	empty             *time.Timer
 	stopRec           func()
+	edge              *edge    // a local copy of another node's channel (the cascade)
+	edgeSubs          []func() // the edges pulling this channel: stop each when it closes
 }
 
 type member struct {
@@ -163,7 +170,7 @@ func New(media Media, rec Recorder, b bus.Bus, cfg Config, log *slog.Logger) *Se
 		log = slog.Default()
 	}
 	s := &Service{media: media, rec: rec, bus: b, cfg: cfg, log: log, now: time.Now,
-		rooms: map[string]*room{}, channels: map[chanKey]*room{}, byConn: map[string]map[string]*member{}, perAcct: map[string]int{},
+		rooms: map[string]*room{}, channels: map[chanKey]*room{}, edges: map[chanKey]*room{}, byConn: map[string]map[string]*member{}, perAcct: map[string]int{},
 		remote: map[string]map[string]remoteRef{}, connNode: map[string]string{}}
 	if s.clustered() {
 		s.startNodes()
@@ -476,7 +483,9 @@ func (s *Service) closeLocked(o *outbox, rm *room, reason string) {
 	if s.perAcct[rm.account]--; s.perAcct[rm.account] <= 0 {
 		delete(s.perAcct, rm.account)
 	}
-	if rm.kind == protocol.RoomKindChannel {
+	if rm.edge != nil {
+		delete(s.edges, chanKey{rm.account, rm.channel})
+	} else if rm.kind == protocol.RoomKindChannel {
 		delete(s.channels, chanKey{rm.account, rm.channel})
 	}
 	for _, m := range rm.members {
@@ -486,8 +495,16 @@ func (s *Service) closeLocked(o *outbox, rm *room, reason string) {
 		s.tellNodeLocked(o, m)
 	}
 	rm.members = map[string]*member{}
+	if rm.edge != nil { // the cascade's room: it ends it
+		o.add(rm.edge.release)
+		return
+	}
 	media := s.media
 	o.add(func() { media.CloseRoom(rm.id) })
+	for _, stop := range rm.edgeSubs {
+		o.add(stop)
+	}
+	rm.edgeSubs = nil
 	if s.clustered() {
 		o.add(func() {
 			if reason != ReasonMoved {
@@ -615,7 +632,7 @@ func (s *Service) connect(id auth.Identity, m *member) (protocol.RoomJoined, err
 	}
 	m.sess = sess
 	out := protocol.RoomJoined{ParticipantID: m.id, Room: s.viewLocked(rm, staff(id))}
-	if viewer(m) { // a viewer sees the broadcaster only
+	if viewer(m) && rm.edge == nil { // a viewer sees the broadcaster only (an edge room has nobody else)
 		out.Room.Participants = slices.DeleteFunc(out.Room.Participants, func(p protocol.RoomParticipant) bool { return p.ID != rm.publisher })
 		s.toBroadcaster(&o, m, protocol.EvRoomParticipantJoined, m.viewerParticipant())
 	}
@@ -873,6 +890,9 @@ func (s *Service) LeaveChannel(id auth.Identity, conn, name string) error {
 	defer s.mu.Unlock()
 	rm := s.channels[chanKey{id.AccountID, name}]
 	if rm == nil {
+		rm = s.edges[chanKey{id.AccountID, name}]
+	}
+	if rm == nil {
 		return errNotInRoom()
 	}
 	m := s.memberOf(conn, rm.id)
@@ -1052,7 +1072,10 @@ func (s *Service) viewLocked(rm *room, full bool) protocol.Room {
 	}
 	ps, _ := s.media.Participants(rm.id)
 	for _, p := range ps {
-		if rm.members[p.ID] == nil {
+		if rm.edge != nil && rm.members[p.ID] != nil {
+			continue // an edge room shows the origin's broadcaster, as the cascade feeds it
+		}
+		if rm.edge == nil && rm.members[p.ID] == nil {
 			continue // leaving
 		}
 		if p.Tracks == nil {
