@@ -13,7 +13,10 @@
 // watch channels; owners, agents, API keys and a room's creator close it;
 // only owners (and API keys) record and get recordings.
 //
-// State lives in memory on one node, like the SFU's rooms.
+// State lives in memory on the node whose SFU carries the room; with a
+// directory and a relay (Config), other nodes forward their connections'
+// requests there, and a room whose node dies comes back on another
+// (nodes.go).
 package rooms
 
 import (
