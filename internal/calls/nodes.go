@@ -29,25 +29,6 @@ func callKey(id string) string { return "call:" + id }
 
 func (s *Service) clustered() bool { return s.cfg.Directory != nil && s.cfg.Relay != nil }
 
-type forwarded struct {
-	ID    auth.Identity   `json:"id"`
-	Conn  string          `json:"conn"`
-	Event string          `json:"event"`
-	Data  json.RawMessage `json:"data,omitempty"`
-}
-
-func decoder(raw json.RawMessage) func(any) error {
-	return func(v any) error {
-		if len(raw) == 0 || string(raw) == "null" {
-			return nil
-		}
-		if err := json.Unmarshal(raw, v); err != nil {
-			return apperr.Invalidf("data: %v", err)
-		}
-		return nil
-	}
-}
-
 // dispatchNodes runs a request where its call lives.
 func (s *Service) dispatchNodes(ctx context.Context, id auth.Identity, conn, event string, decode func(any) error) (any, error) {
 	var raw json.RawMessage
@@ -58,7 +39,7 @@ func (s *Service) dispatchNodes(ctx context.Context, id auth.Identity, conn, eve
 		CallID string `json:"call_id"`
 	}
 	_ = json.Unmarshal(raw, &head)
-	here := func() (any, error) { return s.dispatch(ctx, id, conn, event, decoder(raw)) }
+	here := func() (any, error) { return s.dispatch(ctx, id, conn, event, relay.Decoder(raw)) }
 	if head.CallID == "" || s.local(head.CallID) {
 		return here()
 	}
@@ -70,7 +51,7 @@ func (s *Service) dispatchNodes(ctx context.Context, id auth.Identity, conn, eve
 		return here() // not_in_call: a call whose node died ended with it
 	}
 	var out json.RawMessage
-	if err := s.cfg.Relay.Call(ctx, e.Node, kindDo, forwarded{ID: id, Conn: conn, Event: event, Data: raw}, &out); err != nil {
+	if err := s.cfg.Relay.Call(ctx, e.Node, kindDo, relay.Request{ID: id, Conn: conn, Event: event, Data: raw}, &out); err != nil {
 		return nil, err
 	}
 	s.mu.Lock()
@@ -105,14 +86,11 @@ func (s *Service) drop(id string) {
 
 func (s *Service) startNodes() {
 	s.cfg.Relay.Handle(kindDo, func(ctx context.Context, _ string, data json.RawMessage) (any, error) {
-		var f forwarded
-		if err := json.Unmarshal(data, &f); err != nil {
-			return nil, apperr.Invalidf("forwarded request: %v", err)
+		f, err := relay.DecodeRequest(data)
+		if err != nil {
+			return nil, err
 		}
-		if f.ID.UserID == "" {
-			return nil, apperr.Forbiddenf("calls are between users")
-		}
-		return s.dispatch(ctx, f.ID, f.Conn, f.Event, decoder(f.Data))
+		return s.dispatch(ctx, f.ID, f.Conn, f.Event, relay.Decoder(f.Data))
 	})
 	s.cfg.Relay.Handle(kindGone, func(_ context.Context, _ string, data json.RawMessage) (any, error) {
 		var conn string

@@ -315,21 +315,13 @@ func (s *Service) acceptEdge(ctx context.Context, q edgeRequest) (string, error)
 	return answer, nil
 }
 
-// forwarded is a request run for a connection of another node.
-type forwarded struct {
-	ID    auth.Identity   `json:"id"`
-	Conn  string          `json:"conn"`
-	Event string          `json:"event"`
-	Data  json.RawMessage `json:"data,omitempty"`
-}
-
 // dispatchNodes routes a request to the node of its room.
 func (s *Service) dispatchNodes(ctx context.Context, id auth.Identity, conn, event string, decode func(any) error) (any, error) {
 	var raw json.RawMessage
 	if err := decode(&raw); err != nil {
 		return nil, err
 	}
-	here := func() (any, error) { return s.dispatch(ctx, id, conn, event, decoder(raw)) }
+	here := func() (any, error) { return s.dispatch(ctx, id, conn, event, relay.Decoder(raw)) }
 	var head struct {
 		Room    string `json:"room"`
 		Channel string `json:"channel"`
@@ -348,7 +340,7 @@ func (s *Service) dispatchNodes(ctx context.Context, id auth.Identity, conn, eve
 		}
 	}
 	var out json.RawMessage
-	err = s.cfg.Relay.Call(ctx, owner, kindDo, forwarded{ID: id, Conn: conn, Event: event, Data: raw}, &out)
+	err = s.cfg.Relay.Call(ctx, owner, kindDo, relay.Request{ID: id, Conn: conn, Event: event, Data: raw}, &out)
 	if err != nil {
 		return nil, err
 	}
@@ -371,18 +363,6 @@ func (s *Service) dispatchNodes(ctx context.Context, id auth.Identity, conn, eve
 		s.forgetRemote(conn, head.Room, head.Channel)
 	}
 	return out, nil
-}
-
-func decoder(raw json.RawMessage) func(any) error {
-	return func(v any) error {
-		if len(raw) == 0 || string(raw) == "null" {
-			return nil
-		}
-		if err := json.Unmarshal(raw, v); err != nil {
-			return apperr.Invalidf("data: %v", err)
-		}
-		return nil
-	}
 }
 
 // remoteOwner is the node of the remote room (by id, or channel name) the
@@ -450,12 +430,9 @@ func (s *Service) rest(id auth.Identity, op, roomID string, users []string, out 
 func (s *Service) startNodes() {
 	r := s.cfg.Relay
 	r.Handle(kindDo, func(ctx context.Context, from string, data json.RawMessage) (any, error) {
-		var f forwarded
-		if err := json.Unmarshal(data, &f); err != nil {
-			return nil, apperr.Invalidf("forwarded request: %v", err)
-		}
-		if f.ID.UserID == "" {
-			return nil, apperr.Forbiddenf("rooms are for users")
+		f, err := relay.DecodeRequest(data)
+		if err != nil {
+			return nil, err
 		}
 		var head struct {
 			Room    string `json:"room"`
@@ -475,7 +452,7 @@ func (s *Service) startNodes() {
 		s.mu.Lock()
 		s.connNode[f.Conn] = from
 		s.mu.Unlock()
-		res, err := s.dispatch(ctx, f.ID, f.Conn, f.Event, decoder(f.Data))
+		res, err := s.dispatch(ctx, f.ID, f.Conn, f.Event, relay.Decoder(f.Data))
 		s.mu.Lock()
 		if s.byConn[f.Conn] == nil {
 			delete(s.connNode, f.Conn)
@@ -505,7 +482,7 @@ func (s *Service) startNodes() {
 	r.Handle(kindGone, func(_ context.Context, _ string, data json.RawMessage) (any, error) {
 		var conn string
 		json.Unmarshal(data, &conn)
-		s.disconnectedHere(conn)
+		s.disconnect(conn, false)
 		return nil, nil
 	})
 	r.Handle(kindEdge, func(ctx context.Context, _ string, data json.RawMessage) (any, error) {

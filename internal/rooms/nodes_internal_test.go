@@ -65,7 +65,7 @@ func ask(t *testing.T, s *Service, id auth.Identity, conn, event string, req any
 	raw, _ := json.Marshal(req)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	res, err := s.Dispatch(ctx, id, conn, event, decoder(raw))
+	res, err := s.Dispatch(ctx, id, conn, event, relay.Decoder(raw))
 	if err != nil {
 		return nil, err
 	}
@@ -215,7 +215,7 @@ func TestUnansweredOwner(t *testing.T) {
 	raw, _ := json.Marshal(protocol.RoomJoin{Room: rm.ID})
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()
-	_, err := n.b.Dispatch(ctx, who("usr_bob", protocol.RoleAgent), "con_b", protocol.EvRoomJoin, decoder(raw))
+	_, err := n.b.Dispatch(ctx, who("usr_bob", protocol.RoleAgent), "con_b", protocol.EvRoomJoin, relay.Decoder(raw))
 	code(t, err, relay.CodeNodeUnavailable)
 }
 

@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
 
 	"github.com/parley-chat/parley/client"
@@ -16,6 +15,7 @@ import (
 	"github.com/parley-chat/parley/internal/pgtest"
 	"github.com/parley-chat/parley/internal/redistest"
 	"github.com/parley-chat/parley/internal/rooms"
+	"github.com/parley-chat/parley/internal/rooms/roomstest"
 	"github.com/parley-chat/parley/protocol"
 )
 
@@ -40,54 +40,6 @@ func startNodes(t *testing.T, n int) []*server {
 		s.acc, s.key = acc.ID, key
 	}
 	return out
-}
-
-// sendVP8 writes frames to track until stop closes.
-func sendVP8(track *webrtc.TrackLocalStaticRTP, stop chan struct{}) {
-	seq, n := uint16(1), uint32(0)
-	tick := time.NewTicker(20 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		select {
-		case <-stop:
-			return
-		case <-tick.C:
-		}
-		track.WriteRTP(&rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 96, SequenceNumber: seq, Timestamp: n * 1800, Marker: true}, Payload: vp8Frame(n%25 == 0, n)})
-		seq++
-		n++
-	}
-}
-
-func newTrack(t *testing.T, id string) *webrtc.TrackLocalStaticRTP {
-	t.Helper()
-	tr, err := webrtc.NewTrackLocalStaticRTP(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}, id, id)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tr
-}
-
-// receives waits for a remote track with id and reads packets from it.
-func receives(t *testing.T, ctx context.Context, r *client.Room, id string) {
-	t.Helper()
-	for {
-		select {
-		case tr := <-r.Tracks:
-			if tr.ID() != id {
-				continue
-			}
-			for k := 0; k < 10; k++ {
-				tr.SetReadDeadline(time.Now().Add(5 * time.Second))
-				if _, _, err := tr.ReadRTP(); err != nil {
-					t.Fatalf("track %s: %v after %d packets", id, err, k)
-				}
-			}
-			return
-		case <-ctx.Done():
-			t.Fatalf("no track %s", id)
-		}
-	}
 }
 
 func roomEvent(t *testing.T, r *client.Room, name string) protocol.RoomEvent {
@@ -118,16 +70,12 @@ func TestRoomAcrossNodes(t *testing.T) {
 	a, b := ns[0], ns[1]
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	api := loopbackAPI(t)
+	api := roomstest.LoopbackAPI(t)
 	var rm protocol.Room
 	a.want(a.do("POST", "/rooms", a.key, protocol.CreateRoom{Name: "Standup"}), 201, "", &rm)
 
 	alice, bob := a.dial(a.token(a.acc, "alice", protocol.RoleMember)), b.dial(b.token(b.acc, "bob", protocol.RoleMember))
-	ta, tb := newTrack(t, "alice-cam"), newTrack(t, "bob-cam")
-	stop := make(chan struct{})
-	defer close(stop)
-	go sendVP8(ta, stop)
-	go sendVP8(tb, stop)
+	ta, tb := roomstest.Camera(t, "alice-cam", 1), roomstest.Camera(t, "bob-cam", 1)
 	ra, err := client.NewRooms(alice).Join(ctx, alice, rm.ID, client.RoomOptions{API: api, Tracks: []webrtc.TrackLocal{ta}})
 	if err != nil {
 		t.Fatal(err)
@@ -138,8 +86,8 @@ func TestRoomAcrossNodes(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer rb.Close()
-	receives(t, ctx, rb, "alice-cam")
-	receives(t, ctx, ra, "bob-cam")
+	roomstest.Receives(t, ctx, rb, "alice-cam", 10)
+	roomstest.Receives(t, ctx, ra, "bob-cam", 10)
 	if _, ok := a.a.SFU.Room(rm.ID); !ok {
 		t.Fatal("the room is not on node 0's SFU")
 	}
@@ -175,7 +123,7 @@ func TestRoomAcrossNodes(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer rc.Close()
-	receives(t, ctx, rc, "bob-cam")
+	roomstest.Receives(t, ctx, rc, "bob-cam", 10)
 	if _, ok := b.a.SFU.Room(rm.ID); !ok {
 		t.Fatal("the room is not back on node 1's SFU")
 	}

@@ -781,26 +781,20 @@ func (s *Service) Mute(conn string, r protocol.RoomMute) error {
 
 // Disconnected is told when a connection closes: it leaves every room,
 // here and on other nodes.
-func (s *Service) Disconnected(conn string) {
+func (s *Service) Disconnected(conn string) { s.disconnect(conn, true) }
+
+// disconnect takes a closed connection out of this node's rooms and, if
+// remote, tells the nodes of the other rooms it was in.
+func (s *Service) disconnect(conn string, remote bool) {
 	var o outbox
 	defer o.flush()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.disconnectedRemote(&o, conn)
-	s.disconnectedLocked(&o, conn)
-}
-
-func (s *Service) disconnectedHere(conn string) {
-	var o outbox
-	defer o.flush()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.disconnectedLocked(&o, conn)
-}
-
-func (s *Service) disconnectedLocked(o *outbox, conn string) {
+	if remote {
+		s.disconnectedRemote(&o, conn)
+	}
 	for _, m := range s.byConn[conn] {
-		s.leaveLocked(o, m)
+		s.leaveLocked(&o, m)
 	}
 }
 

@@ -4,19 +4,15 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"io"
-	"net"
 	"net/http"
 	"syscall"
 	"testing"
 	"time"
 
-	"github.com/pion/ice/v4"
-	"github.com/pion/logging"
-	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
 
 	"github.com/parley-chat/parley/client"
+	"github.com/parley-chat/parley/internal/rooms/roomstest"
 	"github.com/parley-chat/parley/protocol"
 )
 
@@ -27,69 +23,6 @@ func newRoomCluster(t *testing.T, n int) *cluster {
 	t.Setenv("PARLEY_SFU_PUBLIC_IP", "127.0.0.1")
 	t.Setenv("PARLEY_CLUSTER_TTL", "3s")
 	return newCluster(t, n)
-}
-
-// pionLoopback makes PeerConnections that talk over loopback only.
-func pionLoopback(t *testing.T) *webrtc.API {
-	me := &webrtc.MediaEngine{}
-	if err := me.RegisterDefaultCodecs(); err != nil {
-		t.Fatal(err)
-	}
-	se := webrtc.SettingEngine{LoggerFactory: &logging.DefaultLoggerFactory{Writer: io.Discard}}
-	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
-	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
-	se.SetIncludeLoopbackCandidate(true)
-	se.SetIPFilter(func(ip net.IP) bool { return ip.IsLoopback() })
-	return webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithSettingEngine(se))
-}
-
-// camera is a VP8 track sending one-packet frames until the test ends.
-func camera(t *testing.T, id string) *webrtc.TrackLocalStaticRTP {
-	tr, err := webrtc.NewTrackLocalStaticRTP(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}, id, id)
-	if err != nil {
-		t.Fatal(err)
-	}
-	stop := make(chan struct{})
-	t.Cleanup(func() { close(stop) })
-	go func() {
-		tick := time.NewTicker(20 * time.Millisecond)
-		defer tick.Stop()
-		for n := uint32(0); ; n++ {
-			select {
-			case <-stop:
-				return
-			case <-tick.C:
-			}
-			payload := []byte{0x10, 0x01, 0x00, 0x00, byte(n)}
-			if n%25 == 0 { // a 640×360 keyframe header
-				payload = []byte{0x10, 0x00, 0x00, 0x00, 0x9d, 0x01, 0x2a, 0x80, 0x02, 0x68, 0x01, byte(n)}
-			}
-			tr.WriteRTP(&rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 96, SequenceNumber: uint16(n), Timestamp: n * 1800, Marker: true}, Payload: payload})
-		}
-	}()
-	return tr
-}
-
-// gets waits for the remote track id on r and reads packets from it.
-func gets(t *testing.T, ctx context.Context, r *client.Room, id string) {
-	t.Helper()
-	for {
-		select {
-		case tr := <-r.Tracks:
-			if tr.ID() != id {
-				continue
-			}
-			for k := 0; k < 10; k++ {
-				tr.SetReadDeadline(time.Now().Add(10 * time.Second))
-				if _, _, err := tr.ReadRTP(); err != nil {
-					t.Fatalf("track %s: %v after %d packets", id, err, k)
-				}
-			}
-			return
-		case <-ctx.Done():
-			t.Fatalf("no track %s", id)
-		}
-	}
 }
 
 func rest(t *testing.T, method, url, tok string, body, out any) int {
@@ -124,20 +57,20 @@ func TestRoomJoinedFromTwoNodes(t *testing.T) {
 	if st := rest(t, "POST", n0.url()+"/api/v1/rooms", aliceTok, protocol.CreateRoom{Name: "Standup"}, &rm); st != 201 {
 		t.Fatalf("create: %d", st)
 	}
-	api := pionLoopback(t)
+	api := roomstest.LoopbackAPI(t)
 	alice, bob := listen(t, n0, aliceTok), listen(t, n1, bobTok)
-	ra, err := client.NewRooms(alice).Join(ctx, alice, rm.ID, client.RoomOptions{API: api, Tracks: []webrtc.TrackLocal{camera(t, "alice-cam")}})
+	ra, err := client.NewRooms(alice).Join(ctx, alice, rm.ID, client.RoomOptions{API: api, Tracks: []webrtc.TrackLocal{roomstest.Camera(t, "alice-cam", 1)}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer ra.Close()
-	rb, err := client.NewRooms(bob).Join(ctx, bob, rm.ID, client.RoomOptions{API: api, Tracks: []webrtc.TrackLocal{camera(t, "bob-cam")}})
+	rb, err := client.NewRooms(bob).Join(ctx, bob, rm.ID, client.RoomOptions{API: api, Tracks: []webrtc.TrackLocal{roomstest.Camera(t, "bob-cam", 1)}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer rb.Close()
-	gets(t, ctx, rb, "alice-cam")
-	gets(t, ctx, ra, "bob-cam")
+	roomstest.Receives(t, ctx, rb, "alice-cam", 10)
+	roomstest.Receives(t, ctx, ra, "bob-cam", 10)
 	var l struct {
 		Rooms []protocol.Room `json:"rooms"`
 	}
@@ -163,7 +96,7 @@ func TestRoomJoinedFromTwoNodes(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer rc.Close()
-	gets(t, ctx, rc, "bob-cam")
+	roomstest.Receives(t, ctx, rc, "bob-cam", 10)
 }
 
 // A 1:1 call between users connected to two nodes: alice calls from node 0,

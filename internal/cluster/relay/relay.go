@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/parley-chat/parley/internal/apperr"
+	"github.com/parley-chat/parley/internal/auth"
 	"github.com/parley-chat/parley/internal/bus"
 	"github.com/parley-chat/parley/internal/ids"
 )
@@ -27,6 +28,43 @@ const DefaultTimeout = 5 * time.Second
 // Handler answers one request from node from; its error reaches the asker
 // with its apperr kind and code.
 type Handler func(ctx context.Context, from string, data json.RawMessage) (any, error)
+
+// Request is a connection's WebSocket request run on another node (a
+// room's or a call's): the caller's identity, its connection id (unique
+// across nodes), the event and its data.
+type Request struct {
+	ID    auth.Identity   `json:"id"`
+	Conn  string          `json:"conn"`
+	Event string          `json:"event"`
+	Data  json.RawMessage `json:"data,omitempty"`
+}
+
+// DecodeRequest reads a Request a Handler got; only users' requests are
+// forwarded.
+func DecodeRequest(data json.RawMessage) (Request, error) {
+	var q Request
+	if err := json.Unmarshal(data, &q); err != nil {
+		return q, apperr.Invalidf("forwarded request: %v", err)
+	}
+	if q.ID.UserID == "" {
+		return q, apperr.Forbiddenf("only users' requests are forwarded")
+	}
+	return q, nil
+}
+
+// Decoder decodes a request's data as the WebSocket transport does: a
+// malformed one is apperr.Invalid.
+func Decoder(raw json.RawMessage) func(any) error {
+	return func(v any) error {
+		if len(raw) == 0 || string(raw) == "null" {
+			return nil
+		}
+		if err := json.Unmarshal(raw, v); err != nil {
+			return apperr.Invalidf("data: %v", err)
+		}
+		return nil
+	}
+}
 
 // Relay is one node's end. It is safe for concurrent use.
 type Relay struct {
