@@ -277,7 +277,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 	}, a.Auth, a.Chat, a.Bus, log)
 	callsCfg := calls.Config{RingTimeout: cfg.CallRingTimeout, ReconnectGrace: cfg.CallReconnectGrace}
 	if a.cluster != nil { // a call's requests from other nodes are forwarded to its node
-		callsCfg.Directory, callsCfg.Relay = a.cluster, a.Relay
+		callsCfg.Directory, callsCfg.Relay, callsCfg.CheckInterval = a.cluster, a.Relay, cfg.ClusterTTL/3
 	}
 	a.Calls = calls.New(a.Chat, a.Bus, callsCfg, log)
 	a.WS.SetCalls(a.Calls)

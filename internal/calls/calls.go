@@ -41,6 +41,9 @@ type Config struct {
 	// every call is on this node.
 	Directory cluster.Directory
 	Relay     *relay.Relay
+	// CheckInterval is how often the nodes of the devices of other nodes
+	// in this node's calls are checked for life [5s].
+	CheckInterval time.Duration
 }
 
 func (c *Config) defaults() {
@@ -49,6 +52,9 @@ func (c *Config) defaults() {
 	}
 	if c.ReconnectGrace <= 0 {
 		c.ReconnectGrace = 10 * time.Second
+	}
+	if c.CheckInterval <= 0 {
+		c.CheckInterval = 5 * time.Second
 	}
 }
 
@@ -72,6 +78,9 @@ type Service struct {
 	byConn map[string]*call // the devices in calls
 	closed bool
 	remote map[string]map[string]bool // a connection → nodes of calls it reached through this node
+	// connNode is the node of each device of another node in a call here.
+	connNode   map[string]string
+	stop, done chan struct{}
 
 	records recorder
 }
@@ -157,7 +166,8 @@ const (
 func New(c *chat.Service, b bus.Bus, cfg Config, log *slog.Logger) *Service {
 	cfg.defaults()
 	s := &Service{chat: c, bus: b, cfg: cfg, log: log, now: time.Now,
-		calls: map[string]*call{}, byUser: map[string]*call{}, byConn: map[string]*call{}, remote: map[string]map[string]bool{}}
+		calls: map[string]*call{}, byUser: map[string]*call{}, byConn: map[string]*call{}, remote: map[string]map[string]bool{},
+		connNode: map[string]string{}}
 	s.records.start()
 	if s.clustered() {
 		s.startNodes()
@@ -551,6 +561,10 @@ func (s *Service) Rejoin(id auth.Identity, conn, callID string) (protocol.Call, 
 
 // Close ends every call (the server is stopping).
 func (s *Service) Close() {
+	if s.stop != nil {
+		close(s.stop)
+		<-s.done
+	}
 	var o outbox
 	s.mu.Lock()
 	s.closed = true

@@ -13,6 +13,8 @@ package calls
 import (
 	"context"
 	"encoding/json"
+	"slices"
+	"time"
 
 	"github.com/parley-chat/parley/internal/apperr"
 	"github.com/parley-chat/parley/internal/auth"
@@ -85,12 +87,18 @@ func (s *Service) drop(id string) {
 }
 
 func (s *Service) startNodes() {
-	s.cfg.Relay.Handle(kindDo, func(ctx context.Context, _ string, data json.RawMessage) (any, error) {
+	s.cfg.Relay.Handle(kindDo, func(ctx context.Context, from string, data json.RawMessage) (any, error) {
 		f, err := relay.DecodeRequest(data)
 		if err != nil {
 			return nil, err
 		}
-		return s.dispatch(ctx, f.ID, f.Conn, f.Event, relay.Decoder(f.Data))
+		res, err := s.dispatch(ctx, f.ID, f.Conn, f.Event, relay.Decoder(f.Data))
+		s.mu.Lock()
+		if s.byConn[f.Conn] != nil { // a party now: watched for its node's death
+			s.connNode[f.Conn] = from
+		}
+		s.mu.Unlock()
+		return res, err
 	})
 	s.cfg.Relay.Handle(kindGone, func(_ context.Context, _ string, data json.RawMessage) (any, error) {
 		var conn string
@@ -98,6 +106,59 @@ func (s *Service) startNodes() {
 		s.disconnectedHere(conn)
 		return nil, nil
 	})
+	s.stop, s.done = make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(s.done)
+		t := time.NewTicker(s.cfg.CheckInterval)
+		defer t.Stop()
+		for {
+			select {
+			case <-s.stop:
+				return
+			case <-t.C:
+			}
+			s.CheckNodes(context.Background())
+		}
+	}()
+}
+
+// CheckNodes treats the devices of a dead node in this node's calls as
+// disconnected (they have ReconnectGrace to rejoin through another node).
+// It runs every CheckInterval.
+func (s *Service) CheckNodes(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(ctx, relay.DefaultTimeout)
+	defer cancel()
+	s.mu.Lock()
+	var nodes []string
+	for conn, n := range s.connNode {
+		if s.byConn[conn] == nil {
+			delete(s.connNode, conn) // no longer in a call
+		} else if !slices.Contains(nodes, n) {
+			nodes = append(nodes, n)
+		}
+	}
+	s.mu.Unlock()
+	alive, err := s.cfg.Directory.Alive(ctx, nodes...)
+	if err != nil {
+		return
+	}
+	for i, n := range nodes {
+		if alive[i] {
+			continue
+		}
+		s.mu.Lock()
+		var gone []string
+		for conn, cn := range s.connNode {
+			if cn == n {
+				gone = append(gone, conn)
+				delete(s.connNode, conn)
+			}
+		}
+		s.mu.Unlock()
+		for _, conn := range gone {
+			s.disconnectedHere(conn)
+		}
+	}
 }
 
 // disconnectedRemote tells the nodes of calls this connection reached

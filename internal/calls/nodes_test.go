@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"testing"
+	"time"
 
 	"github.com/parley-chat/parley/internal/auth"
 	"github.com/parley-chat/parley/internal/calls"
@@ -99,5 +100,48 @@ func TestCallAcrossNodes(t *testing.T) {
 	w.wantEvents(conv, "audio:started", "audio:ended+")
 	if _, err := ask(t, nodeB, bob, "b2", protocol.EvCallEnd, protocol.CallRef{CallID: c.ID}); err == nil {
 		t.Fatal("an ended call ended again")
+	}
+}
+
+// The callee's node dies during a call: the call's node treats bob's
+// device as disconnected, and without a rejoin the call ends.
+func TestCallEndsWhenTheCalleesNodeDies(t *testing.T) {
+	w := newWorld(t, calls.Config{})
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	dir := cluster.NewMemoryDirectory()
+	ra, rb := relay.New(w.bus, "a", log), relay.New(w.bus, "b", log)
+	defer ra.Close()
+	defer rb.Close()
+	chatB := chat.New(w.st, w.bus, nil, chat.Config{})
+	cfg := calls.Config{ReconnectGrace: 10 * time.Millisecond, CheckInterval: time.Hour}
+	cfg.Directory, cfg.Relay = dir.For("a"), ra
+	nodeA := calls.New(w.chat, w.bus, cfg, log)
+	cfg.Directory, cfg.Relay = dir.For("b"), rb
+	nodeB := calls.New(chatB, w.bus, cfg, log)
+	defer chatB.Close()
+	defer nodeA.Close()
+	defer nodeB.Close()
+	alice, bob := w.user("alice", protocol.RoleMember), w.user("bob", protocol.RoleMember)
+	conv := w.direct(alice, bob)
+	a1 := w.online(alice, "a1")
+	b1 := w.online(bob, "b1")
+	raw, err := ask(t, nodeA, alice, "a1", protocol.EvCallInvite, protocol.CallInvite{ConversationID: conv, Media: "audio"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := decodeCall(t, raw)
+	b1.next(t, protocol.EvCallIncoming)
+	if _, err := ask(t, nodeB, bob, "b1", protocol.EvCallAccept, protocol.CallRef{CallID: c.ID}); err != nil {
+		t.Fatal(err)
+	}
+	a1.next(t, protocol.EvCallAccepted)
+	nodeA.CheckNodes(context.Background())
+	if nodeA.Active() != 1 {
+		t.Fatal("a live node's device was dropped")
+	}
+	dir.Kill("b")
+	nodeA.CheckNodes(context.Background())
+	if e := decodeEnded(t, a1.next(t, protocol.EvCallEnded)); e.Reason != protocol.OutcomeEnded {
+		t.Fatalf("ended %+v", e)
 	}
 }
