@@ -19,6 +19,7 @@ package rooms
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"slices"
 	"strings"
 	"time"
@@ -158,7 +159,7 @@ func (s *Service) locate(ctx context.Context, key string, fresh func() *room) (s
 	case ok:
 		var d desc
 		if err := json.Unmarshal(e.Desc, &d); err != nil || d.ID == "" {
-			return "", apperr.Wrap("rooms.locate", err)
+			return "", apperr.Wrap("rooms.locate", fmt.Errorf("the directory's description of %s: %q: %v", key, e.Desc, err))
 		}
 		rm = &room{id: d.ID, account: d.Account, kind: d.Kind, name: d.Name, channel: d.Channel, createdBy: d.CreatedBy,
 			created: d.Created, max: d.Max, invited: d.Invited, members: map[string]*member{}}
