@@ -307,6 +307,18 @@ test('a room whose node moved is joined again by itself; other closes end it', a
   assert.deepEqual(closed, [], 'a moved room does not close');
   assert.notEqual(room.state, 'closed');
 
+  // Moved while our own connection is down: the room waits for the new one.
+  client.request = ((orig) => async (ev, d) => {
+    if (!client.online) throw Object.assign(new Error('offline'), { code: 'offline' });
+    return orig(ev, d);
+  })(client.request);
+  client.emit('room:closed', { room: 'chan_1', channel: 'live', reason: 'moved' });
+  await new Promise((r) => setTimeout(r, 20));
+  assert.equal(room.state, 'joining', 'waiting for the connection, not closed');
+  client.online = true;
+  client.emit('connected', {});
+  await until(() => room.me === 'par_3');
+
   client.emit('room:closed', { room: 'chan_1', channel: 'live', reason: 'closed' });
   assert.equal(room.state, 'closed');
   assert.deepEqual(closed, ['closed']);

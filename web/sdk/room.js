@@ -569,6 +569,9 @@ export class Room extends EventTarget {
       await this._enter();
       this._moveTries = 0;
     } catch (e) {
+      // Our own connection is down (our node stopped too): the new
+      // connection brings us back in (Rooms' 'connected').
+      if (e.code === 'offline' || e.code === 'shutting_down') return;
       // The room's node just died and its lease has not run out yet, or a
       // channel closed under us: try again, further apart each time.
       const again = (e.code === 'node_unavailable' || e.code === 'conflict') && (this._moveTries = (this._moveTries || 0) + 1) <= MAX_FAILURES;
