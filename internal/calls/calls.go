@@ -80,7 +80,7 @@ type Service struct {
 	remote map[string]map[string]bool // a connection → nodes of calls it reached through this node
 	// connNode is the node of each device of another node in a call here.
 	connNode   map[string]string
-	stop, done chan struct{}
+	stopChecks func() // nil on one node
 
 	records recorder
 }
@@ -561,9 +561,8 @@ func (s *Service) Rejoin(id auth.Identity, conn, callID string) (protocol.Call, 
 
 // Close ends every call (the server is stopping).
 func (s *Service) Close() {
-	if s.stop != nil {
-		close(s.stop)
-		<-s.done
+	if s.stopChecks != nil {
+		s.stopChecks()
 	}
 	var o outbox
 	s.mu.Lock()

@@ -14,7 +14,6 @@ import (
 	"context"
 	"encoding/json"
 	"slices"
-	"time"
 
 	"github.com/parley-chat/parley/internal/apperr"
 	"github.com/parley-chat/parley/internal/auth"
@@ -106,20 +105,7 @@ func (s *Service) startNodes() {
 		s.disconnectedHere(conn)
 		return nil, nil
 	})
-	s.stop, s.done = make(chan struct{}), make(chan struct{})
-	go func() {
-		defer close(s.done)
-		t := time.NewTicker(s.cfg.CheckInterval)
-		defer t.Stop()
-		for {
-			select {
-			case <-s.stop:
-				return
-			case <-t.C:
-			}
-			s.CheckNodes(context.Background())
-		}
-	}()
+	s.stopChecks = cluster.Every(s.cfg.CheckInterval, func() { s.CheckNodes(context.Background()) })
 }
 
 // CheckNodes treats the devices of a dead node in this node's calls as

@@ -27,6 +27,21 @@ func ask(t *testing.T, s *calls.Service, id auth.Identity, conn, event string, r
 	return out, nil
 }
 
+// twoNodes makes two calls services (node a on w's chat, node b on a chat
+// of its own) on w's store and bus, one directory and a relay each.
+func twoNodes(t *testing.T, w *world, cfg calls.Config) (*cluster.MemoryDirectory, *calls.Service, *calls.Service) {
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	dir := cluster.NewMemoryDirectory()
+	ra, rb := relay.New(w.bus, "a", log), relay.New(w.bus, "b", log)
+	chatB := chat.New(w.st, w.bus, nil, chat.Config{})
+	cfg.Directory, cfg.Relay = dir.For("a"), ra
+	nodeA := calls.New(w.chat, w.bus, cfg, log)
+	cfg.Directory, cfg.Relay = dir.For("b"), rb
+	nodeB := calls.New(chatB, w.bus, cfg, log)
+	t.Cleanup(func() { nodeB.Close(); nodeA.Close(); chatB.Close(); rb.Close(); ra.Close() })
+	return dir, nodeA, nodeB
+}
+
 // A call between two nodes (each its own chat and calls services, on one
 // store, bus and directory): alice calls from node a, bob accepts on node
 // b, their offer, answer and ICE reach exactly the other's device, bob's
@@ -35,17 +50,7 @@ func ask(t *testing.T, s *calls.Service, id auth.Identity, conn, event string, r
 // not_in_call.
 func TestCallAcrossNodes(t *testing.T) {
 	w := newWorld(t, calls.Config{})
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	dir := cluster.NewMemoryDirectory()
-	ra, rb := relay.New(w.bus, "a", log), relay.New(w.bus, "b", log)
-	defer ra.Close()
-	defer rb.Close()
-	chatB := chat.New(w.st, w.bus, nil, chat.Config{})
-	nodeA := calls.New(w.chat, w.bus, calls.Config{Directory: dir.For("a"), Relay: ra}, log)
-	nodeB := calls.New(chatB, w.bus, calls.Config{Directory: dir.For("b"), Relay: rb}, log)
-	defer chatB.Close()
-	defer nodeA.Close()
-	defer nodeB.Close()
+	_, nodeA, nodeB := twoNodes(t, w, calls.Config{})
 
 	alice, bob := w.user("alice", protocol.RoleMember), w.user("bob", protocol.RoleMember)
 	conv := w.direct(alice, bob)
@@ -107,20 +112,7 @@ func TestCallAcrossNodes(t *testing.T) {
 // device as disconnected, and without a rejoin the call ends.
 func TestCallEndsWhenTheCalleesNodeDies(t *testing.T) {
 	w := newWorld(t, calls.Config{})
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	dir := cluster.NewMemoryDirectory()
-	ra, rb := relay.New(w.bus, "a", log), relay.New(w.bus, "b", log)
-	defer ra.Close()
-	defer rb.Close()
-	chatB := chat.New(w.st, w.bus, nil, chat.Config{})
-	cfg := calls.Config{ReconnectGrace: 10 * time.Millisecond, CheckInterval: time.Hour}
-	cfg.Directory, cfg.Relay = dir.For("a"), ra
-	nodeA := calls.New(w.chat, w.bus, cfg, log)
-	cfg.Directory, cfg.Relay = dir.For("b"), rb
-	nodeB := calls.New(chatB, w.bus, cfg, log)
-	defer chatB.Close()
-	defer nodeA.Close()
-	defer nodeB.Close()
+	dir, nodeA, nodeB := twoNodes(t, w, calls.Config{ReconnectGrace: 10 * time.Millisecond, CheckInterval: time.Hour})
 	alice, bob := w.user("alice", protocol.RoleMember), w.user("bob", protocol.RoleMember)
 	conv := w.direct(alice, bob)
 	a1 := w.online(alice, "a1")

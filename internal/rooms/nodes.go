@@ -499,28 +499,10 @@ func (s *Service) startNodes() {
 		s.forgetRemote(l.Conn, l.Room, "")
 		return nil, nil
 	})
-	s.stop, s.done = make(chan struct{}), make(chan struct{})
-	go s.watch()
+	s.stopChecks = cluster.Every(s.cfg.CheckInterval, func() { s.CheckNodes(context.Background()) })
 }
 
-// watch checks, every CheckInterval, that the nodes of this node's remote
-// participants and the owners of its connections' remote rooms are alive.
-func (s *Service) watch() {
-	defer close(s.done)
-	t := time.NewTicker(s.cfg.CheckInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-s.stop:
-			return
-		case <-t.C:
-		}
-		s.CheckNodes(context.Background())
-	}
-}
-
-// CheckNodes runs the liveness checks once (watch runs it every
-// CheckInterval): participants whose node died leave; connections here in
+// CheckNodes runs the liveness checks once (every CheckInterval): participants whose node died leave; connections here in
 // a room whose owner died or gave it up hear room:closed (moved); a room
 // of this node that another took over (this node stalled past its lease)
 // closes here (moved).

@@ -127,7 +127,7 @@ type Service struct {
 	// rooms, and the node of each connection of another node in ours.
 	remote     map[string]map[string]remoteRef // connection → room id → its owner
 	connNode   map[string]string               // connection → its node (not this one)
-	stop, done chan struct{}
+	stopChecks func()                          // nil on one node
 }
 
 type chanKey struct{ account, name string }
@@ -1032,9 +1032,8 @@ func (s *Service) announceRecording(o *outbox, rm *room) {
 // finished. Across nodes, its rooms move: their participants hear
 // room:closed (moved) and the entries are given up for another node.
 func (s *Service) Shutdown() {
-	if s.stop != nil {
-		close(s.stop)
-		<-s.done
+	if s.stopChecks != nil {
+		s.stopChecks()
 	}
 	reason := ReasonShuttingDown
 	if s.clustered() {
