@@ -30,6 +30,11 @@ type Room struct {
 	Tracks chan *webrtc.TrackRemote
 	// Events delivers the room's events (not room:signal), named.
 	Events chan protocol.Envelope
+	// Rejoined gets a value each time the Room joined again by itself
+	// because its node moved it (room:closed, reason moved: the room's
+	// node stopped or died); Pub, Sub and Me are new then, and the new
+	// connection's tracks come on Tracks.
+	Rejoined chan struct{}
 
 	mu       sync.Mutex
 	subQ     chan protocol.RoomSignal // applied in order by one worker each
@@ -38,6 +43,8 @@ type Room struct {
 	joined   bool
 	closed   bool
 	channel  string
+	event    string // the request that joined it (room:join, channel:publish, channel:subscribe)
+	opts     RoomOptions
 	signalWG sync.WaitGroup
 }
 
@@ -97,12 +104,73 @@ func (rs *Rooms) route(env protocol.Envelope) bool {
 		return false
 	}
 	r.handle(env)
+	if env.Event == protocol.EvRoomClosed {
+		var ev protocol.RoomEvent
+		if json.Unmarshal(env.Data, &ev) == nil && ev.Reason == protocol.RoomReasonMoved {
+			go rs.rejoin(r)
+		}
+	}
 	return true
+}
+
+// rejoin joins a moved room again, as a new participant with the same
+// tracks, on new connections: the room comes back on another node. A node
+// that does not answer yet (its lease has not run out) is asked again a few
+// times, further apart.
+func (rs *Rooms) rejoin(r *Room) {
+	r.mu.Lock()
+	if r.closed || !r.joined {
+		r.mu.Unlock()
+		return
+	}
+	r.joined, r.early = false, nil
+	close(r.subQ)
+	close(r.pubQ)
+	r.subQ, r.pubQ = nil, nil
+	pcs := []*webrtc.PeerConnection{r.Pub, r.Sub}
+	r.mu.Unlock()
+	for _, pc := range pcs {
+		if pc != nil {
+			pc.Close()
+		}
+	}
+	r.signalWG.Wait()
+	var req any = protocol.ChannelRef{Channel: r.channel}
+	if r.event == protocol.EvRoomJoin {
+		req = protocol.RoomJoin{Room: r.ID, Publish: len(r.opts.Tracks) > 0}
+	}
+	for try := 0; try < 6; try++ {
+		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+		var j protocol.RoomJoined
+		err := r.conn.Request(ctx, r.event, req, &j)
+		if err == nil {
+			r.mu.Lock()
+			closed := r.closed
+			r.mu.Unlock()
+			if !closed {
+				err = r.start(ctx, j, r.opts)
+			}
+			cancel()
+			if err == nil && !closed {
+				select {
+				case r.Rejoined <- struct{}{}:
+				default:
+				}
+			}
+			return
+		}
+		cancel()
+		var e *Error
+		if !errors.As(err, &e) || (e.Code != "node_unavailable" && e.Code != "conflict") {
+			return
+		}
+		time.Sleep(time.Second << try)
+	}
 }
 
 // Join enters a group call room.
 func (rs *Rooms) Join(ctx context.Context, c *Conn, roomID string, o RoomOptions) (*Room, error) {
-	r := rs.newRoom(c, roomID, "", o)
+	r := rs.newRoom(c, roomID, "", protocol.EvRoomJoin, o)
 	var j protocol.RoomJoined
 	err := c.Request(ctx, protocol.EvRoomJoin, protocol.RoomJoin{Room: roomID, Publish: len(o.Tracks) > 0}, &j)
 	return rs.joined(ctx, r, j, err, o)
@@ -110,7 +178,7 @@ func (rs *Rooms) Join(ctx context.Context, c *Conn, roomID string, o RoomOptions
 
 // Publish broadcasts o.Tracks on a channel.
 func (rs *Rooms) Publish(ctx context.Context, c *Conn, channel string, o RoomOptions) (*Room, error) {
-	r := rs.newRoom(c, "", channel, o)
+	r := rs.newRoom(c, "", channel, protocol.EvChannelPublish, o)
 	var j protocol.RoomJoined
 	err := c.Request(ctx, protocol.EvChannelPublish, protocol.ChannelRef{Channel: channel}, &j)
 	return rs.joined(ctx, r, j, err, o)
@@ -119,14 +187,15 @@ func (rs *Rooms) Publish(ctx context.Context, c *Conn, channel string, o RoomOpt
 // Watch views a channel.
 func (rs *Rooms) Watch(ctx context.Context, c *Conn, channel string, o RoomOptions) (*Room, error) {
 	o.Tracks = nil
-	r := rs.newRoom(c, "", channel, o)
+	r := rs.newRoom(c, "", channel, protocol.EvChannelSubscribe, o)
 	var j protocol.RoomJoined
 	err := c.Request(ctx, protocol.EvChannelSubscribe, protocol.ChannelRef{Channel: channel}, &j)
 	return rs.joined(ctx, r, j, err, o)
 }
 
-func (rs *Rooms) newRoom(c *Conn, id, channel string, o RoomOptions) *Room {
-	r := &Room{conn: c, ID: id, channel: channel, Tracks: make(chan *webrtc.TrackRemote, 64), Events: make(chan protocol.Envelope, 1024)}
+func (rs *Rooms) newRoom(c *Conn, id, channel, event string, o RoomOptions) *Room {
+	r := &Room{conn: c, ID: id, channel: channel, event: event, opts: o, Tracks: make(chan *webrtc.TrackRemote, 64),
+		Events: make(chan protocol.Envelope, 1024), Rejoined: make(chan struct{}, 1)}
 	rs.mu.Lock()
 	if id != "" {
 		rs.byID[id] = r
@@ -195,10 +264,13 @@ func (r *Room) start(ctx context.Context, j protocol.RoomJoined, o RoomOptions) 
 			}
 		}
 	}
-	r.subQ, r.pubQ = make(chan protocol.RoomSignal, 256), make(chan protocol.RoomSignal, 256)
+	subQ, pubQ := make(chan protocol.RoomSignal, 256), make(chan protocol.RoomSignal, 256)
+	r.mu.Lock()
+	r.subQ, r.pubQ = subQ, pubQ
+	r.mu.Unlock()
 	r.signalWG.Add(2)
-	go r.work(r.subQ)
-	go r.work(r.pubQ)
+	go r.work(subQ)
+	go r.work(pubQ)
 	r.mu.Lock()
 	r.ID, r.Me, r.Info, r.joined = j.Room.ID, j.ParticipantID, j.Room, true
 	for _, sig := range r.early {

@@ -684,6 +684,10 @@ const (
 	EvRoomRecording         = "room:recording"          // RoomEvent with recording: the room's recording started or stopped (everyone)
 )
 
+// RoomReasonMoved (room:closed): the room's node stopped or died; join it
+// again and it comes back on another node (the SDKs do so by themselves).
+const RoomReasonMoved = "moved"
+
 // Broadcast channels: one publisher, any number of viewers. Requests:
 const (
 	EvChannelPublish   = "channel:publish"   // ChannelRef → RoomJoined (one broadcaster per channel)
@@ -842,7 +846,7 @@ type RoomEvent struct {
 	Track       *RoomTrack       `json:"track,omitempty"`
 	Speakers    []string         `json:"speakers,omitempty"`  // participant ids, loudest first
 	Layers      []string         `json:"layers,omitempty"`    // RIDs somebody watches (layers_wanted)
-	Reason      string           `json:"reason,omitempty"`    // closed: closed | shutting_down | expired
+	Reason      string           `json:"reason,omitempty"`    // closed: closed | shutting_down | expired | moved | moved
 	Recording   *bool            `json:"recording,omitempty"` // recording: whether the room is being recorded now
 }
 

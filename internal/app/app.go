@@ -28,6 +28,7 @@ import (
 	"github.com/parley-chat/parley/internal/chat"
 	"github.com/parley-chat/parley/internal/cluster"
 	"github.com/parley-chat/parley/internal/cluster/rediscluster"
+	"github.com/parley-chat/parley/internal/cluster/relay"
 	"github.com/parley-chat/parley/internal/config"
 	"github.com/parley-chat/parley/internal/inbox"
 	"github.com/parley-chat/parley/internal/media"
@@ -65,6 +66,9 @@ type App struct {
 	WS         *ws.Server
 	API        *api.API
 	Site       *site.Site
+	// Relay carries requests between nodes (rooms and calls of other
+	// nodes); nil on one node.
+	Relay *relay.Relay
 
 	// NodeID names this node among the nodes (node_id).
 	NodeID string
@@ -173,14 +177,16 @@ func (a *App) openShared(ctx context.Context) (budget.Budget, error) {
 		}
 		a.Bus = rb
 		// Cluster-wide state: claims (one-time links), slots (connection
-		// caps) and presence (who is connected on any node).
-		a.cluster, err = rediscluster.New(ctx, a.redis, rediscluster.Config{NodeID: a.NodeID, Prefix: a.Cfg.RedisPrefix, Log: a.Log,
+		// caps), presence (who is connected on any node) and the
+		// directory of rooms and calls.
+		a.cluster, err = rediscluster.New(ctx, a.redis, rediscluster.Config{NodeID: a.NodeID, Prefix: a.Cfg.RedisPrefix, TTL: a.Cfg.ClusterTTL, Log: a.Log,
 			OnChange: a.presence.report})
 		if err != nil {
 			rb.Close()
 			a.redis.Close()
 			return nil, fmt.Errorf("redis cluster state: %w", err)
 		}
+		a.Relay = relay.New(a.Bus, a.NodeID, a.Log) // rooms and calls of other nodes
 	default:
 		a.Bus = local.New()
 	}
@@ -286,7 +292,11 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 		ICEServers:         iceFor,
 		MaxCallBitrateKbps: cfg.CallMaxBitrate,
 	}, a.Auth, a.Chat, a.Bus, log)
-	a.Calls = calls.New(a.Chat, a.Bus, calls.Config{RingTimeout: cfg.CallRingTimeout, ReconnectGrace: cfg.CallReconnectGrace}, log)
+	callsCfg := calls.Config{RingTimeout: cfg.CallRingTimeout, ReconnectGrace: cfg.CallReconnectGrace}
+	if a.cluster != nil { // a call's requests from other nodes are forwarded to its node
+		callsCfg.Directory, callsCfg.Relay, callsCfg.CheckInterval = a.cluster, a.Relay, cfg.ClusterTTL/3
+	}
+	a.Calls = calls.New(a.Chat, a.Bus, callsCfg, log)
 	a.WS.SetCalls(a.Calls)
 	if err := a.startRooms(iceFor); err != nil {
 		a.Calls.Close()

@@ -30,10 +30,14 @@ func (a *App) startRooms(iceFor func(auth.Identity) []protocol.ICEServer) error 
 	a.SFU = s
 	a.Recordings = rooms.Recordings{Dir: filepath.Join(cfg.DataDir, "recordings")}
 	rec := rooms.SFURecorder{S: s, Recs: a.Recordings, Log: a.Log.With("component", "recording")}
-	a.Rooms = rooms.New(rooms.SFUMedia{S: s}, rec, a.Bus, rooms.Config{
+	rc := rooms.Config{
 		MaxParticipants: cfg.RoomMaxParticipants,
 		ICEServers:      iceFor,
-	}, a.Log.With("component", "rooms"))
+	}
+	if a.cluster != nil { // rooms of every node: forwarded to the node that runs them
+		rc.Directory, rc.Relay, rc.CheckInterval = a.cluster, a.Relay, cfg.ClusterTTL/3
+	}
+	a.Rooms = rooms.New(rooms.SFUMedia{S: s}, rec, a.Bus, rc, a.Log.With("component", "rooms"))
 	a.WS.SetRooms(a.Rooms)
 	return nil
 }

@@ -7,7 +7,9 @@
 // calls Dispatch with the caller's identity and connection id, and events
 // reach devices through the bus (user topics, one device by bus.Event.Device).
 //
-// State lives in memory on one node; a call whose node stops ends.
+// State lives in memory on the node of the device that made the call; with
+// a directory and a relay, requests about it from other nodes are
+// forwarded there (nodes.go). A call whose node stops ends.
 package calls
 
 import (
@@ -21,6 +23,8 @@ import (
 	"github.com/parley-chat/parley/internal/auth"
 	"github.com/parley-chat/parley/internal/bus"
 	"github.com/parley-chat/parley/internal/chat"
+	"github.com/parley-chat/parley/internal/cluster"
+	"github.com/parley-chat/parley/internal/cluster/relay"
 	"github.com/parley-chat/parley/internal/ids"
 	"github.com/parley-chat/parley/internal/store"
 	"github.com/parley-chat/parley/protocol"
@@ -33,6 +37,13 @@ type Config struct {
 	// ReconnectGrace is how long a party whose connection dropped has to
 	// come back (call:rejoin) before the call ends [10s].
 	ReconnectGrace time.Duration
+	// Directory and Relay reach calls of other nodes (nodes.go); nil:
+	// every call is on this node.
+	Directory cluster.Directory
+	Relay     *relay.Relay
+	// CheckInterval is how often the nodes of the devices of other nodes
+	// in this node's calls are checked for life [5s].
+	CheckInterval time.Duration
 }
 
 func (c *Config) defaults() {
@@ -41,6 +52,9 @@ func (c *Config) defaults() {
 	}
 	if c.ReconnectGrace <= 0 {
 		c.ReconnectGrace = 10 * time.Second
+	}
+	if c.CheckInterval <= 0 {
+		c.CheckInterval = 5 * time.Second
 	}
 }
 
@@ -63,6 +77,10 @@ type Service struct {
 	byUser map[string]*call // a user's current call (ringing as caller, or active)
 	byConn map[string]*call // the devices in calls
 	closed bool
+	remote map[string]map[string]bool // a connection → nodes of calls it reached through this node
+	// connNode is the node of each device of another node in a call here.
+	connNode   map[string]string
+	stopChecks func() // nil on one node
 
 	records recorder
 }
@@ -148,8 +166,12 @@ const (
 func New(c *chat.Service, b bus.Bus, cfg Config, log *slog.Logger) *Service {
 	cfg.defaults()
 	s := &Service{chat: c, bus: b, cfg: cfg, log: log, now: time.Now,
-		calls: map[string]*call{}, byUser: map[string]*call{}, byConn: map[string]*call{}}
+		calls: map[string]*call{}, byUser: map[string]*call{}, byConn: map[string]*call{}, remote: map[string]map[string]bool{},
+		connNode: map[string]string{}}
 	s.records.start()
+	if s.clustered() {
+		s.startNodes()
+	}
 	return s
 }
 
@@ -158,6 +180,14 @@ func (s *Service) Dispatch(ctx context.Context, id auth.Identity, conn, event st
 	if id.UserID == "" {
 		return nil, apperr.Forbiddenf("calls are between users")
 	}
+	if s.clustered() {
+		return s.dispatchNodes(ctx, id, conn, event, decode)
+	}
+	return s.dispatch(ctx, id, conn, event, decode)
+}
+
+// dispatch runs a request on this node.
+func (s *Service) dispatch(ctx context.Context, id auth.Identity, conn, event string, decode func(any) error) (any, error) {
 	switch event {
 	case protocol.EvCallInvite:
 		var r protocol.CallInvite
@@ -247,6 +277,18 @@ func (s *Service) Invite(ctx context.Context, id auth.Identity, conn string, r p
 	if r.Media != "audio" && r.Media != "video" {
 		return protocol.Call{}, apperr.Invalidf("media must be audio or video")
 	}
+	callID := ids.New("call")
+	rings := false
+	if s.clustered() { // before anyone hears of it: their answers find it through the directory
+		if err := s.own(ctx, callID); err != nil {
+			return protocol.Call{}, apperr.New(apperr.Unavailable, relay.CodeNodeUnavailable, "the call directory did not answer: %v", err)
+		}
+		defer func() {
+			if !rings {
+				s.drop(callID)
+			}
+		}()
+	}
 	conv, invitees, err := s.chat.CallParties(ctx, id, r.ConversationID)
 	if err != nil {
 		return protocol.Call{}, err
@@ -272,7 +314,7 @@ func (s *Service) Invite(ctx context.Context, id auth.Identity, conn string, r p
 			return s.acceptLocked(&o, cur, party{id.UserID, conn})
 		}
 	}
-	c := &call{id: ids.New("call"), conv: conv, media: r.Media, caller: party{id.UserID, conn},
+	c := &call{id: callID, conv: conv, media: r.Media, caller: party{id.UserID, conn},
 		state: stateRinging, created: s.now().UTC()}
 	var online, busy []string
 	for i, u := range invitees {
@@ -299,6 +341,7 @@ func (s *Service) Invite(ctx context.Context, id auth.Identity, conn string, r p
 	}
 	c.invitees = online
 	s.calls[c.id] = c
+	rings = true
 	s.byUser[id.UserID] = c
 	s.byConn[conn] = c
 	for _, u := range online {
@@ -408,6 +451,10 @@ func (s *Service) endLocked(o *outbox, c *call, outcome string) {
 		}
 	}
 	delete(s.calls, c.id)
+	if s.clustered() {
+		id := c.id
+		o.events = append(o.events, func() { s.drop(id) })
+	}
 	s.record(o, c, outcome, d)
 }
 
@@ -458,6 +505,13 @@ func (s *Service) Signal(id auth.Identity, conn, event string, sig protocol.Call
 // ends as missed; a party of an active call has ReconnectGrace to rejoin
 // from a new connection before the call ends.
 func (s *Service) Disconnected(conn string) {
+	if s.clustered() {
+		s.disconnectedRemote(conn)
+	}
+	s.disconnectedHere(conn)
+}
+
+func (s *Service) disconnectedHere(conn string) {
 	var o outbox
 	defer o.flush()
 	s.mu.Lock()
@@ -513,6 +567,9 @@ func (s *Service) Rejoin(id auth.Identity, conn, callID string) (protocol.Call, 
 
 // Close ends every call (the server is stopping).
 func (s *Service) Close() {
+	if s.stopChecks != nil {
+		s.stopChecks()
+	}
 	var o outbox
 	s.mu.Lock()
 	s.closed = true

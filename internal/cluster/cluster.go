@@ -1,7 +1,7 @@
 // Package cluster holds the state a user would see differ between nodes if
 // each node kept its own: who is connected (presence), how many sockets an
-// IP or an account holds (connection caps), and which one-time codes were
-// used (claims). Each piece is a small interface with a single-node
+// IP or an account holds (connection caps), which one-time codes were
+// used (claims), and which node runs each room (Directory). Each piece is a small interface with a single-node
 // implementation here (in memory, the embedded default) and a Redis one in
 // rediscluster, both held to one conformance suite in clustertest.
 package cluster

@@ -62,3 +62,10 @@ func TestMemoryClaimsTTLOnTheClock(t *testing.T) {
 		t.Fatal("not claimable once the ttl passed")
 	}
 }
+
+func TestMemoryDirectory(t *testing.T) {
+	clustertest.RunDirectory(t, func(t *testing.T) (a, b cluster.Directory, kill func()) {
+		d := cluster.NewMemoryDirectory()
+		return d.For("a"), d.For("b"), func() { d.Kill("a") }
+	})
+}

@@ -236,6 +236,9 @@ type Config struct {
 	// NodeID names this node to the others (and in Redis's CLIENT LIST).
 	// Defaults to empty: the host name and a random suffix.
 	NodeID string `yaml:"node_id" env:"PARLEY_NODE_ID" flag:"node-id" default:"" help:"this node's name among the nodes (empty = host name and a random suffix)"`
+	// ClusterTTL is how long a node that stopped heartbeating counts as
+	// alive: its connections, slots and rooms pass to others after it.
+	ClusterTTL time.Duration `yaml:"cluster_ttl" env:"PARLEY_CLUSTER_TTL" flag:"cluster-ttl" default:"15s" help:"how long a silent node counts as alive (its rooms move to other nodes after it)"`
 }
 
 // Default returns the built-in defaults.

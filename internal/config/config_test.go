@@ -65,6 +65,7 @@ func TestDefault(t *testing.T) {
 		WriteCoalesceRate: 150000, WriteCoalesceDelay: 10 * time.Millisecond,
 		PresenceMaxMembers: 100, SyncLimit: 1000,
 		UploadImageMax: 10 << 20, UploadVoiceMax: 20 << 20, UploadFileMax: 25 << 20,
+		ClusterTTL:     15 * time.Second,
 		CommitBatchMax: 512, ShutdownTimeout: 15 * time.Second, TrustProxyHeaders: false,
 		DatabaseURL: "", RedisURL: "", RedisPrefix: "parley:", NodeID: "",
 		BlobURL: "",

@@ -13,7 +13,10 @@
 // watch channels; owners, agents, API keys and a room's creator close it;
 // only owners (and API keys) record and get recordings.
 //
-// State lives in memory on one node, like the SFU's rooms.
+// State lives in memory on the node whose SFU carries the room; with a
+// directory and a relay (Config), other nodes forward their connections'
+// requests there, and a room whose node dies comes back on another
+// (nodes.go).
 package rooms
 
 import (
@@ -30,6 +33,8 @@ import (
 	"github.com/parley-chat/parley/internal/auth"
 	"github.com/parley-chat/parley/internal/bus"
 	"github.com/parley-chat/parley/internal/chat"
+	"github.com/parley-chat/parley/internal/cluster"
+	"github.com/parley-chat/parley/internal/cluster/relay"
 	"github.com/parley-chat/parley/internal/ids"
 	"github.com/parley-chat/parley/protocol"
 )
@@ -50,6 +55,21 @@ type Config struct {
 	MaxPerAccount int
 	// ICEServers gives a participant its STUN/TURN servers (RoomJoined).
 	ICEServers func(auth.Identity) []protocol.ICEServer
+
+	// Directory and Relay spread rooms over nodes (nodes.go); nil: every
+	// room is on this node.
+	Directory cluster.Directory
+	Relay     *relay.Relay
+	// CheckInterval is how often the nodes of remote participants and the
+	// owners of remote rooms are checked for life [5s].
+	CheckInterval time.Duration
+	// Cascade, when set, lets viewers of another node's channel watch it
+	// from this node's SFU (see Cascade).
+	Cascade Cascade
+	// EdgeAccept, when set, lets other nodes' cascades pull this node's
+	// channels (cascade.Accept on this node's SFU): it answers an edge's
+	// SDP offer for a room; stop ends that edge's subscription.
+	EdgeAccept func(ctx context.Context, room, offer string) (answer string, stop func(), err error)
 }
 
 func (c *Config) defaults() {
@@ -65,6 +85,9 @@ func (c *Config) defaults() {
 	if c.MaxPerAccount <= 0 {
 		c.MaxPerAccount = 1000
 	}
+	if c.CheckInterval <= 0 {
+		c.CheckInterval = 5 * time.Second
+	}
 }
 
 // Error codes of rooms (documented in docs/protocol.md).
@@ -76,7 +99,7 @@ const (
 	CodeTooMany     = "too_many_rooms" // the account has MaxPerAccount rooms and channels open
 )
 
-// Reasons of room:closed.
+// Reasons of room:closed (and ReasonMoved).
 const (
 	ReasonClosed       = "closed"
 	ReasonShuttingDown = "shutting_down"
@@ -95,9 +118,16 @@ type Service struct {
 	mu       sync.Mutex
 	rooms    map[string]*room              // by id (rooms and channels)
 	channels map[chanKey]*room             // by account and name
+	edges    map[chanKey]*room             // other nodes' channels watched here through the cascade
 	byConn   map[string]map[string]*member // connection → room id → member
 	perAcct  map[string]int                // open rooms and channels per account
 	closed   bool
+
+	// Across nodes (nodes.go): this node's connections in other nodes'
+	// rooms, and the node of each connection of another node in ours.
+	remote     map[string]map[string]remoteRef // connection → room id → its owner
+	connNode   map[string]string               // connection → its node (not this one)
+	stopChecks func()                          // nil on one node
 }
 
 type chanKey struct{ account, name string }
@@ -113,11 +143,14 @@ type room struct {
 	publisher         string             // a channel's broadcaster (participant id)
 	empty             *time.Timer
 	stopRec           func()
+	edge              *edge    // a local copy of another node's channel (the cascade)
+	edgeSubs          []func() // the edges pulling this channel: stop each when it closes
 }
 
 type member struct {
 	id, user, conn string
 	name           string    // as the other participants see it
+	node           string    // the node of the connection; "" for this one
 	joined         time.Time // when admitted
 	publish        bool
 	room           *room
@@ -139,8 +172,13 @@ func New(media Media, rec Recorder, b bus.Bus, cfg Config, log *slog.Logger) *Se
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Service{media: media, rec: rec, bus: b, cfg: cfg, log: log, now: time.Now,
-		rooms: map[string]*room{}, channels: map[chanKey]*room{}, byConn: map[string]map[string]*member{}, perAcct: map[string]int{}}
+	s := &Service{media: media, rec: rec, bus: b, cfg: cfg, log: log, now: time.Now,
+		rooms: map[string]*room{}, channels: map[chanKey]*room{}, edges: map[chanKey]*room{}, byConn: map[string]map[string]*member{}, perAcct: map[string]int{},
+		remote: map[string]map[string]remoteRef{}, connNode: map[string]string{}}
+	if s.clustered() {
+		s.startNodes()
+	}
+	return s
 }
 
 // Config returns the service's configuration, defaults applied.
@@ -172,6 +210,14 @@ func (s *Service) Dispatch(ctx context.Context, id auth.Identity, conn, event st
 	if id.UserID == "" {
 		return nil, apperr.Forbiddenf("rooms are for users")
 	}
+	if s.clustered() {
+		return s.dispatchNodes(ctx, id, conn, event, decode)
+	}
+	return s.dispatch(ctx, id, conn, event, decode)
+}
+
+// dispatch runs a request on this node.
+func (s *Service) dispatch(ctx context.Context, id auth.Identity, conn, event string, decode func(any) error) (any, error) {
 	switch event {
 	case protocol.EvRoomJoin:
 		var r protocol.RoomJoin
@@ -242,17 +288,28 @@ func (s *Service) Create(id auth.Identity, r protocol.CreateRoom) (protocol.Room
 	if max == 0 {
 		max = s.cfg.MaxParticipants
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
-		return protocol.Room{}, errStopping()
-	}
-	if err := s.roomyLocked(id.AccountID); err != nil {
-		return protocol.Room{}, err
-	}
 	rm := &room{id: ids.New("room"), account: id.AccountID, kind: protocol.RoomKindRoom, name: r.Name,
 		createdBy: id.UserID, created: s.now().UTC(), max: max, invited: slices.Clone(r.Invite),
 		members: map[string]*member{}}
+	var o outbox
+	defer o.flush()
+	if s.clustered() { // in the directory first: every node may look it up once we answer
+		if err := s.own(rm); err != nil {
+			return protocol.Room{}, err
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	err := s.roomyLocked(id.AccountID)
+	if s.closed {
+		err = errStopping()
+	}
+	if err != nil {
+		if s.clustered() {
+			o.add(func() { s.drop(rm) })
+		}
+		return protocol.Room{}, err
+	}
 	s.rooms[rm.id] = rm
 	s.perAcct[rm.account]++
 	s.armEmpty(rm)
@@ -300,6 +357,14 @@ func canSee(id auth.Identity, rm *room) bool {
 
 // Get returns a room with its participants and their tracks.
 func (s *Service) Get(id auth.Identity, roomID string) (protocol.Room, error) {
+	var v protocol.Room
+	if ok, err := s.rest(id, "get", roomID, nil, &v); ok {
+		return v, err
+	}
+	return s.getHere(id, roomID)
+}
+
+func (s *Service) getHere(id auth.Identity, roomID string) (protocol.Room, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	rm := s.rooms[roomID]
@@ -312,6 +377,7 @@ func (s *Service) Get(id auth.Identity, roomID string) (protocol.Room, error) {
 // List returns the rooms (not channels) of the caller's account it may see,
 // oldest first.
 func (s *Service) List(id auth.Identity) []protocol.Room {
+	remote := s.remoteEntries(id.AccountID)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	out := []protocol.Room{}
@@ -320,12 +386,24 @@ func (s *Service) List(id auth.Identity) []protocol.Room {
 			out = append(out, s.viewLocked(rm, staff(id) || id.IsService()))
 		}
 	}
+	for _, d := range remote { // on other nodes: as the directory describes them
+		if d.Kind == protocol.RoomKindRoom && s.rooms[d.ID] == nil && canSee(id, &room{account: d.Account, invited: d.Invited}) {
+			out = append(out, d.view(staff(id) || id.IsService()))
+		}
+	}
 	slices.SortFunc(out, func(a, b protocol.Room) int { return a.CreatedAt.Compare(b.CreatedAt) })
 	return out
 }
 
 // Close ends a room: everyone in it gets room:closed and is out.
 func (s *Service) Close(id auth.Identity, roomID string) error {
+	if ok, err := s.rest(id, "close", roomID, nil, nil); ok {
+		return err
+	}
+	return s.closeHere(id, roomID)
+}
+
+func (s *Service) closeHere(id auth.Identity, roomID string) error {
 	var o outbox
 	defer o.flush()
 	s.mu.Lock()
@@ -352,24 +430,46 @@ func (s *Service) Invite(id auth.Identity, roomID string, users []string) (proto
 			return protocol.Room{}, apperr.Invalidf("invite: user ids")
 		}
 	}
+	var v protocol.Room
+	if ok, err := s.rest(id, "invite", roomID, users, &v); ok {
+		return v, err
+	}
+	return s.inviteHere(id, roomID, users)
+}
+
+func (s *Service) inviteHere(id auth.Identity, roomID string, users []string) (protocol.Room, error) {
+	v, e, err := s.inviteLocked(id, roomID, users)
+	if err != nil || !s.clustered() {
+		return v, err
+	}
+	// A room brought back on another node keeps its invitees.
+	ctx, cancel := opCtx()
+	defer cancel()
+	if _, _, err := s.cfg.Directory.Own(ctx, e); err != nil {
+		return protocol.Room{}, dirErr(err)
+	}
+	return v, nil
+}
+
+func (s *Service) inviteLocked(id auth.Identity, roomID string, users []string) (protocol.Room, cluster.Entry, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	rm := s.rooms[roomID]
 	if rm == nil || !canSee(id, rm) || rm.kind != protocol.RoomKindRoom {
-		return protocol.Room{}, errNoRoom(roomID)
+		return protocol.Room{}, cluster.Entry{}, errNoRoom(roomID)
 	}
 	if id.Role != protocol.RoleOwner && id.Role != protocol.RoleAgent && !id.IsService() && rm.createdBy != id.UserID {
-		return protocol.Room{}, apperr.Forbiddenf("only owners, agents and the room's creator invite")
+		return protocol.Room{}, cluster.Entry{}, apperr.Forbiddenf("only owners, agents and the room's creator invite")
 	}
 	for _, u := range users {
 		if !slices.Contains(rm.invited, u) {
 			if len(rm.invited) >= 1000 {
-				return protocol.Room{}, apperr.Invalidf("invite: a room invites at most 1000 users")
+				return protocol.Room{}, cluster.Entry{}, apperr.Invalidf("invite: a room invites at most 1000 users")
 			}
 			rm.invited = append(rm.invited, u)
 		}
 	}
-	return s.viewLocked(rm, true), nil
+	return s.viewLocked(rm, true), rm.entry(), nil
 }
 
 // closeLocked removes a room, tells its participants and closes it in the SFU.
@@ -386,17 +486,52 @@ func (s *Service) closeLocked(o *outbox, rm *room, reason string) {
 	if s.perAcct[rm.account]--; s.perAcct[rm.account] <= 0 {
 		delete(s.perAcct, rm.account)
 	}
-	if rm.kind == protocol.RoomKindChannel {
+	if rm.edge != nil {
+		delete(s.edges, chanKey{rm.account, rm.channel})
+	} else if rm.kind == protocol.RoomKindChannel {
 		delete(s.channels, chanKey{rm.account, rm.channel})
 	}
 	for _, m := range rm.members {
 		m.gone.Store(true)
 		s.forgetLocked(m)
 		s.toMember(o, m, protocol.EvRoomClosed, protocol.RoomEvent{Reason: reason})
+		s.tellNodeLocked(o, m)
 	}
 	rm.members = map[string]*member{}
+	if rm.edge != nil { // the cascade's room: it ends it
+		o.add(rm.edge.release)
+		return
+	}
 	media := s.media
 	o.add(func() { media.CloseRoom(rm.id) })
+	for _, stop := range rm.edgeSubs {
+		o.add(stop)
+	}
+	rm.edgeSubs = nil
+	if s.clustered() {
+		o.add(func() {
+			if reason != ReasonMoved {
+				s.drop(rm)
+				return
+			}
+			ctx, cancel := opCtx() // it comes back on another node
+			defer cancel()
+			if err := s.cfg.Directory.Abandon(ctx, rm.key()); err != nil {
+				s.log.Warn("rooms: directory", "room", rm.id, "err", err)
+			}
+		})
+	}
+}
+
+// tellNodeLocked tells the node of a remote participant that it is out.
+func (s *Service) tellNodeLocked(o *outbox, m *member) {
+	if m.node == "" {
+		return
+	}
+	node, conn, id := m.node, m.conn, m.room.id
+	o.add(func() {
+		s.cfg.Relay.Notify(node, kindLeft, struct{ Conn, Room string }{conn, id})
+	})
 }
 
 // Join admits the caller's connection to a room.
@@ -442,7 +577,8 @@ func (s *Service) admitLocked(id auth.Identity, conn string, rm *room, publish b
 	if name == "" {
 		name = id.UserName
 	}
-	m := &member{id: ids.New("par"), user: id.UserID, name: name, joined: time.Now().UTC(), conn: conn, publish: publish, room: rm, ready: make(chan struct{})}
+	m := &member{id: ids.New("par"), user: id.UserID, name: name, joined: time.Now().UTC(), conn: conn, node: s.connNode[conn],
+		publish: publish, room: rm, ready: make(chan struct{})}
 	rm.members[m.id] = m
 	if mine == nil {
 		mine = map[string]*member{}
@@ -499,7 +635,7 @@ func (s *Service) connect(id auth.Identity, m *member) (protocol.RoomJoined, err
 	}
 	m.sess = sess
 	out := protocol.RoomJoined{ParticipantID: m.id, Room: s.viewLocked(rm, staff(id))}
-	if viewer(m) { // a viewer sees the broadcaster only
+	if viewer(m) && rm.edge == nil { // a viewer sees the broadcaster only (an edge room has nobody else)
 		out.Room.Participants = slices.DeleteFunc(out.Room.Participants, func(p protocol.RoomParticipant) bool { return p.ID != rm.publisher })
 		s.toBroadcaster(&o, m, protocol.EvRoomParticipantJoined, m.viewerParticipant())
 	}
@@ -557,6 +693,7 @@ func (s *Service) leaveLocked(o *outbox, m *member) {
 	rm := m.room
 	s.forgetLocked(m)
 	delete(rm.members, m.id)
+	s.tellNodeLocked(o, m)
 	if viewer(m) && m.sess != nil { // the broadcaster heard of it
 		s.toBroadcaster(o, m, protocol.EvRoomParticipantLeft, m.viewerParticipant())
 	}
@@ -580,6 +717,7 @@ func (s *Service) forgetLocked(m *member) {
 		delete(mine, m.room.id)
 		if len(mine) == 0 {
 			delete(s.byConn, m.conn)
+			delete(s.connNode, m.conn)
 		}
 	}
 }
@@ -641,12 +779,20 @@ func (s *Service) Mute(conn string, r protocol.RoomMute) error {
 	return nil
 }
 
-// Disconnected is told when a connection closes: it leaves every room.
-func (s *Service) Disconnected(conn string) {
+// Disconnected is told when a connection closes: it leaves every room,
+// here and on other nodes.
+func (s *Service) Disconnected(conn string) { s.disconnect(conn, true) }
+
+// disconnect takes a closed connection out of this node's rooms and, if
+// remote, tells the nodes of the other rooms it was in.
+func (s *Service) disconnect(conn string, remote bool) {
 	var o outbox
 	defer o.flush()
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if remote {
+		s.disconnectedRemote(&o, conn)
+	}
 	for _, m := range s.byConn[conn] {
 		s.leaveLocked(&o, m)
 	}
@@ -664,6 +810,9 @@ func (s *Service) channelLocked(id auth.Identity, name string) (*room, error) {
 	}
 	k := chanKey{id.AccountID, name}
 	rm := s.channels[k]
+	if rm == nil && s.clustered() { // closed since it was located: locate again
+		return nil, apperr.New(apperr.Conflict, apperr.CodeConflict, "channel %q just closed: try again", name)
+	}
 	if rm == nil {
 		if err := s.roomyLocked(id.AccountID); err != nil {
 			return nil, err
@@ -738,6 +887,9 @@ func (s *Service) LeaveChannel(id auth.Identity, conn, name string) error {
 	defer s.mu.Unlock()
 	rm := s.channels[chanKey{id.AccountID, name}]
 	if rm == nil {
+		rm = s.edges[chanKey{id.AccountID, name}]
+	}
+	if rm == nil {
 		return errNotInRoom()
 	}
 	m := s.memberOf(conn, rm.id)
@@ -751,9 +903,15 @@ func (s *Service) LeaveChannel(id auth.Identity, conn, name string) error {
 // Channels lists the account's channels with their broadcaster's bitrate
 // and resolution, by name.
 func (s *Service) Channels(id auth.Identity) []protocol.Channel {
+	remote := s.remoteEntries(id.AccountID)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	out := []protocol.Channel{}
+	for _, d := range remote { // on other nodes: named, without live figures
+		if d.Kind == protocol.RoomKindChannel && s.channels[chanKey{d.Account, d.Channel}] == nil {
+			out = append(out, protocol.Channel{Name: d.Channel, Room: d.ID, StartedAt: d.Created})
+		}
+	}
 	for k, rm := range s.channels {
 		if k.account != id.AccountID {
 			continue
@@ -800,6 +958,14 @@ func (s *Service) StartRecording(id auth.Identity, roomID string) (protocol.Room
 	if id.Role != protocol.RoleOwner && !id.IsService() {
 		return protocol.Room{}, apperr.Forbiddenf("only owners record")
 	}
+	var v protocol.Room
+	if ok, err := s.rest(id, "record", roomID, nil, &v); ok {
+		return v, err
+	}
+	return s.startRecordingHere(id, roomID)
+}
+
+func (s *Service) startRecordingHere(id auth.Identity, roomID string) (protocol.Room, error) {
 	if s.rec == nil {
 		return protocol.Room{}, apperr.New(apperr.Unavailable, CodeUnavailable, "recording is not available on this server")
 	}
@@ -828,6 +994,14 @@ func (s *Service) StopRecording(id auth.Identity, roomID string) (protocol.Room,
 	if id.Role != protocol.RoleOwner && !id.IsService() {
 		return protocol.Room{}, apperr.Forbiddenf("only owners record")
 	}
+	var v protocol.Room
+	if ok, err := s.rest(id, "unrecord", roomID, nil, &v); ok {
+		return v, err
+	}
+	return s.stopRecordingHere(id, roomID)
+}
+
+func (s *Service) stopRecordingHere(id auth.Identity, roomID string) (protocol.Room, error) {
 	var o outbox
 	defer o.flush()
 	s.mu.Lock()
@@ -854,13 +1028,22 @@ func (s *Service) announceRecording(o *outbox, rm *room) {
 	}
 }
 
-// Shutdown ends every room (the server is stopping); recordings are finished.
+// Shutdown ends every room (the server is stopping); recordings are
+// finished. Across nodes, its rooms move: their participants hear
+// room:closed (moved) and the entries are given up for another node.
 func (s *Service) Shutdown() {
+	if s.stopChecks != nil {
+		s.stopChecks()
+	}
+	reason := ReasonShuttingDown
+	if s.clustered() {
+		reason = ReasonMoved
+	}
 	var o outbox
 	s.mu.Lock()
 	s.closed = true
 	for _, rm := range s.rooms {
-		s.closeLocked(&o, rm, ReasonShuttingDown)
+		s.closeLocked(&o, rm, reason)
 	}
 	s.mu.Unlock()
 	o.flush()
@@ -885,7 +1068,10 @@ func (s *Service) viewLocked(rm *room, full bool) protocol.Room {
 	}
 	ps, _ := s.media.Participants(rm.id)
 	for _, p := range ps {
-		if rm.members[p.ID] == nil {
+		if rm.edge != nil && rm.members[p.ID] != nil {
+			continue // an edge room shows the origin's broadcaster, as the cascade feeds it
+		}
+		if rm.edge == nil && rm.members[p.ID] == nil {
 			continue // leaving
 		}
 		if p.Tracks == nil {

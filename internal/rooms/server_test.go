@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -32,9 +33,27 @@ type server struct {
 	acc  string // account A
 	key  string // its API key
 	accB string
+	stop func() // stops the node gracefully
 }
 
 func startServer(t *testing.T, mod func(*config.Config)) *server {
+	t.Helper()
+	s := startNode(t, mod)
+	ctx := context.Background()
+	acc, key, err := auth.CreateAccount(ctx, s.a.Store, "acme", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	accB, _, err := auth.CreateAccount(ctx, s.a.Store, "other", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.acc, s.key, s.accB = acc.ID, key, accB.ID
+	return s
+}
+
+// startNode starts a node without accounts; stop stops it (once).
+func startNode(t *testing.T, mod func(*config.Config)) *server {
 	t.Helper()
 	cfg := config.Default()
 	cfg.DataDir = t.TempDir()
@@ -56,22 +75,14 @@ func startServer(t *testing.T, mod func(*config.Config)) *server {
 	}
 	done := make(chan error, 1)
 	go func() { done <- a.Serve(ctx, ln) }()
-	t.Cleanup(func() {
+	s := &server{t: t, a: a, url: "http://" + ln.Addr().String()}
+	s.stop = sync.OnceFunc(func() {
 		cancel()
 		if err := <-done; err != nil {
 			t.Errorf("serve: %v", err)
 		}
 	})
-	s := &server{t: t, a: a, url: "http://" + ln.Addr().String()}
-	acc, key, err := auth.CreateAccount(ctx, a.Store, "acme", time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	accB, _, err := auth.CreateAccount(ctx, a.Store, "other", time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.acc, s.key, s.accB = acc.ID, key, accB.ID
+	t.Cleanup(s.stop)
 	return s
 }
 

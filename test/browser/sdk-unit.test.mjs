@@ -255,3 +255,71 @@ test('reload forgets what is held, ignores pages asked for before, and loads the
   await c.loadOlder();
   assert.deepEqual(seqs(c), span(401, 500));
 });
+
+// A stand-in RTCPeerConnection: rooms only need it to exist and close.
+class FakePC {
+  constructor() { this.connectionState = 'new'; }
+  close() {}
+  addTransceiver() { return { sender: { replaceTrack: async () => {} } }; }
+}
+
+// roomServer answers channel:subscribe and room:join, counting the joins.
+function roomServer() {
+  const client = new EventTarget();
+  client.joins = [];
+  let n = 0;
+  client.request = async (event, d) => {
+    if (event !== 'channel:subscribe' && event !== 'room:join') return {};
+    client.joins.push(event);
+    n++;
+    return { participant_id: 'par_' + n, room: { id: 'chan_1', kind: 'channel', channel: 'live', participants: [] } };
+  };
+  client.emit = (name, detail) => client.dispatchEvent(new CustomEvent(name, { detail }));
+  return client;
+}
+
+const until = async (cond) => {
+  for (let i = 0; i < 200 && !cond(); i++) await new Promise((r) => setTimeout(r, 5));
+  assert.ok(cond(), 'condition not met within 1s');
+};
+
+test('a room whose node moved is joined again by itself; other closes end it', async () => {
+  globalThis.MediaStream ??= class { getTracks() { return []; } getVideoTracks() { return []; } getAudioTracks() { return []; } };
+  globalThis.RTCPeerConnection ??= FakePC;
+  const { Rooms } = await import('../../web/sdk/room.js');
+  Rooms.retryDelay = 1;
+  // The node answers node_unavailable twice (its lease has not run out), then the room is back.
+  const client = roomServer();
+  const room = await new Rooms(client).watch('live');
+  assert.equal(room.me, 'par_1');
+  const closed = [];
+  room.addEventListener('closed', (e) => closed.push(e.detail));
+  client.request = ((orig, errs) => async (ev, d) => {
+    if (ev === 'channel:subscribe' && errs.length) {
+      client.joins.push(ev);
+      throw Object.assign(new Error('x'), { code: errs.shift() });
+    }
+    return orig(ev, d);
+  })(client.request, ['node_unavailable', 'node_unavailable']);
+  client.emit('room:closed', { room: 'chan_1', channel: 'live', reason: 'moved' });
+  await until(() => room.me === 'par_2');
+  assert.equal(client.joins.length, 4, 'the first join, two refused, one admitted');
+  assert.deepEqual(closed, [], 'a moved room does not close');
+  assert.notEqual(room.state, 'closed');
+
+  // Moved while our own connection is down: the room waits for the new one.
+  client.request = ((orig) => async (ev, d) => {
+    if (!client.online) throw Object.assign(new Error('offline'), { code: 'offline' });
+    return orig(ev, d);
+  })(client.request);
+  client.emit('room:closed', { room: 'chan_1', channel: 'live', reason: 'moved' });
+  await new Promise((r) => setTimeout(r, 20));
+  assert.equal(room.state, 'joining', 'waiting for the connection, not closed');
+  client.online = true;
+  client.emit('connected', {});
+  await until(() => room.me === 'par_3');
+
+  client.emit('room:closed', { room: 'chan_1', channel: 'live', reason: 'closed' });
+  assert.equal(room.state, 'closed');
+  assert.deepEqual(closed, ['closed']);
+});

@@ -19,6 +19,11 @@
 //   local []                  our own stream or switches changed
 //   closed [reason]           the room ended for us: left, closed, shutting_down, expired, failed
 //
+// When the node that ran the room stops or dies (several nodes), the
+// server says room:closed with reason "moved": the Room joins again at
+// once (state joining, then connecting), and the room comes back on
+// another node; only if that fails does it close.
+//
 // room.participants: Map participant id → {id, user_id, name, tracks: Map
 // track id → RoomTrack, stream: MediaStream, speaking}; room.me is our
 // participant id; room.localStream our camera and microphone.
@@ -75,6 +80,10 @@ export class Rooms extends EventTarget {
     return [...new Set([...this.byId.values(), ...this.byChannel.values()])];
   }
 }
+
+// retryDelay is the first wait (ms) before joining a moved room again
+// after its node did not answer; it doubles each time.
+Rooms.retryDelay = 1000;
 
 export class Room extends EventTarget {
   constructor(rooms, { kind, id, channel, publish, media }) {
@@ -361,7 +370,8 @@ export class Room extends EventTarget {
         this._fire('recording', this.info.recording);
         return;
       case 'closed':
-        this._end(d.reason || 'closed');
+        if (d.reason === 'moved') this._rejoin(); // it comes back on another node
+        else this._end(d.reason || 'closed');
         return;
     }
     this._fire('participants');
@@ -557,8 +567,17 @@ export class Room extends EventTarget {
     this._fire('participants');
     try {
       await this._enter();
+      this._moveTries = 0;
     } catch (e) {
-      this._end(e.code === 'not_found' ? 'closed' : 'failed');
+      // Our own connection is down (our node stopped too): the new
+      // connection brings us back in (Rooms' 'connected').
+      if (e.code === 'offline' || e.code === 'shutting_down') return;
+      // The room's node just died and its lease has not run out yet, or a
+      // channel closed under us: try again, further apart each time.
+      const again = (e.code === 'node_unavailable' || e.code === 'conflict') && (this._moveTries = (this._moveTries || 0) + 1) <= MAX_FAILURES;
+      if (again) {
+        this._failTimer = setTimeout(() => this._rejoin(), Rooms.retryDelay * 2 ** (this._moveTries - 1));
+      } else this._end(e.code === 'not_found' ? 'closed' : 'failed');
     } finally {
       this._rejoining = false;
     }

@@ -221,7 +221,8 @@ func (n *Node) sweep(ctx context.Context, now time.Time) error {
 
 // sweepScript removes node ARGV[2]'s connections and slots if its deadline
 // is before ARGV[3] (or ARGV[4] == "1": this node leaving or restarting).
-// It returns the "account\nuser" of every user it took offline.
+// It returns the "account\nuser" of every user it took offline. The node's
+// directory entries stay, to be taken over, and expire after ARGV[5] ms.
 var sweepScript = goredis.NewScript(`
 local p, node = ARGV[1], ARGV[2]
 if ARGV[4] ~= '1' then
@@ -249,7 +250,9 @@ for i = 1, #ss, 2 do
   local sk = p .. 's:' .. ss[i]
   if redis.call('DECRBY', sk, ss[i + 1]) <= 0 then redis.call('DEL', sk) end
 end
-redis.call('DEL', conns, slots)
+local dir = p .. 'n:' .. node .. ':dir'
+for _, k in ipairs(redis.call('SMEMBERS', dir)) do redis.call('PEXPIRE', p .. 'dir:' .. k, ARGV[5]) end
+redis.call('DEL', conns, slots, dir)
 redis.call('ZREM', KEYS[1], node)
 return gone
 `)
@@ -259,7 +262,7 @@ func (n *Node) sweepNode(ctx context.Context, id string, force bool, now time.Ti
 	if force {
 		f = "1"
 	}
-	gone, err := sweepScript.Run(ctx, n.client, []string{n.nodes}, n.p, id, now.UnixMilli(), f).StringSlice()
+	gone, err := sweepScript.Run(ctx, n.client, []string{n.nodes}, n.p, id, now.UnixMilli(), f, OrphanTTL.Milliseconds()).StringSlice()
 	if err != nil {
 		return fmt.Errorf("rediscluster: sweep node %s: %w", id, err)
 	}

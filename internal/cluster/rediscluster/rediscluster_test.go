@@ -330,3 +330,51 @@ func TestReleaseOnlyOwnSlots(t *testing.T) {
 		t.Fatalf("b released a's slot: Held = %d, want 1", h)
 	}
 }
+
+// The directory on two nodes; kill stops a's heartbeat and lets its TTL pass.
+func TestDirectory(t *testing.T) {
+	t.Parallel()
+	clustertest.RunDirectory(t, func(t *testing.T) (cluster.Directory, cluster.Directory, func()) {
+		p, clk := redistest.Prefix(t), newClock()
+		cfg := rediscluster.Config{Interval: -1, TTL: 15 * time.Second, Now: clk.now}
+		a, b := node(t, p, "a", cfg), node(t, p, "b", cfg)
+		return a, b, func() {
+			clk.advance(16 * time.Second)
+			if err := b.Heartbeat(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+	})
+}
+
+// A swept node's entries stay to be taken over, then expire.
+func TestDirectorySweepKeepsEntries(t *testing.T) {
+	t.Parallel()
+	p, clk := redistest.Prefix(t), newClock()
+	cfg := rediscluster.Config{Interval: -1, TTL: 15 * time.Second, Now: clk.now}
+	a, b := node(t, p, "a", cfg), node(t, p, "b", cfg)
+	if _, mine, err := a.Own(ctx, cluster.Entry{Key: "room_1", Room: "room_1", Account: "A", Desc: []byte("d")}); err != nil || !mine {
+		t.Fatal(mine, err)
+	}
+	clk.advance(16 * time.Second)
+	if err := b.Heartbeat(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Sweep(ctx); err != nil {
+		t.Fatal(err)
+	}
+	e, alive, ok, err := b.Lookup(ctx, "room_1")
+	if err != nil || !ok || alive || string(e.Desc) != "d" {
+		t.Fatalf("after sweep: %+v alive=%v ok=%v %v", e, alive, ok, err)
+	}
+	ttl, err := redistest.Client(t).PTTL(ctx, p+"cluster:dir:room_1").Result()
+	if err != nil || ttl <= 0 || ttl > rediscluster.OrphanTTL {
+		t.Fatalf("orphan ttl %v %v", ttl, err)
+	}
+	if _, mine, err := b.Own(ctx, e); err != nil || !mine {
+		t.Fatal(mine, err)
+	}
+	if ttl, _ := redistest.Client(t).PTTL(ctx, p+"cluster:dir:room_1").Result(); ttl != -1 {
+		t.Fatalf("a claimed entry still expires: %v", ttl)
+	}
+}
