@@ -1,0 +1,290 @@
+package ws
+
+import (
+	"context"
+	"time"
+
+	"github.com/parley-chat/parley/internal/bus"
+	"github.com/parley-chat/parley/protocol"
+)
+
+// With several nodes each node's store writer publishes its own commits, so
+// a node can receive a conversation's seq 7 before 6 (two nodes published
+// them at the same moment), or never receive 6 (its event was dropped). The
+// hub then puts every conversation's chat:message events back in seq order
+// before they reach its connections, once per node and topic rather than
+// per connection: a message ahead of the next expected seq waits (with
+// whatever of its conversation arrives after it) for HoldBack, then the
+// missing seqs are read from the store, as chat:sync would. One node's bus
+// already delivers in seq order: with HoldBack zero none of this runs.
+
+// FillFunc reads from the store the chat:message events of a conversation
+// with after < seq < before, at most limit, oldest first, encoded as they
+// were published (chat.Service.MessageEvents).
+type FillFunc func(ctx context.Context, accountID, convID string, after, before int64, limit int) ([]bus.Event, error)
+
+// DefaultHoldBack is the hold-back with several nodes: messages of two
+// nodes cross in well under a millisecond unless a node stalls, and a seq
+// still missing after it is read from the store (one query per node and
+// conversation, not per connection).
+const DefaultHoldBack = 100 * time.Millisecond
+
+// Bounds of the hold-back. A conversation holding more than maxHeld events
+// or maxHeldBytes fills from the store at once; twice that while a fill is
+// running, or a fill that brings nothing, gives up: its topic's
+// connections resync (4009), as after a bus Gap.
+const (
+	maxHeld      = 1024
+	maxHeldBytes = 1 << 20
+	fillLimit    = 256 // seqs read per fill
+	fillTimeout  = 5 * time.Second
+	maxStreams   = 4096 // conversations tracked per topic (an inbox topic carries many)
+)
+
+// stream is one conversation's order on one topic of this node.
+type stream struct {
+	next    int64       // the seq to deliver next; 0 until the first message settles it
+	held    []bus.Event // arrival order, waiting behind a missing seq
+	bytes   int
+	timer   *time.Timer // running while held is not empty and no fill runs
+	armed   uint64      // counts timers, so a stale one that fired does nothing
+	filling bool
+}
+
+// sequence delivers ev (an event of a conversation) in its conversation's
+// order. It runs under h.mu read-locked, with t the topic's subscribers.
+func (h *hub) sequence(name string, t *topicSubs, ev bus.Event) {
+	msg := ev.Name == protocol.EvMessage && ev.Seq > 0
+	t.smu.Lock()
+	defer t.smu.Unlock()
+	s := t.streams[ev.ConversationID]
+	if s == nil && msg {
+		s = t.newStream(ev.ConversationID)
+	}
+	switch {
+	case s == nil || !msg && len(s.held) == 0:
+		h.fanOut(t, &ev)
+	case msg && s.next > 0 && ev.Seq < s.next:
+		// Delivered already: filled from the store before its event came.
+	case msg && len(s.held) == 0 && ev.Seq == s.next:
+		s.next++
+		h.fanOut(t, &ev)
+	default:
+		// Ahead of next, or the first message of the conversation on this
+		// topic: a lower seq may still be on its way.
+		s.held = append(s.held, ev)
+		s.bytes += len(ev.Data)
+		h.release(t, s)
+		h.watch(name, t, ev.ConversationID, s)
+	}
+}
+
+func (t *topicSubs) newStream(conv string) *stream {
+	if t.streams == nil {
+		t.streams = make(map[string]*stream)
+	} else if len(t.streams) >= maxStreams {
+		for k, s := range t.streams {
+			if s.idle() {
+				delete(t.streams, k) // forgetting next only delays its next message by HoldBack
+			}
+		}
+	}
+	s := &stream{}
+	t.streams[conv] = s
+	return s
+}
+
+func (s *stream) idle() bool { return len(s.held) == 0 && !s.filling && s.timer == nil }
+
+func (s *stream) stop() {
+	if s.timer != nil {
+		s.timer.Stop()
+		s.timer = nil
+	}
+}
+
+// release delivers what no longer waits: the message whose seq is next,
+// wherever it is held (messages only move ahead of other events, never
+// behind), and the events that no held message precedes.
+func (h *hub) release(t *topicSubs, s *stream) {
+	for s.next > 0 {
+		for len(s.held) > 0 {
+			e := &s.held[0]
+			isMsg := e.Name == protocol.EvMessage && e.Seq > 0
+			if isMsg && e.Seq > s.next {
+				break
+			}
+			if !isMsg || e.Seq == s.next {
+				if isMsg {
+					s.next++
+				}
+				h.fanOut(t, e)
+			}
+			s.bytes -= len(e.Data)
+			*e = bus.Event{}
+			s.held = s.held[1:]
+		}
+		i := s.find(s.next)
+		if i < 0 {
+			break
+		}
+		s.next++
+		h.fanOut(t, &s.held[i])
+		s.bytes -= len(s.held[i].Data)
+		s.held = append(s.held[:i], s.held[i+1:]...)
+	}
+	if len(s.held) == 0 {
+		s.held, s.bytes = nil, 0
+		s.stop()
+	}
+}
+
+// find returns the index of the held message with seq, or -1.
+func (s *stream) find(seq int64) int {
+	for i := range s.held {
+		if e := &s.held[i]; e.Seq == seq && e.Name == protocol.EvMessage {
+			return i
+		}
+	}
+	return -1
+}
+
+// lowest is the lowest seq of a held message above next (0: none).
+func (s *stream) lowest() int64 {
+	var low int64
+	for i := range s.held {
+		if e := &s.held[i]; e.Name == protocol.EvMessage && e.Seq >= s.next && (low == 0 || e.Seq < low) {
+			low = e.Seq
+		}
+	}
+	return low
+}
+
+// watch arms the hold-back timer of a stream that holds events, or fills
+// at once when it holds too much.
+func (h *hub) watch(name string, t *topicSubs, conv string, s *stream) {
+	switch {
+	case len(s.held) == 0:
+	case s.filling:
+		if len(s.held) > 2*maxHeld || s.bytes > 2*maxHeldBytes {
+			h.resyncLocked(name, t, conv, "the store fill is too slow")
+		}
+	case len(s.held) > maxHeld || s.bytes > maxHeldBytes:
+		s.stop()
+		h.fillLocked(name, t, conv, s)
+	case s.timer == nil:
+		s.armed++
+		armed := s.armed
+		s.timer = time.AfterFunc(h.hold, func() { h.expire(name, t, conv, s, armed) })
+	}
+}
+
+// expire runs when a stream has held events for HoldBack: the missing seqs
+// are not coming over the bus, so they are read from the store.
+func (h *hub) expire(name string, t *topicSubs, conv string, s *stream, armed uint64) {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	if h.topics[name] != t {
+		return
+	}
+	t.smu.Lock()
+	defer t.smu.Unlock()
+	if t.streams[conv] != s || s.timer == nil || s.armed != armed {
+		return
+	}
+	s.timer = nil
+	if len(s.held) > 0 {
+		h.fillLocked(name, t, conv, s)
+	}
+}
+
+// fillLocked starts reading the missing seqs below the lowest held message.
+// A stream that had never delivered a message starts at the lowest one
+// held: what came before it was published before this topic's first
+// message reached the node, and its connections have it from chat:sync or
+// history.
+func (h *hub) fillLocked(name string, t *topicSubs, conv string, s *stream) {
+	if s.next == 0 {
+		s.next = s.lowest()
+		h.release(t, s)
+		if len(s.held) == 0 {
+			return
+		}
+	}
+	after, before := s.next-1, s.lowest()
+	if before == 0 || len(t.conns) == 0 {
+		// Nothing but events after a message already delivered: cannot be.
+		h.release(t, s)
+		return
+	}
+	account := t.conns[0].id.AccountID // a conversation's members are all of its account
+	s.filling = true
+	h.fills.Add(1)
+	go func() {
+		defer h.fills.Done()
+		ctx, cancel := context.WithTimeout(context.Background(), fillTimeout)
+		evs, err := h.fill(ctx, account, conv, after, before, fillLimit)
+		cancel()
+		h.filled(name, t, conv, s, evs, err)
+	}()
+}
+
+// filled places the messages read from the store as if the bus had brought
+// them, then goes on filling while messages are still missing.
+func (h *hub) filled(name string, t *topicSubs, conv string, s *stream, evs []bus.Event, err error) {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	if h.topics[name] != t {
+		return
+	}
+	t.smu.Lock()
+	defer t.smu.Unlock()
+	if t.streams[conv] != s {
+		return
+	}
+	s.filling = false
+	if err != nil {
+		h.resyncLocked(name, t, conv, "reading missed messages: "+err.Error())
+		return
+	}
+	from := s.next
+	for _, e := range evs {
+		if e.Seq == s.next {
+			s.next++
+			h.fanOut(t, &e)
+		}
+	}
+	h.release(t, s)
+	switch {
+	case len(s.held) == 0:
+	case s.next == from:
+		h.resyncLocked(name, t, conv, "a missing seq is not in the store")
+	default:
+		h.fillLocked(name, t, conv, s) // the next gap: its events are late already
+	}
+}
+
+// resyncLocked gives up on ordering a conversation: every connection of
+// the topic closes with 4009 after what it was sent, and resumes with
+// chat:sync from the store, as after a bus Gap.
+func (h *hub) resyncLocked(name string, t *topicSubs, conv, why string) {
+	h.log.Warn("ws: cannot order a conversation's messages, connections resync", "topic", name, "conversation", conv, "why", why, "conns", len(t.conns))
+	if s := t.streams[conv]; s != nil {
+		s.stop()
+		delete(t.streams, conv)
+	}
+	for _, c := range t.conns {
+		c.closeWith(protocol.CloseResync, false)
+	}
+}
+
+// dropStreams forgets a topic's order (the topic is going, or a Gap closed
+// its connections).
+func (t *topicSubs) dropStreams() {
+	t.smu.Lock()
+	for _, s := range t.streams {
+		s.stop()
+	}
+	t.streams = nil
+	t.smu.Unlock()
+}
