@@ -20,6 +20,10 @@ func agentTopic(accountID string) string { return "iv:" + accountID }
 // to follow a user into a conversation they were added to.
 var ConversationTopic = convTopic
 
+// InboxTopic names an account's inbox topic, where its agents and owners
+// hear every inbox conversation.
+var InboxTopic = inboxTopic
+
 // encode marshals an event payload once; every recipient shares the bytes.
 func encode(v any) []byte {
 	b, err := json.Marshal(v)

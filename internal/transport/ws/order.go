@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/parley-chat/parley/internal/bus"
+	"github.com/parley-chat/parley/internal/chat"
 	"github.com/parley-chat/parley/protocol"
 )
 
@@ -49,6 +50,15 @@ type stream struct {
 	timer   *time.Timer // running while held is not empty and no fill runs
 	armed   uint64      // counts timers, so a stale one that fired does nothing
 	filling bool
+	waiters []waiter // replies to chat:send waiting for their message's event
+}
+
+// waiter is a chat:send reply on this node waiting until its seq has been
+// delivered, so that it never reaches the sender before the messages below
+// it: a client taking its cursor from what it holds would skip them.
+type waiter struct {
+	seq  int64
+	done chan struct{}
 }
 
 // sequence delivers ev (an event of a conversation) in its conversation's
@@ -67,8 +77,7 @@ func (h *hub) sequence(name string, t *topicSubs, ev bus.Event) {
 	case msg && s.next > 0 && ev.Seq < s.next:
 		// Delivered already: filled from the store before its event came.
 	case msg && len(s.held) == 0 && ev.Seq == s.next:
-		s.next++
-		h.fanOut(t, &ev)
+		h.deliverNext(t, s, &ev)
 	default:
 		// Ahead of next, or the first message of the conversation on this
 		// topic: a lower seq may still be on its way.
@@ -94,13 +103,77 @@ func (t *topicSubs) newStream(conv string) *stream {
 	return s
 }
 
-func (s *stream) idle() bool { return len(s.held) == 0 && !s.filling && s.timer == nil }
+func (s *stream) idle() bool {
+	return len(s.held) == 0 && !s.filling && s.timer == nil && len(s.waiters) == 0
+}
 
 func (s *stream) stop() {
 	if s.timer != nil {
 		s.timer.Stop()
 		s.timer = nil
 	}
+}
+
+// forget stops a stream that is dropped; its waiters go (their connections
+// are resyncing, or the topic is gone).
+func (s *stream) forget() {
+	s.stop()
+	for _, x := range s.waiters {
+		close(x.done)
+	}
+	s.waiters = nil
+}
+
+// deliverNext delivers the message whose seq is next.
+func (h *hub) deliverNext(t *topicSubs, s *stream, e *bus.Event) {
+	s.next = e.Seq + 1
+	h.fanOut(t, e)
+	if len(s.waiters) > 0 {
+		s.wake()
+	}
+}
+
+// wake lets go the waiters whose message has been delivered.
+func (s *stream) wake() {
+	w := s.waiters[:0]
+	for _, x := range s.waiters {
+		if x.seq < s.next {
+			close(x.done)
+		} else {
+			w = append(w, x)
+		}
+	}
+	clear(s.waiters[len(w):])
+	s.waiters = w
+}
+
+// delivered returns a channel closed once conv's message seq has been
+// delivered on topic (nil: it has), so a chat:send reply can wait for it.
+// A stream that does not exist yet is made: the message's event is on its
+// way and will settle it. Nil too when c does not hear conv.
+func (h *hub) delivered(c *conn, conv string, seq int64) <-chan struct{} {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	topic := chat.ConversationTopic(conv)
+	if !contains(c.topics, topic) {
+		topic = chat.InboxTopic(c.id.AccountID) // staff hear inbox conversations there
+	}
+	t := h.topics[topic]
+	if t == nil || !contains(c.topics, topic) {
+		return nil
+	}
+	t.smu.Lock()
+	defer t.smu.Unlock()
+	s := t.streams[conv]
+	if s == nil {
+		s = t.newStream(conv)
+	}
+	if s.next > seq {
+		return nil
+	}
+	done := make(chan struct{})
+	s.waiters = append(s.waiters, waiter{seq: seq, done: done})
+	return done
 }
 
 // release delivers what no longer waits: the message whose seq is next,
@@ -114,10 +187,9 @@ func (h *hub) release(t *topicSubs, s *stream) {
 			if isMsg && e.Seq > s.next {
 				break
 			}
-			if !isMsg || e.Seq == s.next {
-				if isMsg {
-					s.next++
-				}
+			if isMsg && e.Seq == s.next {
+				h.deliverNext(t, s, e)
+			} else if !isMsg {
 				h.fanOut(t, e)
 			}
 			s.bytes -= len(e.Data)
@@ -128,8 +200,7 @@ func (h *hub) release(t *topicSubs, s *stream) {
 		if i < 0 {
 			break
 		}
-		s.next++
-		h.fanOut(t, &s.held[i])
+		h.deliverNext(t, s, &s.held[i])
 		s.bytes -= len(s.held[i].Data)
 		s.held = append(s.held[:i], s.held[i+1:]...)
 	}
@@ -250,8 +321,7 @@ func (h *hub) filled(name string, t *topicSubs, conv string, s *stream, evs []bu
 	from := s.next
 	for _, e := range evs {
 		if e.Seq == s.next {
-			s.next++
-			h.fanOut(t, &e)
+			h.deliverNext(t, s, &e)
 		}
 	}
 	h.release(t, s)
@@ -270,7 +340,7 @@ func (h *hub) filled(name string, t *topicSubs, conv string, s *stream, evs []bu
 func (h *hub) resyncLocked(name string, t *topicSubs, conv, why string) {
 	h.log.Warn("ws: cannot order a conversation's messages, connections resync", "topic", name, "conversation", conv, "why", why, "conns", len(t.conns))
 	if s := t.streams[conv]; s != nil {
-		s.stop()
+		s.forget()
 		delete(t.streams, conv)
 	}
 	for _, c := range t.conns {
@@ -283,8 +353,31 @@ func (h *hub) resyncLocked(name string, t *topicSubs, conv, why string) {
 func (t *topicSubs) dropStreams() {
 	t.smu.Lock()
 	for _, s := range t.streams {
-		s.stop()
+		s.forget()
 	}
 	t.streams = nil
 	t.smu.Unlock()
+}
+
+// awaitOwn holds the reply to a chat:send of this connection until its
+// message has been delivered here (with several nodes, the event comes
+// back over the bus and may wait behind a missing seq): a client never
+// learns of seq N from the reply before the messages below N. A resend of
+// an earlier message does not wait; nor does anything on one node.
+func (c *conn) awaitOwn(m protocol.Message) {
+	h := &c.srv.hub
+	if h.hold <= 0 || m.Seq <= 0 {
+		return
+	}
+	done := h.delivered(c, m.ConversationID, m.Seq)
+	if done == nil {
+		return
+	}
+	timer := time.NewTimer(h.hold + fillTimeout)
+	defer timer.Stop()
+	select {
+	case <-done:
+	case <-timer.C: // the event is lost and the fill failed: its topic resyncs
+	case <-c.srv.ctx.Done():
+	}
 }

@@ -333,3 +333,46 @@ func TestManySendersThroughTwoNodesArriveInOrder(t *testing.T) {
 	seqs, _, _ := readMessages(t, reader, 2*senders*each)
 	checkConsecutive(t, seqs, 1, 2*senders*each)
 }
+
+// The reply to a chat:send comes after the messages below its seq: here
+// seq 2 of another node never reaches this one, and carol's own 3 waits
+// behind it until 2 is read from the store; her client (whose cursor
+// follows what it holds) has 2 and 3 when the reply arrives.
+func TestSendReplyFollowsEarlierSeqs(t *testing.T) {
+	s := newStack(t, ws.Config{HoldBack: holdBack}, chat.Config{})
+	carol := s.dial("carol", nil)
+	s.dial("alice", nil)
+	cv := s.group(carol, "g", "alice")
+	x := newCrossed(t, s, cv.ID)
+	alice := identity(t, s, "alice")
+	for i := 1; i <= 2; i++ {
+		if _, err := x.svc.Send(ctxT(t), alice, protocol.SendRequest{ConversationID: cv.ID, Text: fmt.Sprint("m", i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	msgs, _ := x.events()
+	s.bus.Publish(chat.ConversationTopic(cv.ID), msgs[1]) // 2 is lost
+	seqs, _, _ := readMessages(t, carol, 1)
+	checkConsecutive(t, seqs, 1, 1)
+	m, err := carol.Send(ctxT(t), protocol.SendRequest{ConversationID: cv.ID, Text: "mine"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Seq != 3 {
+		t.Fatalf("carol's message has seq %d", m.Seq)
+	}
+	seqs = nil
+	for len(seqs) < 2 {
+		select {
+		case ev := <-carol.Events():
+			if ev.Event == protocol.EvMessage {
+				var got protocol.Message
+				json.Unmarshal(ev.Data, &got)
+				seqs = append(seqs, got.Seq)
+			}
+		default:
+			t.Fatalf("when the reply came carol held seqs %v after 1, want 2, 3", seqs)
+		}
+	}
+	checkConsecutive(t, seqs, 2, 2)
+}
