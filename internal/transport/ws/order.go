@@ -72,15 +72,16 @@ func (h *hub) sequence(name string, t *topicSubs, ev bus.Event) {
 		s = t.newStream(ev.ConversationID)
 	}
 	switch {
-	case s == nil || !msg && len(s.held) == 0:
+	case s == nil || !msg && len(s.held) == 0 && !s.ahead(&ev):
 		h.fanOut(t, &ev)
 	case msg && s.next > 0 && ev.Seq < s.next:
 		// Delivered already: filled from the store before its event came.
 	case msg && len(s.held) == 0 && ev.Seq == s.next:
 		h.deliverNext(t, s, &ev)
 	default:
-		// Ahead of next, or the first message of the conversation on this
-		// topic: a lower seq may still be on its way.
+		// Ahead of next (an edit or a read too: of a message not delivered
+		// yet), behind a held one, or the first message of the conversation
+		// on this topic: a lower seq may still be on its way.
 		s.held = append(s.held, ev)
 		s.bytes += len(ev.Data)
 		h.release(t, s)
@@ -184,7 +185,7 @@ func (h *hub) release(t *topicSubs, s *stream) {
 		for len(s.held) > 0 {
 			e := &s.held[0]
 			isMsg := e.Name == protocol.EvMessage && e.Seq > 0
-			if isMsg && e.Seq > s.next {
+			if isMsg && e.Seq > s.next || !isMsg && s.ahead(e) {
 				break
 			}
 			if isMsg && e.Seq == s.next {
@@ -220,6 +221,12 @@ func (s *stream) find(seq int64) int {
 	return -1
 }
 
+// ahead tells whether e, an event about a message (an edit, a read up to
+// it), names a seq not delivered yet.
+func (s *stream) ahead(e *bus.Event) bool {
+	return e.Seq > 0 && (s.next == 0 || e.Seq >= s.next)
+}
+
 // lowest is the lowest seq of a held message above next (0: none).
 func (s *stream) lowest() int64 {
 	var low int64
@@ -229,6 +236,23 @@ func (s *stream) lowest() int64 {
 		}
 	}
 	return low
+}
+
+// fillEnd is the seq a fill reads up to (excluded): the lowest held
+// message, or one past the message a held edit or read names.
+func (s *stream) fillEnd() int64 {
+	var end int64
+	for i := range s.held {
+		e := &s.held[i]
+		x := e.Seq
+		if e.Name != protocol.EvMessage {
+			x++
+		}
+		if e.Seq >= s.next && e.Seq > 0 && (end == 0 || x < end) {
+			end = x
+		}
+	}
+	return end
 }
 
 // watch arms the hold-back timer of a stream that holds events, or fills
@@ -276,16 +300,23 @@ func (h *hub) expire(name string, t *topicSubs, conv string, s *stream, armed ui
 // history.
 func (h *hub) fillLocked(name string, t *topicSubs, conv string, s *stream) {
 	if s.next == 0 {
-		s.next = s.lowest()
+		if s.next = s.lowest(); s.next == 0 {
+			// Only events about messages this node has not seen yet: their
+			// order is not known here, and they go as they came.
+			for i := range s.held {
+				h.fanOut(t, &s.held[i])
+			}
+			s.held, s.bytes = nil, 0
+			return
+		}
 		h.release(t, s)
 		if len(s.held) == 0 {
 			return
 		}
 	}
-	after, before := s.next-1, s.lowest()
-	if before == 0 || len(t.conns) == 0 {
-		// Nothing but events after a message already delivered: cannot be.
-		h.release(t, s)
+	after, before := s.next-1, s.fillEnd()
+	if before <= s.next || len(t.conns) == 0 {
+		h.release(t, s) // cannot be: what is held waits for no seq
 		return
 	}
 	account := t.conns[0].id.AccountID // a conversation's members are all of its account

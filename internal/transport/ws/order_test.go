@@ -376,3 +376,77 @@ func TestSendReplyFollowsEarlierSeqs(t *testing.T) {
 	}
 	checkConsecutive(t, seqs, 2, 2)
 }
+
+// An edit and a read receipt name their message's seq: one that reaches
+// this node before its message waits for it (and, when the message's own
+// event never comes, for the message read from the store).
+func TestChangeWaitsForItsMessage(t *testing.T) {
+	s := newStack(t, ws.Config{HoldBack: holdBack}, chat.Config{})
+	reader := s.dial("carol", nil)
+	s.dial("alice", nil)
+	cv := s.group(reader, "g", "alice")
+	x := newCrossed(t, s, cv.ID)
+	alice := identity(t, s, "alice")
+	send := func(text string) protocol.Message {
+		m, err := x.svc.Send(ctxT(t), alice, protocol.SendRequest{ConversationID: cv.ID, Text: text})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	topic := chat.ConversationTopic(cv.ID)
+	send("one")
+	msgs, _ := x.events()
+	s.bus.Publish(topic, msgs[1])
+	seqs, _, _ := readMessages(t, reader, 1)
+	checkConsecutive(t, seqs, 1, 1)
+
+	two := send("two")
+	if _, err := x.svc.Edit(ctxT(t), alice, protocol.EditRequest{ConversationID: cv.ID, MessageID: two.ID, Text: "two edited"}); err != nil {
+		t.Fatal(err)
+	}
+	_, other := x.events()
+	s.bus.Publish(topic, other[len(other)-1]) // the edit; message 2's event is lost
+	if env := nextOf(t, reader, protocol.EvMessage, protocol.EvMessageEdited); env.Event != protocol.EvMessage {
+		t.Fatalf("got %s before the message it edits", env.Event)
+	}
+	if env := nextOf(t, reader, protocol.EvMessage, protocol.EvMessageEdited); env.Event != protocol.EvMessageEdited {
+		t.Fatalf("got %s, want the edit", env.Event)
+	}
+
+	send("three")
+	if _, err := x.svc.MarkRead(ctxT(t), alice, protocol.ReadRequest{ConversationID: cv.ID, Seq: 3}); err != nil {
+		t.Fatal(err)
+	}
+	msgs, other = x.events()
+	s.bus.Publish(topic, other[len(other)-1]) // the read, then its message
+	s.bus.Publish(topic, msgs[3])
+	if env := nextOf(t, reader, protocol.EvMessage, protocol.EvRead); env.Event != protocol.EvMessage {
+		t.Fatalf("got %s before the message it marks read", env.Event)
+	}
+	if env := nextOf(t, reader, protocol.EvMessage, protocol.EvRead); env.Event != protocol.EvRead {
+		t.Fatalf("got %s, want the read", env.Event)
+	}
+}
+
+// nextOf returns the next event named one of names.
+func nextOf(t *testing.T, c *client.Conn, names ...string) protocol.Envelope {
+	t.Helper()
+	timer := time.NewTimer(10 * time.Second)
+	defer timer.Stop()
+	for {
+		select {
+		case ev, ok := <-c.Events():
+			if !ok {
+				t.Fatalf("connection closed (code %d)", c.CloseCode())
+			}
+			for _, n := range names {
+				if ev.Event == n {
+					return ev
+				}
+			}
+		case <-timer.C:
+			t.Fatalf("none of %v within 10s", names)
+		}
+	}
+}
