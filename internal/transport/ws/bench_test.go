@@ -102,37 +102,3 @@ func benchSenders() int {
 	}
 	return 1
 }
-
-// BenchmarkOrdering measures what the hub's hold-back (ws.Config.HoldBack,
-// on with several nodes) adds per message: one chat:message published to
-// a topic of one connection whose socket discards writes, in seq order
-// ("off": one node, HoldBack 0; "on": the same events through the order
-// check), and with every pair crossed ("crossed": 2 before 1, so each
-// other message is held and released by the next).
-func BenchmarkOrdering(b *testing.B) {
-	data := []byte(`{"id":"msg_0000000000000000","conversation_id":"cnv_0000000000000000","seq":1,"sender_id":"usr_0000000000000000","type":"text","text":"hello, world","created_at":"2026-01-01T00:00:00Z"}`)
-	for _, mode := range []string{"off", "on", "crossed"} {
-		b.Run(mode, func(b *testing.B) {
-			var cfg ws.Config
-			if mode != "off" {
-				cfg.HoldBack = 50 * time.Millisecond
-			}
-			s := newStack(b, cfg, chat.Config{})
-			s.srv.NewBenchConn(ws.DiscardConn{}, []string{"c:bench"})
-			pub := func(seq int64) {
-				s.bus.Publish("c:bench", bus.Event{Name: protocol.EvMessage, ConversationID: "cnv_0000000000000000", Seq: seq, Data: data})
-			}
-			pub(1)
-			time.Sleep(100 * time.Millisecond) // the first message settles the order
-			b.ReportAllocs()
-			b.ResetTimer()
-			for i := range int64(b.N) {
-				seq := i + 2
-				if mode == "crossed" {
-					seq ^= 1 // 3, 2, 5, 4, …
-				}
-				pub(seq)
-			}
-		})
-	}
-}

@@ -277,6 +277,20 @@ func (h *hub) watch(name string, t *topicSubs, conv string, s *stream) {
 // expire runs when a stream has held events for HoldBack: the missing seqs
 // are not coming over the bus, so they are read from the store.
 func (h *hub) expire(name string, t *topicSubs, conv string, s *stream, armed uint64) {
+	h.current(name, t, conv, s, func() {
+		if s.timer == nil || s.armed != armed {
+			return
+		}
+		s.timer = nil
+		if len(s.held) > 0 {
+			h.fillLocked(name, t, conv, s)
+		}
+	})
+}
+
+// current runs f with the hub and the topic locked, if s is still the
+// stream of conv on topic name (a timer or a fill may outlive it).
+func (h *hub) current(name string, t *topicSubs, conv string, s *stream, f func()) {
 	h.mu.RLock()
 	defer h.mu.RUnlock()
 	if h.topics[name] != t {
@@ -284,12 +298,8 @@ func (h *hub) expire(name string, t *topicSubs, conv string, s *stream, armed ui
 	}
 	t.smu.Lock()
 	defer t.smu.Unlock()
-	if t.streams[conv] != s || s.timer == nil || s.armed != armed {
-		return
-	}
-	s.timer = nil
-	if len(s.held) > 0 {
-		h.fillLocked(name, t, conv, s)
+	if t.streams[conv] == s {
+		f()
 	}
 }
 
@@ -334,35 +344,27 @@ func (h *hub) fillLocked(name string, t *topicSubs, conv string, s *stream) {
 // filled places the messages read from the store as if the bus had brought
 // them, then goes on filling while messages are still missing.
 func (h *hub) filled(name string, t *topicSubs, conv string, s *stream, evs []bus.Event, err error) {
-	h.mu.RLock()
-	defer h.mu.RUnlock()
-	if h.topics[name] != t {
-		return
-	}
-	t.smu.Lock()
-	defer t.smu.Unlock()
-	if t.streams[conv] != s {
-		return
-	}
-	s.filling = false
-	if err != nil {
-		h.resyncLocked(name, t, conv, "reading missed messages: "+err.Error())
-		return
-	}
-	from := s.next
-	for _, e := range evs {
-		if e.Seq == s.next {
-			h.deliverNext(t, s, &e)
+	h.current(name, t, conv, s, func() {
+		s.filling = false
+		if err != nil {
+			h.resyncLocked(name, t, conv, "reading missed messages: "+err.Error())
+			return
 		}
-	}
-	h.release(t, s)
-	switch {
-	case len(s.held) == 0:
-	case s.next == from:
-		h.resyncLocked(name, t, conv, "a missing seq is not in the store")
-	default:
-		h.fillLocked(name, t, conv, s) // the next gap: its events are late already
-	}
+		from := s.next
+		for _, e := range evs {
+			if e.Seq == s.next {
+				h.deliverNext(t, s, &e)
+			}
+		}
+		h.release(t, s)
+		switch {
+		case len(s.held) == 0:
+		case s.next == from:
+			h.resyncLocked(name, t, conv, "a missing seq is not in the store")
+		default:
+			h.fillLocked(name, t, conv, s) // the next gap: its events are late already
+		}
+	})
 }
 
 // resyncLocked gives up on ordering a conversation: every connection of

@@ -124,23 +124,54 @@ func checkConsecutive(t *testing.T, seqs []int64, first int64, n int) {
 	}
 }
 
-// Another node's messages reach this node crossed (seq 2 before 1), and an
-// edit of 2 arrives before 1 too: the reader sees 1, 2, the edit, 3, 4,
-// each once. Without the hold-back (HoldBack 0) it sees 2 first.
-func TestCrossedMessagesArriveInOrder(t *testing.T) {
+// orderCase is a stack ordering with a short hold-back, carol connected
+// (the reader) in a group with alice, and alice's second node.
+type orderCase struct {
+	s      *stack
+	reader *client.Conn
+	cv     protocol.Conversation
+	x      *crossed
+	topic  string
+	t      *testing.T
+	alice  auth.Identity
+}
+
+func newOrderCase(t *testing.T) *orderCase {
 	s := newStack(t, ws.Config{HoldBack: holdBack}, chat.Config{})
 	reader := s.dial("carol", nil)
 	s.dial("alice", nil)
 	cv := s.group(reader, "g", "alice")
-	x := newCrossed(t, s, cv.ID)
-	alice := identity(t, s, "alice")
+	return &orderCase{s: s, reader: reader, cv: cv, x: newCrossed(t, s, cv.ID), topic: chat.ConversationTopic(cv.ID),
+		t: t, alice: identity(t, s, "alice")}
+}
+
+// send sends through the other node (its event is recorded, not delivered).
+func (o *orderCase) send(text string) protocol.Message {
+	o.t.Helper()
+	m, err := o.x.svc.Send(ctxT(o.t), o.alice, protocol.SendRequest{ConversationID: o.cv.ID, Text: text})
+	if err != nil {
+		o.t.Fatal(err)
+	}
+	return m
+}
+
+// deliver hands the other node's messages of these seqs to this node's bus.
+func (o *orderCase) deliver(seqs ...int64) {
+	msgs, _ := o.x.events()
+	for _, seq := range seqs {
+		o.s.bus.Publish(o.topic, msgs[seq])
+	}
+}
+
+// Another node's messages reach this node crossed (seq 2 before 1), and an
+// edit of 2 arrives before 1 too: the reader sees 1, 2, the edit, 3, 4,
+// each once. Without the hold-back (HoldBack 0) it sees 2 first.
+func TestCrossedMessagesArriveInOrder(t *testing.T) {
+	o := newOrderCase(t)
+	s, reader, cv, x, alice := o.s, o.reader, o.cv, o.x, o.alice
 	var two protocol.Message
 	for i := 1; i <= 4; i++ {
-		m, err := x.svc.Send(ctxT(t), alice, protocol.SendRequest{ConversationID: cv.ID, Text: fmt.Sprint("m", i)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if i == 2 {
+		if m := o.send(fmt.Sprint("m", i)); i == 2 {
 			two = m
 		}
 	}
@@ -151,9 +182,8 @@ func TestCrossedMessagesArriveInOrder(t *testing.T) {
 	if len(msgs) != 4 || len(other) != 1 {
 		t.Fatalf("the other node published %d messages and %d other events", len(msgs), len(other))
 	}
-	topic := chat.ConversationTopic(cv.ID)
 	for _, ev := range []bus.Event{msgs[2], other[0], msgs[1], msgs[4], msgs[3], msgs[2]} {
-		s.bus.Publish(topic, ev) // the last one: a message delivered twice
+		s.bus.Publish(o.topic, ev) // the last one: a message delivered twice
 	}
 	seqs, texts, order := readMessages(t, reader, 4)
 	checkConsecutive(t, seqs, 1, 4)
@@ -170,30 +200,18 @@ func TestCrossedMessagesArriveInOrder(t *testing.T) {
 // read from the store after the hold-back: the reader sees 1, 2, 3, 4 with
 // 2 as stored, then what follows in order.
 func TestMissingMessageIsFilledFromStore(t *testing.T) {
-	s := newStack(t, ws.Config{HoldBack: holdBack}, chat.Config{})
-	reader := s.dial("carol", nil)
-	s.dial("alice", nil)
-	cv := s.group(reader, "g", "alice")
-	x := newCrossed(t, s, cv.ID)
-	alice := identity(t, s, "alice")
+	o := newOrderCase(t)
+	reader := o.reader
 	for i := 1; i <= 6; i++ {
-		if _, err := x.svc.Send(ctxT(t), alice, protocol.SendRequest{ConversationID: cv.ID, Text: fmt.Sprint("m", i)}); err != nil {
-			t.Fatal(err)
-		}
+		o.send(fmt.Sprint("m", i))
 	}
-	msgs, _ := x.events()
-	topic := chat.ConversationTopic(cv.ID)
-	for _, seq := range []int64{1, 3, 4} { // 2 is lost
-		s.bus.Publish(topic, msgs[seq])
-	}
+	o.deliver(1, 3, 4) // 2 is lost
 	seqs, texts, _ := readMessages(t, reader, 4)
 	checkConsecutive(t, seqs, 1, 4)
 	if texts[2] != "m2" {
 		t.Fatalf("the filled message has text %q", texts[2])
 	}
-	for _, seq := range []int64{2, 6, 5} { // 2 after all (a duplicate now), then 6 before 5
-		s.bus.Publish(topic, msgs[seq])
-	}
+	o.deliver(2, 6, 5) // 2 after all (a duplicate now), then 6 before 5
 	seqs, _, _ = readMessages(t, reader, 2)
 	checkConsecutive(t, seqs, 5, 2)
 	none(t, reader, protocol.EvMessage, 3*holdBack)
@@ -339,19 +357,11 @@ func TestManySendersThroughTwoNodesArriveInOrder(t *testing.T) {
 // behind it until 2 is read from the store; her client (whose cursor
 // follows what it holds) has 2 and 3 when the reply arrives.
 func TestSendReplyFollowsEarlierSeqs(t *testing.T) {
-	s := newStack(t, ws.Config{HoldBack: holdBack}, chat.Config{})
-	carol := s.dial("carol", nil)
-	s.dial("alice", nil)
-	cv := s.group(carol, "g", "alice")
-	x := newCrossed(t, s, cv.ID)
-	alice := identity(t, s, "alice")
-	for i := 1; i <= 2; i++ {
-		if _, err := x.svc.Send(ctxT(t), alice, protocol.SendRequest{ConversationID: cv.ID, Text: fmt.Sprint("m", i)}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	msgs, _ := x.events()
-	s.bus.Publish(chat.ConversationTopic(cv.ID), msgs[1]) // 2 is lost
+	o := newOrderCase(t)
+	carol, cv := o.reader, o.cv
+	o.send("m1")
+	o.send("m2")
+	o.deliver(1) // 2 is lost
 	seqs, _, _ := readMessages(t, carol, 1)
 	checkConsecutive(t, seqs, 1, 1)
 	m, err := carol.Send(ctxT(t), protocol.SendRequest{ConversationID: cv.ID, Text: "mine"})
@@ -381,23 +391,10 @@ func TestSendReplyFollowsEarlierSeqs(t *testing.T) {
 // this node before its message waits for it (and, when the message's own
 // event never comes, for the message read from the store).
 func TestChangeWaitsForItsMessage(t *testing.T) {
-	s := newStack(t, ws.Config{HoldBack: holdBack}, chat.Config{})
-	reader := s.dial("carol", nil)
-	s.dial("alice", nil)
-	cv := s.group(reader, "g", "alice")
-	x := newCrossed(t, s, cv.ID)
-	alice := identity(t, s, "alice")
-	send := func(text string) protocol.Message {
-		m, err := x.svc.Send(ctxT(t), alice, protocol.SendRequest{ConversationID: cv.ID, Text: text})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return m
-	}
-	topic := chat.ConversationTopic(cv.ID)
+	o := newOrderCase(t)
+	s, reader, cv, x, alice, topic, send := o.s, o.reader, o.cv, o.x, o.alice, o.topic, o.send
 	send("one")
-	msgs, _ := x.events()
-	s.bus.Publish(topic, msgs[1])
+	o.deliver(1)
 	seqs, _, _ := readMessages(t, reader, 1)
 	checkConsecutive(t, seqs, 1, 1)
 
@@ -418,9 +415,9 @@ func TestChangeWaitsForItsMessage(t *testing.T) {
 	if _, err := x.svc.MarkRead(ctxT(t), alice, protocol.ReadRequest{ConversationID: cv.ID, Seq: 3}); err != nil {
 		t.Fatal(err)
 	}
-	msgs, other = x.events()
+	_, other = x.events()
 	s.bus.Publish(topic, other[len(other)-1]) // the read, then its message
-	s.bus.Publish(topic, msgs[3])
+	o.deliver(3)
 	if env := nextOf(t, reader, protocol.EvMessage, protocol.EvRead); env.Event != protocol.EvMessage {
 		t.Fatalf("got %s before the message it marks read", env.Event)
 	}
