@@ -246,7 +246,7 @@ type node struct {
 	url  string
 }
 
-func newNode(t *testing.T, dbURL, prefix string, a *auth.Authenticator, withWS bool) *node {
+func newNode(t testing.TB, dbURL, prefix string, a *auth.Authenticator, hold time.Duration, withWS bool) *node {
 	t.Helper()
 	ctx := context.Background()
 	st, err := postgres.Open(ctx, dbURL)
@@ -260,7 +260,7 @@ func newNode(t *testing.T, dbURL, prefix string, a *auth.Authenticator, withWS b
 	n := &node{chat: chat.New(st, b, nil, chat.Config{})}
 	var hs *httptest.Server
 	if withWS {
-		n.srv = ws.New(ws.Config{HoldBack: ws.DefaultHoldBack, MessagesPerSecond: 1e6, MessagesBurst: 1e6},
+		n.srv = ws.New(ws.Config{HoldBack: hold, MessagesPerSecond: 1e6, MessagesBurst: 1e6},
 			a, n.chat, b, slog.New(slog.NewTextHandler(io.Discard, nil)))
 		mux := http.NewServeMux()
 		mux.Handle("/ws", n.srv)
@@ -299,9 +299,9 @@ func TestManySendersThroughTwoNodesArriveInOrder(t *testing.T) {
 		t.Fatal(err)
 	}
 	au := auth.New(setup, secret, 24*time.Hour)
-	a := newNode(t, dbURL, prefix, au, false)
-	b := newNode(t, dbURL, prefix, au, false)
-	c := newNode(t, dbURL, prefix, au, true)
+	a := newNode(t, dbURL, prefix, au, 0, false)
+	b := newNode(t, dbURL, prefix, au, 0, false)
+	c := newNode(t, dbURL, prefix, au, ws.DefaultHoldBack, true)
 	ids := map[string]auth.Identity{}
 	toks := map[string]string{}
 	for _, u := range []string{"alice", "bob", "carol"} {
@@ -445,5 +445,61 @@ func nextOf(t *testing.T, c *client.Conn, names ...string) protocol.Envelope {
 		case <-timer.C:
 			t.Fatalf("none of %v within 10s", names)
 		}
+	}
+}
+
+// BenchmarkSendReplyNodes: one connection sends messages one after the
+// other through a node on PostgreSQL and Redis; with the hold-back ("on")
+// each reply also waits for the message's event to come back through
+// Redis. Reports the time per acknowledged send.
+func BenchmarkSendReplyNodes(b *testing.B) {
+	for _, mode := range []string{"off", "on"} {
+		b.Run(mode, func(b *testing.B) {
+			hold := time.Duration(0)
+			if mode == "on" {
+				hold = ws.DefaultHoldBack
+			}
+			dbURL, prefix := pgtest.Database(b), redistest.Prefix(b)
+			ctx := context.Background()
+			setup, err := postgres.Open(ctx, dbURL)
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.Cleanup(func() { setup.Close() })
+			acct, _, err := auth.CreateAccount(ctx, setup, "acme", time.Now())
+			if err != nil {
+				b.Fatal(err)
+			}
+			au := auth.New(setup, secret, 24*time.Hour)
+			n := newNode(b, dbURL, prefix, au, hold, true)
+			tok, err := au.Mint(auth.MintRequest{AccountID: acct.ID, User: "carol", Role: protocol.RoleMember, TTL: time.Hour})
+			if err != nil {
+				b.Fatal(err)
+			}
+			id, err := au.Token(ctx, tok)
+			if err != nil {
+				b.Fatal(err)
+			}
+			cv, err := n.chat.CreateConversation(ctx, id, protocol.CreateConversationRequest{Kind: protocol.KindGroup, Name: "g"})
+			if err != nil {
+				b.Fatal(err)
+			}
+			carol, err := client.Dial(ctx, n.url, tok, &client.Options{OnFrame: func([]byte) {}})
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.Cleanup(func() { carol.Close() })
+			send := func() {
+				if _, err := carol.Send(ctx, protocol.SendRequest{ConversationID: cv.ID, Text: "hello"}); err != nil {
+					b.Fatal(err)
+				}
+			}
+			send()
+			time.Sleep(2 * hold) // the first message settles the order
+			b.ResetTimer()
+			for range b.N {
+				send()
+			}
+		})
 	}
 }
