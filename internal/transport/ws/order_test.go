@@ -21,6 +21,7 @@ import (
 	"github.com/parley-chat/parley/internal/chat"
 	"github.com/parley-chat/parley/internal/pgtest"
 	"github.com/parley-chat/parley/internal/redistest"
+	"github.com/parley-chat/parley/internal/store"
 	"github.com/parley-chat/parley/internal/store/postgres"
 	"github.com/parley-chat/parley/internal/transport/ws"
 	"github.com/parley-chat/parley/protocol"
@@ -237,6 +238,44 @@ func TestUnfillableGapResyncs(t *testing.T) {
 	}
 }
 
+// shared is what nodes share: a PostgreSQL database (with an account), a
+// Redis prefix, and the token secret.
+type shared struct {
+	dbURL, prefix string
+	acct          store.Account
+	auth          *auth.Authenticator
+}
+
+func newShared(t testing.TB) *shared {
+	t.Helper()
+	sh := &shared{dbURL: pgtest.Database(t), prefix: redistest.Prefix(t)}
+	ctx := context.Background()
+	setup, err := postgres.Open(ctx, sh.dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { setup.Close() })
+	if sh.acct, _, err = auth.CreateAccount(ctx, setup, "acme", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	sh.auth = auth.New(setup, secret, 24*time.Hour)
+	return sh
+}
+
+// member mints a member's token and returns it with the identity.
+func (sh *shared) member(t testing.TB, user string) (string, auth.Identity) {
+	t.Helper()
+	tok, err := sh.auth.Mint(auth.MintRequest{AccountID: sh.acct.ID, User: user, Role: protocol.RoleMember, TTL: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err := sh.auth.Token(context.Background(), tok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok, id
+}
+
 // node is one parley node of a cluster test: its own PostgreSQL pool and
 // writers, its own Redis bus, a chat service, and (for a reader) the
 // WebSocket endpoint.
@@ -286,33 +325,15 @@ func newNode(t testing.TB, dbURL, prefix string, a *auth.Authenticator, hold tim
 // Each node's writer publishes its own commits, so without the hold-back
 // the third node receives some of them crossed.
 func TestManySendersThroughTwoNodesArriveInOrder(t *testing.T) {
-	dbURL := pgtest.Database(t)
-	prefix := redistest.Prefix(t)
+	sh := newShared(t)
 	ctx := ctxT(t)
-	setup, err := postgres.Open(ctx, dbURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { setup.Close() })
-	acct, _, err := auth.CreateAccount(ctx, setup, "acme", time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	au := auth.New(setup, secret, 24*time.Hour)
-	a := newNode(t, dbURL, prefix, au, 0, false)
-	b := newNode(t, dbURL, prefix, au, 0, false)
-	c := newNode(t, dbURL, prefix, au, ws.DefaultHoldBack, true)
+	a := newNode(t, sh.dbURL, sh.prefix, sh.auth, 0, false)
+	b := newNode(t, sh.dbURL, sh.prefix, sh.auth, 0, false)
+	c := newNode(t, sh.dbURL, sh.prefix, sh.auth, ws.DefaultHoldBack, true)
 	ids := map[string]auth.Identity{}
 	toks := map[string]string{}
 	for _, u := range []string{"alice", "bob", "carol"} {
-		tok, err := au.Mint(auth.MintRequest{AccountID: acct.ID, User: u, Role: protocol.RoleMember, TTL: time.Hour})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if ids[u], err = au.Token(ctx, tok); err != nil {
-			t.Fatal(err)
-		}
-		toks[u] = tok
+		toks[u], ids[u] = sh.member(t, u)
 	}
 	cv, err := a.chat.CreateConversation(ctx, ids["alice"], protocol.CreateConversationRequest{Kind: protocol.KindGroup, Name: "g", Members: []string{"bob", "carol"}})
 	if err != nil {
@@ -459,27 +480,10 @@ func BenchmarkSendReplyNodes(b *testing.B) {
 			if mode == "on" {
 				hold = ws.DefaultHoldBack
 			}
-			dbURL, prefix := pgtest.Database(b), redistest.Prefix(b)
+			sh := newShared(b)
 			ctx := context.Background()
-			setup, err := postgres.Open(ctx, dbURL)
-			if err != nil {
-				b.Fatal(err)
-			}
-			b.Cleanup(func() { setup.Close() })
-			acct, _, err := auth.CreateAccount(ctx, setup, "acme", time.Now())
-			if err != nil {
-				b.Fatal(err)
-			}
-			au := auth.New(setup, secret, 24*time.Hour)
-			n := newNode(b, dbURL, prefix, au, hold, true)
-			tok, err := au.Mint(auth.MintRequest{AccountID: acct.ID, User: "carol", Role: protocol.RoleMember, TTL: time.Hour})
-			if err != nil {
-				b.Fatal(err)
-			}
-			id, err := au.Token(ctx, tok)
-			if err != nil {
-				b.Fatal(err)
-			}
+			n := newNode(b, sh.dbURL, sh.prefix, sh.auth, hold, true)
+			tok, id := sh.member(b, "carol")
 			cv, err := n.chat.CreateConversation(ctx, id, protocol.CreateConversationRequest{Kind: protocol.KindGroup, Name: "g"})
 			if err != nil {
 				b.Fatal(err)
