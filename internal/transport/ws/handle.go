@@ -110,8 +110,8 @@ func (c *conn) handle(p *[]byte) {
 	if m, ok := res.(protocol.Message); ok && env.Event == protocol.EvSend && m.CreatedAt.Before(start) {
 		// An idempotent resend delivered nothing: only its base is spent.
 		c.srv.cfg.Budget.Refund(ctx, c.id.UserID, c.id.AccountID, fanOut)
-	} else if ok && env.Event == protocol.EvSend {
-		c.awaitOwn(m) // several nodes: the reply follows the seqs below it
+	} else if ok && env.Event == protocol.EvSend && c.replyOwn(env.ID, m) {
+		return // several nodes: the reply follows the seqs below it
 	}
 	c.reply(env.Event, env.ID, res)
 }

@@ -2,6 +2,8 @@ package ws
 
 import (
 	"context"
+	"encoding/json"
+	"math"
 	"time"
 
 	"github.com/parley-chat/parley/internal/bus"
@@ -50,15 +52,16 @@ type stream struct {
 	timer   *time.Timer // running while held is not empty and no fill runs
 	armed   uint64      // counts timers, so a stale one that fired does nothing
 	filling bool
-	waiters []waiter // replies to chat:send waiting for their message's event
+	waiters []waiter // replies to chat:send queued behind their message
 }
 
-// waiter is a chat:send reply on this node waiting until its seq has been
-// delivered, so that it never reaches the sender before the messages below
-// it: a client taking its cursor from what it holds would skip them.
+// waiter is the reply to a chat:send of this node, queued once its seq has
+// been delivered: it never reaches the sender before the messages below
+// it, which a client taking its cursor from what it holds would skip.
 type waiter struct {
-	seq  int64
-	done chan struct{}
+	seq   int64
+	c     *conn
+	frame []byte
 }
 
 // sequence delivers ev (an event of a conversation) in its conversation's
@@ -115,13 +118,12 @@ func (s *stream) stop() {
 	}
 }
 
-// forget stops a stream that is dropped; its waiters go (their connections
-// are resyncing, or the topic is gone).
+// forget stops a stream that is dropped. Its replies are dropped too: their
+// connections are resyncing (4009) or gone, and a reply must not tell of a
+// seq whose predecessors never came; the client resends (client_id).
 func (s *stream) forget() {
 	s.stop()
-	for _, x := range s.waiters {
-		close(x.done)
-	}
+	clear(s.waiters)
 	s.waiters = nil
 }
 
@@ -134,12 +136,15 @@ func (h *hub) deliverNext(t *topicSubs, s *stream, e *bus.Event) {
 	}
 }
 
-// wake lets go the waiters whose message has been delivered.
-func (s *stream) wake() {
+// wake queues the replies whose message has been delivered.
+func (s *stream) wake() { s.answer(s.next) }
+
+// answer queues the replies of seqs below next.
+func (s *stream) answer(next int64) {
 	w := s.waiters[:0]
 	for _, x := range s.waiters {
-		if x.seq < s.next {
-			close(x.done)
+		if x.seq < next {
+			x.c.enqueue(x.frame)
 		} else {
 			w = append(w, x)
 		}
@@ -148,11 +153,12 @@ func (s *stream) wake() {
 	s.waiters = w
 }
 
-// delivered returns a channel closed once conv's message seq has been
-// delivered on topic (nil: it has), so a chat:send reply can wait for it.
+// replyAfter queues frame, the reply to c's chat:send of conv's seq, once
+// that seq has been delivered on the topic c hears conv on; false when it
+// has been already (or c does not hear conv), and the caller queues it.
 // A stream that does not exist yet is made: the message's event is on its
-// way and will settle it. Nil too when c does not hear conv.
-func (h *hub) delivered(c *conn, conv string, seq int64) <-chan struct{} {
+// way and will settle it; if it does not come, the fill reads it.
+func (h *hub) replyAfter(c *conn, conv string, seq int64, frame []byte) bool {
 	h.mu.RLock()
 	defer h.mu.RUnlock()
 	topic := chat.ConversationTopic(conv)
@@ -161,7 +167,7 @@ func (h *hub) delivered(c *conn, conv string, seq int64) <-chan struct{} {
 	}
 	t := h.topics[topic]
 	if t == nil || !contains(c.topics, topic) {
-		return nil
+		return false
 	}
 	t.smu.Lock()
 	defer t.smu.Unlock()
@@ -170,11 +176,11 @@ func (h *hub) delivered(c *conn, conv string, seq int64) <-chan struct{} {
 		s = t.newStream(conv)
 	}
 	if s.next > seq {
-		return nil
+		return false
 	}
-	done := make(chan struct{})
-	s.waiters = append(s.waiters, waiter{seq: seq, done: done})
-	return done
+	s.waiters = append(s.waiters, waiter{seq: seq, c: c, frame: frame})
+	h.watch(topic, t, conv, s)
+	return true
 }
 
 // release delivers what no longer waits: the message whose seq is next,
@@ -207,7 +213,9 @@ func (h *hub) release(t *topicSubs, s *stream) {
 	}
 	if len(s.held) == 0 {
 		s.held, s.bytes = nil, 0
-		s.stop()
+		if len(s.waiters) == 0 {
+			s.stop()
+		}
 	}
 }
 
@@ -239,7 +247,7 @@ func (s *stream) lowest() int64 {
 }
 
 // fillEnd is the seq a fill reads up to (excluded): the lowest held
-// message, or one past the message a held edit or read names.
+// message, or one past the message a held edit or read, or a reply, names.
 func (s *stream) fillEnd() int64 {
 	var end int64
 	for i := range s.held {
@@ -252,6 +260,11 @@ func (s *stream) fillEnd() int64 {
 			end = x
 		}
 	}
+	for _, w := range s.waiters {
+		if w.seq >= s.next && (end == 0 || w.seq+1 < end) {
+			end = w.seq + 1
+		}
+	}
 	return end
 }
 
@@ -259,7 +272,7 @@ func (s *stream) fillEnd() int64 {
 // at once when it holds too much.
 func (h *hub) watch(name string, t *topicSubs, conv string, s *stream) {
 	switch {
-	case len(s.held) == 0:
+	case len(s.held) == 0 && len(s.waiters) == 0:
 	case s.filling:
 		if len(s.held) > 2*maxHeld || s.bytes > 2*maxHeldBytes {
 			h.resyncLocked(name, t, conv, "the store fill is too slow")
@@ -282,7 +295,7 @@ func (h *hub) expire(name string, t *topicSubs, conv string, s *stream, armed ui
 			return
 		}
 		s.timer = nil
-		if len(s.held) > 0 {
+		if len(s.held) > 0 || len(s.waiters) > 0 {
 			h.fillLocked(name, t, conv, s)
 		}
 	})
@@ -317,10 +330,11 @@ func (h *hub) fillLocked(name string, t *topicSubs, conv string, s *stream) {
 				h.fanOut(t, &s.held[i])
 			}
 			s.held, s.bytes = nil, 0
+			s.answer(math.MaxInt64) // a reply whose message never came here
 			return
 		}
 		h.release(t, s)
-		if len(s.held) == 0 {
+		if len(s.held) == 0 && len(s.waiters) == 0 {
 			return
 		}
 	}
@@ -337,20 +351,19 @@ func (h *hub) fillLocked(name string, t *topicSubs, conv string, s *stream) {
 		ctx, cancel := context.WithTimeout(context.Background(), fillTimeout)
 		evs, err := h.fill(ctx, account, conv, after, before, fillLimit)
 		cancel()
-		h.filled(name, t, conv, s, evs, err)
+		h.filled(name, t, conv, s, after, evs, err)
 	}()
 }
 
 // filled places the messages read from the store as if the bus had brought
 // them, then goes on filling while messages are still missing.
-func (h *hub) filled(name string, t *topicSubs, conv string, s *stream, evs []bus.Event, err error) {
+func (h *hub) filled(name string, t *topicSubs, conv string, s *stream, after int64, evs []bus.Event, err error) {
 	h.current(name, t, conv, s, func() {
 		s.filling = false
 		if err != nil {
 			h.resyncLocked(name, t, conv, "reading missed messages: "+err.Error())
 			return
 		}
-		from := s.next
 		for _, e := range evs {
 			if e.Seq == s.next {
 				h.deliverNext(t, s, &e)
@@ -358,8 +371,8 @@ func (h *hub) filled(name string, t *topicSubs, conv string, s *stream, evs []bu
 		}
 		h.release(t, s)
 		switch {
-		case len(s.held) == 0:
-		case s.next == from:
+		case len(s.held) == 0 && len(s.waiters) == 0:
+		case s.next == after+1: // neither the fill nor the bus brought it
 			h.resyncLocked(name, t, conv, "a missing seq is not in the store")
 		default:
 			h.fillLocked(name, t, conv, s) // the next gap: its events are late already
@@ -392,25 +405,20 @@ func (t *topicSubs) dropStreams() {
 	t.smu.Unlock()
 }
 
-// awaitOwn holds the reply to a chat:send of this connection until its
-// message has been delivered here (with several nodes, the event comes
-// back over the bus and may wait behind a missing seq): a client never
-// learns of seq N from the reply before the messages below N. A resend of
-// an earlier message does not wait; nor does anything on one node.
-func (c *conn) awaitOwn(m protocol.Message) {
+// replyOwn queues the reply to a chat:send of this connection behind its
+// message (with several nodes the message's event comes back over the bus
+// and may wait behind a missing seq), so a client never learns of seq N
+// from the reply before the messages below N; the connection meanwhile
+// goes on with its next request. False: the caller replies now (one node;
+// a resend of an earlier message; the message is delivered already).
+func (c *conn) replyOwn(id string, m protocol.Message) bool {
 	h := &c.srv.hub
 	if h.hold <= 0 || m.Seq <= 0 {
-		return
+		return false
 	}
-	done := h.delivered(c, m.ConversationID, m.Seq)
-	if done == nil {
-		return
+	data, err := json.Marshal(m)
+	if err != nil {
+		return false
 	}
-	timer := time.NewTimer(h.hold + fillTimeout)
-	defer timer.Stop()
-	select {
-	case <-done:
-	case <-timer.C: // the event is lost and the fill failed: its topic resyncs
-	case <-c.srv.ctx.Done():
-	}
+	return h.replyAfter(c, m.ConversationID, m.Seq, eventFrame(protocol.EvSend, id, data))
 }
