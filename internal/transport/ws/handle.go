@@ -107,11 +107,12 @@ func (c *conn) handle(p *[]byte) {
 		c.replyError(env.ID, err)
 		return
 	}
+	if m, ok := res.(protocol.Message); ok && env.Event == protocol.EvSend && !m.CreatedAt.Before(start) && c.replyOwn(env.ID, m) {
+		return // several nodes: the reply is queued behind the message (order.go)
+	}
 	if m, ok := res.(protocol.Message); ok && env.Event == protocol.EvSend && m.CreatedAt.Before(start) {
 		// An idempotent resend delivered nothing: only its base is spent.
 		c.srv.cfg.Budget.Refund(ctx, c.id.UserID, c.id.AccountID, fanOut)
-	} else if ok && env.Event == protocol.EvSend && c.replyOwn(env.ID, m) {
-		return // several nodes: the reply follows the seqs below it
 	}
 	c.reply(env.Event, env.ID, res)
 }
