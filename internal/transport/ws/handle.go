@@ -379,6 +379,7 @@ func (c *conn) answerSync(id string, frame []byte, err error, seqs map[string]in
 	if err != nil && apperr.KindOf(err) == apperr.Internal {
 		c.srv.log.Error("ws: request failed", "user", c.id.UserID, "err", err)
 	}
+	c.srv.hub.seed(c, seqs, truncated)
 	c.mu.Lock()
 	c.enqueueLocked(frame)
 	c.releaseLocked(seqs, truncated)

@@ -161,12 +161,8 @@ func (s *stream) answer(next int64) {
 func (h *hub) replyAfter(c *conn, conv string, seq int64, frame []byte) bool {
 	h.mu.RLock()
 	defer h.mu.RUnlock()
-	topic := chat.ConversationTopic(conv)
-	if !contains(c.topics, topic) {
-		topic = chat.InboxTopic(c.id.AccountID) // staff hear inbox conversations there
-	}
-	t := h.topics[topic]
-	if t == nil || !contains(c.topics, topic) {
+	topic, t := h.topicOf(c, conv)
+	if t == nil {
 		return false
 	}
 	t.smu.Lock()
@@ -181,6 +177,57 @@ func (h *hub) replyAfter(c *conn, conv string, seq int64, frame []byte) bool {
 	s.waiters = append(s.waiters, waiter{seq: seq, c: c, frame: frame})
 	h.watch(topic, t, conv, s)
 	return true
+}
+
+// topicOf is the topic c hears conv on (nil if none). Under h.mu.
+func (h *hub) topicOf(c *conn, conv string) (string, *topicSubs) {
+	topic := chat.ConversationTopic(conv)
+	if !contains(c.topics, topic) {
+		topic = chat.InboxTopic(c.id.AccountID) // staff hear inbox conversations there
+	}
+	if t := h.topics[topic]; t != nil && contains(c.topics, topic) {
+		return topic, t
+	}
+	return "", nil
+}
+
+// seed settles the order of conversations whose messages c's chat:sync
+// just replayed up to seqs (not the truncated ones), where this node has
+// not settled it yet: every later seq was committed after the replay read
+// the store, so its event is still to come over the bus, and the next one
+// is seqs[conv]+1. A conversation's first message then needs no hold-back,
+// and one that crosses its successor is filled instead of skipped.
+func (h *hub) seed(c *conn, seqs map[string]int64, truncated []string) {
+	if h.hold <= 0 {
+		return
+	}
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	for conv, last := range seqs {
+		if contains(truncated, conv) {
+			continue
+		}
+		name, t := h.topicOf(c, conv)
+		if t == nil {
+			continue
+		}
+		t.smu.Lock()
+		s := t.streams[conv]
+		if s == nil {
+			s = t.newStream(conv)
+		}
+		if s.next == 0 {
+			// Nothing delivered on this topic yet: held messages up to last
+			// were replayed, and the other connections start after them.
+			s.next = last + 1
+			h.release(t, s)
+			if len(s.waiters) > 0 {
+				s.wake()
+			}
+			h.watch(name, t, conv, s)
+		}
+		t.smu.Unlock()
+	}
 }
 
 // release delivers what no longer waits: the message whose seq is next,

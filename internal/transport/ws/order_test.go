@@ -507,3 +507,23 @@ func BenchmarkSendReplyNodes(b *testing.B) {
 		})
 	}
 }
+
+// A chat:sync settles where its conversations' order starts on this node:
+// the replay read the store up to some seq, so the next one is still to
+// come over the bus. Here the other node's 1 never arrives and its 2 is
+// the first message this node sees: carol, who synced at 0, gets 1 from
+// the store, then 2, rather than starting at 2.
+func TestSyncSettlesWhereOrderStarts(t *testing.T) {
+	o := newOrderCase(t)
+	if _, _, err := o.reader.Sync(ctxT(t), map[string]int64{o.cv.ID: 0}); err != nil {
+		t.Fatal(err)
+	}
+	o.send("m1")
+	o.send("m2")
+	o.deliver(2)
+	seqs, texts, _ := readMessages(t, o.reader, 2)
+	checkConsecutive(t, seqs, 1, 2)
+	if texts[1] != "m1" {
+		t.Fatalf("the filled message has text %q", texts[1])
+	}
+}
