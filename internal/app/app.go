@@ -275,7 +275,12 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 	if a.cluster != nil {
 		slots = a.cluster // connection caps across nodes
 	}
+	var holdBack time.Duration // one node's bus delivers each conversation in seq order
+	if BackendsOf(cfg).Bus == BusRedis {
+		holdBack = ws.DefaultHoldBack // several nodes' messages can cross
+	}
 	a.WS = ws.New(ws.Config{
+		HoldBack:           holdBack,
 		MaxFrameBytes:      int(cfg.MaxFrameBytes),
 		Budget:             guard,
 		ConnsPerIP:         cfg.ConnsPerIP,

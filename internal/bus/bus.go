@@ -9,7 +9,9 @@ package bus
 type Event struct {
 	Name string // protocol event name, e.g. "chat:message"
 	// ConversationID and Seq are set for message events so that a connection
-	// catching up (chat:sync) can drop what it already replayed.
+	// catching up (chat:sync) can drop what it already replayed. Seq is
+	// also set on events about a message (an edit, a deletion, a read up
+	// to it): with several nodes they wait for that seq (package ws).
 	ConversationID string
 	Seq            int64
 	// Device, when set, is the one connection (of those subscribed to the

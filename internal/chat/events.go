@@ -20,6 +20,10 @@ func agentTopic(accountID string) string { return "iv:" + accountID }
 // to follow a user into a conversation they were added to.
 var ConversationTopic = convTopic
 
+// InboxTopic names an account's inbox topic, where its agents and owners
+// hear every inbox conversation.
+var InboxTopic = inboxTopic
+
 // encode marshals an event payload once; every recipient shares the bytes.
 func encode(v any) []byte {
 	b, err := json.Marshal(v)
@@ -112,10 +116,9 @@ func (s *Service) publishConv(c store.Conversation, ev bus.Event) {
 	}
 }
 
+// publishMessage announces a message, or a change of one: Seq names the
+// message either way, so that a node ordering events (package ws) never
+// delivers an edit before the message it edits.
 func (s *Service) publishMessage(c store.Conversation, name string, m protocol.Message) {
-	ev := bus.Event{Name: name, ConversationID: c.ID, Data: encode(m)}
-	if name == protocol.EvMessage {
-		ev.Seq = m.Seq
-	}
-	s.publishConv(c, ev)
+	s.publishConv(c, bus.Event{Name: name, ConversationID: c.ID, Seq: m.Seq, Data: encode(m)})
 }

@@ -398,7 +398,9 @@ func (s *Service) MarkRead(ctx context.Context, id auth.Identity, r protocol.Rea
 		return protocol.ReadState{}, apperr.Wrap("chat.MarkRead", err)
 	}
 	if stored == seq { // moved (or stayed): tell the others
-		s.publishConv(c, busEvent(protocol.EvRead, c.ID, protocol.ReadEvent{ConversationID: c.ID, UserID: id.UserID, Seq: stored}))
+		ev := busEvent(protocol.EvRead, c.ID, protocol.ReadEvent{ConversationID: c.ID, UserID: id.UserID, Seq: stored})
+		ev.Seq = stored // never ahead of the messages it marks read (package ws)
+		s.publishConv(c, ev)
 	}
 	return protocol.ReadState{ConversationID: c.ID, UserID: id.UserID, Seq: stored, Unread: unread}, nil
 }

@@ -492,6 +492,9 @@ func (c *conn) interceptLocked(st *syncState, f []byte, ev *bus.Event) bool {
 			return true // already replayed
 		}
 		delete(st.floors, ev.ConversationID)
+		if c.missedLocked(fl, ev.Seq) {
+			return true
+		}
 		if st.idle() {
 			c.sync = nil
 		}
@@ -534,20 +537,41 @@ func (c *conn) releaseLocked(last map[string]int64, truncated []string) {
 			st.floors[conv] = max(seq, st.floors[conv])
 		}
 	}
-	if st.idle() {
-		c.sync = nil
-	}
 	for _, h := range held {
 		if h.message {
 			if contains(truncated, h.conv) {
 				continue
 			}
-			if seq, ok := last[h.conv]; ok && h.seq <= seq {
-				continue
+			if fl, ok := st.floors[h.conv]; ok {
+				if h.seq <= fl {
+					continue // replayed
+				}
+				delete(st.floors, h.conv)
+				if c.missedLocked(fl, h.seq) {
+					return
+				}
 			}
 		}
 		c.enqueueLocked(h.frame)
 	}
+	if st.idle() && c.sync == st {
+		c.sync = nil
+	}
+}
+
+// missedLocked checks the first live message after a replay that ended at
+// seq floor: when the hub orders messages (several nodes), it must be
+// floor+1. Anything else means a message the bus brought out of order
+// before this node's hub had settled the conversation's order was dropped;
+// the connection then resyncs (4009) rather than show a gap. One node's
+// bus delivers in order and needs no check.
+func (c *conn) missedLocked(floor, seq int64) bool {
+	if c.srv.hub.hold <= 0 || seq == floor+1 {
+		return false
+	}
+	c.srv.log.Warn("ws: a message is missing after chat:sync, connection resyncs", "user", c.id.UserID, "after", floor, "got", seq)
+	c.closeWithLocked(protocol.CloseResync, false)
+	return true
 }
 
 func contains(xs []string, x string) bool {

@@ -114,6 +114,9 @@ func (c *conn) handle(p *[]byte) {
 		c.replyError(env.ID, err)
 		return
 	}
+	if m, ok := res.(protocol.Message); ok && env.Event == protocol.EvSend && !m.CreatedAt.Before(start) && c.replyOwn(env.ID, m) {
+		return // several nodes: the reply is queued behind the message (order.go)
+	}
 	if m, ok := res.(protocol.Message); ok && env.Event == protocol.EvSend && m.CreatedAt.Before(start) {
 		// An idempotent resend delivered nothing: only its base is spent.
 		c.srv.cfg.Budget.Refund(ctx, c.id.UserID, c.id.AccountID, pr.fanOut)
@@ -443,6 +446,7 @@ func (c *conn) answerSync(id string, frame []byte, err error, seqs map[string]in
 	if err != nil && apperr.KindOf(err) == apperr.Internal {
 		c.srv.log.Error("ws: request failed", "user", c.id.UserID, "err", err)
 	}
+	c.srv.hub.seed(c, seqs, truncated)
 	c.mu.Lock()
 	c.enqueueLocked(frame)
 	c.releaseLocked(seqs, truncated)

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/parley-chat/parley/internal/apperr"
 	"github.com/parley-chat/parley/internal/bus"
@@ -20,7 +21,10 @@ import (
 type hub struct {
 	bus     bus.Bus
 	log     *slog.Logger
-	handler bus.Handler // h.onEvent, made once
+	handler bus.Handler    // h.onEvent, made once
+	hold    time.Duration  // Config.HoldBack: 0 delivers in bus order (order.go)
+	fill    FillFunc       // reads what the bus did not bring
+	fills   sync.WaitGroup // store reads in flight
 
 	mu     sync.RWMutex
 	topics map[string]*topicSubs
@@ -30,14 +34,17 @@ type topicSubs struct {
 	conns []*conn
 	index map[*conn]int // position in conns, kept once the topic is big
 	unsub func()
+
+	smu     sync.Mutex         // serialises delivery of conversation events when ordering
+	streams map[string]*stream // conversation id → its order on this topic (order.go)
 }
 
 // indexMin is the size from which a topic keeps an index for O(1) removal;
 // smaller topics (a user's own, a direct conversation) scan.
 const indexMin = 32
 
-func (h *hub) init(b bus.Bus, log *slog.Logger) {
-	h.bus, h.log = b, log
+func (h *hub) init(b bus.Bus, log *slog.Logger, hold time.Duration, fill FillFunc) {
+	h.bus, h.log, h.hold, h.fill = b, log, hold, fill
 	h.topics = make(map[string]*topicSubs)
 	h.handler = h.onEvent
 }
@@ -131,6 +138,7 @@ func (h *hub) removeLocked(c *conn, name string, fromConn bool) bool {
 	t.conns = t.conns[:last]
 	if len(t.conns) == 0 {
 		t.unsub()
+		t.dropStreams()
 		delete(h.topics, name)
 	} else if t.index != nil && len(t.conns) < indexMin/2 {
 		t.index = nil
@@ -149,11 +157,13 @@ func (h *hub) removeLocked(c *conn, name string, fromConn bool) bool {
 // closeAll drops every bus subscription (after the last connection closed).
 func (h *hub) closeAll() {
 	h.mu.Lock()
-	defer h.mu.Unlock()
 	for name, t := range h.topics {
 		t.unsub()
+		t.dropStreams()
 		delete(h.topics, name)
 	}
+	h.mu.Unlock()
+	h.fills.Wait() // each finds its topic gone
 }
 
 // onEvent is the bus handler of every topic. It runs on the publisher's
@@ -177,17 +187,29 @@ func (h *hub) onEvent(name string, ev bus.Event) {
 			skip = h.follow(name, chat.ConversationTopic(ev.ConversationID), false)
 		}
 	}
-	f := eventFrame(ev.Name, "", ev.Data)
 	h.mu.RLock()
 	if t := h.topics[name]; t != nil {
-		for _, c := range t.conns {
-			if skip != nil && containsConn(skip, c) || ev.Device != "" && c.connID != ev.Device || ev.SkipUser != "" && c.id.UserID == ev.SkipUser {
-				continue
-			}
-			c.deliver(f, &ev)
+		if h.hold > 0 && ev.ConversationID != "" && skip == nil {
+			h.sequence(name, t, ev)
+		} else {
+			h.fanOutSkip(t, &ev, skip)
 		}
 	}
 	h.mu.RUnlock()
+}
+
+// fanOut queues an event's frame, built once, on every connection of a
+// topic it is for. Under h.mu read-locked.
+func (h *hub) fanOut(t *topicSubs, ev *bus.Event) { h.fanOutSkip(t, ev, nil) }
+
+func (h *hub) fanOutSkip(t *topicSubs, ev *bus.Event, skip []*conn) {
+	f := eventFrame(ev.Name, "", ev.Data)
+	for _, c := range t.conns {
+		if skip != nil && containsConn(skip, c) || ev.Device != "" && c.connID != ev.Device || ev.SkipUser != "" && c.id.UserID == ev.SkipUser {
+			continue
+		}
+		c.deliver(f, ev)
+	}
 }
 
 // follow subscribes (or unsubscribes) every connection of a user topic to a
@@ -239,6 +261,11 @@ func (h *hub) gap(name string) {
 	for _, c := range conns {
 		c.closeWith(protocol.CloseResync, false)
 	}
+	h.mu.RLock()
+	if t := h.topics[name]; t != nil {
+		t.dropStreams() // what it held is lost with the connections' queues
+	}
+	h.mu.RUnlock()
 }
 
 // revoke closes the visitor connections of a topic whose session was

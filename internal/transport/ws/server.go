@@ -87,6 +87,13 @@ type Config struct {
 	ICEServers func(id auth.Identity) []protocol.ICEServer
 	// MaxCallBitrateKbps is told to clients in limits (0 = none).
 	MaxCallBitrateKbps int
+	// HoldBack, above zero, makes the hub deliver each conversation's
+	// chat:message events in seq order, each once, without gaps, however
+	// the bus brings them (order.go): a message ahead of the next expected
+	// seq waits up to HoldBack for the missing ones, which are then read
+	// from the store. Set it with several nodes (the Redis bus); one
+	// node's bus already delivers in order, and zero costs nothing. [0]
+	HoldBack time.Duration
 }
 
 func (c *Config) defaults() {
@@ -175,7 +182,7 @@ func New(cfg Config, a *auth.Authenticator, c *chat.Service, b bus.Bus, log *slo
 		MaxCallBitrateKbps: cfg.MaxCallBitrateKbps,
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
-	s.hub.init(b, log)
+	s.hub.init(b, log, cfg.HoldBack, c.MessageEvents)
 	s.expiry.init()
 	s.flush.start(cfg.CoalesceRate, cfg.CoalesceDelay)
 	go s.pinger()
