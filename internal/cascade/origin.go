@@ -1,0 +1,372 @@
+package cascade
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/pion/rtcp"
+	"github.com/pion/rtp"
+	"github.com/pion/webrtc/v4"
+
+	"github.com/parley-chat/parley/internal/apperr"
+	"github.com/parley-chat/parley/internal/sfu"
+)
+
+// Subscription is an edge pulling a room from this (the origin) node's
+// SFU: one hidden participant of the room, whatever the edge's audience.
+type Subscription struct {
+	pc     *webrtc.PeerConnection
+	mirror *sfu.Mirror
+
+	mu       sync.Mutex
+	dc       *webrtc.DataChannel // nil until the edge's channel opens
+	next     int                 // the next layer key
+	layers   map[string]*sendLayer
+	offering bool // an offer awaits its answer
+	again    bool // layers changed meanwhile: offer again after it
+	closed   bool
+
+	resent atomic.Uint64
+
+	once sync.Once
+	done chan struct{}
+}
+
+// Accept admits an edge to a room of the origin SFU from the edge's offer
+// and returns the answer. The Subscription ends when the edge goes away,
+// the room closes, or Close is called.
+func Accept(ctx context.Context, origin *sfu.SFU, room, offer string) (answer string, _ *Subscription, err error) {
+	if room == "" || offer == "" {
+		return "", nil, apperr.Invalidf("room and offer are required")
+	}
+	pc, err := origin.NewPeerConnection()
+	if err != nil {
+		return "", nil, apperr.Wrap("cascade.Accept", err)
+	}
+	s := &Subscription{pc: pc, layers: map[string]*sendLayer{}, done: make(chan struct{})}
+	pc.OnDataChannel(func(dc *webrtc.DataChannel) {
+		dc.OnOpen(func() {
+			s.mu.Lock()
+			s.dc = dc
+			s.mu.Unlock()
+			s.negotiate()
+		})
+		dc.OnMessage(func(m webrtc.DataChannelMessage) { s.onMessage(m.Data) })
+		dc.OnClose(s.Close)
+	})
+	pc.OnConnectionStateChange(func(st webrtc.PeerConnectionState) {
+		if st == webrtc.PeerConnectionStateFailed || st == webrtc.PeerConnectionStateClosed {
+			s.Close()
+		}
+	})
+	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: offer}); err != nil {
+		_ = pc.Close()
+		return "", nil, apperr.Invalidf("cascade offer: %v", err)
+	}
+	ans, err := pc.CreateAnswer(nil)
+	if err == nil {
+		err = pc.SetLocalDescription(ans)
+	}
+	if err != nil {
+		_ = pc.Close()
+		return "", nil, apperr.Invalidf("cascade answer: %v", err)
+	}
+	if answer, err = gathered(ctx, pc); err != nil {
+		_ = pc.Close()
+		return "", nil, err
+	}
+	s.mirror, err = origin.JoinMirror(room, sfu.MirrorOptions{
+		ID: "cascade-" + randomID(), OnLayer: s.onLayer, OnEvent: s.onEvent,
+	})
+	if err != nil {
+		_ = pc.Close()
+		return "", nil, err
+	}
+	return answer, s, nil
+}
+
+func randomID() string {
+	b := make([]byte, 6)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// Done is closed when the subscription has ended.
+func (s *Subscription) Done() <-chan struct{} { return s.done }
+
+// Sent counts the packets and payload bytes sent to the edge.
+func (s *Subscription) Sent() (packets, bytes uint64) {
+	if s.mirror == nil {
+		return 0, 0
+	}
+	return s.mirror.Sent()
+}
+
+// Resent counts the packets sent again after the edge's NACKs.
+func (s *Subscription) Resent() uint64 { return s.resent.Load() }
+
+// Close ends the subscription: the edge is told the room ended.
+func (s *Subscription) Close() {
+	s.once.Do(func() {
+		s.mu.Lock()
+		dc := s.dc
+		s.closed = true
+		s.mu.Unlock()
+		if dc != nil {
+			_ = send(dc, message{Type: msgEnd})
+		}
+		go func() { // not on a pion callback's goroutine: Close waits for them
+			if s.mirror != nil {
+				s.mirror.Leave()
+			}
+			_ = s.pc.Close()
+			close(s.done)
+		}()
+	})
+}
+
+func (s *Subscription) onEvent(ev sfu.Event) {
+	switch ev.Type {
+	case sfu.EventRoomClosed:
+		s.Close()
+	case sfu.EventTrackMuted:
+		s.mu.Lock()
+		dc := s.dc
+		s.mu.Unlock()
+		if dc != nil && ev.Track != nil {
+			_ = send(dc, message{Type: msgMuted, Participant: ev.Track.ParticipantID, Track: ev.Track.ID, Muted: ev.Track.Muted})
+		}
+	}
+}
+
+// onLayer adds a layer to the link and offers it to the edge.
+func (s *Subscription) onLayer(ml sfu.MirrorLayer) sfu.TrackSink {
+	ti, pi := ml.Track(), ml.Participant()
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	key := "l" + strconv.Itoa(s.next)
+	s.next++
+	s.mu.Unlock()
+	kind := webrtc.RTPCodecTypeVideo
+	if ti.Kind == webrtc.RTPCodecTypeAudio.String() {
+		kind = webrtc.RTPCodecTypeAudio
+	}
+	l := &sendLayer{s: s, ml: ml, key: key, stream: pi.ID, kind: kind, codec: ml.Codec(), desc: layerDesc{
+		Participant: pi.ID, UserID: pi.UserID, Name: pi.Name, Track: ti.ID, RID: ml.RID(),
+		Source: ti.Source, Simulcast: ti.Simulcast, Muted: ti.Muted,
+	}}
+	tr, err := s.pc.AddTransceiverFromTrack(l, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly})
+	if err != nil {
+		return nil
+	}
+	l.sender = tr.Sender()
+	s.mu.Lock()
+	s.layers[key] = l
+	s.mu.Unlock()
+	go l.readRTCP()
+	s.negotiate()
+	return l
+}
+
+// negotiate offers the link's current layers to the edge, now or, if an
+// offer is out, once its answer is in.
+func (s *Subscription) negotiate() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.dc == nil || s.closed {
+		return // offered when the channel opens
+	}
+	if s.offering {
+		s.again = true
+		return
+	}
+	offer, err := s.pc.CreateOffer(nil)
+	if err == nil {
+		err = s.pc.SetLocalDescription(offer)
+	}
+	if err != nil {
+		return // closing
+	}
+	descs := make(map[string]layerDesc, len(s.layers))
+	for k, l := range s.layers {
+		descs[k] = l.desc
+	}
+	s.offering = true
+	if err := send(s.dc, message{Type: msgOffer, SDP: offer.SDP, Layers: descs}); err != nil {
+		s.offering = false
+	}
+}
+
+func (s *Subscription) onMessage(b []byte) {
+	var m message
+	if json.Unmarshal(b, &m) != nil || m.Type != msgAnswer {
+		return
+	}
+	s.mu.Lock()
+	if !s.offering {
+		s.mu.Unlock()
+		return
+	}
+	err := s.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: m.SDP})
+	s.offering = false
+	again := s.again
+	s.again = false
+	s.mu.Unlock()
+	if err != nil {
+		s.Close()
+		return
+	}
+	if again {
+		s.negotiate()
+	}
+}
+
+// removeLayer takes an ended layer off the link.
+func (s *Subscription) removeLayer(l *sendLayer) {
+	s.mu.Lock()
+	if s.layers[l.key] != l {
+		s.mu.Unlock()
+		return
+	}
+	delete(s.layers, l.key)
+	s.mu.Unlock()
+	_ = s.pc.RemoveTrack(l.sender)
+	s.negotiate()
+}
+
+// sendLayer is one layer of a published track sent to the edge as
+// published: the publisher's sequence numbers and timestamps, the link's
+// SSRC and payload type. It is a webrtc.TrackLocal on the link and the
+// mirror's sink for the layer.
+type sendLayer struct {
+	s      *Subscription
+	ml     sfu.MirrorLayer
+	key    string
+	stream string
+	kind   webrtc.RTPCodecType
+	codec  webrtc.RTPCodecParameters
+	desc   layerDesc
+	sender *webrtc.RTPSender
+
+	mu     sync.Mutex
+	writer webrtc.TrackLocalWriter
+	ssrc   uint32
+	pt     uint8
+	extAL  uint8
+	hdr    rtp.Header
+	exts   [1]rtp.Extension
+	buf    [1500]byte
+}
+
+func (l *sendLayer) ID() string                { return l.key }
+func (l *sendLayer) RID() string               { return "" }
+func (l *sendLayer) StreamID() string          { return l.stream }
+func (l *sendLayer) Kind() webrtc.RTPCodecType { return l.kind }
+
+func (l *sendLayer) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameters, error) {
+	for _, c := range ctx.CodecParameters() {
+		if strings.EqualFold(c.MimeType, l.codec.MimeType) && c.ClockRate == l.codec.ClockRate {
+			l.mu.Lock()
+			defer l.mu.Unlock()
+			l.writer, l.ssrc, l.pt, l.extAL = ctx.WriteStream(), uint32(ctx.SSRC()), uint8(c.PayloadType), 0
+			for _, e := range ctx.HeaderExtensions() {
+				if e.URI == "urn:ietf:params:rtp-hdrext:ssrc-audio-level" && l.kind == webrtc.RTPCodecTypeAudio {
+					l.extAL = uint8(e.ID)
+				}
+			}
+			return c, nil
+		}
+	}
+	return webrtc.RTPCodecParameters{}, webrtc.ErrUnsupportedCodec
+}
+
+func (l *sendLayer) Unbind(webrtc.TrackLocalContext) error {
+	l.mu.Lock()
+	l.writer = nil
+	l.mu.Unlock()
+	return nil
+}
+
+// WriteRTP sends one packet of the layer. It never fails: the mirror stops
+// a sink after its first error, and an unbound layer (before the edge's
+// answer) just drops packets.
+func (l *sendLayer) WriteRTP(p *rtp.Packet) error {
+	var level []byte
+	if l.kind == webrtc.RTPCodecTypeAudio {
+		level = l.ml.AudioLevel(p)
+	}
+	l.mu.Lock()
+	l.write(p.Marker, p.SequenceNumber, p.Timestamp, p.CSRC, p.Payload, level)
+	l.mu.Unlock()
+	return nil
+}
+
+// write sends a packet; l.mu is held.
+func (l *sendLayer) write(marker bool, seq uint16, ts uint32, csrc []uint32, payload, level []byte) {
+	if l.writer == nil {
+		return
+	}
+	l.hdr = rtp.Header{
+		Version: 2, Marker: marker, PayloadType: l.pt, SequenceNumber: seq, Timestamp: ts,
+		SSRC: l.ssrc, CSRC: csrc, Extensions: l.exts[:0],
+	}
+	if l.extAL != 0 && len(level) == 1 {
+		_ = l.hdr.SetExtension(l.extAL, level)
+	}
+	_, _ = l.writer.WriteRTP(&l.hdr, payload)
+}
+
+// Close is the mirror's: the track ended at the origin.
+func (l *sendLayer) Close() error {
+	l.s.removeLayer(l)
+	return nil
+}
+
+// readRTCP handles the edge's feedback on this layer: NACKs are answered
+// from the origin's cache, keyframe requests go to the publisher.
+func (l *sendLayer) readRTCP() {
+	buf := make([]byte, 1500)
+	for {
+		n, attrs, err := l.sender.Read(buf)
+		if err != nil {
+			return
+		}
+		pkts, err := attrs.GetRTCPPackets(buf[:n])
+		if err != nil {
+			continue
+		}
+		for _, p := range pkts {
+			switch p := p.(type) {
+			case *rtcp.TransportLayerNack:
+				for _, pair := range p.Nacks {
+					pair.Range(func(seq uint16) bool {
+						l.resend(seq)
+						return true
+					})
+				}
+			case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
+				l.ml.RequestKeyframe()
+			}
+		}
+	}
+}
+
+func (l *sendLayer) resend(seq uint16) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n, ts, marker, ok := l.ml.Packet(seq, l.buf[:])
+	if !ok {
+		return
+	}
+	l.write(marker, seq, ts, nil, l.buf[:n], nil)
+	l.s.resent.Add(1)
+}
