@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"log/slog"
 	"sync"
+	"time"
 
 	"github.com/pion/rtcp"
 	"github.com/pion/webrtc/v4"
@@ -44,6 +45,10 @@ type edgeLayer struct {
 // Options tune Pull.
 type Options struct {
 	Logger *slog.Logger // defaults to slog.Default()
+	// Grace is how long the link may stay disconnected (no packet from the
+	// origin for ICE's 5 s) before the edge gives the origin up. A dead
+	// node's edges end within about 5 s + Grace. Defaults to 3 s.
+	Grace time.Duration
 }
 
 // Pull connects the local SFU's room localRoom to a broadcast's origin,
@@ -78,9 +83,23 @@ func Pull(ctx context.Context, local *sfu.SFU, localRoom string, signal Signal, 
 	e.dc.OnMessage(func(m webrtc.DataChannelMessage) { e.onMessage(m.Data) })
 	e.dc.OnClose(func() { e.finish(ErrOriginGone) })
 	pc.OnTrack(e.onTrack)
+	if o.Grace <= 0 {
+		o.Grace = 3 * time.Second
+	}
+	var graceMu sync.Mutex
+	var grace *time.Timer
 	pc.OnConnectionStateChange(func(st webrtc.PeerConnectionState) {
-		if st == webrtc.PeerConnectionStateFailed || st == webrtc.PeerConnectionStateClosed {
+		graceMu.Lock()
+		defer graceMu.Unlock()
+		if grace != nil {
+			grace.Stop()
+			grace = nil
+		}
+		switch st {
+		case webrtc.PeerConnectionStateFailed, webrtc.PeerConnectionStateClosed:
 			e.finish(ErrOriginGone)
+		case webrtc.PeerConnectionStateDisconnected:
+			grace = time.AfterFunc(o.Grace, func() { e.finish(ErrOriginGone) })
 		}
 	})
 	offer, err := pc.CreateOffer(nil)

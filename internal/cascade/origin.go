@@ -257,14 +257,25 @@ type sendLayer struct {
 	desc   layerDesc
 	sender *webrtc.RTPSender
 
-	mu     sync.Mutex
-	writer webrtc.TrackLocalWriter
-	ssrc   uint32
-	pt     uint8
-	extAL  uint8
-	hdr    rtp.Header
-	exts   [1]rtp.Extension
-	buf    [1500]byte
+	mu      sync.Mutex
+	writer  webrtc.TrackLocalWriter
+	ssrc    uint32
+	pt      uint8
+	rtxSSRC uint32 // resends go as RTX when negotiated: SRTP's replay
+	rtxPT   uint8  // window would refuse a late resend on the media SSRC
+	rtxSeq  uint16
+	extAL   uint8
+	// resends counts recent resends by sequence number: pion's NACK
+	// generator keeps asking for a packet that came back as RTX (its
+	// receive log sees the media stream only), so each is resent at most
+	// maxResends times
+	resends [512]struct {
+		seq uint16
+		n   uint8
+	}
+	hdr  rtp.Header
+	exts [1]rtp.Extension
+	buf  [1500]byte
 }
 
 func (l *sendLayer) ID() string                { return l.key }
@@ -278,6 +289,13 @@ func (l *sendLayer) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameter
 			l.mu.Lock()
 			defer l.mu.Unlock()
 			l.writer, l.ssrc, l.pt, l.extAL = ctx.WriteStream(), uint32(ctx.SSRC()), uint8(c.PayloadType), 0
+			l.rtxSSRC, l.rtxPT = uint32(ctx.SSRCRetransmission()), 0
+			apt := "apt=" + strconv.Itoa(int(c.PayloadType))
+			for _, r := range ctx.CodecParameters() {
+				if strings.EqualFold(r.MimeType, webrtc.MimeTypeRTX) && strings.Contains(r.SDPFmtpLine, apt) {
+					l.rtxPT = uint8(r.PayloadType)
+				}
+			}
 			for _, e := range ctx.HeaderExtensions() {
 				if e.URI == "urn:ietf:params:rtp-hdrext:ssrc-audio-level" && l.kind == webrtc.RTPCodecTypeAudio {
 					l.extAL = uint8(e.ID)
@@ -360,13 +378,41 @@ func (l *sendLayer) readRTCP() {
 	}
 }
 
+const maxResends = 3
+
 func (l *sendLayer) resend(seq uint16) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	n, ts, marker, ok := l.ml.Packet(seq, l.buf[:])
+	if l.writer == nil {
+		return
+	}
+	r := &l.resends[seq%uint16(len(l.resends))]
+	if r.seq != seq {
+		r.seq, r.n = seq, 0
+	}
+	if r.n >= maxResends {
+		return
+	}
+	r.n++
+	if l.rtxSSRC == 0 || l.rtxPT == 0 {
+		n, ts, marker, ok := l.ml.Packet(seq, l.buf[:])
+		if ok {
+			l.write(marker, seq, ts, nil, l.buf[:n], nil)
+			l.s.resent.Add(1)
+		}
+		return
+	}
+	// RTX (RFC 4588): the original sequence number, then the payload
+	n, ts, marker, ok := l.ml.Packet(seq, l.buf[2:])
 	if !ok {
 		return
 	}
-	l.write(marker, seq, ts, nil, l.buf[:n], nil)
+	l.buf[0], l.buf[1] = byte(seq>>8), byte(seq)
+	l.hdr = rtp.Header{
+		Version: 2, Marker: marker, PayloadType: l.rtxPT, SequenceNumber: l.rtxSeq, Timestamp: ts,
+		SSRC: l.rtxSSRC, Extensions: l.exts[:0],
+	}
+	l.rtxSeq++
+	_, _ = l.writer.WriteRTP(&l.hdr, l.buf[:n+2])
 	l.s.resent.Add(1)
 }
