@@ -1,6 +1,7 @@
 package cascade
 
 import (
+	"context"
 	"errors"
 	"sync/atomic"
 	"testing"
@@ -222,4 +223,44 @@ func TestCascade(t *testing.T) {
 		t.Errorf("edge Err %v, want ErrOriginGone", e1.Err())
 	}
 	v1a.waitEvent(sfu.EventTrackUnpublished)
+}
+
+// The origin node shutting down (its SFU closed) ends the edge with
+// ErrOriginGone and unpublishes the broadcast from the edge's room.
+func TestOriginShutdown(t *testing.T) {
+	deadline(t, 60*time.Second)
+	origin, edge := newSFU(t), newSFU(t)
+	newBroadcaster(t, origin, "live")
+	e, _ := pull(t, origin, edge, "live", "local")
+	eventually(t, "the edge publishes the broadcast", func() bool { return edge.Stats().Tracks == 2 })
+	if err := origin.Close(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-e.Done():
+	case <-time.After(30 * time.Second):
+		t.Fatal("the edge did not notice the origin shut down")
+	}
+	if !errors.Is(e.Err(), ErrOriginGone) {
+		t.Errorf("Err %v, want ErrOriginGone", e.Err())
+	}
+	eventually(t, "the edge room empties", func() bool { return edge.Stats().Tracks == 0 })
+}
+
+// A Signal that fails makes Pull fail with its error, leaving nothing
+// behind in the local SFU.
+func TestPullSignalFails(t *testing.T) {
+	deadline(t, 30*time.Second)
+	edge := newSFU(t)
+	boom := errors.New("no route to the origin")
+	_, err := Pull(context.Background(), edge, "local", func(context.Context, string) (string, error) { return "", boom }, Options{Logger: quiet})
+	if !errors.Is(err, boom) {
+		t.Fatalf("Pull: %v, want the signal's error", err)
+	}
+	if _, _, err := Accept(context.Background(), edge, "live", "not sdp"); err == nil {
+		t.Fatal("Accept took an offer that is not SDP")
+	}
+	if st := edge.Stats(); st.Rooms != 0 || st.Participants != 0 {
+		t.Fatalf("left behind: %+v", st)
+	}
 }
