@@ -12,14 +12,10 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"github.com/parley-chat/parley/internal/sfu"
+	"github.com/parley-chat/parley/internal/sfu/sfutest"
 )
 
-// deadline fails the test if it runs longer than d, instead of hanging.
-func deadline(t testing.TB, d time.Duration) {
-	t.Helper()
-	timer := time.AfterFunc(d, func() { panic("test " + t.Name() + " timed out after " + d.String()) })
-	t.Cleanup(func() { timer.Stop() })
-}
+var deadline = sfutest.Deadline
 
 // watch reads a viewer's track, counting packets, keyframes and packets
 // whose payload is not what the broadcaster sent.

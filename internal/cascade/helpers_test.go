@@ -2,17 +2,13 @@ package cascade
 
 import (
 	"context"
-	"encoding/binary"
 	"io"
 	"log/slog"
-	"net"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
 	"github.com/pion/interceptor/pkg/nack"
 	"github.com/pion/rtcp"
@@ -22,6 +18,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/parley-chat/parley/internal/sfu"
+	"github.com/parley-chat/parley/internal/sfu/sfutest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -97,19 +94,14 @@ func clientAPI(t testing.TB, o clientOptions) *webrtc.API {
 	}
 	reg := &interceptor.Registry{}
 	if o.drop != nil {
-		reg.Add(&dropFactory{drop: o.drop})
+		reg.Add(&sfutest.Dropper{Drop: o.drop})
 		gen, err := nack.NewGeneratorInterceptor(nack.GeneratorInterval(20 * time.Millisecond))
 		if err != nil {
 			t.Fatal(err)
 		}
 		reg.Add(gen)
 	}
-	se := webrtc.SettingEngine{}
-	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
-	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
-	se.SetIncludeLoopbackCandidate(true)
-	se.SetIPFilter(func(ip net.IP) bool { return ip.IsLoopback() })
-	return webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithInterceptorRegistry(reg), webrtc.WithSettingEngine(se))
+	return sfutest.LoopbackAPI(me, reg)
 }
 
 // join connects a client: a publisher (pub PC, which it offers) or a
@@ -225,15 +217,7 @@ func (c *client) offer() {
 // counting keyframe requests by SSRC.
 func (c *client) publish(tracks ...*webrtc.TrackLocalStaticRTP) *webrtc.RTPSender {
 	c.t.Helper()
-	sender, err := c.pc.AddTrack(tracks[0])
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	for _, tr := range tracks[1:] {
-		if err := sender.AddEncoding(tr); err != nil {
-			c.t.Fatal(err)
-		}
-	}
+	sender := sfutest.AddTrack(c.t, c.pc, tracks...)
 	for i, tr := range tracks {
 		read := sender.ReadRTCP
 		if i > 0 { // pion hands each encoding's RTCP out by its RID
@@ -304,30 +288,10 @@ func eventually(t testing.TB, what string, cond func() bool) {
 	}
 }
 
-// vp8 is a synthetic one-packet VP8 frame, a keyframe of w×h or an
-// interframe, ending in a tag and a counter the receiver checks.
-func vp8(key bool, w, h int, tag byte, n uint32) []byte {
-	var b []byte
-	if key {
-		b = []byte{0x10, 0x00, 0x00, 0x00, 0x9d, 0x01, 0x2a, byte(w), byte(w >> 8), byte(h), byte(h >> 8)}
-	} else {
-		b = []byte{0x10, 0x01, 0x00, 0x00}
-	}
-	b = append(b, tag)
-	return binary.BigEndian.AppendUint32(b, n)
-}
+var vp8, mark = sfutest.VP8, sfutest.Mark
 
 func isKey(payload []byte) bool {
 	return len(payload) > 3 && payload[0]&0x10 != 0 && payload[3]&0x01 == 0
-}
-
-// mark reads back the tag and counter.
-func mark(payload []byte) (tag byte, n uint32, ok bool) {
-	if len(payload) < 5 {
-		return 0, 0, false
-	}
-	p := payload[len(payload)-5:]
-	return p[0], binary.BigEndian.Uint32(p[1:]), true
 }
 
 func staticTrack(t testing.TB, mime string, clock uint32, channels uint16, id, rid string) *webrtc.TrackLocalStaticRTP {
@@ -341,33 +305,6 @@ func staticTrack(t testing.TB, mime string, clock uint32, channels uint16, id, r
 		t.Fatal(err)
 	}
 	return tr
-}
-
-// dropFactory makes interceptors that drop chosen incoming video packets
-// before the NACK generator sees them, as a lossy network would.
-type dropFactory struct{ drop func(seq uint16) bool }
-
-func (f *dropFactory) NewInterceptor(string) (interceptor.Interceptor, error) {
-	return &dropper{f: f}, nil
-}
-
-type dropper struct {
-	interceptor.NoOp
-	f *dropFactory
-}
-
-func (d *dropper) BindRemoteStream(info *interceptor.StreamInfo, r interceptor.RTPReader) interceptor.RTPReader {
-	if !strings.EqualFold(info.MimeType, webrtc.MimeTypeVP8) {
-		return r
-	}
-	return interceptor.RTPReaderFunc(func(b []byte, a interceptor.Attributes) (int, interceptor.Attributes, error) {
-		for {
-			n, a2, err := r.Read(b, a)
-			if err != nil || n < 4 || !d.f.drop(binary.BigEndian.Uint16(b[2:4])) {
-				return n, a2, err
-			}
-		}
-	})
 }
 
 // broadcaster publishes simulcast VP8 (q, h, f) and Opus to an SFU and

@@ -323,19 +323,19 @@ func (l *sendLayer) WriteRTP(p *rtp.Packet) error {
 		level = l.ml.AudioLevel(p)
 	}
 	l.mu.Lock()
-	l.write(p.Marker, p.SequenceNumber, p.Timestamp, p.CSRC, p.Payload, level)
+	l.write(l.pt, l.ssrc, p.Marker, p.SequenceNumber, p.Timestamp, p.CSRC, p.Payload, level)
 	l.mu.Unlock()
 	return nil
 }
 
-// write sends a packet; l.mu is held.
-func (l *sendLayer) write(marker bool, seq uint16, ts uint32, csrc []uint32, payload, level []byte) {
+// write sends a packet on the media or the RTX stream; l.mu is held.
+func (l *sendLayer) write(pt uint8, ssrc uint32, marker bool, seq uint16, ts uint32, csrc []uint32, payload, level []byte) {
 	if l.writer == nil {
 		return
 	}
 	l.hdr = rtp.Header{
-		Version: 2, Marker: marker, PayloadType: l.pt, SequenceNumber: seq, Timestamp: ts,
-		SSRC: l.ssrc, CSRC: csrc, Extensions: l.exts[:0],
+		Version: 2, Marker: marker, PayloadType: pt, SequenceNumber: seq, Timestamp: ts,
+		SSRC: ssrc, CSRC: csrc, Extensions: l.exts[:0],
 	}
 	if l.extAL != 0 && len(level) == 1 {
 		_ = l.hdr.SetExtension(l.extAL, level)
@@ -352,16 +352,7 @@ func (l *sendLayer) Close() error {
 // readRTCP handles the edge's feedback on this layer: NACKs are answered
 // from the origin's cache, keyframe requests go to the publisher.
 func (l *sendLayer) readRTCP() {
-	buf := make([]byte, 1500)
-	for {
-		n, attrs, err := l.sender.Read(buf)
-		if err != nil {
-			return
-		}
-		pkts, err := attrs.GetRTCPPackets(buf[:n])
-		if err != nil {
-			continue
-		}
+	sfu.ReadRTCP(l.sender, func(pkts []rtcp.Packet) {
 		for _, p := range pkts {
 			switch p := p.(type) {
 			case *rtcp.TransportLayerNack:
@@ -375,7 +366,7 @@ func (l *sendLayer) readRTCP() {
 				l.ml.RequestKeyframe()
 			}
 		}
-	}
+	})
 }
 
 const maxResends = 3
@@ -394,25 +385,14 @@ func (l *sendLayer) resend(seq uint16) {
 		return
 	}
 	r.n++
-	if l.rtxSSRC == 0 || l.rtxPT == 0 {
-		n, ts, marker, ok := l.ml.Packet(seq, l.buf[:])
-		if ok {
-			l.write(marker, seq, ts, nil, l.buf[:n], nil)
+	if l.rtxSSRC != 0 && l.rtxPT != 0 {
+		if n, ts, marker, ok := l.ml.RTX(seq, l.buf[:]); ok {
+			l.write(l.rtxPT, l.rtxSSRC, marker, l.rtxSeq, ts, nil, l.buf[:n], nil)
+			l.rtxSeq++
 			l.s.resent.Add(1)
 		}
-		return
+	} else if n, ts, marker, ok := l.ml.Packet(seq, l.buf[:]); ok {
+		l.write(l.pt, l.ssrc, marker, seq, ts, nil, l.buf[:n], nil)
+		l.s.resent.Add(1)
 	}
-	// RTX (RFC 4588): the original sequence number, then the payload
-	n, ts, marker, ok := l.ml.Packet(seq, l.buf[2:])
-	if !ok {
-		return
-	}
-	l.buf[0], l.buf[1] = byte(seq>>8), byte(seq)
-	l.hdr = rtp.Header{
-		Version: 2, Marker: marker, PayloadType: l.rtxPT, SequenceNumber: l.rtxSeq, Timestamp: ts,
-		SSRC: l.rtxSSRC, Extensions: l.exts[:0],
-	}
-	l.rtxSeq++
-	_, _ = l.writer.WriteRTP(&l.hdr, l.buf[:n+2])
-	l.s.resent.Add(1)
 }

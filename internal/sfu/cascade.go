@@ -243,19 +243,24 @@ func (ml MirrorLayer) Packet(seq uint16, dst []byte) (n int, ts uint32, marker b
 	return ml.l.cache.get(seq, dst)
 }
 
+// RTX copies cached packet seq into dst as an RTX payload (RFC 4588: the
+// original sequence number, then the payload), for a NACK.
+func (ml MirrorLayer) RTX(seq uint16, dst []byte) (n int, ts uint32, marker bool, ok bool) {
+	if len(dst) < 2 {
+		return 0, 0, false, false
+	}
+	n, ts, marker, ok = ml.l.cache.get(seq, dst[2:])
+	dst[0], dst[1] = byte(seq>>8), byte(seq)
+	return n + 2, ts, marker, ok
+}
+
 // RequestKeyframe asks the publisher for a keyframe of this layer, at most
 // once per PLIInterval.
 func (ml MirrorLayer) RequestKeyframe() { ml.t.requestKeyframe(ml.l.idx) }
 
 // attach asks OnLayer for a sink for each layer of t not yet mirrored.
 func (m *Mirror) attach(t *pubTrack) {
-	t.mu.Lock()
-	layers := t.layers
-	t.mu.Unlock()
-	for _, l := range layers {
-		if l == nil {
-			continue
-		}
+	for _, l := range t.present() {
 		m.mu.Lock()
 		if _, ok := m.sinks[l]; ok || m.stopped {
 			m.mu.Unlock()
@@ -286,13 +291,7 @@ func (m *Mirror) attach(t *pubTrack) {
 
 // detach closes the sinks of t's layers.
 func (m *Mirror) detach(t *pubTrack) {
-	t.mu.Lock()
-	layers := t.layers
-	t.mu.Unlock()
-	for _, l := range layers {
-		if l == nil {
-			continue
-		}
+	for _, l := range t.present() {
 		m.mu.Lock()
 		x := m.sinks[l]
 		delete(m.sinks, l)
@@ -335,28 +334,26 @@ func (c *countingSink) WriteRTP(p *rtp.Packet) error {
 func (t *pubTrack) addMirror(l *layer, ts *tapSink) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	var list []*tapSink
-	if old := l.mirrors.Load(); old != nil {
-		list = append(list, *old...)
-	}
-	list = append(list, ts)
-	l.mirrors.Store(&list)
+	cowAdd(&l.mirrors, ts)
 }
 
 func (t *pubTrack) removeMirror(l *layer, ts *tapSink) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	old := l.mirrors.Load()
-	if old == nil {
-		return
-	}
-	list := make([]*tapSink, 0, len(*old))
-	for _, x := range *old {
-		if x != ts {
-			list = append(list, x)
+	cowRemove(&l.mirrors, ts)
+}
+
+// present lists the layers t has.
+func (t *pubTrack) present() []*layer {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	l := make([]*layer, 0, maxLayers)
+	for _, x := range t.layers {
+		if x != nil {
+			l = append(l, x)
 		}
 	}
-	l.mirrors.Store(&list)
+	return l
 }
 
 // mirror hands one received packet to the mirrors of its layer, batching
@@ -373,14 +370,9 @@ func (t *pubTrack) mirror(ms []*tapSink, s *slot) {
 // mirroredLayers is the mask of t's layers that a mirror gets.
 func (t *pubTrack) mirroredLayers() int32 {
 	var mask int32
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	for i, l := range t.layers {
-		if l == nil {
-			continue
-		}
+	for _, l := range t.present() {
 		if ms := l.mirrors.Load(); ms != nil && len(*ms) > 0 {
-			mask |= 1 << i
+			mask |= 1 << l.idx
 		}
 	}
 	return mask

@@ -101,58 +101,52 @@ func (t *pubTrack) topLayer() int32 {
 func (t *pubTrack) addDown(d *downTrack) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	var l []*downTrack
-	if old := t.downs.Load(); old != nil {
-		l = append(l, *old...)
-	}
-	l = append(l, d)
-	t.downs.Store(&l)
+	cowAdd(&t.downs, d)
 }
 
 func (t *pubTrack) removeDown(d *downTrack) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	old := t.downs.Load()
-	if old == nil {
-		return
-	}
-	l := make([]*downTrack, 0, len(*old))
-	for _, x := range *old {
-		if x != d {
-			l = append(l, x)
-		}
-	}
-	t.downs.Store(&l)
+	cowRemove(&t.downs, d)
 }
 
 func (t *pubTrack) addSink(s *tapSink) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	var l []*tapSink
-	if old := t.sinks.Load(); old != nil {
-		l = append(l, *old...)
-	}
-	l = append(l, s)
-	t.sinks.Store(&l)
+	cowAdd(&t.sinks, s)
 }
 
 func (t *pubTrack) removeSink(s *tapSink) bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	old := t.sinks.Load()
+	return cowRemove(&t.sinks, s)
+}
+
+// cowAdd appends x to a copy-on-write list; the writer holds a lock.
+func cowAdd[T any](p *atomic.Pointer[[]T], x T) {
+	var l []T
+	if old := p.Load(); old != nil {
+		l = append(l, *old...)
+	}
+	l = append(l, x)
+	p.Store(&l)
+}
+
+// cowRemove drops x from a copy-on-write list and reports whether it was there.
+func cowRemove[T comparable](p *atomic.Pointer[[]T], x T) (found bool) {
+	old := p.Load()
 	if old == nil {
 		return false
 	}
-	l := make([]*tapSink, 0, len(*old))
-	found := false
-	for _, x := range *old {
-		if x != s {
-			l = append(l, x)
+	l := make([]T, 0, len(*old))
+	for _, y := range *old {
+		if y != x {
+			l = append(l, y)
 		} else {
 			found = true
 		}
 	}
-	t.sinks.Store(&l)
+	p.Store(&l)
 	return found
 }
 
