@@ -260,3 +260,61 @@ func TestPullSignalFails(t *testing.T) {
 		t.Fatalf("left behind: %+v", st)
 	}
 }
+
+// A Pool pulls a channel once for all its local viewers, lets it go with
+// the last release, and pulls again into the same local room after the
+// origin went away, so viewers who stayed get the broadcast back.
+func TestPool(t *testing.T) {
+	deadline(t, 60*time.Second)
+	origin, edge := newSFU(t), newSFU(t)
+	b := newBroadcaster(t, origin, "live")
+	var accepts atomic.Int32
+	pool := NewPool(edge, "chan:", func(originNode, channel string) Signal {
+		if originNode != "node-a" || channel != "k1" {
+			t.Errorf("dial %s %s", originNode, channel)
+		}
+		return func(ctx context.Context, offer string) (string, error) {
+			accepts.Add(1)
+			ans, _, err := Accept(ctx, origin, "live", offer)
+			return ans, err
+		}
+	}, Options{Logger: quiet})
+	t.Cleanup(pool.Close)
+	ctx := context.Background()
+	room1, release1, err := pool.Edge(ctx, "node-a", "k1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	room2, release2, err := pool.Edge(ctx, "node-a", "k1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if room1 != "chan:k1" || room2 != room1 || accepts.Load() != 1 {
+		t.Fatalf("rooms %q %q after %d pulls; want chan:k1 twice, one pull", room1, room2, accepts.Load())
+	}
+	v := join(t, edge, room1, "v", false, clientOptions{})
+	v.nextTrack()
+	release1()
+	release1() // a second call does nothing
+	if origin.Stats().Participants != 2 {
+		t.Fatalf("the pull ended with a viewer left: %+v", origin.Stats())
+	}
+
+	// The broadcast ends on its origin and starts again (a new broadcaster):
+	// the pool pulls again into the same room, and the viewer gets it back.
+	b.close()
+	eventually(t, "the edge room loses the broadcast", func() bool { return edge.Stats().Tracks == 0 })
+	origin.CloseRoom("live")
+	newBroadcaster(t, origin, "live")
+	_, release3, err := pool.Edge(ctx, "node-a", "k1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if accepts.Load() != 2 {
+		t.Fatalf("%d pulls, want a second one after the origin ended", accepts.Load())
+	}
+	eventually(t, "the viewer gets the broadcast back", func() bool { return len(v.p.Subscriptions()) == 2 })
+	release2()
+	release3()
+	eventually(t, "the last release lets the pull go", func() bool { return origin.Stats().Participants == 1 })
+}
