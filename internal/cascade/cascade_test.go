@@ -305,6 +305,11 @@ func TestPool(t *testing.T) {
 	b.close()
 	eventually(t, "the edge room loses the broadcast", func() bool { return edge.Stats().Tracks == 0 })
 	origin.CloseRoom("live")
+	eventually(t, "the pool's edge ends", func() bool {
+		pool.mu.Lock()
+		defer pool.mu.Unlock()
+		return pool.pulls["k1"].stale("node-a")
+	})
 	newBroadcaster(t, origin, "live")
 	_, release3, err := pool.Edge(ctx, "node-a", "k1")
 	if err != nil {
