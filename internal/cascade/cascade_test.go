@@ -323,3 +323,34 @@ func TestPool(t *testing.T) {
 	release3()
 	eventually(t, "the last release lets the pull go", func() bool { return origin.Stats().Participants == 1 })
 }
+
+// An edge can be another edge's origin (a tree of nodes), and a mute on
+// the origin reaches viewers two hops away.
+func TestCascadeTree(t *testing.T) {
+	deadline(t, 60*time.Second)
+	origin, mid, leaf := newSFU(t), newSFU(t), newSFU(t)
+	b := newBroadcaster(t, origin, "live")
+	pull(t, origin, mid, "live", "mid")
+	pull(t, mid, leaf, "mid", "leaf")
+	_, w := viewer(t, leaf, "leaf", "v", clientOptions{})
+	eventually(t, "the leaf's viewer gets video and audio", func() bool {
+		return w["video"].keys.Load() > 0 && w["video"].packets.Load() > 10 && w["audio"].packets.Load() > 10
+	})
+	if bad := w["video"].bad.Load() + w["audio"].bad.Load(); bad != 0 {
+		t.Errorf("%d packets with a payload the broadcaster did not send", bad)
+	}
+	if err := b.c.p.SetMuted("mic", true); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the mute reaches the leaf", func() bool {
+		info, _ := leaf.Room("leaf")
+		for _, p := range info.Participants {
+			for _, tr := range p.Tracks {
+				if tr.ID == "mic" && tr.Muted {
+					return true
+				}
+			}
+		}
+		return false
+	})
+}
