@@ -3,6 +3,7 @@ package cascade
 import (
 	"context"
 	"errors"
+	"slices"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -353,4 +354,36 @@ func TestCascadeTree(t *testing.T) {
 		}
 		return false
 	})
+}
+
+// Dynacast crosses the link: when the edge's viewers want only the small
+// layer, the origin stops sending the others to that edge and, nobody else
+// wanting them, the broadcaster is told to stop encoding them; when a
+// viewer wants the top layer again, it comes back.
+func TestEdgeDynacast(t *testing.T) {
+	deadline(t, 60*time.Second)
+	origin, edge := newSFU(t), newSFU(t)
+	b := newBroadcaster(t, origin, "live")
+	pull(t, origin, edge, "live", "local")
+	v, w := viewer(t, edge, "local", "v", clientOptions{})
+	eventually(t, "the viewer gets layer f", func() bool { return byte(w["video"].lastTag.Load()) == 'f' })
+	wanted := func(want ...string) {
+		t.Helper()
+		for {
+			ev := b.c.waitEvent(sfu.EventLayersWanted)
+			if slices.Equal(ev.Layers, want) {
+				return
+			}
+		}
+	}
+	if err := v.p.SetTrackPreference("cam", 160, 90, false); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the viewer gets layer q", func() bool { return byte(w["video"].lastTag.Load()) == 'q' })
+	wanted("q")
+	if err := v.p.SetTrackPreference("cam", 0, 0, false); err != nil {
+		t.Fatal(err)
+	}
+	wanted("q", "f")
+	eventually(t, "the viewer gets layer f again", func() bool { return byte(w["video"].lastTag.Load()) == 'f' })
 }

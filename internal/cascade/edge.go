@@ -332,13 +332,23 @@ func (e *Edge) feed(d layerDesc) (*sfu.Feed, error) {
 		return f, nil
 	}
 	id := d.Participant
-	f, err := e.local.JoinFeed(e.room, sfu.ParticipantOptions{ID: id, UserID: d.UserID, Name: d.Name},
-		func(trackID, rid string) { e.keyframe(id, trackID, rid) })
+	f, err := e.local.JoinFeed(e.room, sfu.ParticipantOptions{
+		ID: id, UserID: d.UserID, Name: d.Name, OnEvent: e.onFeedEvent,
+	}, func(trackID, rid string) { e.keyframe(id, trackID, rid) })
 	if err != nil {
 		return nil, err
 	}
 	e.feeds[id] = f
 	return f, nil
+}
+
+// onFeedEvent passes the local room's dynacast on: the layers of a track
+// local viewers watch, so the origin stops sending the others.
+func (e *Edge) onFeedEvent(ev sfu.Event) {
+	if ev.Type != sfu.EventLayersWanted || ev.Track == nil {
+		return
+	}
+	_ = send(e.dc, message{Type: msgLayers, Participant: ev.Track.ParticipantID, Track: ev.Track.ID, RIDs: ev.Layers})
 }
 
 // keyframe asks the origin for a keyframe of a layer: a PLI on its stream.

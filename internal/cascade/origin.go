@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -208,7 +209,14 @@ func (s *Subscription) negotiate() {
 
 func (s *Subscription) onMessage(b []byte) {
 	var m message
-	if json.Unmarshal(b, &m) != nil || m.Type != msgAnswer {
+	if json.Unmarshal(b, &m) != nil {
+		return
+	}
+	if m.Type == msgLayers {
+		s.setLayers(m)
+		return
+	}
+	if m.Type != msgAnswer {
 		return
 	}
 	s.mu.Lock()
@@ -227,6 +235,23 @@ func (s *Subscription) onMessage(b []byte) {
 	}
 	if again {
 		s.negotiate()
+	}
+}
+
+// setLayers idles the layers of a track that no viewer of the edge
+// watches (the edge's dynacast), so the origin neither sends them nor,
+// if nobody else wants them, has the publisher encode them.
+func (s *Subscription) setLayers(m message) {
+	s.mu.Lock()
+	var ls []*sendLayer
+	for _, l := range s.layers {
+		if l.desc.Participant == m.Participant && l.desc.Track == m.Track {
+			ls = append(ls, l)
+		}
+	}
+	s.mu.Unlock()
+	for _, l := range ls {
+		s.mirror.SetIdle(l.ml, !slices.Contains(m.RIDs, l.desc.RID))
 	}
 }
 

@@ -23,6 +23,7 @@ const (
 	msgAnswer = "answer" // edge → origin
 	msgMuted  = "muted"  // origin → edge: a publisher muted or unmuted a track
 	msgEnd    = "end"    // origin → edge: the room ended
+	msgLayers = "layers" // edge → origin: the layers of a track the edge's viewers watch (dynacast)
 )
 
 type message struct {
@@ -33,6 +34,8 @@ type message struct {
 	Participant string `json:"participant,omitempty"`
 	Track       string `json:"track,omitempty"`
 	Muted       bool   `json:"muted,omitempty"`
+	// layers: RIDs
+	RIDs []string `json:"rids,omitempty"`
 }
 
 // layerDesc describes one layer of a track sent on the link.

@@ -159,7 +159,8 @@ func (fl *FeedLayer) Close() {
 // Mirror is a hidden member of a room that gets every layer of every
 // published track as published (the publisher's sequence numbers and
 // timestamps): an origin SFU's side of a link to an edge. It counts as one
-// participant, and keeps every layer it gets turned on (dynacast).
+// participant, and keeps every layer it gets turned on (dynacast) unless
+// SetIdle says nobody downstream watches it.
 type Mirror struct {
 	p       *Participant
 	onLayer func(MirrorLayer) TrackSink
@@ -200,6 +201,21 @@ func (s *SFU) JoinMirror(roomID string, o MirrorOptions) (*Mirror, error) {
 		return nil, err
 	}
 	return m, nil
+}
+
+// SetIdle stops (or resumes) giving a layer to the mirror's sink, for a
+// layer nobody watches downstream: dynacast may then turn it off at the
+// publisher. A resumed layer asks the publisher for a keyframe.
+func (m *Mirror) SetIdle(ml MirrorLayer, idle bool) {
+	m.mu.Lock()
+	x := m.sinks[ml.l]
+	m.mu.Unlock()
+	if x == nil || x.ts.idle.Swap(idle) == idle {
+		return
+	}
+	if !idle {
+		ml.RequestKeyframe()
+	}
 }
 
 // Leave closes every sink and removes the mirror from the room.
@@ -362,7 +378,9 @@ func (t *pubTrack) mirror(ms []*tapSink, s *slot) {
 	b := t.room.s.batch()
 	b.hold()
 	for _, k := range ms {
-		k.write(&s.pkt)
+		if !k.idle.Load() {
+			k.write(&s.pkt)
+		}
 	}
 	b.release()
 }
@@ -371,8 +389,12 @@ func (t *pubTrack) mirror(ms []*tapSink, s *slot) {
 func (t *pubTrack) mirroredLayers() int32 {
 	var mask int32
 	for _, l := range t.present() {
-		if ms := l.mirrors.Load(); ms != nil && len(*ms) > 0 {
-			mask |= 1 << l.idx
+		if ms := l.mirrors.Load(); ms != nil {
+			for _, k := range *ms {
+				if !k.idle.Load() {
+					mask |= 1 << l.idx
+				}
+			}
 		}
 	}
 	return mask
