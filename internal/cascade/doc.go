@@ -19,13 +19,19 @@
 // NACK generator) and resent by the origin from its cache, with their
 // sequence numbers unchanged (the link forwards packets as published).
 //
-// Every simulcast layer is pulled. One layer per edge would save the
-// origin about a third of its upload per edge (q+h+f ≈ 2.15 Mbit/s against
-// f's 1.5), but then every viewer of that edge would get the same layer:
-// a viewer on a weak link would get nothing usable or force the whole edge
-// down. The origin's upload per edge is a constant, independent of the
-// number of viewers, so the extra third is cheap; it is measured in
-// BENCHMARKS.md.
+// Every simulcast layer the edge's viewers watch is pulled, not one layer
+// per edge. One layer per edge would save the origin up to a third of its
+// upload per edge (q+h+f ≈ 2.15 Mbit/s against f's 1.5), but every viewer
+// of that edge would then get the same layer: a viewer on a weak link
+// would get nothing usable or force the whole edge down. The origin's
+// upload per edge is a constant, independent of the number of viewers, so
+// the extra is cheap. And it is only paid for layers somebody watches: the
+// edge's dynacast (the layers its viewers want, as the SFU computes for a
+// publisher) goes to the origin on the data channel, the origin stops
+// sending the others to that edge (sfu.Mirror.SetIdle) and, if nobody
+// else wants them, tells the publisher to stop encoding them. An edge
+// whose viewers all watch the top layer pulls that layer alone. Measured
+// in BENCHMARKS.md.
 //
 // When the origin's room ends, the origin says so on the data channel; if
 // the origin node dies, ICE fails. Either way the Edge's Done channel
