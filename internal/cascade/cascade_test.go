@@ -270,23 +270,20 @@ func TestPool(t *testing.T) {
 	origin, edge := newSFU(t), newSFU(t)
 	b := newBroadcaster(t, origin, "live")
 	var accepts atomic.Int32
-	pool := NewPool(edge, "chan:", func(originNode, channel string) Signal {
-		if originNode != "node-a" || channel != "k1" {
-			t.Errorf("dial %s %s", originNode, channel)
-		}
-		return func(ctx context.Context, offer string) (string, error) {
-			accepts.Add(1)
-			ans, _, err := Accept(ctx, origin, "live", offer)
-			return ans, err
-		}
-	}, Options{Logger: quiet})
+	accept := AcceptFunc(origin)
+	signal := func(ctx context.Context, offer string) (string, error) {
+		accepts.Add(1)
+		ans, _, err := accept(ctx, "live", offer)
+		return ans, err
+	}
+	pool := NewPool(edge, "chan:", Options{Logger: quiet})
 	t.Cleanup(pool.Close)
 	ctx := context.Background()
-	room1, release1, err := pool.Edge(ctx, "node-a", "k1")
+	room1, release1, err := pool.Edge(ctx, "node-a", "k1", signal)
 	if err != nil {
 		t.Fatal(err)
 	}
-	room2, release2, err := pool.Edge(ctx, "node-a", "k1")
+	room2, release2, err := pool.Edge(ctx, "node-a", "k1", signal)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -312,7 +309,7 @@ func TestPool(t *testing.T) {
 		return pool.pulls["k1"].stale("node-a")
 	})
 	newBroadcaster(t, origin, "live")
-	_, release3, err := pool.Edge(ctx, "node-a", "k1")
+	_, release3, err := pool.Edge(ctx, "node-a", "k1", signal)
 	if err != nil {
 		t.Fatal(err)
 	}

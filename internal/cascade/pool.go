@@ -15,7 +15,6 @@ import (
 // to another origin.
 type Pool struct {
 	sfu    *sfu.SFU
-	dial   func(originNode, channelKey string) Signal
 	opts   Options
 	prefix string
 
@@ -25,6 +24,7 @@ type Pool struct {
 
 type pooled struct {
 	origin   string
+	signal   Signal
 	refs     int
 	ready    chan struct{} // closed once Pull has returned
 	edge     *Edge
@@ -33,26 +33,27 @@ type pooled struct {
 	released bool    // its last reference went: closing
 }
 
-// NewPool makes a pool pulling into local rooms named prefix+channelKey;
-// dial returns the Signal that reaches Accept on originNode for the
-// channel (a bus request in production).
-func NewPool(local *sfu.SFU, prefix string, dial func(originNode, channelKey string) Signal, o Options) *Pool {
-	return &Pool{sfu: local, dial: dial, opts: o, prefix: prefix, pulls: map[string]*pooled{}}
+// NewPool makes a pool pulling into local rooms named prefix+channelKey.
+func NewPool(local *sfu.SFU, prefix string, o Options) *Pool {
+	return &Pool{sfu: local, opts: o, prefix: prefix, pulls: map[string]*pooled{}}
 }
 
 // Edge makes sure the channel is pulled from originNode into its local
 // room and returns that room; release (once per successful call) lets the
 // pull go when nobody needs it. A pull whose origin went away, or another
-// originNode than the running pull's, pulls again.
-func (p *Pool) Edge(ctx context.Context, originNode, channelKey string) (localRoom string, release func(), err error) {
-	if originNode == "" || channelKey == "" {
-		return "", nil, apperr.Invalidf("origin node and channel are required")
+// originNode than the running pull's, pulls again. signal reaches Accept
+// on originNode for this channel (a bus request in production); it is
+// used when this call starts the pull. The method has the shape of
+// rooms.Cascade.
+func (p *Pool) Edge(ctx context.Context, originNode, channelKey string, signal Signal) (localRoom string, release func(), err error) {
+	if originNode == "" || channelKey == "" || signal == nil {
+		return "", nil, apperr.Invalidf("origin node, channel and signal are required")
 	}
 	for {
 		p.mu.Lock()
 		x := p.pulls[channelKey]
 		if x == nil || x.stale(originNode) {
-			x = &pooled{origin: originNode, ready: make(chan struct{}), prev: x}
+			x = &pooled{origin: originNode, signal: signal, ready: make(chan struct{}), prev: x}
 			p.pulls[channelKey] = x
 			go p.start(x, channelKey)
 		}
@@ -108,7 +109,7 @@ func (p *Pool) start(x *pooled, channelKey string) {
 		p.closeWhenReady(x.prev)
 		x.prev = nil
 	}
-	x.edge, x.err = Pull(context.Background(), p.sfu, p.prefix+channelKey, p.dial(x.origin, channelKey), p.opts)
+	x.edge, x.err = Pull(context.Background(), p.sfu, p.prefix+channelKey, x.signal, p.opts)
 	close(x.ready)
 }
 
@@ -151,5 +152,17 @@ func (p *Pool) Close() {
 	p.mu.Unlock()
 	for _, x := range pulls {
 		p.closeWhenReady(x)
+	}
+}
+
+// AcceptFunc answers edges' offers for rooms of the origin SFU, in the
+// shape of rooms.Config.EdgeAccept: stop ends that edge's subscription.
+func AcceptFunc(origin *sfu.SFU) func(ctx context.Context, room, offer string) (answer string, stop func(), err error) {
+	return func(ctx context.Context, room, offer string) (string, func(), error) {
+		answer, sub, err := Accept(ctx, origin, room, offer)
+		if err != nil {
+			return "", nil, err
+		}
+		return answer, sub.Close, nil
 	}
 }
