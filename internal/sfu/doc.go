@@ -86,7 +86,7 @@
 // origin, a Mirror is one hidden participant that gets every layer of
 // every track as published (original sequence numbers and timestamps,
 // padding included), from the same fan-out as the downtracks, and keeps
-// those layers on; on the edge, a Feed is a participant without a
+// those layers on (SetIdle passes the edge's dynacast back); on the edge, a Feed is a participant without a
 // PeerConnection whose layers the caller writes packets into — they are
 // cached and fanned out to the edge's subscribers exactly as a client's
 // are, and keyframe requests go to the Feed's callback instead of a PLI.
