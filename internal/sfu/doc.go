@@ -79,4 +79,15 @@
 // Events and signals for one participant go through one queue and one
 // goroutine, so they arrive in order and a slow consumer does not block the
 // forwarding path.
+//
+// # Cascade
+//
+// Two SFUs can share a broadcast (package cascade carries it): on the
+// origin, a Mirror is one hidden participant that gets every layer of
+// every track as published (original sequence numbers and timestamps,
+// padding included), from the same fan-out as the downtracks, and keeps
+// those layers on (SetIdle passes the edge's dynacast back); on the edge, a Feed is a participant without a
+// PeerConnection whose layers the caller writes packets into — they are
+// cached and fanned out to the edge's subscribers exactly as a client's
+// are, and keyframe requests go to the Feed's callback instead of a PLI.
 package sfu

@@ -367,17 +367,7 @@ func (d *downTrack) resend(seq uint16) {
 // readRTCP handles the subscriber's RTCP for this track until the sender
 // stops: NACKs, keyframe requests and congestion feedback.
 func (d *downTrack) readRTCP() {
-	buf := make([]byte, maxPacket)
-	for {
-		n, attrs, err := d.sender.Read(buf)
-		if err != nil {
-			return
-		}
-		// the sender-report interceptor has parsed the packets already
-		pkts, err := attrs.GetRTCPPackets(buf[:n])
-		if err != nil {
-			continue
-		}
+	ReadRTCP(d.sender, func(pkts []rtcp.Packet) {
 		for _, p := range pkts {
 			switch p := p.(type) {
 			case *rtcp.TransportLayerNack:
@@ -390,6 +380,23 @@ func (d *downTrack) readRTCP() {
 		}
 		if bwe := d.sub.bwe; bwe != nil {
 			_ = bwe.WriteRTCP(pkts, nil)
+		}
+	})
+}
+
+// ReadRTCP reads the RTCP a sender receives until it stops, and hands
+// handle each compound packet (for links to other SFUs, as for
+// subscribers).
+func ReadRTCP(sender *webrtc.RTPSender, handle func([]rtcp.Packet)) {
+	buf := make([]byte, maxPacket)
+	for {
+		n, attrs, err := sender.Read(buf)
+		if err != nil {
+			return
+		}
+		// the sender-report interceptor has parsed the packets already
+		if pkts, err := attrs.GetRTCPPackets(buf[:n]); err == nil {
+			handle(pkts)
 		}
 	}
 }

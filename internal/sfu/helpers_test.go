@@ -1,11 +1,9 @@
 package sfu
 
 import (
-	"encoding/binary"
 	"errors"
 	"io"
 	"log/slog"
-	"net"
 	"os"
 	"strings"
 	"sync"
@@ -13,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
 	"github.com/pion/interceptor/pkg/nack"
 	"github.com/pion/interceptor/pkg/report"
@@ -22,6 +19,8 @@ import (
 	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
 	"go.uber.org/goleak"
+
+	"github.com/parley-chat/parley/internal/sfu/sfutest"
 )
 
 func TestMain(m *testing.M) {
@@ -34,11 +33,7 @@ func TestMain(m *testing.M) {
 }
 
 // deadline fails the test if it runs longer than d, instead of hanging.
-func deadline(t testing.TB, d time.Duration) {
-	t.Helper()
-	timer := time.AfterFunc(d, func() { panic("test " + t.Name() + " timed out after " + d.String()) })
-	t.Cleanup(func() { timer.Stop() })
-}
+func deadline(t testing.TB, d time.Duration) { t.Helper(); sfutest.Deadline(t, d) }
 
 func newTestSFU(t testing.TB, cfg Config) *SFU {
 	t.Helper()
@@ -91,7 +86,7 @@ func newClientAPI(t testing.TB, o clientOptions) *webrtc.API {
 	}
 	reg := &interceptor.Registry{}
 	if o.drop != nil {
-		reg.Add(&dropFactory{drop: o.drop})
+		reg.Add(&sfutest.Dropper{Drop: o.drop})
 	}
 	if o.nack {
 		gen, err := nack.NewGeneratorInterceptor(nack.GeneratorInterval(20 * time.Millisecond))
@@ -109,12 +104,7 @@ func newClientAPI(t testing.TB, o clientOptions) *webrtc.API {
 	reg.Add(rr)
 	tw, _ := twcc.NewSenderInterceptor()
 	reg.Add(tw)
-	se := webrtc.SettingEngine{}
-	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
-	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
-	se.SetIncludeLoopbackCandidate(true)
-	se.SetIPFilter(func(ip net.IP) bool { return ip.IsLoopback() })
-	return webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithInterceptorRegistry(reg), webrtc.WithSettingEngine(se))
+	return sfutest.LoopbackAPI(me, reg)
 }
 
 // newClient makes a client's two PeerConnections; signal carries what the
@@ -243,15 +233,7 @@ func (c *testClient) apply(sig Signal) error {
 // to the pub PC and offers them.
 func (c *testClient) publish(tracks ...*webrtc.TrackLocalStaticRTP) *webrtc.RTPSender {
 	c.t.Helper()
-	sender, err := c.pub.AddTrack(tracks[0])
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	for _, tr := range tracks[1:] {
-		if err := sender.AddEncoding(tr); err != nil {
-			c.t.Fatal(err)
-		}
-	}
+	sender := sfutest.AddTrack(c.t, c.pub, tracks...)
 	c.wg.Add(1)
 	go func() { // read RTCP so interceptors run; count keyframe requests
 		defer c.wg.Done()
@@ -341,25 +323,10 @@ func (c *testClient) waitEvent(typ string, d time.Duration) Event {
 // header) or an interframe, carrying a tag and a counter after the header.
 func vp8(key bool, tag byte, n uint32) []byte { return vp8Sized(key, 640, 360, tag, n) }
 
-func vp8Sized(key bool, w, h int, tag byte, n uint32) []byte {
-	var b []byte
-	if key {
-		b = []byte{0x10, 0x00, 0x00, 0x00, 0x9d, 0x01, 0x2a, byte(w), byte(w >> 8), byte(h), byte(h >> 8)}
-	} else {
-		b = []byte{0x10, 0x01, 0x00, 0x00}
-	}
-	b = append(b, tag)
-	return binary.BigEndian.AppendUint32(b, n)
-}
+func vp8Sized(key bool, w, h int, tag byte, n uint32) []byte { return sfutest.VP8(key, w, h, tag, n) }
 
 // mark reads back the tag and counter vp8 wrote.
-func mark(payload []byte) (tag byte, n uint32, ok bool) {
-	if len(payload) < 5 {
-		return 0, 0, false
-	}
-	p := payload[len(payload)-5:]
-	return p[0], binary.BigEndian.Uint32(p[1:]), true
-}
+func mark(payload []byte) (tag byte, n uint32, ok bool) { return sfutest.Mark(payload) }
 
 func vp8Track(t testing.TB, id, stream, rid string) *webrtc.TrackLocalStaticRTP {
 	t.Helper()
@@ -372,33 +339,6 @@ func vp8Track(t testing.TB, id, stream, rid string) *webrtc.TrackLocalStaticRTP 
 		t.Fatal(err)
 	}
 	return tr
-}
-
-// dropFactory makes interceptors that drop chosen incoming video packets
-// before the NACK generator sees them, as if the network had lost them.
-type dropFactory struct{ drop func(seq uint16) bool }
-
-func (f *dropFactory) NewInterceptor(string) (interceptor.Interceptor, error) {
-	return &dropper{f: f}, nil
-}
-
-type dropper struct {
-	interceptor.NoOp
-	f *dropFactory
-}
-
-func (d *dropper) BindRemoteStream(info *interceptor.StreamInfo, r interceptor.RTPReader) interceptor.RTPReader {
-	if !strings.EqualFold(info.MimeType, webrtc.MimeTypeVP8) {
-		return r
-	}
-	return interceptor.RTPReaderFunc(func(b []byte, a interceptor.Attributes) (int, interceptor.Attributes, error) {
-		for {
-			n, a2, err := r.Read(b, a)
-			if err != nil || n < 4 || !d.f.drop(binary.BigEndian.Uint16(b[2:4])) {
-				return n, a2, err
-			}
-		}
-	})
 }
 
 // readAll reads RTP from a track into a channel until it ends.

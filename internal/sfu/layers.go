@@ -228,6 +228,7 @@ func (r *room) dynacast(t *pubTrack) {
 			mask |= 1 << top
 		}
 	}
+	mask |= t.mirroredLayers()
 	// mask may hold a layer asked for but never seen (named below by the
 	// usual RIDs)
 	prev := t.wantedMask
@@ -258,7 +259,7 @@ func (r *room) dynacast(t *pubTrack) {
 // remb sends Config.MaxBitrate to a video publisher as its REMB ceiling.
 func (r *room) remb(t *pubTrack) {
 	max := r.s.cfg.MaxBitrate
-	if max <= 0 || t.kind != webrtc.RTPCodecTypeVideo {
+	if max <= 0 || t.kind != webrtc.RTPCodecTypeVideo || t.pub.pub == nil {
 		return
 	}
 	var ssrcs []uint32

@@ -46,6 +46,9 @@ type Participant struct {
 
 	subsMu sync.Mutex // serializes subscribe and unsubscribe
 
+	feed   *Feed   // its tracks come from Feed.AddLayer, not a pub PC
+	mirror *Mirror // it gets every layer as published, not downtracks
+
 	mu      sync.Mutex
 	closed  bool
 	downs   map[*pubTrack]*downTrack
@@ -365,6 +368,7 @@ func (p *Participant) onTrack(remote *webrtc.TrackRemote, receiver *webrtc.RTPRe
 	} else {
 		// a new simulcast layer: subscribers may want it
 		p.room.allocate(t)
+		p.room.layerAdded(t)
 	}
 	if !p.s.track(func() {
 		if t.readLoop(l) {
@@ -393,10 +397,15 @@ func (p *Participant) onTrack(remote *webrtc.TrackRemote, receiver *webrtc.RTPRe
 }
 
 func (p *Participant) newTrack(remote *webrtc.TrackRemote) *pubTrack {
-	t := &pubTrack{
+	return p.initTrack(&pubTrack{
 		room: p.room, pub: p, id: remote.ID(), stream: remote.StreamID(), kind: remote.Kind(),
 		codec: remote.Codec(), simul: remote.RID() != "", wantedMask: -1,
-	}
+	})
+}
+
+// initTrack applies what the participant said of the track before it came
+// (muted, source) and guesses the source otherwise.
+func (p *Participant) initTrack(t *pubTrack) *pubTrack {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	t.muted.Store(p.muted[t.id])
@@ -416,6 +425,13 @@ func (p *Participant) newTrack(remote *webrtc.TrackRemote) *pubTrack {
 
 // subscribe adds a published track to this participant's sub PC.
 func (p *Participant) subscribe(t *pubTrack) {
+	if p.feed != nil {
+		return
+	}
+	if p.mirror != nil {
+		p.mirror.attach(t)
+		return
+	}
 	p.subsMu.Lock()
 	defer p.subsMu.Unlock()
 	p.mu.Lock()
@@ -443,6 +459,10 @@ func (p *Participant) subscribe(t *pubTrack) {
 
 // unsubscribe removes a track from this participant's sub PC.
 func (p *Participant) unsubscribe(t *pubTrack) {
+	if p.mirror != nil {
+		p.mirror.detach(t)
+		return
+	}
 	p.subsMu.Lock()
 	defer p.subsMu.Unlock()
 	p.mu.Lock()
@@ -549,6 +569,9 @@ func (p *Participant) Leave() {
 	for t, d := range downs {
 		t.removeDown(d)
 		p.s.retire(d)
+	}
+	if p.mirror != nil {
+		p.mirror.stop()
 	}
 	p.room.leave(p)
 	p.closePCs()

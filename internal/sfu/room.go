@@ -106,22 +106,36 @@ func (r *room) trackByID(p *Participant, id string) *pubTrack {
 
 // trackFor finds or makes the published track a remote stream belongs to.
 func (r *room) trackFor(p *Participant, remote *webrtc.TrackRemote) (t *pubTrack, isNew bool) {
+	return r.trackOrNew(p, remote.ID(), func() *pubTrack { return p.newTrack(remote) })
+}
+
+// trackOrNew finds p's track id or adds the one mk makes.
+func (r *room) trackOrNew(p *Participant, id string, mk func() *pubTrack) (t *pubTrack, isNew bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.closed || r.parts[p.opts.ID] != p {
 		return nil, false
 	}
 	m := r.tracks[p]
-	if t = m[remote.ID()]; t != nil {
+	if t = m[id]; t != nil {
 		return t, false
 	}
 	if len(m) >= r.s.cfg.MaxTracks {
 		r.s.log.Warn("sfu: too many tracks", "participant", p.opts.ID, "max", r.s.cfg.MaxTracks)
 		return nil, false
 	}
-	t = p.newTrack(remote)
+	t = mk()
 	m[t.id] = t
 	return t, true
+}
+
+// layerAdded gives mirrors a layer that arrived after its track was published.
+func (r *room) layerAdded(t *pubTrack) {
+	for _, o := range r.others(t.pub) {
+		if o.mirror != nil {
+			o.mirror.attach(t)
+		}
+	}
 }
 
 // join adds p and returns what it should subscribe to.

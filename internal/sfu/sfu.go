@@ -230,6 +230,12 @@ func (s *SFU) maybeRemove(r *room) {
 // participants get EventParticipantJoined, and the new one is offered their
 // tracks on its sub PC (OnSignal may be called before Join returns).
 func (s *SFU) Join(roomID string, o ParticipantOptions) (*Participant, error) {
+	return s.join(roomID, o, nil)
+}
+
+// join adds a participant; setup, if set, makes it a feed or a mirror
+// (no PeerConnections: the caller carries its media).
+func (s *SFU) join(roomID string, o ParticipantOptions, setup func(*Participant)) (*Participant, error) {
 	if roomID == "" || o.ID == "" {
 		return nil, apperr.Invalidf("room and participant IDs are required")
 	}
@@ -237,7 +243,9 @@ func (s *SFU) Join(roomID string, o ParticipantOptions) (*Participant, error) {
 		s: s, opts: o, joined: time.Now(), q: newOutQueue(),
 		downs: map[*pubTrack]*downTrack{}, muted: map[string]bool{}, sources: map[string]string{},
 	}
-	if err := p.newPCs(); err != nil {
+	if setup != nil {
+		setup(p)
+	} else if err := p.newPCs(); err != nil {
 		return nil, apperr.Wrap("sfu.Join", err)
 	}
 	s.mu.Lock()

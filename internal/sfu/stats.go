@@ -11,6 +11,10 @@ type Stats struct {
 	Forwarded     uint64 `json:"forwarded"`     // packets sent to subscribers, all time
 	Bytes         uint64 `json:"bytes"`         // their payload bytes
 	Resent        uint64 `json:"resent"`        // packets sent again after NACKs
+	// Mirrored counts packets (and payload bytes) given to mirrors: one
+	// copy per layer per edge SFU of a broadcast cascade.
+	Mirrored      uint64 `json:"mirrored"`
+	MirroredBytes uint64 `json:"mirrored_bytes"`
 }
 
 // SubscriptionInfo describes one track as one subscriber receives it.
@@ -27,7 +31,7 @@ type SubscriptionInfo struct {
 }
 
 // totals keeps the counters of downtracks that are gone.
-type totals struct{ packets, bytes, resent atomic.Uint64 }
+type totals struct{ packets, bytes, resent, mirrored, mirroredBytes atomic.Uint64 }
 
 func (s *SFU) retire(d *downTrack) {
 	s.gone.packets.Add(d.packets.Load())
@@ -39,6 +43,7 @@ func (s *SFU) retire(d *downTrack) {
 func (s *SFU) Stats() Stats {
 	st := Stats{
 		Forwarded: s.gone.packets.Load(), Bytes: s.gone.bytes.Load(), Resent: s.gone.resent.Load(),
+		Mirrored: s.gone.mirrored.Load(), MirroredBytes: s.gone.mirroredBytes.Load(),
 	}
 	s.mu.Lock()
 	rooms := make([]*room, 0, len(s.rooms))
@@ -52,6 +57,11 @@ func (s *SFU) Stats() Stats {
 		st.Participants += len(ps)
 		st.Tracks += len(r.allTracks())
 		for _, p := range ps {
+			if m := p.mirror; m != nil && !m.isStopped() {
+				pk, by := m.Sent()
+				st.Mirrored += pk
+				st.MirroredBytes += by
+			}
 			p.mu.Lock()
 			for _, d := range p.downs {
 				st.Subscriptions++

@@ -22,6 +22,7 @@ type tap struct {
 type tapSink struct {
 	sink   TrackSink
 	failed atomic.Bool
+	idle   atomic.Bool // a mirror's layer nobody downstream watches: skipped
 	once   sync.Once
 }
 

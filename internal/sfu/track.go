@@ -43,6 +43,8 @@ type layer struct {
 	extAudioLvl  uint8
 	videoVP8     bool
 	videoOtherKF bool // not VP8: every packet may start a switch
+
+	mirrors atomic.Pointer[[]*tapSink] // copy-on-write, like pubTrack.downs
 }
 
 // pubTrack is a track a participant publishes: its layers, the downtracks
@@ -99,58 +101,52 @@ func (t *pubTrack) topLayer() int32 {
 func (t *pubTrack) addDown(d *downTrack) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	var l []*downTrack
-	if old := t.downs.Load(); old != nil {
-		l = append(l, *old...)
-	}
-	l = append(l, d)
-	t.downs.Store(&l)
+	cowAdd(&t.downs, d)
 }
 
 func (t *pubTrack) removeDown(d *downTrack) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	old := t.downs.Load()
-	if old == nil {
-		return
-	}
-	l := make([]*downTrack, 0, len(*old))
-	for _, x := range *old {
-		if x != d {
-			l = append(l, x)
-		}
-	}
-	t.downs.Store(&l)
+	cowRemove(&t.downs, d)
 }
 
 func (t *pubTrack) addSink(s *tapSink) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	var l []*tapSink
-	if old := t.sinks.Load(); old != nil {
-		l = append(l, *old...)
-	}
-	l = append(l, s)
-	t.sinks.Store(&l)
+	cowAdd(&t.sinks, s)
 }
 
 func (t *pubTrack) removeSink(s *tapSink) bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	old := t.sinks.Load()
+	return cowRemove(&t.sinks, s)
+}
+
+// cowAdd appends x to a copy-on-write list; the writer holds a lock.
+func cowAdd[T any](p *atomic.Pointer[[]T], x T) {
+	var l []T
+	if old := p.Load(); old != nil {
+		l = append(l, *old...)
+	}
+	l = append(l, x)
+	p.Store(&l)
+}
+
+// cowRemove drops x from a copy-on-write list and reports whether it was there.
+func cowRemove[T comparable](p *atomic.Pointer[[]T], x T) (found bool) {
+	old := p.Load()
 	if old == nil {
 		return false
 	}
-	l := make([]*tapSink, 0, len(*old))
-	found := false
-	for _, x := range *old {
-		if x != s {
-			l = append(l, x)
+	l := make([]T, 0, len(*old))
+	for _, y := range *old {
+		if y != x {
+			l = append(l, y)
 		} else {
 			found = true
 		}
 	}
-	t.sinks.Store(&l)
+	p.Store(&l)
 	return found
 }
 
@@ -169,37 +165,55 @@ func (t *pubTrack) requestKeyframe(i int32) {
 	if now-last < int64(t.room.s.cfg.PLIInterval) || !l.lastPLI.CompareAndSwap(last, now) {
 		return
 	}
+	if f := t.pub.feed; f != nil {
+		f.keyframe(t.id, l.rid)
+		return
+	}
 	_ = t.pub.pub.WriteRTCP([]rtcp.Packet{&rtcp.PictureLossIndication{MediaSSRC: l.ssrc}})
 }
 
 // addLayer registers a newly arrived stream of the track; it reports false
 // if the track has already ended or the layer is known.
 func (t *pubTrack) addLayer(remote *webrtc.TrackRemote, receiver *webrtc.RTPReceiver) (*layer, bool) {
-	idx, ok := ridLayer[remote.RID()]
-	if !ok {
-		idx = 0
-	}
-	l := &layer{idx: idx, rid: remote.RID(), ssrc: uint32(remote.SSRC()), remote: remote}
-	if t.kind == webrtc.RTPCodecTypeVideo {
-		l.cache = newPacketCache(512)
-		l.videoVP8 = strings.EqualFold(t.codec.MimeType, webrtc.MimeTypeVP8)
-		l.videoOtherKF = !l.videoVP8
-	} else {
-		l.cache = newPacketCache(64)
+	l := t.newLayer(remote.RID())
+	l.ssrc, l.remote = uint32(remote.SSRC()), remote
+	if t.kind == webrtc.RTPCodecTypeAudio {
 		for _, e := range receiver.GetParameters().HeaderExtensions {
 			if e.URI == uriAudioLevel {
 				l.extAudioLvl = uint8(e.ID)
 			}
 		}
 	}
+	return l, t.insertLayer(l)
+}
+
+// newLayer makes the layer of a RID, with its cache.
+func (t *pubTrack) newLayer(rid string) *layer {
+	idx, ok := ridLayer[rid]
+	if !ok {
+		idx = 0
+	}
+	l := &layer{idx: idx, rid: rid}
+	if t.kind == webrtc.RTPCodecTypeVideo {
+		l.cache = newPacketCache(512)
+		l.videoVP8 = strings.EqualFold(t.codec.MimeType, webrtc.MimeTypeVP8)
+		l.videoOtherKF = !l.videoVP8
+	} else {
+		l.cache = newPacketCache(64)
+	}
+	return l
+}
+
+// insertLayer adds l unless the track has ended or has that layer already.
+func (t *pubTrack) insertLayer(l *layer) bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if t.ended || t.layers[idx] != nil {
-		return nil, false
+	if t.ended || t.layers[l.idx] != nil {
+		return false
 	}
-	t.layers[idx] = l
+	t.layers[l.idx] = l
 	t.running++
-	return l, true
+	return true
 }
 
 // readLoop reads one layer until it ends and forwards each packet to the
@@ -213,22 +227,36 @@ func (t *pubTrack) readLoop(l *layer) (last bool) {
 		if err != nil {
 			break
 		}
-		hn, err := s.pkt.Header.Unmarshal(s.buf[:n])
-		if err != nil {
-			continue
-		}
-		end := n
-		if s.pkt.Padding {
-			if pad := int(s.buf[n-1]); pad <= n-hn {
-				end -= pad
-			}
-		}
-		s.pkt.Payload = s.buf[hn:end]
-		now := time.Now().UnixNano()
-		l.lastArrival.Store(now)
-		l.bytes.Add(uint64(n))
-		t.fanout(l, c.commit(), now)
+		t.receive(l, n)
 	}
+	return t.endLayer()
+}
+
+// receive parses the n-byte packet read into l's spare cache slot, caches
+// it and forwards it.
+func (t *pubTrack) receive(l *layer, n int) {
+	c := l.cache
+	s := c.spare
+	hn, err := s.pkt.Header.Unmarshal(s.buf[:n])
+	if err != nil {
+		return
+	}
+	end := n
+	if s.pkt.Padding {
+		if pad := int(s.buf[n-1]); pad <= n-hn {
+			end -= pad
+		}
+	}
+	s.pkt.Payload = s.buf[hn:end]
+	now := time.Now().UnixNano()
+	l.lastArrival.Store(now)
+	l.bytes.Add(uint64(n))
+	t.fanout(l, c.commit(), now)
+}
+
+// endLayer counts a layer that stopped; it reports whether it was the
+// track's last.
+func (t *pubTrack) endLayer() (last bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.running--
@@ -243,6 +271,9 @@ func (t *pubTrack) readLoop(l *layer) (last bool) {
 // for the top layer, to the taps. This is the SFU's per-packet path: it
 // must not allocate.
 func (t *pubTrack) fanout(l *layer, s *slot, now int64) {
+	if ms := l.mirrors.Load(); ms != nil && len(*ms) > 0 {
+		t.mirror(*ms, s) // every packet, padding too: mirrors keep the numbering
+	}
 	downs := t.downs.Load()
 	if len(s.pkt.Payload) == 0 { // padding only: not forwarded
 		if downs != nil {
