@@ -30,9 +30,12 @@ after(async () => {
 });
 
 // at returns today at hour:00 UTC (the contexts below run in UTC).
+// at is the last time it was hour:00 UTC (today or yesterday): a clock
+// set ahead of the server's would take the owner's token for expired.
 function at(hour) {
   const d = new Date();
   d.setUTCHours(hour, 0, 0, 0);
+  if (d > Date.now()) d.setUTCDate(d.getUTCDate() - 1);
   return d;
 }
 

@@ -144,3 +144,26 @@ test('a visitor and an agent chat live, both ways', async () => {
   await agentCtx.close();
   await visitorCtx.close();
 });
+
+// Signed URLs expire by the server's clock: a visitor whose device runs
+// hours ahead still sees the images of the conversation (the SDK corrects
+// by the server time of the connected event; it once took every URL for
+// expired and showed nothing).
+test("a visitor whose clock runs ahead still sees the conversation's images", async () => {
+  const ctx = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  await ctx.clock.install({ time: Date.now() + 3 * 3600e3 });
+  const visitor = await ctx.newPage();
+  const errors = collectErrors(visitor);
+  await visitor.goto(host.url + '/products');
+  await openWidget(visitor);
+  await say(visitor, 'Here is the receipt');
+  await W.fileInput(visitor).setInputFiles({ name: 'receipt.png', mimeType: 'image/png', buffer: png(320, 200) });
+  const img = visitor.locator('parley-chat .bubble img[alt="receipt.png"]');
+  await eventually('the visitor sees the sent image', () => img.evaluate((el) => el.complete && el.naturalWidth === 320));
+  // A fresh page shows it from the server's copy, by a signed URL.
+  await visitor.reload();
+  await openWidget(visitor);
+  await eventually('the image is shown again after a reload', () => img.evaluate((el) => el.complete && el.naturalWidth === 320 && el.src.includes('/api/v1/downloads/')));
+  assert.deepEqual(errors, []);
+  await ctx.close();
+});

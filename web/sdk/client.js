@@ -37,9 +37,11 @@ const RETRYABLE = new Set(['offline', 'timeout', 'internal', 'rate_limited', 'sh
 const REFUSED = new Set(['not_found', 'not_member']);
 
 // signedFor reports whether att carries a signed download URL that works
-// for at least ms more.
-function signedFor(att, ms) {
-  return !!att?.url?.startsWith('/api/v1/downloads/') && Date.parse(att.url_expires_at) - Date.now() > ms;
+// for at least ms more; skew is the server's clock minus ours (a device
+// whose clock runs minutes ahead would otherwise take every URL for
+// expired).
+function signedFor(att, ms, skew = 0) {
+  return !!att?.url?.startsWith('/api/v1/downloads/') && Date.parse(att.url_expires_at) - (Date.now() + skew) > ms;
 }
 
 export class Client extends EventTarget {
@@ -65,6 +67,7 @@ export class Client extends EventTarget {
     this._attempt = 0;
     this._blobs = new Map(); // attachment id → Promise of the local object URL of a file sent from here
     this._links = new Map(); // attachment id → the attachment with its latest signed URL
+    this._skew = 0; // the server's clock minus ours, from the last connected event
     this._linkReqs = new Map(); // attachment id → a fresh link being asked for
     this._stopped = true;
     this.iceServers = []; // STUN/TURN for calls, from chat:connected
@@ -261,6 +264,8 @@ export class Client extends EventTarget {
     const prevSince = this.since;
     this.me = data.user;
     this.since = data.timestamp;
+    const serverNow = Date.parse(data.timestamp);
+    if (Number.isFinite(serverNow)) this._skew = serverNow - Date.now();
     this.iceServers = data.ice_servers || [];
     this.limits = data.limits || {};
     if (data.inbox_status) this.inboxStatus = data.inbox_status;
@@ -551,7 +556,7 @@ export class Client extends EventTarget {
     const local = this._blobs.get(att.id);
     if (local) return local;
     const known = this._links.get(att.id) || att;
-    if (signedFor(known, 60e3)) {
+    if (signedFor(known, 60e3, this._skew)) {
       this._links.set(att.id, known);
       return Promise.resolve(this.base + known.url);
     }
@@ -559,7 +564,8 @@ export class Client extends EventTarget {
     if (!p) {
       p = this.api('GET', `/attachments/${encodeURIComponent(att.id)}/link`)
         .then((a) => {
-          if (!signedFor(a, 0)) throw new ParleyError('not_found', 'attachment unavailable');
+          // Just issued: good whatever this device's clock says.
+          if (!a?.url?.startsWith('/api/v1/downloads/')) throw new ParleyError('not_found', 'attachment unavailable');
           this._links.set(att.id, a);
           return this.base + a.url;
         })
