@@ -31,6 +31,7 @@ deps:
 	./scripts/deps-wordpress.sh
 	./scripts/deps-postgres.sh
 	./scripts/deps-redis.sh
+	./scripts/deps-lb.sh
 
 vet:
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
