@@ -760,11 +760,11 @@ func (lt *loadTest) check(node int) {
 // C's own clients start sending once they are back, through the survivors:
 // a message C commits and dies before publishing (acknowledged, or found
 // by the resend's idempotency key through another node) never reaches the
-// other nodes' connections until a connection fills a seq gap from the
-// store (docs/scaling.md, "Ordering across nodes"). With
-// sigkillVictimSendsFirst = true the test covers that too, and fails on
-// main until that lands (seen: seq 12 of the killed node's sender missing
-// on all six surviving clients).
+// other nodes' connections until the hub fills a seq gap from the store
+// (internal/transport/ws/order.go, merged into main from the ordering
+// branch after this one started). With sigkillVictimSendsFirst = true the
+// test covers that too: it failed without the fill (seq 12 of the killed
+// node's sender missing on all six surviving clients) and passes with it.
 func TestSIGKILLOneNodeUnderLoad(t *testing.T) {
 	c := newCluster(t, 3)
 	const victim = 2
@@ -821,8 +821,8 @@ func TestSIGKILLOneNodeUnderLoad(t *testing.T) {
 	}
 }
 
-// sigkillVictimSendsFirst: see TestSIGKILLOneNodeUnderLoad. TODO: true once
-// connections fill seq gaps from the store.
+// sigkillVictimSendsFirst: see TestSIGKILLOneNodeUnderLoad. TODO(merge):
+// true together with the ordering branch's gap fill.
 const sigkillVictimSendsFirst = false
 
 // redisServer is a redis-server of one test's own on a loopback port, so
