@@ -33,6 +33,7 @@ deps:
 	./scripts/deps-postgres.sh
 	./scripts/deps-redis.sh
 	./scripts/deps-s3.sh
+	./scripts/deps-lb.sh
 
 vet:
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \

@@ -76,7 +76,7 @@ type options struct {
 	quiet    bool
 
 	url, secret, account, apiKey string
-	serverPID                    int
+	serverPIDs                   string
 	serverBin                    string
 	inProcess                    bool
 	profileDir                   string
@@ -110,11 +110,11 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.BoolVar(&o.json, "json", false, "print the results as JSON on stdout (progress goes to stderr)")
 	fs.BoolVar(&o.markdown, "markdown", false, "also print the summary as a Markdown table for BENCHMARKS.md")
 	fs.BoolVar(&o.quiet, "quiet", false, "no progress lines")
-	fs.StringVar(&o.url, "url", "", "measure this running server (http://127.0.0.1:PORT) instead of starting one; needs --secret and --account")
+	fs.StringVar(&o.url, "url", "", "measure this running server (http://127.0.0.1:PORT) instead of starting one; needs --secret and --account. Several nodes of one cluster: a comma-separated list; members are spread over them in turn, senders are on the first")
 	fs.StringVar(&o.secret, "secret", "", "with --url: the server's token secret")
 	fs.StringVar(&o.account, "account", "", "with --url: account id to use")
 	fs.StringVar(&o.apiKey, "api-key", "", "with --url: the account's API key (groups are then created over REST; without it, over WebSocket)")
-	fs.IntVar(&o.serverPID, "server-pid", 0, "with --url: the server's pid, to read its RSS and CPU time from /proc")
+	fs.StringVar(&o.serverPIDs, "server-pid", "", "with --url: the server's pid, to read its RSS and CPU time from /proc (several nodes: one pid per --url, comma-separated; figures are their sums)")
 	fs.StringVar(&o.serverBin, "server-bin", "", "parley binary to start (default: this executable)")
 	fs.BoolVar(&o.inProcess, "inprocess", false, "run the server inside this process (for --profile-dir only: CPU and RSS then include the load generator)")
 	fs.StringVar(&o.profileDir, "profile-dir", "", "write a CPU profile of the server per scenario (cpu-SCENARIO.prof) into this directory; a spawned server is started as 'parley bench server'")
@@ -200,7 +200,7 @@ func chatMain(args []string, stdout, stderr io.Writer) error {
 	}
 	var remote *target
 	if o.url != "" {
-		if remote, err = remoteTarget(ctx, o.url, o.secret, o.account, o.apiKey, o.serverPID); err != nil {
+		if remote, err = remoteTargets(ctx, o.url, o.secret, o.account, o.apiKey, o.serverPIDs); err != nil {
 			return err
 		}
 	}
@@ -218,6 +218,9 @@ func chatMain(args []string, stdout, stderr io.Writer) error {
 			}
 		}
 		rep.Server = fmt.Sprintf("%s server at %s (pid %d)", t.mode, t.base, t.pid)
+		if len(t.more) > 0 {
+			rep.Server = fmt.Sprintf("%d %s nodes at %s (pids %s)", len(t.more)+1, t.mode, o.url, o.serverPIDs)
+		}
 		if run == 1 {
 			fmt.Fprintln(out, "server:", rep.Server)
 			if t.mode == "in-process" {
@@ -232,11 +235,15 @@ func chatMain(args []string, stdout, stderr io.Writer) error {
 				os.MkdirAll(e.prof.dir, 0o750)
 			}
 		}
-		e.dial, err = newDialer(o.connKind, t.wsURL)
-		if err != nil {
-			t.Close()
-			return err
+		for _, node := range t.nodes() {
+			d, err := newDialer(o.connKind, node.wsURL)
+			if err != nil {
+				t.Close()
+				return err
+			}
+			e.dials = append(e.dials, d)
 		}
+		e.dial = e.dials[0]
 		for _, s := range o.scenarios {
 			if ctx.Err() != nil {
 				break

@@ -16,12 +16,13 @@ import (
 
 // env is what every scenario gets.
 type env struct {
-	t    *target
-	dial dialer
-	o    *options
-	run  int // 1-based run number, for unique names
-	prof *profiler
-	logf func(format string, args ...any)
+	t     *target
+	dial  dialer   // to the first node
+	dials []dialer // to each node (dials[0] is dial)
+	o     *options
+	run   int // 1-based run number, for unique names
+	prof  *profiler
+	logf  func(format string, args ...any)
 }
 
 // metric is one figure of a scenario. Goal is "<=" or ">=" when Target is set.
@@ -63,6 +64,15 @@ const (
 	targetDurable      = 20_000
 )
 
+// dialFor is the dialer of the i-th connection of a batch: the nodes in
+// turn, so that a group's members are spread over every node.
+func (e *env) dialFor(i int) dialer {
+	if len(e.dials) < 2 {
+		return e.dial
+	}
+	return e.dials[i%len(e.dials)]
+}
+
 // dialMany opens n connections for users names[i], at most conc dials at a
 // time. Failed dials leave nil entries; the count of failures and the first
 // error are returned.
@@ -90,7 +100,7 @@ func dialMany(ctx context.Context, e *env, names []string, conc int, onFrame fun
 				if onFrame != nil {
 					f = onFrame(i)
 				}
-				conns[i], err = e.dial(dctx, tok, f)
+				conns[i], err = e.dialFor(i)(dctx, tok, f)
 				cancel()
 			}
 			if err != nil {

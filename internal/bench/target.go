@@ -34,9 +34,10 @@ type target struct {
 	wsURL     string // ws://127.0.0.1:PORT/ws
 	secret    []byte
 	accountID string
-	apiKey    string // "" when unknown: groups are then created over WebSocket
-	pid       int    // 0: CPU and RSS are not measured
-	mode      string // "spawned", "remote", "in-process"
+	apiKey    string    // "" when unknown: groups are then created over WebSocket
+	pid       int       // 0: CPU and RSS are not measured
+	mode      string    // "spawned", "remote", "in-process"
+	more      []*target // the other nodes of a cluster measured together (remote only)
 
 	cmd     *exec.Cmd
 	exited  chan error
@@ -203,6 +204,45 @@ func remoteTarget(ctx context.Context, rawURL, secret, account, apiKey string, p
 	return t, nil
 }
 
+// remoteTargets is remoteTarget for a comma-separated list of nodes of
+// one cluster (one secret and account); pids, if given, has one per node.
+func remoteTargets(ctx context.Context, urls, secret, account, apiKey, pids string) (*target, error) {
+	us := strings.Split(urls, ",")
+	var ps []int
+	if pids != "" {
+		for _, p := range strings.Split(pids, ",") {
+			pid, err := strconv.Atoi(strings.TrimSpace(p))
+			if err != nil {
+				return nil, fmt.Errorf("--server-pid %q: %v", pids, err)
+			}
+			ps = append(ps, pid)
+		}
+		if len(ps) != len(us) {
+			return nil, fmt.Errorf("--server-pid has %d pids for %d --url nodes", len(ps), len(us))
+		}
+	}
+	var first *target
+	for i, u := range us {
+		pid := 0
+		if ps != nil {
+			pid = ps[i]
+		}
+		t, err := remoteTarget(ctx, strings.TrimSpace(u), secret, account, apiKey, pid)
+		if err != nil {
+			return nil, err
+		}
+		if first == nil {
+			first = t
+		} else {
+			first.more = append(first.more, t)
+		}
+	}
+	return first, nil
+}
+
+// nodes is t and the other nodes measured with it.
+func (t *target) nodes() []*target { return append([]*target{t}, t.more...) }
+
 func isLoopback(host string) bool {
 	if host == "localhost" {
 		return true
@@ -292,8 +332,21 @@ func (t *target) waitHealthy(ctx context.Context, within time.Duration) error {
 
 var httpClient = &http.Client{Timeout: 30 * time.Second}
 
-// healthz returns the server's count of open WebSocket connections.
+// healthz returns the server's count of open WebSocket connections (of
+// every node, for a cluster).
 func (t *target) healthz(ctx context.Context) (int, error) {
+	sum := 0
+	for _, n := range t.nodes() {
+		c, err := n.healthzOne(ctx)
+		if err != nil {
+			return 0, err
+		}
+		sum += c
+	}
+	return sum, nil
+}
+
+func (t *target) healthzOne(ctx context.Context) (int, error) {
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, t.base+"/healthz", nil)
 	resp, err := httpClient.Do(req)
 	if err != nil {
@@ -452,10 +505,19 @@ func readProcStat(pid int) (procStat, error) {
 	return ps, nil
 }
 
-// stat reads the target's statistics; ok is false when they are unknown.
+// stat reads the target's statistics (summed over the nodes of a
+// cluster); ok is false when they are unknown.
 func (t *target) stat() (procStat, bool) {
-	ps, err := readProcStat(t.pid)
-	return ps, err == nil
+	var sum procStat
+	for _, n := range t.nodes() {
+		ps, err := readProcStat(n.pid)
+		if err != nil {
+			return sum, false
+		}
+		sum.RSSKiB += ps.RSSKiB
+		sum.CPU += ps.CPU
+	}
+	return sum, true
 }
 
 // --- profiling ---
