@@ -65,18 +65,22 @@ func TestBroadcastCascadedToThreeNodes(t *testing.T) {
 	}
 
 	// Cascaded: each viewer's media comes from its own node's SFU.
-	ports := make([]map[int]bool, len(c.nodes))
-	for i, n := range c.nodes {
-		ports[i] = udpPorts(t, n.cmd.Process.Pid)
-	}
-	for _, v := range viewers {
-		p := remotePort(t, v.r)
-		for node := range c.nodes {
-			if ports[node][p] != (node == v.node) {
-				t.Errorf("a viewer on node %d gets its media from port %d; node %d's UDP ports are %v", v.node, p, node, ports[node])
+	fromOwnNode := func(vs []viewer, nodes []int) {
+		t.Helper()
+		ports := map[int]map[int]bool{}
+		for _, i := range nodes {
+			ports[i] = udpPorts(t, c.nodes[i].cmd.Process.Pid)
+		}
+		for _, v := range vs {
+			p := remotePort(t, v.r)
+			for _, node := range nodes {
+				if ports[node][p] != (node == v.node) {
+					t.Errorf("a viewer on node %d gets its media from port %d; node %d's UDP ports are %v", v.node, p, node, ports[node])
+				}
 			}
 		}
 	}
+	fromOwnNode(viewers, []int{0, 1, 2})
 	if ch := channel(t, c.nodes[0].url(), aliceTok, "live"); !ch.Live || ch.Viewers != 2 {
 		t.Errorf("the origin lists %+v: want live, with its own 2 viewers (the edges' are theirs)", ch)
 	}
@@ -121,6 +125,7 @@ func TestBroadcastCascadedToThreeNodes(t *testing.T) {
 	for _, v := range viewers[2:] {
 		decodes(t, ctx, v.r, "cam3", 50)
 	}
+	fromOwnNode(viewers[2:], []int{1, 2})
 }
 
 // decodes waits on r for the remote track id and reads n of its packets
