@@ -259,3 +259,37 @@ func udpPorts(t *testing.T, pid int) map[int]bool {
 	}
 	return ports
 }
+
+// A channel watched only through an edge: when its broadcaster stops, the
+// origin's channel closes (nobody is left in it there); she starts again
+// at once on the same node, and the edge's viewer gets the new broadcast
+// (the edge's pull of the closed channel does not linger).
+func TestBroadcastRestartedWithOnlyEdgeViewers(t *testing.T) {
+	c := newRoomCluster(t, 2)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	api := roomstest.LoopbackAPI(t)
+	aliceTok, bobTok := c.token("alice"), c.token("bob")
+	alice := listen(t, c.nodes[0], aliceTok)
+	aliceRooms := client.NewRooms(alice)
+	pub, err := aliceRooms.Publish(ctx, alice, "solo", client.RoomOptions{API: api, Tracks: []webrtc.TrackLocal{roomstest.Camera(t, "cam", 1)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bob := listen(t, c.nodes[1], bobTok)
+	r, err := client.NewRooms(bob).Watch(ctx, bob, "solo", client.RoomOptions{API: api})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	decodes(t, ctx, r, "cam", 50)
+	if err := pub.Leave(ctx); err != nil {
+		t.Fatal(err)
+	}
+	pub, err = aliceRooms.Publish(ctx, alice, "solo", client.RoomOptions{API: api, Tracks: []webrtc.TrackLocal{roomstest.Camera(t, "cam2", 1)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pub.Close()
+	decodes(t, ctx, r, "cam2", 50)
+}
