@@ -124,8 +124,12 @@ func TestCascadeNodesLoad(t *testing.T) {
 		}
 		used := (processCPU(t, n.cmd.Process.Pid) - cpu0[i]).Seconds()
 		sent, cpu = sent+out, cpu+used
-		t.Logf("node %d: %d viewers, %.0f packets/s sent, %.2f CPU-s/s, %.0f packets per CPU-second",
-			i, viewers[i], out/window.Seconds(), used/window.Seconds(), out/used)
+		perCPU := "-"
+		if out > 0 && used > 0 {
+			perCPU = fmt.Sprintf("%.0f", out/used)
+		}
+		t.Logf("node %d: %d viewers, %.0f packets/s sent, %.2f CPU-s/s, %s packets per CPU-second",
+			i, viewers[i], out/window.Seconds(), used/window.Seconds(), perCPU)
 	}
 	t.Logf("broadcaster: %.0f packets/s written; all nodes: %.0f packets per CPU-second", float64(w)/window.Seconds(), sent/cpu)
 }
