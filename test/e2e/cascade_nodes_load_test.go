@@ -15,7 +15,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
 
 	"github.com/parley-chat/parley/client"
@@ -55,7 +54,7 @@ func TestCascadeNodesLoad(t *testing.T) {
 	api := roomstest.LoopbackAPI(t)
 	tok := c.token("alice")
 	alice := listen(t, c.nodes[0], tok)
-	cam, written := loadCamera(t)
+	cam, written := roomstest.Stream(t, "load", 1, 10*time.Millisecond, 50, 1000)
 	if _, err := client.NewRooms(alice).Publish(ctx, alice, "load", client.RoomOptions{API: api, Tracks: []webrtc.TrackLocal{cam}}); err != nil {
 		t.Fatal(err)
 	}
@@ -132,37 +131,6 @@ func TestCascadeNodesLoad(t *testing.T) {
 			i, viewers[i], out/window.Seconds(), used/window.Seconds(), perCPU)
 	}
 	t.Logf("broadcaster: %.0f packets/s written; all nodes: %.0f packets per CPU-second", float64(w)/window.Seconds(), sent/cpu)
-}
-
-// loadCamera is a VP8 track sending 100 packets a second of 1,000 bytes
-// (a keyframe every 50), counting what it wrote, until t ends.
-func loadCamera(t *testing.T) (*webrtc.TrackLocalStaticRTP, *atomic.Int64) {
-	t.Helper()
-	tr, err := webrtc.NewTrackLocalStaticRTP(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}, "load", "load")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var written atomic.Int64
-	stop := make(chan struct{})
-	t.Cleanup(func() { close(stop) })
-	go func() {
-		tick := time.NewTicker(10 * time.Millisecond)
-		defer tick.Stop()
-		for n := uint32(0); ; n++ {
-			select {
-			case <-stop:
-				return
-			case <-tick.C:
-			}
-			payload := make([]byte, 1000)
-			copy(payload, roomstest.VP8Frame(n%50 == 0, n))
-			if tr.WriteRTP(&rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 96, SequenceNumber: uint16(n), Timestamp: n * 900, Marker: true},
-				Payload: payload}) == nil {
-				written.Add(1)
-			}
-		}
-	}()
-	return tr, &written
 }
 
 // processCPU is the user and system time process pid has used
