@@ -51,6 +51,6 @@ func (a *App) startRooms(iceFor func(auth.Identity) []protocol.ICEServer) error 
 // cascadeEdges adapts cascade.Pool to rooms.Cascade.
 type cascadeEdges struct{ p *cascade.Pool }
 
-func (c cascadeEdges) Edge(ctx context.Context, origin, key string, signal rooms.EdgeSignal) (string, func(), error) {
+func (c cascadeEdges) Edge(ctx context.Context, origin, key string, signal rooms.EdgeSignal) (string, <-chan struct{}, func(), error) {
 	return c.p.Edge(ctx, origin, key, cascade.Signal(signal))
 }

@@ -279,11 +279,11 @@ func TestPool(t *testing.T) {
 	pool := NewPool(edge, "chan:", Options{Logger: quiet})
 	t.Cleanup(pool.Close)
 	ctx := context.Background()
-	room1, release1, err := pool.Edge(ctx, "node-a", "k1", signal)
+	room1, ended1, release1, err := pool.Edge(ctx, "node-a", "k1", signal)
 	if err != nil {
 		t.Fatal(err)
 	}
-	room2, release2, err := pool.Edge(ctx, "node-a", "k1", signal)
+	room2, _, release2, err := pool.Edge(ctx, "node-a", "k1", signal)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -308,8 +308,13 @@ func TestPool(t *testing.T) {
 		defer pool.mu.Unlock()
 		return pool.pulls["k1"].stale("node-a")
 	})
+	select {
+	case <-ended1:
+	default:
+		t.Fatal("the pull ended; its ended channel is open")
+	}
 	newBroadcaster(t, origin, "live")
-	_, release3, err := pool.Edge(ctx, "node-a", "k1", signal)
+	_, _, release3, err := pool.Edge(ctx, "node-a", "k1", signal)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -39,15 +39,16 @@ func NewPool(local *sfu.SFU, prefix string, o Options) *Pool {
 }
 
 // Edge makes sure the channel is pulled from originNode into its local
-// room and returns that room; release (once per successful call) lets the
+// room and returns that room, and a channel closed when the pull ends
+// (the origin went away, or the last release); release (once per successful call) lets the
 // pull go when nobody needs it. A pull whose origin went away, or another
 // originNode than the running pull's, pulls again. signal reaches Accept
 // on originNode for this channel (a bus request in production); it is
 // used when this call starts the pull. The method has the shape of
 // rooms.Cascade.
-func (p *Pool) Edge(ctx context.Context, originNode, channelKey string, signal Signal) (localRoom string, release func(), err error) {
+func (p *Pool) Edge(ctx context.Context, originNode, channelKey string, signal Signal) (localRoom string, ended <-chan struct{}, release func(), err error) {
 	if originNode == "" || channelKey == "" || signal == nil {
-		return "", nil, apperr.Invalidf("origin node, channel and signal are required")
+		return "", nil, nil, apperr.Invalidf("origin node, channel and signal are required")
 	}
 	for {
 		p.mu.Lock()
@@ -63,11 +64,11 @@ func (p *Pool) Edge(ctx context.Context, originNode, channelKey string, signal S
 		case <-x.ready:
 		case <-ctx.Done():
 			p.release(channelKey, x)
-			return "", nil, ctx.Err()
+			return "", nil, nil, ctx.Err()
 		}
 		if x.err != nil {
 			p.release(channelKey, x)
-			return "", nil, x.err
+			return "", nil, nil, x.err
 		}
 		p.mu.Lock()
 		stale := x.stale(originNode)
@@ -77,7 +78,7 @@ func (p *Pool) Edge(ctx context.Context, originNode, channelKey string, signal S
 			continue
 		}
 		var once sync.Once
-		return p.prefix + channelKey, func() { once.Do(func() { p.release(channelKey, x) }) }, nil
+		return p.prefix + channelKey, x.edge.Done(), func() { once.Do(func() { p.release(channelKey, x) }) }, nil
 	}
 }
 

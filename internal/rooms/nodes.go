@@ -41,13 +41,17 @@ const ReasonMoved = protocol.RoomReasonMoved
 // the origin channel's tracks (cascade.Pull into this node's SFU, its
 // offer carried by signal to the origin, which answers with
 // Config.EdgeAccept) and returns its id; release ends it, when its last
-// local viewer leaves or the origin is gone. When Config.Cascade is set,
-// viewers of another node's channel watch the local edge room instead of
-// connecting to the origin; one edge room serves every viewer of the
-// channel on this node. An Edge error falls back to connecting viewers
-// to the origin.
+// local viewer leaves or the origin is gone. ended closes when the pull
+// ends by itself: the origin closed the channel (its last participant
+// there left, though viewers remain on edges) or stopped answering. The
+// edge room then closes with reason moved, so its viewers watch again and
+// reach the channel wherever it is now (or open it here). When
+// Config.Cascade is set, viewers of another node's channel watch the
+// local edge room instead of connecting to the origin; one edge room
+// serves every viewer of the channel on this node. An Edge error falls
+// back to connecting viewers to the origin.
 type Cascade interface {
-	Edge(ctx context.Context, originNode, channelKey string, signal EdgeSignal) (localRoom string, release func(), err error)
+	Edge(ctx context.Context, originNode, channelKey string, signal EdgeSignal) (localRoom string, ended <-chan struct{}, release func(), err error)
 }
 
 // EdgeSignal carries an edge's SDP offer to the channel's origin node and
@@ -245,7 +249,7 @@ func (s *Service) watchEdge(ctx context.Context, id auth.Identity, conn, name, o
 	rm := s.edges[k]
 	s.mu.Unlock()
 	if rm == nil || rm.edge.origin != origin {
-		local, release, err := s.cfg.Cascade.Edge(ctx, origin, key, s.edgeSignal(origin, key))
+		local, ended, release, err := s.cfg.Cascade.Edge(ctx, origin, key, s.edgeSignal(origin, key))
 		if err != nil {
 			s.log.Warn("rooms: no edge room: viewers connect to the origin", "channel", key, "origin", origin, "err", err)
 			return protocol.RoomJoined{}, apperr.New(apperr.Unavailable, codeNoEdge, "no edge")
@@ -262,6 +266,10 @@ func (s *Service) watchEdge(ctx context.Context, id auth.Identity, conn, name, o
 			s.rooms[rm.id] = rm
 			s.perAcct[rm.account]++
 			s.mu.Unlock()
+			go func() { // a pull of a closed or dead origin must not linger
+				<-ended
+				s.lost(rm)
+			}()
 		}
 	}
 	m, err := func() (*member, error) {
@@ -555,8 +563,9 @@ func (s *Service) CheckNodes(ctx context.Context) {
 	}
 }
 
-// lost closes a room another node took over (moved: its participants
-// join again, and reach it there).
+// lost closes a room another node took over, or an edge room whose pull
+// ended (moved: its participants join again, and reach it there); a room
+// closed already is left alone.
 func (s *Service) lost(rm *room) {
 	var o outbox
 	defer o.flush()

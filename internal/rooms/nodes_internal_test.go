@@ -252,18 +252,21 @@ type fakeCascade struct {
 	edges    []string // origin/key of each Edge
 	answers  []string
 	released int
+	ended    []chan struct{} // of each Edge: close one to end that pull
 }
 
-func (c *fakeCascade) Edge(ctx context.Context, origin, key string, signal EdgeSignal) (string, func(), error) {
+func (c *fakeCascade) Edge(ctx context.Context, origin, key string, signal EdgeSignal) (string, <-chan struct{}, func(), error) {
 	answer, err := signal(ctx, "offer-from-b")
 	if err != nil {
-		return "", nil, err
+		return "", nil, nil, err
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.edges = append(c.edges, origin+"/"+key)
 	c.answers = append(c.answers, answer)
-	return fmt.Sprint("edge_", len(c.edges)), func() { c.mu.Lock(); c.released++; c.mu.Unlock() }, nil
+	ended := make(chan struct{})
+	c.ended = append(c.ended, ended)
+	return fmt.Sprint("edge_", len(c.edges)), ended, func() { c.mu.Lock(); c.released++; c.mu.Unlock() }, nil
 }
 
 // With a cascade, viewers on node b of a channel of node a watch one local
@@ -326,5 +329,34 @@ func TestViewersOfAnotherNodesChannelWatchAnEdge(t *testing.T) {
 	defer mu.Unlock()
 	if stops != 1 {
 		t.Fatalf("the edge's subscription on a stopped %d times when the channel closed", stops)
+	}
+}
+
+// An edge's pull that ends by itself (the origin closed the channel, whose
+// only viewers were on b, or stopped answering) closes b's edge room: its
+// viewers hear moved and watch again, through a new pull.
+func TestEdgeRoomClosesWhenItsPullEnds(t *testing.T) {
+	casc := &fakeCascade{}
+	n := newTwoNodesWith(t, func(node string, c *Config) {
+		if node == "b" {
+			c.Cascade = casc
+			return
+		}
+		c.EdgeAccept = func(context.Context, string, string) (string, func(), error) { return "answer", func() {}, nil }
+	})
+	alice, vic := who("usr_alice", protocol.RoleMember), who("usr_vic", protocol.RoleVisitor)
+	joined(t, n.a, alice, "con_a", protocol.EvChannelPublish, protocol.ChannelRef{Channel: "live"})
+	w := joined(t, n.b, vic, "con_v", protocol.EvChannelSubscribe, protocol.ChannelRef{Channel: "live"})
+	casc.mu.Lock()
+	close(casc.ended[0])
+	casc.mu.Unlock()
+	eventually(t, "the viewer hears moved", func() bool { return n.in["usr_vic"].has("con_v", protocol.EvRoomClosed) })
+	var ev protocol.RoomEvent
+	if json.Unmarshal(n.in["usr_vic"].last("con_v", protocol.EvRoomClosed), &ev) != nil || ev.Reason != ReasonMoved || ev.Room != w.Room.ID {
+		t.Fatalf("the viewer heard %+v", ev)
+	}
+	eventually(t, "the edge room is released", func() bool { casc.mu.Lock(); defer casc.mu.Unlock(); return casc.released == 1 })
+	if w2 := joined(t, n.b, vic, "con_v", protocol.EvChannelSubscribe, protocol.ChannelRef{Channel: "live"}); w2.Room.ID != "edge_2" {
+		t.Fatalf("watching again gives %q, want a new pull's edge_2", w2.Room.ID)
 	}
 }

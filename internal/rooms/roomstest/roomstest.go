@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"io"
 	"net"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -47,14 +48,25 @@ func VP8Frame(key bool, n uint32) []byte {
 // keyframe every 25, from sequence number firstSeq, until t ends.
 func Camera(t testing.TB, id string, firstSeq uint16) *webrtc.TrackLocalStaticRTP {
 	t.Helper()
+	tr, _ := Stream(t, id, firstSeq, 20*time.Millisecond, 25, 0)
+	return tr
+}
+
+// Stream is a Camera sending a one-packet frame every period, a keyframe
+// every keyEvery, each VP8Frame padded with zeros to size bytes; written
+// counts the packets it wrote.
+func Stream(t testing.TB, id string, firstSeq uint16, period time.Duration, keyEvery uint32, size int) (tr *webrtc.TrackLocalStaticRTP, written *atomic.Int64) {
+	t.Helper()
 	tr, err := webrtc.NewTrackLocalStaticRTP(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}, id, id)
 	if err != nil {
 		t.Fatal(err)
 	}
+	written = &atomic.Int64{}
+	ticks := uint32(period * 90000 / time.Second) // RTP timestamp per frame
 	stop := make(chan struct{})
 	t.Cleanup(func() { close(stop) })
 	go func() {
-		tick := time.NewTicker(20 * time.Millisecond)
+		tick := time.NewTicker(period)
 		defer tick.Stop()
 		for n := uint32(0); ; n++ {
 			select {
@@ -62,11 +74,17 @@ func Camera(t testing.TB, id string, firstSeq uint16) *webrtc.TrackLocalStaticRT
 				return
 			case <-tick.C:
 			}
-			tr.WriteRTP(&rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 96, SequenceNumber: firstSeq + uint16(n), Timestamp: n * 1800, Marker: true},
-				Payload: VP8Frame(n%25 == 0, n)})
+			payload := VP8Frame(n%keyEvery == 0, n)
+			if len(payload) < size {
+				payload = append(payload, make([]byte, size-len(payload))...)
+			}
+			if tr.WriteRTP(&rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 96, SequenceNumber: firstSeq + uint16(n), Timestamp: n * ticks, Marker: true},
+				Payload: payload}) == nil {
+				written.Add(1)
+			}
 		}
 	}()
-	return tr
+	return tr, written
 }
 
 // Receives waits on r for the remote track named id and reads n packets
