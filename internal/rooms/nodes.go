@@ -248,7 +248,11 @@ func (s *Service) watchEdge(ctx context.Context, id auth.Identity, conn, name, o
 	s.mu.Lock()
 	rm := s.edges[k]
 	s.mu.Unlock()
-	if rm == nil || rm.edge.origin != origin {
+	if rm != nil && rm.edge.origin != origin {
+		s.lost(rm) // pulled from an origin that is not the channel's now: its viewers join again
+		rm = nil
+	}
+	if rm == nil {
 		local, ended, release, err := s.cfg.Cascade.Edge(ctx, origin, key, s.edgeSignal(origin, key))
 		if err != nil {
 			s.log.Warn("rooms: no edge room: viewers connect to the origin", "channel", key, "origin", origin, "err", err)
