@@ -1,0 +1,74 @@
+// Calls and rooms whose browsers are connected to different nodes of one
+// cluster (two parley processes on one PostgreSQL database and one Redis
+// prefix, docs/scaling.md): a 1:1 video call from a page on node A to a
+// page on node B rings, connects and carries video and audio both ways, and
+// hanging up ends it on both; a room joined from both nodes shows each page
+// the other's video.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { Cluster, launchBrowser } from './lib/harness.mjs';
+import { eventually } from './lib/ui.mjs';
+import { sdkParty, state, flowing } from './lib/calls.mjs';
+import { roomPage, join, userToken, decoding } from './lib/rooms.mjs';
+
+let cluster, browser, a, b;
+before(async () => {
+  cluster = await Cluster.start(2);
+  [a, b] = cluster.nodes;
+  browser = await launchBrowser();
+});
+after(async () => {
+  await browser?.close();
+  await cluster?.close();
+});
+
+test('a 1:1 video call between a page on node A and a page on node B', async () => {
+  const alice = await sdkParty(browser, a, 'alice', { token: await userToken(a, 'alice') });
+  const bob = await sdkParty(browser, b, 'bob', { token: await userToken(b, 'bob') });
+  const conv = await alice.evaluate(async () => (window.P.conv = (await window.P.client.request('chat:create', { kind: 'direct', members: ['bob'] })).id));
+
+  await alice.evaluate(() => window.P.client.calls.start(window.P.conv, 'video'));
+  await eventually('bob rings on node B', () => bob.evaluate(() => window.P.sessions.at(-1)?.state === 'ringing'));
+  assert.equal(await bob.evaluate(() => window.P.sessions.at(-1).conversationId), conv);
+  await bob.evaluate(() => window.P.sessions.at(-1).accept());
+  for (const p of [alice, bob]) await eventually('the call is active', async () => (await state(p)) === 'active', { timeout: 20000 });
+  await flowing([alice, bob], 'across nodes');
+
+  await alice.evaluate(() => window.P.client.calls.current.hangup());
+  await eventually('bob sees it end', async () => (await state(bob)) === 'ended');
+  assert.equal(await state(alice), 'ended');
+  assert.equal(await bob.evaluate(() => window.P.client.calls.current), null, 'bob is free for another call');
+  // The call's record, written by the caller's node, is read on the other.
+  const token = await userToken(b, 'bob');
+  const callEvents = async () => (await b.api('GET', `/conversations/${conv}/messages`, { token })).json.messages
+    .filter((m) => m.type === 'call').map((m) => m.text + (m.duration_ms > 0 ? '+' : ''));
+  await eventually('the call is recorded', async () => (await callEvents()).length === 2);
+  assert.deepEqual(await callEvents(), ['video:started', 'video:ended+']);
+  for (const p of [alice, bob]) await p.context().close();
+});
+
+test('a room joined from node A and node B: each page decodes the other\'s video', async () => {
+  const token = await userToken(a, 'alice');
+  const created = await a.api('POST', '/rooms', { token, body: { name: 'Across' } });
+  assert.equal(created.status, 201, created.text);
+  const roomId = created.json.id;
+  const ctxs = await Promise.all([0, 1].map(() => browser.newContext()));
+  const alice = await roomPage(ctxs[0], a, 'alice');
+  const bob = await roomPage(ctxs[1], b, 'bob');
+  for (const p of [alice, bob]) await join(p, { room: roomId, media: { video: { width: { ideal: 640 }, height: { ideal: 360 } } } });
+  await decoding([alice, bob], 1, 'room across nodes');
+
+  // Each sees the other as a participant with a camera and a microphone,
+  // and node B lists both.
+  const seen = async (page) => page.evaluate(() => [...window.R.room.participants.values()].map((p) => [p.name, [...p.tracks.values()].map((t) => t.kind).sort().join()]));
+  assert.deepEqual(await seen(alice), [['Bob', 'audio,video']]);
+  assert.deepEqual(await seen(bob), [['Alice', 'audio,video']]);
+  const listed = await b.api('GET', `/rooms/${roomId}`, { token: await userToken(b, 'bob') });
+  assert.equal(listed.status, 200, listed.text);
+  assert.equal(listed.json.participants.length, 2, JSON.stringify(listed.json));
+
+  // Bob leaves on node B: Alice on node A sees him go.
+  await bob.evaluate(() => window.R.room.leave());
+  await eventually('bob is gone for alice', () => alice.evaluate(() => window.R.room.participants.size === 0));
+  for (const c of ctxs) await c.close();
+});
