@@ -3,7 +3,8 @@
 // prefix, docs/scaling.md): a 1:1 video call from a page on node A to a
 // page on node B rings, connects and carries video and audio both ways, and
 // hanging up ends it on both; a room joined from both nodes shows each page
-// the other's video.
+// the other's video; when the room's node dies, the page on the other node
+// is back in the room by itself, on its own node.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { Cluster, launchBrowser } from './lib/harness.mjs';
@@ -13,7 +14,8 @@ import { roomPage, join, userToken, decoding } from './lib/rooms.mjs';
 
 let cluster, browser, a, b;
 before(async () => {
-  cluster = await Cluster.start(2);
+  // A silent node counts as dead after 3 s (its rooms move sooner).
+  cluster = await Cluster.start(2, ['--cluster-ttl', '3s']);
   [a, b] = cluster.nodes;
   browser = await launchBrowser();
 });
@@ -70,5 +72,31 @@ test('a room joined from node A and node B: each page decodes the other\'s video
   // Bob leaves on node B: Alice on node A sees him go.
   await bob.evaluate(() => window.R.room.leave());
   await eventually('bob is gone for alice', () => alice.evaluate(() => window.R.room.participants.size === 0));
+  for (const c of ctxs) await c.close();
+});
+
+// Last: it kills node A.
+test('the room\'s node dies: the page on the other node is back in the room there, and a newcomer sees it', async () => {
+  const token = await userToken(a, 'alice');
+  const roomId = (await a.api('POST', '/rooms', { token, body: { name: 'Moving' } })).json.id;
+  const ctxs = await Promise.all([0, 1, 2].map(() => browser.newContext()));
+  const alice = await roomPage(ctxs[0], a, 'alice');
+  const bob = await roomPage(ctxs[1], b, 'bob');
+  const small = { video: { width: { ideal: 640 }, height: { ideal: 360 } } };
+  for (const p of [alice, bob]) await join(p, { room: roomId, media: small });
+  await decoding([alice, bob], 1, 'before the move');
+  const before = await bob.evaluate(() => window.R.room.me);
+
+  await a.kill();
+  // Node B tells Bob the room moved once node A's lease runs out; his page
+  // joins again as a new participant, on node B's SFU.
+  await eventually('bob is back in the room', () => bob.evaluate((old) => window.R.room.me && window.R.room.me !== old && window.R.room.state === 'connected', before), { timeout: 60000, every: 500 });
+  const back = await b.api('GET', `/rooms/${roomId}`, { token: await userToken(b, 'bob') });
+  assert.equal(back.status, 200, back.text);
+  assert.equal(back.json.name, 'Moving');
+  assert.deepEqual(back.json.participants.map((p) => p.name), ['Bob']);
+  const carol = await roomPage(ctxs[2], b, 'carol');
+  await join(carol, { room: roomId, media: small });
+  await decoding([bob, carol], 1, 'after the move');
   for (const c of ctxs) await c.close();
 });
