@@ -49,6 +49,35 @@ test('a 1:1 video call between a page on node A and a page on node B', async () 
   for (const p of [alice, bob]) await p.context().close();
 });
 
+test('bob on both nodes: both pages ring, he answers on B; then each side\'s connection drops mid-call and the call goes on', async () => {
+  const alice = await sdkParty(browser, a, 'alice', { token: await userToken(a, 'alice') });
+  const bobB = await sdkParty(browser, b, 'bob', { token: await userToken(b, 'bob') });
+  const bobA = await sdkParty(browser, a, 'bob', { token: await userToken(a, 'bob') });
+  await alice.evaluate(async () => (window.P.conv = (await window.P.client.request('chat:create', { kind: 'direct', members: ['bob'] })).id));
+  await alice.evaluate(() => window.P.client.calls.start(window.P.conv, 'video'));
+  for (const p of [bobA, bobB]) await eventually('both of bob\'s pages ring', () => p.evaluate(() => window.P.sessions.at(-1)?.state === 'ringing'));
+  await bobB.evaluate(() => window.P.sessions.at(-1).accept());
+  await eventually('the page on node A stops ringing', () => bobA.evaluate(() => window.P.sessions.at(-1).state === 'ended' && window.P.sessions.at(-1).reason));
+  assert.equal(await bobA.evaluate(() => window.P.sessions.at(-1).reason), 'answered_elsewhere');
+  for (const p of [alice, bobB]) await eventually('the call is active', async () => (await state(p)) === 'active', { timeout: 20000 });
+  await flowing([alice, bobB], 'answered on node B');
+
+  // A dropped WebSocket comes back to the same node, which tells the other
+  // node's party; the caller restarts ICE: the callee sees new credentials.
+  const ufrag = (page) => page.evaluate(() => window.P.client.calls.current.pc.remoteDescription.sdp.match(/a=ice-ufrag:(\S+)/)[1]);
+  for (const [who, page] of [['bob (callee, node B)', bobB], ['alice (caller, node A)', alice]]) {
+    const before = await ufrag(bobB);
+    await page.evaluate(() => window.P.client.ws.close(4000, 'test: the network went away'));
+    await eventually(`${who} is connected again`, () => page.evaluate(() => window.P.client.state === 'connected'));
+    await eventually(`ICE restarted after ${who} rejoined`, async () => (await ufrag(bobB)) !== before, { timeout: 15000 });
+    await flowing([alice, bobB], `after ${who} rejoined`);
+    assert.deepEqual([await state(alice), await state(bobB)], ['active', 'active']);
+  }
+  await bobB.evaluate(() => window.P.client.calls.current.hangup());
+  await eventually('alice sees it end', async () => (await state(alice)) === 'ended');
+  for (const p of [alice, bobA, bobB]) await p.context().close();
+});
+
 test('a room joined from node A and node B: each page decodes the other\'s video', async () => {
   const token = await userToken(a, 'alice');
   const created = await a.api('POST', '/rooms', { token, body: { name: 'Across' } });
