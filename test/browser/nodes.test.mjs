@@ -7,9 +7,9 @@
 // is back in the room by itself, on its own node.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { Cluster, launchBrowser } from './lib/harness.mjs';
-import { eventually } from './lib/ui.mjs';
-import { sdkParty, state, flowing } from './lib/calls.mjs';
+import { Cluster, launchBrowser, hostPage } from './lib/harness.mjs';
+import { W, openWidget, say, signInWithLink, eventually } from './lib/ui.mjs';
+import { sdkParty, state, flowing, screenOf, button, stat, grows } from './lib/calls.mjs';
 import { roomPage, join, userToken, decoding } from './lib/rooms.mjs';
 
 let cluster, browser, a, b;
@@ -76,6 +76,57 @@ test('bob on both nodes: both pages ring, he answers on B; then each side\'s con
   await bobB.evaluate(() => window.P.client.calls.current.hangup());
   await eventually('alice sees it end', async () => (await state(alice)) === 'ended');
   for (const p of [alice, bobA, bobB]) await p.context().close();
+});
+
+test('by the buttons: a visitor\'s widget on node A calls the owner\'s console on node B', async () => {
+  const host = await hostPage(a);
+  const contexts = [];
+  const page = async () => {
+    const ctx = await browser.newContext({ permissions: ['camera', 'microphone'] });
+    contexts.push(ctx);
+    const p = await ctx.newPage();
+    p.on('pageerror', (e) => console.error('pageerror', e.message));
+    return p;
+  };
+  try {
+    const agent = await page();
+    await signInWithLink(agent, b);
+    const visitor = await page();
+    await visitor.goto(host.url);
+    await openWidget(visitor);
+    await say(visitor, 'Could we talk on video?');
+    await agent.locator('nav[aria-label="Conversations"]', { hasText: 'Could we talk on video?' }).waitFor();
+
+    await W.panel(visitor).locator('button[aria-label="Start a video call"]').click();
+    await button(agent, 'agent', 'Accept').click();
+    for (const [p, who] of [[agent, 'agent'], [visitor, 'visitor']]) {
+      await eventually(`${who}'s call is active`, async () => (await screenOf(p, who).getAttribute('data-state')) === 'active', { timeout: 20000 });
+      await button(p, who, 'Show call statistics').click();
+    }
+    for (const [p, who] of [[agent, 'agent'], [visitor, 'visitor']]) {
+      await grows(p, who, 'frames', 10);
+      await grows(p, who, 'audio_packets');
+      // Each side's page shows the other moving, with sound.
+      const video = (sel) => p.evaluate((sel) => {
+        const v = document.querySelector(sel) || document.querySelector('parley-chat').shadowRoot.querySelector(sel);
+        return { t: v.currentTime, paused: v.paused, muted: v.muted };
+      }, sel);
+      const first = await video('video.remote');
+      await eventually(`${who} sees the other side move, with sound`, async () => {
+        const v = await video('video.remote');
+        return !v.paused && !v.muted && v.t > first.t + 1;
+      }, { timeout: 15000 });
+    }
+    assert.equal(await stat(agent, 'agent', 'candidate'), 'host');
+
+    await button(visitor, 'visitor', 'Hang up').click();
+    await eventually('the console sees it end', async () => (await screenOf(agent, 'agent').count()) === 0 || (await screenOf(agent, 'agent').getAttribute('data-state')) === 'ended');
+    await agent.locator('main .call-event', { hasText: /Video call · \d+:\d\d / }).waitFor();
+    await W.panel(visitor).locator('.call-event', { hasText: /Video call · \d+:\d\d / }).waitFor();
+  } finally {
+    await Promise.all(contexts.map((c) => c.close()));
+    await host.close();
+  }
 });
 
 test('a room joined from node A and node B: each page decodes the other\'s video', async () => {

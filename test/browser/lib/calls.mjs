@@ -57,3 +57,21 @@ export async function flowing(pages, what) {
   }
   return second;
 }
+
+// The call screen of the widget (who 'visitor') or the console (any other who).
+// Scopes: the widget lives in a shadow root that CSS locators pierce.
+export const screenOf = (page, who) => page.locator(who === 'visitor' ? 'parley-chat .call-screen' : '.call-screen');
+export const button = (page, who, name) => screenOf(page, who).locator(`button[aria-label="${name}"]`);
+
+// stat reads one number (or the route) from a side's statistics panel.
+export async function stat(page, who, name) {
+  const dd = screenOf(page, who).locator(`.call-stats [data-stat="${name}"]`);
+  if (name === 'candidate') return dd.getAttribute('data-value');
+  return Number((await dd.textContent()).replace(/\D/g, '')) || 0;
+}
+
+// grows waits until a side's panel shows a number go up by more than min.
+export async function grows(page, who, name, min = 0) {
+  const first = await stat(page, who, name);
+  await eventually(`${who}'s ${name} grows from ${first}`, async () => (await stat(page, who, name)) > first + min, { timeout: 8000 });
+}

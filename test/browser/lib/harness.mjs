@@ -183,7 +183,8 @@ export class Parley {
 // key prefix (random, its keys deleted by close), each node its own HTTP,
 // SFU and TURN port, data directory and node id (docs/scaling.md). Node 0
 // starts first and makes the default account; every node serves it, so a
-// node's apiKey, accountId, address and signinLink are node 0's.
+// node's apiKey, accountId and address are node 0's, and its signinLink and
+// chatLink node 0's on its own URL (the sign-in link still works once).
 export class Cluster {
   static async start(n, extra = []) {
     const c = new Cluster();
@@ -200,7 +201,11 @@ export class Cluster {
       for (let i = 0; i < n; i++) {
         const node = await Parley.start(['--node-id', `node${i}-${randomBytes(3).toString('hex')}`, ...shared], { firstStart: i === 0 });
         c.nodes.push(node);
-        if (i > 0) for (const k of ['signinLink', 'chatLink', 'address', 'apiKey', 'accountId']) node[k] = c.nodes[0][k];
+        if (i > 0) {
+          for (const k of ['address', 'apiKey', 'accountId']) node[k] = c.nodes[0][k];
+          // The same one-time sign-in link and chat link, on this node.
+          for (const k of ['signinLink', 'chatLink']) node[k] = node.url + c.nodes[0][k].slice(c.nodes[0].url.length);
+        }
       }
     } catch (e) {
       await c.close();
