@@ -123,7 +123,10 @@ export class Parley {
         const res = await fetch(this.url + '/healthz');
         if (res.ok) return;
       } catch { /* not up yet */ }
-      if (Date.now() > deadline) throw new Error(`parley did not start:\n${this.stdout}\n${this.stderr}`);
+      if (Date.now() > deadline) {
+        this.proc.kill('SIGKILL'); // none left running behind a failed test
+        throw new Error(`parley did not start:\n${this.stdout}\n${this.stderr}`);
+      }
       await sleep(50);
     }
   }
