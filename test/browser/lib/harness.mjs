@@ -93,7 +93,10 @@ export class Parley {
     p.port = await freePort();
     p.url = `http://127.0.0.1:${p.port}`;
     p.extra = extra;
-    await p._run();
+    await p._run().catch((e) => {
+      rmSync(p.dir, { recursive: true, force: true });
+      throw e;
+    });
     if (!firstStart) return p;
     const out = await p._waitFor(/API key.*\n/);
     p.signinLink = out.match(/(http:\S+\/console\/#signin=\S+)/)[1];
