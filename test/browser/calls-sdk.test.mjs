@@ -6,7 +6,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { setup, teardown } from './lib/harness.mjs';
 import { eventually } from './lib/ui.mjs';
-import { sdkParty, ownerToken as signIn } from './lib/calls.mjs';
+import { sdkParty, ownerToken as signIn, stats, state, flowing } from './lib/calls.mjs';
 
 let parley, host, browser, ownerToken;
 before(async () => {
@@ -17,30 +17,12 @@ after(() => teardown({ parley, host, browser }));
 
 const party = (who, opts = {}) => sdkParty(browser, parley, who, { token: ownerToken, ...opts });
 
-const stats = (page) => page.evaluate(async () => window.P.client.calls.current?.stats());
-const state = (page) => page.evaluate(() => window.P.client.calls.current?.state || window.P.sessions.at(-1)?.state);
-
 // call makes the visitor call the owner, the owner accept, and waits for media.
 async function call(visitor, owner, media = 'video') {
   await visitor.evaluate((media) => window.P.client.calls.start(window.P.conv, media), media);
   await eventually('the owner rings', () => owner.evaluate(() => window.P.sessions.at(-1)?.state === 'ringing'));
   await owner.evaluate(() => window.P.sessions.at(-1).accept());
   for (const p of [visitor, owner]) await eventually('the call is active', async () => (await state(p)) === 'active', { timeout: 20000 });
-}
-
-// flowing checks that each side decodes more and more video frames and receives audio.
-async function flowing(pages, what) {
-  // Frames may start a moment after the call is active (a relayed path is
-  // the last to be checked), later still on a busy machine.
-  await eventually(`${what}: every side decodes video`, async () => (await Promise.all(pages.map(stats))).every((s) => s?.framesDecoded > 10), { timeout: 15000 });
-  const first = await Promise.all(pages.map(stats));
-  await new Promise((r) => setTimeout(r, 1500));
-  const second = await Promise.all(pages.map(stats));
-  for (let i = 0; i < pages.length; i++) {
-    assert.ok(second[i].framesDecoded > first[i].framesDecoded && second[i].framesDecoded > 10, `${what}: side ${i} frames ${first[i].framesDecoded} → ${second[i].framesDecoded}`);
-    assert.ok(second[i].audioPacketsReceived > first[i].audioPacketsReceived, `${what}: side ${i} audio packets ${first[i].audioPacketsReceived} → ${second[i].audioPacketsReceived}`);
-  }
-  return second;
 }
 
 async function hangup(page) {

@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import { setup, teardown } from './lib/harness.mjs';
 import { W, openWidget, say, signInWithLink, eventually } from './lib/ui.mjs';
 import { audit } from './lib/a11y.mjs';
+import { screenOf, button, stat, grows } from './lib/calls.mjs';
 
 let parley, host, browser, consoleState;
 before(async () => {
@@ -40,23 +41,6 @@ async function open({ relay = false } = {}) {
   await openWidget(visitor);
   await say(visitor, 'Could we talk on video?');
   return { agent, visitor, close: () => Promise.all(contexts.map((c) => c.close())) };
-}
-
-// Scopes: the widget lives in a shadow root that CSS locators pierce.
-const screenOf = (page, who) => page.locator(who === 'visitor' ? 'parley-chat .call-screen' : '.call-screen');
-const button = (page, who, name) => screenOf(page, who).locator(`button[aria-label="${name}"]`);
-
-// stat reads one number (or the route) from a side's statistics panel.
-async function stat(page, who, name) {
-  const dd = screenOf(page, who).locator(`.call-stats [data-stat="${name}"]`);
-  if (name === 'candidate') return dd.getAttribute('data-value');
-  return Number((await dd.textContent()).replace(/\D/g, '')) || 0;
-}
-
-// grows waits until a side's panel shows a number go up by more than min.
-async function grows(page, who, name, min = 0) {
-  const first = await stat(page, who, name);
-  await eventually(`${who}'s ${name} grows from ${first}`, async () => (await stat(page, who, name)) > first + min, { timeout: 8000 });
 }
 
 async function connect(agent, visitor) {

@@ -6,36 +6,13 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { setup, teardown, launchBrowser, sleep } from './lib/harness.mjs';
 import { eventually } from './lib/ui.mjs';
-import { roomPage, join, roomStats, userToken } from './lib/rooms.mjs';
+import { roomPage, join, roomStats, userToken, decoding } from './lib/rooms.mjs';
 
 let parley, host, browser;
 before(async () => {
   ({ parley, host, browser } = await setup());
 });
 after(() => teardown({ parley, host, browser }));
-
-// decoding waits until every page decodes `want` remote videos whose
-// frame counts keep growing.
-async function decoding(pages, want, what) {
-  await eventually(`${what}: ${want} remote videos each`, async () => {
-    for (const p of pages) if ((await roomStats(p)).videos.filter((v) => v.framesDecoded > 0).length < want) return false;
-    return true;
-  }, { timeout: 30000, every: 500 });
-  // Then every page's videos keep decoding: 10 more frames each (within
-  // 2 s normally; a layer switch after someone rejoins can stall one a
-  // little longer, so allow 10 s and say when it took more than 3).
-  const first = await Promise.all(pages.map(roomStats));
-  const t0 = Date.now();
-  let last;
-  await eventually(`${what}: every video decodes on`, async () => {
-    last = await Promise.all(pages.map(roomStats));
-    return last.every((s, i) => s.videos.filter((v) => v.framesDecoded >= (first[i].videos.find((f) => f.mid === v.mid)?.framesDecoded ?? 0) + 10).length >= want);
-  }, { timeout: 10000, every: 250 }).catch((e) => {
-    throw new Error(`${e.message}: ${JSON.stringify(first.map((s) => s.videos))} → ${JSON.stringify(last.map((s) => s.videos))}`);
-  });
-  if (Date.now() - t0 > 3000) console.log(`${what}: videos took ${Date.now() - t0} ms to decode 10 more frames`);
-  return last;
-}
 
 test('three people in one room each decode the other two', async () => {
   const token = await userToken(parley, 'alice', 'member');

@@ -2,9 +2,10 @@
 // port and data directory per test), Debian's Chromium driven by
 // playwright-core, and a host page on another origin to embed the widget in.
 import { spawn, execFileSync } from 'node:child_process';
+import { connect } from 'node:net';
 import { mkdtempSync, rmSync, existsSync, mkdirSync } from 'node:fs';
 import { createServer } from 'node:http';
-import { createHmac } from 'node:crypto';
+import { createHmac, randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -84,13 +85,19 @@ export function freePort() {
 
 // Parley is one parley process.
 export class Parley {
-  static async start(extra = []) {
+  // start runs a server. firstStart: it starts on an empty database and
+  // prints the default account it made (a node joining a cluster does not).
+  static async start(extra = [], { firstStart = true } = {}) {
     const p = new Parley();
     p.dir = mkdtempSync(join(tmpdir(), 'parley-data-'));
     p.port = await freePort();
     p.url = `http://127.0.0.1:${p.port}`;
     p.extra = extra;
-    await p._run();
+    await p._run().catch((e) => {
+      rmSync(p.dir, { recursive: true, force: true });
+      throw e;
+    });
+    if (!firstStart) return p;
     const out = await p._waitFor(/API key.*\n/);
     p.signinLink = out.match(/(http:\S+\/console\/#signin=\S+)/)[1];
     p.chatLink = out.match(/(http:\S+\/chat\/[A-Za-z0-9]{8})/)[1];
@@ -119,7 +126,10 @@ export class Parley {
         const res = await fetch(this.url + '/healthz');
         if (res.ok) return;
       } catch { /* not up yet */ }
-      if (Date.now() > deadline) throw new Error(`parley did not start:\n${this.stdout}\n${this.stderr}`);
+      if (Date.now() > deadline) {
+        this.proc.kill('SIGKILL'); // none left running behind a failed test
+        throw new Error(`parley did not start:\n${this.stdout}\n${this.stderr}`);
+      }
       await sleep(50);
     }
   }
@@ -172,6 +182,107 @@ export class Parley {
     } catch { /* not JSON */ }
     return { status: res.status, json, text, headers: res.headers };
   }
+}
+
+// Cluster is several parley processes serving as one: the same PostgreSQL
+// database (made for this cluster, dropped by close) and the same Redis
+// key prefix (random, its keys deleted by close), each node its own HTTP,
+// SFU and TURN port, data directory and node id (docs/scaling.md). Node 0
+// starts first and makes the default account; every node serves it, so a
+// node's apiKey, accountId and address are node 0's, and its signinLink and
+// chatLink node 0's on its own URL (the sign-in link still works once).
+export class Cluster {
+  static async start(n, extra = []) {
+    const c = new Cluster();
+    c.nodes = [];
+    c.db = `parley_b_${randomBytes(6).toString('hex')}`;
+    c.prefix = `test:b${randomBytes(8).toString('hex')}:`;
+    await redisCommand('PING'); // fails saying how to start Redis
+    psql(`CREATE DATABASE ${c.db}`); // fails saying how to start PostgreSQL
+    try {
+      const shared = ['--database-url', databaseURL(c.db), '--redis-url', redisURL(), '--redis-prefix', c.prefix,
+        '--sfu-public-ip', '127.0.0.1', ...extra];
+      // One after the other: the first migrates the database and makes the
+      // account and the secrets the others read.
+      for (let i = 0; i < n; i++) {
+        const node = await Parley.start(['--node-id', `node${i}-${randomBytes(3).toString('hex')}`, ...shared], { firstStart: i === 0 });
+        c.nodes.push(node);
+        if (i > 0) {
+          for (const k of ['address', 'apiKey', 'accountId']) node[k] = c.nodes[0][k];
+          // The same one-time sign-in link and chat link, on this node.
+          for (const k of ['signinLink', 'chatLink']) node[k] = node.url + c.nodes[0][k].slice(c.nodes[0].url.length);
+        }
+      }
+    } catch (e) {
+      await c.close();
+      throw e;
+    }
+    return c;
+  }
+
+  async close() {
+    for (const node of this.nodes) await node.close();
+    psql(`DROP DATABASE IF EXISTS ${this.db} WITH (FORCE)`);
+    await redisCommand('EVAL', "local ks = redis.call('KEYS', ARGV[1]) for _, k in ipairs(ks) do redis.call('DEL', k) end return #ks", '0', this.prefix + '*');
+  }
+}
+
+// The PostgreSQL and Redis the cluster tests use: the Go tests' variables
+// and defaults (internal/pgtest, internal/redistest).
+const postgresAdminURL = () => process.env.PARLEY_TEST_POSTGRES_URL || 'postgres://postgres@127.0.0.1:5432/test?sslmode=disable';
+const redisURL = () => process.env.PARLEY_TEST_REDIS_URL || 'redis://127.0.0.1:6379/0';
+
+function databaseURL(name) {
+  const u = new URL(postgresAdminURL());
+  u.pathname = '/' + name;
+  return u.toString();
+}
+
+// psql runs one statement on the admin database with Debian's psql.
+function psql(sql) {
+  const admin = postgresAdminURL();
+  try {
+    execFileSync('psql', [admin, '-v', 'ON_ERROR_STOP=1', '-Atqc', sql], { stdio: ['ignore', 'pipe', 'pipe'] });
+  } catch (e) {
+    if (e.code === 'ENOENT') {
+      throw new Error('psql is not installed: the cluster tests need PostgreSQL and its client. Run scripts/deps-postgres.sh (or `make deps`), which installs Debian\'s postgresql and starts it on 127.0.0.1:5432');
+    }
+    throw new Error(`PostgreSQL at ${admin} (${sql}): ${e.stderr || e.message}\n` +
+      'Start it (installing Debian\'s postgresql if missing) with scripts/deps-postgres.sh or `make deps`, ' +
+      'or point PARLEY_TEST_POSTGRES_URL at a server where this user may CREATE DATABASE.');
+  }
+}
+
+// redisCommand sends one command (after AUTH and SELECT from the URL) whose
+// reply is one line (+OK, :n, -ERR) and returns that reply.
+function redisCommand(...args) {
+  const u = new URL(redisURL());
+  const cmds = [];
+  if (u.password) cmds.push(u.username ? ['AUTH', decodeURIComponent(u.username), decodeURIComponent(u.password)] : ['AUTH', decodeURIComponent(u.password)]);
+  if (u.pathname.length > 1) cmds.push(['SELECT', u.pathname.slice(1)]);
+  cmds.push(args);
+  const resp = cmds.map((c) => `*${c.length}\r\n` + c.map((a) => `$${Buffer.byteLength(a)}\r\n${a}\r\n`).join('')).join('');
+  const where = `${u.hostname}:${u.port || 6379}`;
+  return new Promise((resolve, reject) => {
+    const fail = (why) => {
+      sock.destroy();
+      reject(new Error(`Redis does not answer at ${where} (${why}). Start it with scripts/deps-redis.sh (or \`make deps\`), ` +
+        'which runs redis-server on 127.0.0.1:6379 and installs Debian\'s redis-server if it is missing; or point PARLEY_TEST_REDIS_URL at one.'));
+    };
+    const sock = connect(Number(u.port || 6379), u.hostname, () => sock.write(resp));
+    sock.setTimeout(5000, () => fail('no reply within 5 s'));
+    sock.on('error', (e) => fail(e.message));
+    let buf = '';
+    sock.on('data', (b) => {
+      buf += b;
+      const lines = buf.split('\r\n').slice(0, -1);
+      if (lines.length < cmds.length) return;
+      sock.end();
+      const bad = lines.find((l) => l.startsWith('-'));
+      if (bad) fail(bad.slice(1));
+      else resolve(lines.at(-1));
+    });
+  });
 }
 
 // hostPage serves a page on its own origin that embeds the widget, by

@@ -1,3 +1,5 @@
+import { eventually } from './ui.mjs';
+
 // Room and channel parties for browser tests: a bare page of the server
 // with an SDK client signed in as a user of the account (minted with the
 // API key). window.R holds the client and, once in, the room.
@@ -51,4 +53,27 @@ export async function join(page, { room, channel, watch = false, media, tone = f
 // stats is the room's getStats summary (frames decoded per remote video, ...).
 export function roomStats(page) {
   return page.evaluate(() => window.R.room.stats());
+}
+
+// decoding waits until every page decodes `want` remote videos whose
+// frame counts keep growing.
+export async function decoding(pages, want, what) {
+  await eventually(`${what}: ${want} remote videos each`, async () => {
+    for (const p of pages) if ((await roomStats(p)).videos.filter((v) => v.framesDecoded > 0).length < want) return false;
+    return true;
+  }, { timeout: 30000, every: 500 });
+  // Then every page's videos keep decoding: 10 more frames each (within
+  // 2 s normally; a layer switch after someone rejoins can stall one a
+  // little longer, so allow 10 s and say when it took more than 3).
+  const first = await Promise.all(pages.map(roomStats));
+  const t0 = Date.now();
+  let last;
+  await eventually(`${what}: every video decodes on`, async () => {
+    last = await Promise.all(pages.map(roomStats));
+    return last.every((s, i) => s.videos.filter((v) => v.framesDecoded >= (first[i].videos.find((f) => f.mid === v.mid)?.framesDecoded ?? 0) + 10).length >= want);
+  }, { timeout: 10000, every: 250 }).catch((e) => {
+    throw new Error(`${e.message}: ${JSON.stringify(first.map((s) => s.videos))} → ${JSON.stringify(last.map((s) => s.videos))}`);
+  });
+  if (Date.now() - t0 > 3000) console.log(`${what}: videos took ${Date.now() - t0} ms to decode 10 more frames`);
+  return last;
 }
