@@ -98,8 +98,12 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.DurationVar(&o.timeout, "timeout", 2*time.Minute, "fanout: limit for the sends and for the deliveries each")
 	fs.Float64Var(&o.rate, "rate", 10, "latency: messages per second the sender sends")
 	fs.DurationVar(&o.duration, "duration", 30*time.Second, "latency: how long the sender sends")
-	fs.IntVar(&o.durableConns, "durable-conns", 64, "durable: connections, each sending into its own group")
-	fs.IntVar(&o.durableWindow, "durable-window", 8, "durable: sends in flight per connection")
+	// A server handles one request of a connection at a time (requests are
+	// answered in the order sent), so the sends it works on at once, and
+	// the batches its store can commit, are the connections: a few with a
+	// deep window measure the generator, not the server.
+	fs.IntVar(&o.durableConns, "durable-conns", 1024, "durable: connections, each sending into its own group (the server works on one request per connection at a time)")
+	fs.IntVar(&o.durableWindow, "durable-window", 1, "durable: sends in flight per connection (more wait in the socket while the server handles one, and their ack time counts that wait)")
 	fs.DurationVar(&o.durableDuration, "durable-duration", 10*time.Second, "durable: how long to send")
 	fs.IntVar(&o.abuseMembers, "abuse-members", 300, "abuse: members of the group (max 1000)")
 	fs.IntVar(&o.abuseSenders, "abuse-senders", 10, "abuse: members who chat, one message a second each")
