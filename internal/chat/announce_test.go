@@ -195,3 +195,28 @@ func TestPresenceStormAnnouncesEveryone(t *testing.T) {
 		t.Fatalf("%d of %d users announced wrong", wrong, n)
 	}
 }
+
+// Shutting down makes what is queued: the last_seen of a connection
+// closed just before is stamped by the time StopAnnouncing returns (the
+// app then closes the store).
+func TestStopAnnouncingDrains(t *testing.T) {
+	w := newWorld(t, chat.Config{})
+	alice, _, rec := w.direct(t)
+	ctx := context.Background()
+	mustConnect(t, w.svc, alice, "con_1")
+	w.svc.Disconnected(ctx, alice, "con_1")
+	w.svc.StopAnnouncing()
+	if u, err := w.st.GetUser(ctx, w.acc, alice.UserID); err != nil || u.LastSeen == nil {
+		t.Fatalf("after StopAnnouncing: last_seen %v (%v)", u.LastSeen, err)
+	}
+	evs := rec.named(protocol.EvUserStatus)
+	var p protocol.Presence
+	if len(evs) > 0 {
+		json.Unmarshal(evs[len(evs)-1].Data, &p)
+	}
+	if p.Status != protocol.StatusOffline {
+		t.Fatalf("%d presence events, the last %+v: want offline last", len(evs), p)
+	}
+	mustConnect(t, w.svc, alice, "con_2") // after: dropped, and Flush does not wait for it
+	w.svc.Flush()
+}

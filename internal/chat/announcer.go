@@ -34,6 +34,7 @@ type announcer struct {
 	order    []announceKey             // the pending keys not in progress, oldest first
 	busy     map[announceKey]bool      // in progress: queued again, they wait for it
 	closing  bool
+	stopped  bool      // the workers are gone: put drops, wait returns
 	deadline time.Time // once closing: what is still pending then is dropped
 	wg       sync.WaitGroup
 	do       func(announceKey, time.Time)
@@ -54,6 +55,9 @@ func newAnnouncer(do func(announceKey, time.Time)) *announcer {
 func (a *announcer) put(k announceKey, lastSeen time.Time) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	if a.stopped {
+		return
+	}
 	prev, queued := a.pending[k]
 	if lastSeen.Before(prev) {
 		lastSeen = prev
@@ -111,21 +115,34 @@ func (a *announcer) wakeIdle() {
 func (a *announcer) wait() {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	for len(a.pending) > 0 || len(a.busy) > 0 {
+	for (len(a.pending) > 0 || len(a.busy) > 0) && !a.stopped {
 		a.idle.Wait()
 	}
 }
 
 // close drains the pending announcements for up to announceGrace (the
 // last_seen stamps of a node's connections closed at shutdown), drops
-// what is left and stops the workers.
+// what is left and stops the workers. Later calls return at once.
 func (a *announcer) close() {
 	a.mu.Lock()
-	a.closing, a.deadline = true, time.Now().Add(announceGrace)
-	a.work.Broadcast()
+	if !a.closing {
+		a.closing, a.deadline = true, time.Now().Add(announceGrace)
+		a.work.Broadcast()
+	}
 	a.mu.Unlock()
 	a.wg.Wait()
+	a.mu.Lock()
+	a.stopped = true
+	a.pending, a.order = map[announceKey]time.Time{}, nil
+	a.idle.Broadcast()
+	a.mu.Unlock()
 }
+
+// StopAnnouncing makes the presence announcements and last_seen stamps
+// still queued (for up to 5 s, then drops the rest) and stops the
+// announcer. Call it at shutdown after the connections closed and before
+// the store does; Close calls it too.
+func (s *Service) StopAnnouncing() { s.ann.close() }
 
 // announceNow is the announcer's work for one user: stamp last_seen when
 // they went offline, then announce their status as it is now.
