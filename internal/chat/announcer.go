@@ -154,7 +154,7 @@ func (s *Service) announceNow(k announceKey, lastSeen time.Time) {
 			slog.Warn("last_seen not saved", "user", k.user, "err", err)
 		}
 	}
-	if _, err := s.announcePresence(ctx, auth.Identity{AccountID: k.account, UserID: k.user}); err != nil {
+	if err := s.announcePresence(ctx, auth.Identity{AccountID: k.account, UserID: k.user}); err != nil {
 		slog.Warn("presence: status not announced", "user", k.user, "err", err)
 	}
 }

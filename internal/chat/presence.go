@@ -38,9 +38,10 @@ func (s *Service) Connected(ctx context.Context, id auth.Identity, connID string
 }
 
 // Disconnected unregisters connection connID of id. The user's last
-// connection anywhere makes them offline, stamps last_seen (the time of
-// the disconnect) and is announced, both in the background. A registry that does not answer is asked again in the
-// background until it does (else the user would stay online).
+// connection anywhere makes them offline: last_seen (the time of the
+// disconnect) is stamped and the change announced in the background. A
+// registry that does not answer is asked again in the background until
+// it does (else the user would stay online).
 func (s *Service) Disconnected(ctx context.Context, id auth.Identity, connID string) {
 	c := presenceConn(id, connID)
 	last, err := s.presence.Unregister(ctx, c)
@@ -242,15 +243,21 @@ func (s *Service) SetStatus(ctx context.Context, id auth.Identity, status string
 	// Announced by the announcer like connects, so an online announcement
 	// still in progress cannot overtake this one.
 	s.ann.put(announceKey{id.AccountID, id.UserID}, time.Time{})
+	_, p, err := s.currentPresence(ctx, id)
+	return p, err
+}
+
+// currentPresence reads the user and what others see of them now.
+func (s *Service) currentPresence(ctx context.Context, id auth.Identity) (store.User, protocol.Presence, error) {
 	u, err := s.st.GetUser(ctx, id.AccountID, id.UserID)
 	if err != nil {
-		return protocol.Presence{}, apperr.Wrap("chat.SetStatus", err)
+		return store.User{}, protocol.Presence{}, apperr.Wrap("chat.currentPresence", err)
 	}
 	ps, err := s.effectiveAll(ctx, []store.User{u})
 	if err != nil {
-		return protocol.Presence{}, err
+		return store.User{}, protocol.Presence{}, err
 	}
-	return ps[0], nil
+	return u, ps[0], nil
 }
 
 // Presence returns the status of users of the caller's account. Visitors
@@ -278,16 +285,11 @@ func (s *Service) Presence(ctx context.Context, id auth.Identity, userIDs []stri
 // the account's agents; for an agent or owner, the other agents and the
 // account's visitors (it is the inbox's status). It announces the status
 // read now, so of two racing announcements the later one is current.
-func (s *Service) announcePresence(ctx context.Context, id auth.Identity) (protocol.Presence, error) {
-	u, err := s.st.GetUser(ctx, id.AccountID, id.UserID)
+func (s *Service) announcePresence(ctx context.Context, id auth.Identity) error {
+	u, p, err := s.currentPresence(ctx, id)
 	if err != nil {
-		return protocol.Presence{}, apperr.Wrap("chat.announcePresence", err)
+		return err
 	}
-	ps, err := s.effectiveAll(ctx, []store.User{u})
-	if err != nil {
-		return protocol.Presence{}, err
-	}
-	p := ps[0]
 	ev := busEvent(protocol.EvUserStatus, "", p)
 	s.publish(userTopic(u.ID), ev) // the user's other devices
 	switch {
@@ -301,7 +303,7 @@ func (s *Service) announcePresence(ctx context.Context, id auth.Identity) (proto
 	convs, err := s.st.ListConversations(ctx, u.AccountID, u.ID, false, time.Time{}, 1000)
 	if err != nil {
 		slog.Warn("presence: conversations not loaded", "user", u.ID, "err", err)
-		return p, nil
+		return nil
 	}
 	for _, c := range convs {
 		if c.Kind == protocol.KindInbox || c.MemberCount > s.cfg.PresenceMaxMembers {
@@ -309,5 +311,5 @@ func (s *Service) announcePresence(ctx context.Context, id auth.Identity) (proto
 		}
 		s.publish(convTopic(c.ID), ev)
 	}
-	return p, nil
+	return nil
 }
