@@ -412,7 +412,8 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 // close flushes pending commits (whose events still go out), then the
 // events, then the bus.
 func (a *App) close() {
-	a.Calls.Close() // calls end (and are recorded) while the store is open
+	a.Chat.StopAnnouncing() // the closed connections' last_seen and offline, while the store is open
+	a.Calls.Close()         // calls end (and are recorded) while the store is open
 	if a.Rooms != nil {
 		a.Rooms.Shutdown() // participants hear room:closed; recordings are finished
 		a.SFU.Close()

@@ -376,6 +376,7 @@ func TestPresence(t *testing.T) {
 	}
 	mustConnect(t, w.svc, alice, "con_1")
 	mustConnect(t, w.svc, alice, "con_2") // a second device announces nothing
+	w.svc.Flush()                         // announced in the background: one at a time here, or the latest state only
 	if s := status(); s != protocol.StatusOnline {
 		t.Fatalf("connected: %s", s)
 	}
@@ -385,11 +386,13 @@ func TestPresence(t *testing.T) {
 	if s := status(); s != protocol.StatusBusy {
 		t.Fatalf("after busy: %s", s)
 	}
+	w.svc.Flush()
 	w.svc.Disconnected(ctx, alice, "con_1")
 	if s := status(); s != protocol.StatusBusy {
 		t.Fatalf("one device left: %s", s)
 	}
 	w.svc.Disconnected(ctx, alice, "con_2")
+	w.svc.Flush() // last_seen is stamped in the background
 	ps, _ := w.svc.Presence(ctx, bob, []string{alice.UserID})
 	if ps[0].Status != protocol.StatusOffline || ps[0].LastSeen == nil {
 		t.Fatalf("after last disconnect: %+v", ps[0])

@@ -99,8 +99,10 @@ func (s *Service) publish(topic string, ev bus.Event) {
 	s.pub.put(pubItem{topic: topic, ev: ev})
 }
 
-// Flush waits until every event produced so far has been handed to the bus.
+// Flush waits until every presence announcement queued so far was made
+// and every event produced so far has been handed to the bus.
 func (s *Service) Flush() {
+	s.ann.wait()
 	done := make(chan struct{})
 	if s.pub.put(pubItem{flush: done}) {
 		<-done

@@ -22,7 +22,8 @@ import (
 
 // Connected registers connection connID of id (connection ids are unique
 // across nodes). The user's first connection anywhere makes them online
-// (unless they chose another status) and is announced. An error means the
+// (unless they chose another status), announced in the background (the
+// announcer): Connected does not wait on the store. An error means the
 // registry did not answer and nothing was registered: refuse the
 // connection, or the user would look offline while connected.
 func (s *Service) Connected(ctx context.Context, id auth.Identity, connID string) error {
@@ -31,17 +32,16 @@ func (s *Service) Connected(ctx context.Context, id auth.Identity, connID string
 		return apperr.Wrap("chat.Connected", err)
 	}
 	if first {
-		if _, err := s.announcePresence(ctx, id); err != nil {
-			slog.Warn("presence: online not announced", "user", id.UserID, "err", err)
-		}
+		s.ann.put(announceKey{id.AccountID, id.UserID}, time.Time{})
 	}
 	return nil
 }
 
 // Disconnected unregisters connection connID of id. The user's last
-// connection anywhere makes them offline, stamps last_seen and is
-// announced. A registry that does not answer is asked again in the
-// background until it does (else the user would stay online).
+// connection anywhere makes them offline: last_seen (the time of the
+// disconnect) is stamped and the change announced in the background. A
+// registry that does not answer is asked again in the background until
+// it does (else the user would stay online).
 func (s *Service) Disconnected(ctx context.Context, id auth.Identity, connID string) {
 	c := presenceConn(id, connID)
 	last, err := s.presence.Unregister(ctx, c)
@@ -51,7 +51,7 @@ func (s *Service) Disconnected(ctx context.Context, id auth.Identity, connID str
 		return
 	}
 	if last {
-		s.wentOffline(ctx, c)
+		s.wentOffline(c)
 	}
 }
 
@@ -59,19 +59,14 @@ func presenceConn(id auth.Identity, connID string) cluster.Conn {
 	return cluster.Conn{AccountID: id.AccountID, UserID: id.UserID, ConnID: connID}
 }
 
-// wentOffline stamps last_seen and announces the user's new status.
-func (s *Service) wentOffline(ctx context.Context, c cluster.Conn) {
-	if err := s.st.SetLastSeen(ctx, c.AccountID, c.UserID, s.clock()); err != nil {
-		slog.Warn("last_seen not saved", "user", c.UserID, "err", err)
-	}
-	if _, err := s.announcePresence(ctx, auth.Identity{AccountID: c.AccountID, UserID: c.UserID}); err != nil {
-		slog.Warn("presence: offline not announced", "user", c.UserID, "err", err)
-	}
+// wentOffline queues the last_seen stamp (now) and the announcement of
+// the user's new status.
+func (s *Service) wentOffline(c cluster.Conn) {
+	s.ann.put(announceKey{c.AccountID, c.UserID}, s.clock())
 }
 
 // queue is a list one goroutine works through, in order; put never
-// waits (its callers are connection teardowns and the cluster's
-// heartbeat goroutine).
+// waits (its callers are connection teardowns).
 type queue[T any] struct {
 	mu   sync.Mutex
 	q    []T
@@ -150,10 +145,10 @@ func (s *Service) unregister(q []cluster.Conn) int {
 			slog.Warn("presence: unregistering still fails", "pending", len(q)-i, "err", err)
 			return i
 		}
-		if last {
-			s.wentOffline(ctx, c)
-		}
 		cancel()
+		if last {
+			s.wentOffline(c)
+		}
 	}
 	return len(q)
 }
@@ -164,34 +159,10 @@ func (s *Service) unregister(q []cluster.Conn) int {
 // only queues them: the caller is the cluster's heartbeat goroutine, and
 // announcing (store reads, an inbox status refresh) must not delay it.
 func (s *Service) PresenceChanged(c cluster.Conn, online bool) {
-	s.changes.put(presenceChange{c, online})
-}
-
-type presenceChange struct {
-	c      cluster.Conn
-	online bool
-}
-
-// announceChanges announces what PresenceChanged queued, in order.
-func (s *Service) announceChanges() {
-	defer s.bg.Done()
-	for {
-		select {
-		case <-s.done:
-			return
-		case <-s.changes.wake:
-		}
-		for _, ch := range s.changes.take() {
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			if ch.online {
-				if _, err := s.announcePresence(ctx, auth.Identity{AccountID: ch.c.AccountID, UserID: ch.c.UserID}); err != nil {
-					slog.Warn("presence: online not announced", "user", ch.c.UserID, "err", err)
-				}
-			} else {
-				s.wentOffline(ctx, ch.c)
-			}
-			cancel()
-		}
+	if online {
+		s.ann.put(announceKey{c.AccountID, c.UserID}, time.Time{})
+	} else {
+		s.wentOffline(c)
 	}
 }
 
@@ -269,7 +240,24 @@ func (s *Service) SetStatus(ctx context.Context, id auth.Identity, status string
 	if err := s.st.SetUserStatus(ctx, id.AccountID, id.UserID, stored); err != nil {
 		return protocol.Presence{}, apperr.Wrap("chat.SetStatus", err)
 	}
-	return s.announcePresence(ctx, id)
+	// Announced by the announcer like connects, so an online announcement
+	// still in progress cannot overtake this one.
+	s.ann.put(announceKey{id.AccountID, id.UserID}, time.Time{})
+	_, p, err := s.currentPresence(ctx, id)
+	return p, err
+}
+
+// currentPresence reads the user and what others see of them now.
+func (s *Service) currentPresence(ctx context.Context, id auth.Identity) (store.User, protocol.Presence, error) {
+	u, err := s.st.GetUser(ctx, id.AccountID, id.UserID)
+	if err != nil {
+		return store.User{}, protocol.Presence{}, apperr.Wrap("chat.currentPresence", err)
+	}
+	ps, err := s.effectiveAll(ctx, []store.User{u})
+	if err != nil {
+		return store.User{}, protocol.Presence{}, err
+	}
+	return u, ps[0], nil
 }
 
 // Presence returns the status of users of the caller's account. Visitors
@@ -297,16 +285,11 @@ func (s *Service) Presence(ctx context.Context, id auth.Identity, userIDs []stri
 // the account's agents; for an agent or owner, the other agents and the
 // account's visitors (it is the inbox's status). It announces the status
 // read now, so of two racing announcements the later one is current.
-func (s *Service) announcePresence(ctx context.Context, id auth.Identity) (protocol.Presence, error) {
-	u, err := s.st.GetUser(ctx, id.AccountID, id.UserID)
+func (s *Service) announcePresence(ctx context.Context, id auth.Identity) error {
+	u, p, err := s.currentPresence(ctx, id)
 	if err != nil {
-		return protocol.Presence{}, apperr.Wrap("chat.announcePresence", err)
+		return err
 	}
-	ps, err := s.effectiveAll(ctx, []store.User{u})
-	if err != nil {
-		return protocol.Presence{}, err
-	}
-	p := ps[0]
 	ev := busEvent(protocol.EvUserStatus, "", p)
 	s.publish(userTopic(u.ID), ev) // the user's other devices
 	switch {
@@ -320,7 +303,7 @@ func (s *Service) announcePresence(ctx context.Context, id auth.Identity) (proto
 	convs, err := s.st.ListConversations(ctx, u.AccountID, u.ID, false, time.Time{}, 1000)
 	if err != nil {
 		slog.Warn("presence: conversations not loaded", "user", u.ID, "err", err)
-		return p, nil
+		return nil
 	}
 	for _, c := range convs {
 		if c.Kind == protocol.KindInbox || c.MemberCount > s.cfg.PresenceMaxMembers {
@@ -328,5 +311,5 @@ func (s *Service) announcePresence(ctx context.Context, id auth.Identity) (proto
 		}
 		s.publish(convTopic(c.ID), ev)
 	}
-	return p, nil
+	return nil
 }

@@ -142,6 +142,7 @@ func TestPresenceCountsEveryNode(t *testing.T) {
 		t.Fatalf("still connected to node b, node a says %+v", p)
 	}
 	n.b.Disconnected(ctx, alice, "con_b")
+	n.b.Flush() // last_seen is stamped in the background
 	if p := statusOf(t, n.a, bob, alice); p.Status != protocol.StatusOffline || p.LastSeen == nil {
 		t.Fatalf("after the last connection, node a says %+v", p)
 	}
@@ -377,6 +378,7 @@ func TestUnregisterRetriedUntilRedisAnswers(t *testing.T) {
 	w := newWorld(t, chat.Config{Presence: na})
 	alice, _, rec := w.direct(t)
 	mustConnect(t, w.svc, alice, "con_1")
+	w.svc.Flush() // online announced (in the background) before Redis goes
 	proxy.cut()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	w.svc.Disconnected(ctx, alice, "con_1")

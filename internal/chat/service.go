@@ -72,8 +72,8 @@ type Service struct {
 	unsubStatus  func()
 	typing       typingTracker
 	presence     cluster.Presence
-	changes      *queue[presenceChange] // transitions the cluster reported, to announce
-	unreg        *queue[cluster.Conn]   // connections to unregister once Redis answers
+	ann          *announcer           // presence announcements, off the connections' path
+	unreg        *queue[cluster.Conn] // connections to unregister once Redis answers
 	pub          publisher
 	done         chan struct{}  // closed by Close: background work stops
 	bg           sync.WaitGroup // background goroutines
@@ -90,13 +90,13 @@ func New(st store.Store, b bus.Bus, blobs *media.Store, cfg Config) *Service {
 	s.members.m = make(map[memberKey]bool)
 	s.counts.m = make(map[string]int)
 	s.typing.init(s)
-	s.changes, s.unreg = newQueue[presenceChange](), newQueue[cluster.Conn]()
+	s.unreg = newQueue[cluster.Conn]()
+	s.ann = newAnnouncer(s.announceNow)
 	s.inboxStatus = make(map[string]string)
 	s.pub.start(b)
 	s.unsubMembers = b.Subscribe(MembersTopic, s.forgetMember)
 	s.unsubStatus = b.Subscribe(InboxStatusTopic, s.heardInboxStatus)
-	s.bg.Add(2)
-	go s.announceChanges()
+	s.bg.Add(1)
 	go s.unregisterLater()
 	return s
 }
@@ -114,6 +114,7 @@ func (s *Service) Close() {
 	s.unsubStatus()
 	close(s.done)
 	s.bg.Wait()
+	s.ann.close()
 	s.typing.stopAll()
 	s.pub.stop()
 }
