@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"runtime/pprof"
 	"syscall"
 
@@ -21,7 +22,9 @@ import (
 // serverMain is "parley bench server [--profile-dir DIR] SERVER-FLAGS": the
 // same server as "parley serve", plus CPU profiling of a chosen window for
 // `bench chat --profile-dir`. SIGUSR1 starts a profile into DIR/cpu.prof;
-// SIGUSR2 stops it and renames the file to DIR/cpu.done. The headline
+// SIGUSR2 stops it and renames the file to DIR/cpu.done. SIGHUP writes the
+// in-use heap after a GC to DIR/heap.prof and logs the runtime's memory
+// statistics (what RSS is made of: live heap, stacks, unreturned spans). The headline
 // figures come from plain "parley serve"; this exists for profiles.
 func serverMain(args []string, stdout, stderr io.Writer) error {
 	var profileDir string
@@ -63,7 +66,7 @@ func serverMain(args []string, stdout, stderr io.Writer) error {
 
 func profileOnSignal(ctx context.Context, dir string, log *slog.Logger) {
 	sig := make(chan os.Signal, 4)
-	signal.Notify(sig, syscall.SIGUSR1, syscall.SIGUSR2)
+	signal.Notify(sig, syscall.SIGUSR1, syscall.SIGUSR2, syscall.SIGHUP)
 	defer signal.Stop(sig)
 	var f *os.File
 	path := filepath.Join(dir, "cpu.prof")
@@ -77,6 +80,8 @@ func profileOnSignal(ctx context.Context, dir string, log *slog.Logger) {
 			return
 		case s := <-sig:
 			switch {
+			case s == syscall.SIGHUP:
+				writeHeapProfile(dir, log)
 			case s == syscall.SIGUSR1 && f == nil:
 				var err error
 				if f, err = os.Create(path); err != nil {
@@ -97,4 +102,21 @@ func profileOnSignal(ctx context.Context, dir string, log *slog.Logger) {
 			}
 		}
 	}
+}
+
+// writeHeapProfile writes the in-use heap (after a GC) to DIR/heap.prof.
+func writeHeapProfile(dir string, log *slog.Logger) {
+	runtime.GC()
+	f, err := os.Create(filepath.Join(dir, "heap.prof"))
+	if err != nil {
+		log.Warn("heap profile", "err", err)
+		return
+	}
+	defer f.Close()
+	if err := pprof.Lookup("heap").WriteTo(f, 0); err != nil {
+		log.Warn("heap profile", "err", err)
+	}
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	log.Warn("heap profile written", "heap_inuse", ms.HeapInuse, "heap_alloc", ms.HeapAlloc, "heap_sys", ms.HeapSys, "heap_released", ms.HeapReleased, "stack_inuse", ms.StackInuse, "sys", ms.Sys, "goroutines", runtime.NumGoroutine(), "num_gc", ms.NumGC)
 }
