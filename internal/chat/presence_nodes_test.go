@@ -166,6 +166,11 @@ func TestDeadNodeTakesItsUsersOffline(t *testing.T) {
 			alice, bob, rec := n.direct(t)
 			mustConnect(t, n.a, alice, "con_a")
 			mustConnect(t, n.b, bob, "con_b")
+			// Both "online"s are announced by the nodes' announcers: bob's,
+			// heard on the same conversation, must not come after alice's
+			// "offline" (a closing app drains its announcer first too).
+			n.a.Flush()
+			n.b.Flush()
 			if how == "closed" {
 				n.na.Close()
 			} else {
