@@ -108,9 +108,6 @@ func TestPresenceNotOnTheConnectionsPath(t *testing.T) {
 // latest announcement is their final state (none lost to the pool), with
 // last_seen stamped for those who left.
 func TestPresenceStormAnnouncesEveryone(t *testing.T) {
-	if testing.Short() {
-		t.Skip("2,000 users on PostgreSQL")
-	}
 	ctx := context.Background()
 	st, err := postgres.Open(ctx, pgtest.Database(t)+"&pool_max_conns=4")
 	if err != nil {
